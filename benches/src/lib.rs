@@ -1,0 +1,1 @@
+//! Criterion benchmarks live in `benches/` (issue "Fuzz targets and criterion benchmarks").

@@ -1,0 +1,80 @@
+//! Crash-safe publication of whole files: write a private temp file, fsync it, then give it its
+//! final name in one step, then fsync the directory. A reader sees either nothing (or the old
+//! file) or the complete new file, never a partial one; after the directory fsync the new name
+//! survives a crash.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::fs::{Fs, FsFile};
+
+/// Prefix of every temp file keyrace creates; recovery recognizes and removes leftovers.
+pub const TEMP_PREFIX: &str = ".keyrace-tmp-";
+
+/// Mode of every file keyrace writes: it may hold key material or ciphertext.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Mode of every directory keyrace creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// A durable private temp file beside its final name; removed on drop unless published.
+struct TempFile<'a, F: Fs + ?Sized> {
+    fs: &'a F,
+    path: PathBuf,
+    armed: bool,
+}
+
+impl<'a, F: Fs + ?Sized> TempFile<'a, F> {
+    /// Create, write and fsync a temp file in `dir`. The handle is closed before returning.
+    fn write(fs: &'a F, dir: &Path, bytes: &[u8]) -> io::Result<Self> {
+        let path = dir.join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()));
+        let mut file = fs.create_new(&path, FILE_MODE)?;
+        let temp = TempFile {
+            fs,
+            path,
+            armed: true,
+        };
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        Ok(temp)
+    }
+}
+
+impl<F: Fs + ?Sized> Drop for TempFile<'_, F> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: a leftover temp file is harmless and recovery removes it.
+            let _ = self.fs.remove_file(&self.path);
+        }
+    }
+}
+
+fn parent_of(path: &Path) -> io::Result<&Path> {
+    path.parent().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no parent directory", path.display()),
+        )
+    })
+}
+
+/// Publish `bytes` at `target` only if nothing is there yet (tempfile's `persist_noclobber`
+/// approach: link the complete temp file to the final name, which fails if the name exists).
+/// Returns `AlreadyExists` when another writer won; its file is complete by construction.
+pub fn publish_noclobber<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_of(target)?;
+    let temp = TempFile::write(fs, dir, bytes)?;
+    fs.link_noreplace(&temp.path, target)?;
+    drop(temp); // unlink the temp name; the data lives on under `target`
+    fs.sync_dir(dir)
+}
+
+/// Replace `target` with `bytes` atomically and durably (temp + fsync + rename + dir fsync).
+pub fn write_atomic<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_of(target)?;
+    let mut temp = TempFile::write(fs, dir, bytes)?;
+    fs.rename(&temp.path, target)?;
+    temp.armed = false;
+    fs.sync_dir(dir)
+}

@@ -1,0 +1,156 @@
+//! The filesystem seam.
+//!
+//! Every filesystem operation the core performs goes through [`Fs`], so that the model
+//! checker (`keyrace-harness`) can substitute a simulated filesystem with crash points and
+//! Windows sharing semantics. The operations are exactly the ones the core needs; each one
+//! maps to one system call on [`OsFs`](crate::OsFs), so a model that interleaves `Fs` calls
+//! interleaves the same steps a real process would.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// An open file handle. Dropping it closes the handle.
+pub trait FsFile: Read + Write + Send {
+    /// Flush file data and metadata to stable storage (`fsync`).
+    fn sync_all(&mut self) -> io::Result<()>;
+}
+
+/// What kind of object a directory entry or `lstat` names. Symlinks are never followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// The part of `lstat` the core looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata {
+    pub kind: FileKind,
+    pub len: u64,
+    /// Unix permission bits (`0o777` mask); `None` where the platform has none.
+    pub mode: Option<u32>,
+    /// Owner's user id; `None` where the platform has none.
+    pub uid: Option<u32>,
+}
+
+/// One entry of [`Fs::read_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: OsString,
+    pub kind: FileKind,
+}
+
+/// The filesystem operations of the core.
+///
+/// Errors are `std::io::Error`s whose kinds carry the meaning the core relies on:
+/// `NotFound`, `AlreadyExists`, `PermissionDenied`, and `ResourceBusy` (a Windows sharing
+/// violation or `EBUSY`, classified as `BUSY` by [`crate::ErrorCode::from_io`]).
+pub trait Fs: Send + Sync {
+    type File: FsFile;
+
+    /// Create a new file exclusively (`O_CREAT | O_EXCL`) with Unix mode `mode`, open for
+    /// writing. Fails with `AlreadyExists` if anything exists at `path`, symlinks included.
+    fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File>;
+
+    /// Open an existing file for reading without following a final symlink.
+    fn open_read(&self, path: &Path) -> io::Result<Self::File>;
+
+    /// Make `to` a second name of the file `from` without replacing anything: fails with
+    /// `AlreadyExists` when `to` exists. This is the no-clobber publish step.
+    fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Atomically rename `from` over `to`, replacing `to` if it is a file.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+
+    /// Remove an empty directory.
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// Create one directory with Unix mode `mode`; `AlreadyExists` if it exists.
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()>;
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+
+    /// `lstat`: metadata of `path` itself, never of a symlink's target.
+    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata>;
+
+    /// Make the directory's entries durable (`fsync` on the directory).
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+}
+
+impl<F: Fs + ?Sized> Fs for &F {
+    type File = F::File;
+    fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
+        (**self).create_new(path, mode)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Self::File> {
+        (**self).open_read(path)
+    }
+    fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        (**self).link_noreplace(from, to)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        (**self).remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        (**self).remove_dir(path)
+    }
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        (**self).create_dir(path, mode)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        (**self).read_dir(path)
+    }
+    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
+        (**self).symlink_metadata(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        (**self).sync_dir(path)
+    }
+}
+
+/// Read a whole file through one handle, closed before returning.
+pub fn read_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = fs.open_read(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Create a directory and its missing parents, tolerating a concurrent creator.
+pub fn create_dir_all<F: Fs + ?Sized>(fs: &F, path: &Path, mode: u32) -> io::Result<()> {
+    match fs.symlink_metadata(path) {
+        Ok(meta) if meta.kind == FileKind::Dir => return Ok(()),
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a directory", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_all(fs, parent, mode)?;
+    }
+    match fs.create_dir(path, mode) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// `Some(metadata)`, or `None` when nothing exists at `path`.
+pub fn try_symlink_metadata<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<Option<Metadata>> {
+    match fs.symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}

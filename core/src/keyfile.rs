@@ -1,0 +1,161 @@
+//! The persisted key file: race-free creation (seeds 003 and 000).
+//!
+//! Every process that races [`load_or_create`] on one directory ends with the same complete
+//! key. The key is written to a private temp file, fsynced, and published with a no-replace
+//! link; a loser gets `AlreadyExists` and reads the winner's file, which was complete before it
+//! had its name. Only `NotFound` means "create": any other read error propagates, and a file
+//! that is not exactly a key is `KEY_CORRUPTED` and is never overwritten.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::atomic::{publish_noclobber, DIR_MODE};
+use crate::error::{Error, Result};
+use crate::fs::{create_dir_all, Fs};
+use crate::key::Key;
+
+/// Name of the key file inside its directory.
+pub const KEY_FILE: &str = "key";
+
+/// Largest key file read; a valid one is 65 bytes.
+const MAX_KEY_FILE: u64 = 128;
+
+/// The key and whether this call created it.
+#[derive(Debug)]
+pub struct LoadedKey {
+    pub key: Key,
+    pub path: PathBuf,
+    pub created: bool,
+}
+
+/// Which step of [`load_or_create`] failed, for key-source resolution: a file that exists but
+/// cannot be read is a different problem from a directory where no key file can be made.
+#[derive(Debug)]
+pub(crate) enum KeyFileFailure {
+    Read(Error),
+    Create(Error),
+}
+
+impl KeyFileFailure {
+    fn into_error(self) -> Error {
+        match self {
+            KeyFileFailure::Read(e) | KeyFileFailure::Create(e) => e,
+        }
+    }
+}
+
+/// Load the key file in `dir`, creating the directory (0700) and the key (0600) if absent.
+pub fn load_or_create<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<LoadedKey> {
+    load_or_create_staged(fs, dir).map_err(KeyFileFailure::into_error)
+}
+
+pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+) -> std::result::Result<LoadedKey, KeyFileFailure> {
+    let path = dir.join(KEY_FILE);
+    match read_key_file(fs, &path) {
+        Ok(key) => return durable(fs, dir, path, key, false).map_err(KeyFileFailure::Read),
+        Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(KeyFileFailure::Read(e)),
+    }
+    create_dir_all(fs, dir, DIR_MODE)
+        .map_err(Error::fs("create the key file's directory"))
+        .map_err(KeyFileFailure::Create)?;
+    let key = Key::generate();
+    match publish_noclobber(fs, &path, key_file_bytes(&key).as_bytes()) {
+        Ok(()) => Ok(LoadedKey {
+            key,
+            path,
+            created: true,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Another process published first; its file was complete before it had a name.
+            drop(key);
+            let winner = read_key_file(fs, &path).map_err(KeyFileFailure::Read)?;
+            durable(fs, dir, path, winner, false).map_err(KeyFileFailure::Read)
+        }
+        Err(e) => Err(KeyFileFailure::Create(Error::Fs {
+            what: "create the key file",
+            source: e,
+        })),
+    }
+}
+
+/// A key read from disk may have been published by a process that has not yet fsynced the
+/// directory; fsync it ourselves before anything is encrypted under that key.
+fn durable<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    path: PathBuf,
+    key: Key,
+    created: bool,
+) -> Result<LoadedKey> {
+    fs.sync_dir(dir)
+        .map_err(Error::fs("fsync the key file's directory"))?;
+    Ok(LoadedKey { key, path, created })
+}
+
+/// The on-disk form: 64 lower-case hex characters and a newline.
+pub fn key_file_bytes(key: &Key) -> Zeroizing<String> {
+    let mut text = key.to_hex();
+    text.push('\n');
+    text
+}
+
+/// Parse key file contents: exactly 64 hex characters, optionally followed by one newline.
+pub fn parse_key_file(bytes: &[u8]) -> std::result::Result<Key, String> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if body.len() != 64 {
+        return Err(format!(
+            "{} bytes, a key file is 64 hex characters and a newline",
+            bytes.len()
+        ));
+    }
+    let mut raw = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(body, raw.as_mut())
+        .map_err(|_| "it holds characters that are not hex".to_owned())?;
+    Ok(Key::from_bytes(*raw))
+}
+
+/// Read and parse the key file at `path`. `NotFound` comes back as `Error::Fs` with that kind.
+pub fn read_key_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Key> {
+    let mut file = fs.open_read(path).map_err(Error::fs("open the key file"))?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(65));
+    file.by_ref()
+        .take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Error::fs("read the key file"))?;
+    drop(file);
+    parse_key_file(&bytes).map_err(|detail| Error::KeyCorrupted {
+        path: path.to_owned(),
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_form_round_trips() {
+        let key = Key::generate();
+        let text = key_file_bytes(&key);
+        assert_eq!(text.len(), 65);
+        assert_eq!(parse_key_file(text.as_bytes()), Ok(key.clone()));
+        assert_eq!(parse_key_file(&text.as_bytes()[..64]), Ok(key));
+    }
+
+    #[test]
+    fn anything_but_a_key_is_rejected() {
+        assert!(parse_key_file(b"").is_err());
+        assert!(parse_key_file(&[b'a'; 63]).is_err());
+        assert!(parse_key_file(&[b'a'; 65]).is_err());
+        assert!(parse_key_file(&[b'g'; 64]).is_err());
+        let mut two_newlines = vec![b'a'; 64];
+        two_newlines.extend_from_slice(b"\n\n");
+        assert!(parse_key_file(&two_newlines).is_err());
+    }
+}

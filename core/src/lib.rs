@@ -1,0 +1,39 @@
+//! keyrace-core: a minimal, correct reference for the parts of local secret stores that keep
+//! losing secrets in the real world (see `shared/seeds/`), written to be model-checked.
+//!
+//! - [`keyfile::load_or_create`]: every racing process gets the same complete key (seeds 003, 000).
+//! - [`resolve_key`]: a stable key or a loud `NO_STABLE_KEY`, never a silent ephemeral key (seed 001).
+//! - [`Identity`]: canonical, order-independent machine identity (seed 000).
+//! - [`Store`]: classified open errors, atomic per-secret files, no lost puts (seed 000).
+//! - [`destroy_at_path`] / [`reset_at_path`]: recovery without a successful open (seed 000).
+//!
+//! Every filesystem operation goes through [`Fs`]; every in-memory synchronization through
+//! [`sync`]. Error codes are stable: see [`ErrorCode`].
+
+pub mod atomic;
+pub mod code;
+pub mod envelope;
+pub mod error;
+pub mod fs;
+pub mod identity;
+pub mod key;
+pub mod keyfile;
+pub mod meta;
+pub mod os_fs;
+pub mod recovery;
+pub mod source;
+pub mod store;
+pub mod sync;
+
+pub use code::ErrorCode;
+pub use error::{Error, IdentityComponent, IntegrityReason, Result, SourceAttempt};
+pub use fs::{DirEntry, FileKind, Fs, FsFile, Metadata};
+pub use identity::{Identity, Interface};
+pub use key::{Key, KeyParseError};
+pub use keyfile::{load_or_create, LoadedKey};
+pub use os_fs::OsFs;
+pub use recovery::{
+    destroy_at_path, destroy_at_path_with, reset_at_path, reset_at_path_with, Removed, RetryPolicy,
+};
+pub use source::{resolve_key, KeyMode, KeyOrigin, KeySources, ResolvedKey, MASTER_KEY_ENV};
+pub use store::{Store, StoreOptions};

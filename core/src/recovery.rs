@@ -1,0 +1,223 @@
+//! Recovery without a successful open (seed 000): [`destroy_at_path`] and [`reset_at_path`].
+//!
+//! Both refuse a directory that does not look like a keyrace store, so a wrong path never
+//! deletes a user's files; both treat a missing directory as done. Deletion retries transient
+//! `BUSY` errors (a Windows sharing violation while another process still closes its handles)
+//! a bounded number of times with exponential backoff.
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::atomic::TEMP_PREFIX;
+use crate::code::ErrorCode;
+use crate::error::{Error, Result};
+use crate::fs::{try_symlink_metadata, FileKind, Fs};
+use crate::keyfile::KEY_FILE;
+use crate::meta::META_FILE;
+use crate::store::{secret_name_of, SECRETS_DIR};
+
+/// How often and how patiently to retry an operation that failed with `BUSY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included; at least 1.
+    pub max_attempts: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Up to 8 attempts over about 1.3 s: 10, 20, 40, ... ms, capped at 500 ms.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1` (after `attempt` failures, 1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_delay
+            .saturating_mul(factor)
+            .min(self.max_delay)
+    }
+
+    /// Run `op` until it succeeds, fails with something other than `BUSY`, or the attempts
+    /// are used up; `sleep` is called between attempts (tests pass a recorder).
+    pub fn run<T>(
+        &self,
+        sleep: &mut dyn FnMut(Duration),
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut attempt = 1;
+        loop {
+            match op() {
+                Err(e)
+                    if ErrorCode::from_io(&e) == ErrorCode::Busy && attempt < self.max_attempts =>
+                {
+                    sleep(self.delay_after(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// What a recovery call removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Removed {
+    pub files: usize,
+    pub dirs: usize,
+}
+
+/// Delete the store at `path` and the directory itself, without opening it.
+pub fn destroy_at_path<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Removed> {
+    destroy_at_path_with(fs, path, &RetryPolicy::default(), &mut std::thread::sleep)
+}
+
+/// Delete the store's contents so the next open creates a fresh store; with `preserve_dir`
+/// the directory itself (its owner, mode, a mount point) stays.
+pub fn reset_at_path<F: Fs + ?Sized>(fs: &F, path: &Path, preserve_dir: bool) -> Result<Removed> {
+    reset_at_path_with(
+        fs,
+        path,
+        preserve_dir,
+        &RetryPolicy::default(),
+        &mut std::thread::sleep,
+    )
+}
+
+/// [`destroy_at_path`] with an explicit retry policy and sleeper.
+pub fn destroy_at_path_with<F: Fs + ?Sized>(
+    fs: &F,
+    path: &Path,
+    policy: &RetryPolicy,
+    sleep: &mut dyn FnMut(Duration),
+) -> Result<Removed> {
+    reset_at_path_with(fs, path, false, policy, sleep)
+}
+
+/// [`reset_at_path`] with an explicit retry policy and sleeper.
+pub fn reset_at_path_with<F: Fs + ?Sized>(
+    fs: &F,
+    path: &Path,
+    preserve_dir: bool,
+    policy: &RetryPolicy,
+    sleep: &mut dyn FnMut(Duration),
+) -> Result<Removed> {
+    let plan = match plan_removal(fs, path)? {
+        Some(plan) => plan,
+        None => return Ok(Removed::default()),
+    };
+    let mut removed = Removed::default();
+    let mut remove = |target: &Path, is_dir: bool| -> Result<()> {
+        let result = policy.run(sleep, || {
+            if is_dir {
+                fs.remove_dir(target)
+            } else {
+                fs.remove_file(target)
+            }
+        });
+        match result {
+            Ok(()) if is_dir => removed.dirs += 1,
+            Ok(()) => removed.files += 1,
+            // A concurrent destroy got there first: the goal is reached either way.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Fs {
+                    what: "delete a store file",
+                    source,
+                })
+            }
+        }
+        Ok(())
+    };
+    // meta.json goes first: an interrupted destroy leaves a store that fails loud
+    // (METADATA_MISSING) rather than one that looks intact with secrets missing.
+    for file in &plan.files {
+        remove(file, false)?;
+    }
+    for dir in &plan.dirs {
+        remove(dir, true)?;
+    }
+    if !preserve_dir {
+        remove(path, true)?;
+    }
+    let changed_dir = if preserve_dir {
+        Some(path)
+    } else {
+        path.parent().filter(|p| !p.as_os_str().is_empty())
+    };
+    if let Some(dir) = changed_dir {
+        fs.sync_dir(dir)
+            .map_err(Error::fs("fsync after deleting the store"))?;
+    }
+    Ok(removed)
+}
+
+struct RemovalPlan {
+    /// In deletion order.
+    files: Vec<std::path::PathBuf>,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+/// Check that `path` is a keyrace store (or missing, or empty) and list what to delete.
+fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPlan>> {
+    let not_a_store = |entry: &str| Error::NotAStore {
+        path: path.to_owned(),
+        entry: entry.to_owned(),
+    };
+    match try_symlink_metadata(fs, path).map_err(Error::fs("inspect the store path"))? {
+        None => return Ok(None),
+        Some(meta) if meta.kind == FileKind::Dir => {}
+        Some(_) => return Err(not_a_store("(not a directory)")),
+    }
+    let is_temp = |name: &str| name.starts_with(TEMP_PREFIX);
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let mut has_meta = false;
+    for entry in fs
+        .read_dir(path)
+        .map_err(Error::fs("list the store directory"))?
+    {
+        let name = entry.name.to_string_lossy().into_owned();
+        match (name.as_str(), entry.kind) {
+            (META_FILE, FileKind::File) => has_meta = true,
+            (KEY_FILE, FileKind::File) => files.push(path.join(KEY_FILE)),
+            (SECRETS_DIR, FileKind::Dir) => dirs.push(path.join(SECRETS_DIR)),
+            (name, FileKind::File) if is_temp(name) => files.push(path.join(name)),
+            _ => return Err(not_a_store(&name)),
+        }
+    }
+    if let Some(secrets) = dirs.first() {
+        let entries = match fs.read_dir(secrets) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(Error::Fs {
+                    what: "list the store's secrets",
+                    source,
+                })
+            }
+        };
+        for entry in entries {
+            let name = entry.name.to_string_lossy().into_owned();
+            let known = is_temp(&name) || secret_name_of(&name).is_some();
+            if entry.kind != FileKind::File || !known {
+                return Err(not_a_store(&format!("{SECRETS_DIR}/{name}")));
+            }
+            files.push(secrets.join(&name));
+        }
+    }
+    if has_meta {
+        files.insert(0, path.join(META_FILE));
+    }
+    Ok(Some(RemovalPlan { files, dirs }))
+}

@@ -1,0 +1,335 @@
+//! The store (seed 000): a directory holding `meta.json`, an optional key file, and one
+//! AES-256-GCM envelope file per secret under `secrets/`.
+//!
+//! Every secret is its own file, replaced atomically, so puts from many processes never
+//! read-modify-write shared state: no acknowledged secret can be lost to a concurrent put, and
+//! no reader sees a partial envelope. `meta.json` is written once, with the same no-clobber
+//! publish as the key file, so racing creators all end up with the winner's salt.
+//!
+//! Opening classifies every failure with a stable code and holds no handle once it returns:
+//! every handle is an RAII value scoped to the function that opened it, so a failed open can
+//! be followed at once by [`destroy_at_path`](crate::destroy_at_path), also on Windows.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::atomic::{publish_noclobber, write_atomic, DIR_MODE, TEMP_PREFIX};
+use crate::envelope::{self, MIN_ENVELOPE_LEN};
+use crate::error::{Error, IntegrityReason, Result};
+use crate::fs::{create_dir_all, FileKind, Fs};
+use crate::identity::Identity;
+use crate::key::Key;
+use crate::meta::{Meta, MetaParseError, MetaVerifyError, MAX_META_LEN, META_FILE};
+
+/// Directory of the secret files inside a store.
+pub const SECRETS_DIR: &str = "secrets";
+
+/// Longest secret name, in bytes (names are hex-encoded into file names).
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Largest secret value.
+pub const MAX_VALUE_LEN: usize = 16 * 1024 * 1024;
+
+/// How a store is bound to the machine.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// The identity to bind a new store to, and to check an existing one against. `None`
+    /// creates unbound stores and skips the check (for stores shared across machines).
+    pub identity: Option<Identity>,
+}
+
+/// An open store. Holds no file handle between operations.
+pub struct Store<F: Fs> {
+    fs: F,
+    dir: PathBuf,
+    secrets: PathBuf,
+    enc: Key,
+    key_id: String,
+}
+
+impl<F: Fs> std::fmt::Debug for Store<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Check a secret name and return its file name.
+pub fn secret_file_name(name: &str) -> Result<String> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidArgument {
+            detail: format!(
+                "a secret name is 1 to {MAX_NAME_LEN} bytes, this one is {} bytes",
+                name.len()
+            ),
+        });
+    }
+    Ok(hex::encode(name.as_bytes()))
+}
+
+/// The secret name a file in `secrets/` stands for, if it is one.
+pub fn secret_name_of(file_name: &str) -> Option<String> {
+    let bytes = hex::decode(file_name).ok()?;
+    let name = String::from_utf8(bytes).ok()?;
+    (secret_file_name(&name).ok()? == file_name).then_some(name)
+}
+
+fn read_limited<F: Fs + ?Sized>(fs: &F, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut file = fs.open_read(path)?;
+    let mut bytes = Vec::new();
+    file.by_ref().take(limit + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+enum MetaState {
+    Missing,
+    Present(Meta),
+}
+
+fn read_meta<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<MetaState> {
+    let path = dir.join(META_FILE);
+    let bytes = match read_limited(fs, &path, MAX_META_LEN) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(MetaState::Missing),
+        Err(source) => {
+            return Err(Error::Fs {
+                what: "read the store metadata",
+                source,
+            })
+        }
+    };
+    let meta = Meta::parse(&bytes).map_err(|e| match e {
+        MetaParseError::Corrupted(detail) => Error::MetadataCorrupted {
+            path: path.clone(),
+            detail,
+        },
+        MetaParseError::UnsupportedVersion(found) => Error::UnsupportedVersion {
+            path: path.clone(),
+            found,
+            supported: crate::meta::META_VERSION,
+        },
+    })?;
+    // The metadata may have been published by a process that has not fsynced the directory
+    // yet; nothing may be encrypted under it until its name is durable.
+    fs.sync_dir(dir)
+        .map_err(Error::fs("fsync the store directory"))?;
+    Ok(MetaState::Present(meta))
+}
+
+/// Whether `secrets/` holds any secret (temp files do not count).
+fn holds_secrets<F: Fs + ?Sized>(fs: &F, secrets: &Path) -> Result<bool> {
+    match fs.read_dir(secrets) {
+        Ok(entries) => Ok(entries.iter().any(|entry| {
+            !entry
+                .name
+                .to_str()
+                .is_some_and(|name| name.starts_with(TEMP_PREFIX))
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Fs {
+            what: "list the store's secrets",
+            source,
+        }),
+    }
+}
+
+impl<F: Fs> Store<F> {
+    /// Open an existing store.
+    pub fn open(fs: F, dir: &Path, master: &Key, options: &StoreOptions) -> Result<Store<F>> {
+        match read_meta(&fs, dir)? {
+            MetaState::Present(meta) => Store::verified(fs, dir, master, options, &meta),
+            MetaState::Missing => {
+                let secrets = dir.join(SECRETS_DIR);
+                if holds_secrets(&fs, &secrets)? {
+                    Err(Error::MetadataMissing {
+                        path: dir.join(META_FILE),
+                    })
+                } else {
+                    Err(Error::NoStore {
+                        path: dir.to_owned(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Create a new store; an existing one is an error.
+    pub fn create(fs: F, dir: &Path, master: &Key, options: &StoreOptions) -> Result<Store<F>> {
+        Store::open_or_create_inner(fs, dir, master, options, true)
+    }
+
+    /// Open the store at `dir`, creating it if there is none. Safe to race from many
+    /// processes: all of them end up with the same store.
+    pub fn open_or_create(
+        fs: F,
+        dir: &Path,
+        master: &Key,
+        options: &StoreOptions,
+    ) -> Result<Store<F>> {
+        Store::open_or_create_inner(fs, dir, master, options, false)
+    }
+
+    fn open_or_create_inner(
+        fs: F,
+        dir: &Path,
+        master: &Key,
+        options: &StoreOptions,
+        must_create: bool,
+    ) -> Result<Store<F>> {
+        let secrets = dir.join(SECRETS_DIR);
+        if let MetaState::Present(meta) = read_meta(&fs, dir)? {
+            if must_create {
+                return Err(Error::StoreExists {
+                    path: dir.to_owned(),
+                });
+            }
+            return Store::verified(fs, dir, master, options, &meta);
+        }
+        if holds_secrets(&fs, &secrets)? {
+            return Err(Error::MetadataMissing {
+                path: dir.join(META_FILE),
+            });
+        }
+        create_dir_all(&fs, &secrets, DIR_MODE).map_err(Error::fs("create the store directory"))?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent)
+                .map_err(Error::fs("fsync the store's parent directory"))?;
+        }
+        let meta = Meta::new(master, options.identity.clone());
+        match publish_noclobber(&fs, &dir.join(META_FILE), &meta.to_bytes()) {
+            Ok(()) => Store::verified(fs, dir, master, options, &meta),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !must_create => {
+                // Another creator won; use its metadata (complete by construction).
+                match read_meta(&fs, dir)? {
+                    MetaState::Present(winner) => {
+                        Store::verified(fs, dir, master, options, &winner)
+                    }
+                    MetaState::Missing => Err(Error::MetadataMissing {
+                        path: dir.join(META_FILE),
+                    }),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::StoreExists {
+                path: dir.to_owned(),
+            }),
+            Err(source) => Err(Error::Fs {
+                what: "write the store metadata",
+                source,
+            }),
+        }
+    }
+
+    fn verified(
+        fs: F,
+        dir: &Path,
+        master: &Key,
+        options: &StoreOptions,
+        meta: &Meta,
+    ) -> Result<Store<F>> {
+        let path = dir.join(META_FILE);
+        let keys = meta.verify(master).map_err(|e| Error::IntegrityMismatch {
+            path,
+            reason: match e {
+                MetaVerifyError::WrongKey => IntegrityReason::WrongKey,
+                MetaVerifyError::Altered => IntegrityReason::MetadataAltered,
+            },
+        })?;
+        if let (Some(recorded), Some(current)) = (&meta.identity, &options.identity) {
+            current.check_compatible(recorded)?;
+        }
+        Ok(Store {
+            fs,
+            dir: dir.to_owned(),
+            secrets: dir.join(SECRETS_DIR),
+            enc: keys.enc.clone(),
+            key_id: master.id(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The public fingerprint of the master key in use ([`Key::id`]).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Store `value` under `name`, durably: when this returns `Ok`, the secret survives a crash.
+    pub fn put(&self, name: &str, value: &[u8]) -> Result<()> {
+        let file = secret_file_name(name)?;
+        if value.len() > MAX_VALUE_LEN {
+            return Err(Error::InvalidArgument {
+                detail: format!(
+                    "a secret value is at most {MAX_VALUE_LEN} bytes, this one is {} bytes",
+                    value.len()
+                ),
+            });
+        }
+        let sealed = envelope::seal(&self.enc, name, value);
+        write_atomic(&self.fs, &self.secrets.join(file), &sealed)
+            .map_err(Error::fs("write the secret"))
+    }
+
+    /// The value of `name`, or `None` if there is no such secret.
+    pub fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let path = self.secrets.join(secret_file_name(name)?);
+        let limit = (MAX_VALUE_LEN + MIN_ENVELOPE_LEN) as u64;
+        let sealed = match read_limited(&self.fs, &path, limit) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Fs {
+                    what: "read the secret",
+                    source,
+                })
+            }
+        };
+        envelope::open(&self.enc, name, &sealed)
+            .map(Some)
+            .map_err(|_| Error::IntegrityMismatch {
+                path,
+                reason: IntegrityReason::SecretAltered {
+                    name: name.to_owned(),
+                },
+            })
+    }
+
+    /// Remove `name`; `false` if there was no such secret.
+    pub fn delete(&self, name: &str) -> Result<bool> {
+        let path = self.secrets.join(secret_file_name(name)?);
+        match self.fs.remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(Error::Fs {
+                    what: "delete the secret",
+                    source,
+                })
+            }
+        }
+        self.fs
+            .sync_dir(&self.secrets)
+            .map_err(Error::fs("fsync the secrets directory"))?;
+        Ok(true)
+    }
+
+    /// The names of all secrets, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let entries = self
+            .fs
+            .read_dir(&self.secrets)
+            .map_err(Error::fs("list the store's secrets"))?;
+        let mut names: Vec<String> = entries
+            .iter()
+            .filter(|entry| entry.kind == FileKind::File)
+            .filter_map(|entry| entry.name.to_str().and_then(secret_name_of))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}

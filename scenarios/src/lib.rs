@@ -1,0 +1,1 @@
+//! keyrace-scenarios: the conformance runner (issue "Conformance runner").

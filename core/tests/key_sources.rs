@@ -1,0 +1,105 @@
+//! Key-source resolution (seed 001): a stable key or a loud error, never a silent ephemeral key.
+
+use keyrace_core::{
+    resolve_key, Error, ErrorCode, Key, KeyMode, KeyOrigin, KeySources, OsFs, Store, StoreOptions,
+};
+
+#[test]
+fn the_order_is_explicit_then_environment_then_key_file() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let explicit = Key::generate();
+    let env = Key::generate();
+    let mut sources = KeySources {
+        explicit: Some(explicit.clone()),
+        env_value: Some(env.to_hex().as_str().into()),
+        key_file_dir: Some(dir.clone()),
+        mode: KeyMode::Production,
+    };
+    let resolved = resolve_key(&OsFs, &sources).expect("explicit");
+    assert_eq!(
+        (resolved.key, resolved.origin),
+        (explicit, KeyOrigin::Explicit)
+    );
+
+    sources.explicit = None;
+    let resolved = resolve_key(&OsFs, &sources).expect("env");
+    assert_eq!(
+        (resolved.key, resolved.origin),
+        (env, KeyOrigin::Environment)
+    );
+    assert!(
+        !dir.exists(),
+        "an environment key must not create a key file"
+    );
+
+    sources.env_value = None;
+    let first = resolve_key(&OsFs, &sources).expect("key file");
+    assert!(matches!(
+        first.origin,
+        KeyOrigin::KeyFile { created: true, .. }
+    ));
+    let second = resolve_key(&OsFs, &sources).expect("key file again");
+    assert!(matches!(
+        second.origin,
+        KeyOrigin::KeyFile { created: false, .. }
+    ));
+    assert_eq!(first.key, second.key);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("key"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "key files are private");
+}
+
+#[test]
+fn no_stable_source_fails_loud_listing_every_source_and_the_fix() {
+    let sources = KeySources::default(); // no env key, no key file directory
+    let err = resolve_key(&OsFs, &sources).expect_err("no stable key");
+    assert_eq!(err.code(), ErrorCode::NoStableKey);
+    let Error::NoStableKey { attempts } = &err else {
+        panic!("{err:?}")
+    };
+    let tried: Vec<&str> = attempts.iter().map(|a| a.source.as_str()).collect();
+    assert_eq!(tried, ["KEYRACE_MASTER_KEY", "key file", "ephemeral key"]);
+    let message = err.to_string();
+    assert!(message.contains("openssl rand -hex 32"), "{message}");
+}
+
+#[test]
+fn ephemeral_keys_only_in_explicit_dev_mode_and_they_do_not_survive_a_restart() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let dev = KeySources {
+        mode: KeyMode::DevEphemeral,
+        ..KeySources::default()
+    };
+    let first = resolve_key(&OsFs, &dev).expect("dev mode");
+    assert_eq!(first.origin, KeyOrigin::Ephemeral);
+    assert!(!first.origin.is_stable());
+    let store =
+        Store::open_or_create(OsFs, &dir, &first.key, &StoreOptions::default()).expect("store");
+    store.put("s", b"v").expect("put");
+    // The "restart": a new ephemeral key cannot read the store, and says so by code.
+    let second = resolve_key(&OsFs, &dev).expect("dev mode").key;
+    let err = Store::open(OsFs, &dir, &second, &StoreOptions::default()).expect_err("lost");
+    assert_eq!(err.code(), ErrorCode::IntegrityMismatch);
+}
+
+#[test]
+fn base64_and_hex_master_keys_are_the_same_key() {
+    use base64::Engine as _;
+    let key = Key::generate();
+    for text in [
+        key.to_hex().to_string(),
+        key.to_hex().to_uppercase(),
+        base64::engine::general_purpose::STANDARD.encode(key.expose()),
+    ] {
+        let sources = KeySources {
+            env_value: Some(text.into()),
+            ..KeySources::default()
+        };
+        assert_eq!(resolve_key(&OsFs, &sources).expect("valid").key, key);
+    }
+}

@@ -1,0 +1,125 @@
+//! Recovery without open (seed 000): destroy/reset work on broken stores, refuse what is not a
+//! store, treat a missing store as done, and retry BUSY a bounded number of times.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::BusyFs;
+use keyrace_core::{
+    destroy_at_path, destroy_at_path_with, load_or_create, reset_at_path, ErrorCode, OsFs,
+    RetryPolicy, Store, StoreOptions,
+};
+
+fn broken_store() -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let key = load_or_create(&OsFs, &dir).expect("key").key;
+    let store = Store::open_or_create(OsFs, &dir, &key, &StoreOptions::default()).expect("create");
+    store.put("a", b"1").expect("put");
+    store.put("b", b"2").expect("put");
+    std::fs::write(dir.join("meta.json"), b"garbage").expect("break meta");
+    std::fs::write(dir.join(".keyrace-tmp-0123456789abcdef"), b"leftover").expect("temp");
+    (temp, dir)
+}
+
+#[test]
+fn destroy_removes_a_broken_store_without_opening_it() {
+    let (_temp, dir) = broken_store();
+    let removed = destroy_at_path(&OsFs, &dir).expect("destroy");
+    assert!(!dir.exists());
+    // meta.json, key, temp file, two secrets; secrets/ and the store directory.
+    assert_eq!((removed.files, removed.dirs), (5, 2));
+}
+
+#[test]
+fn reset_keeps_the_directory_and_a_fresh_store_then_works() {
+    let (_temp, dir) = broken_store();
+    reset_at_path(&OsFs, &dir, true).expect("reset");
+    assert!(dir.is_dir());
+    assert_eq!(std::fs::read_dir(&dir).expect("ls").count(), 0);
+    let key = load_or_create(&OsFs, &dir).expect("new key").key;
+    let store = Store::open_or_create(OsFs, &dir, &key, &StoreOptions::default()).expect("fresh");
+    store.put("c", b"3").expect("put");
+    assert_eq!(store.list().expect("list"), ["c"]);
+    reset_at_path(&OsFs, &dir, false).expect("reset without keeping the directory");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_missing_store_is_already_destroyed() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let removed = destroy_at_path(&OsFs, &temp.path().join("never-made")).expect("done");
+    assert_eq!((removed.files, removed.dirs), (0, 0));
+}
+
+#[test]
+fn a_directory_that_is_not_a_store_is_refused_and_left_untouched() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(home.join("secrets")).expect("mkdir");
+    std::fs::write(home.join(".bashrc"), b"alias ll='ls -l'").expect("write");
+    std::fs::write(home.join("meta.json"), b"{}").expect("write");
+    let err = destroy_at_path(&OsFs, &home).expect_err("not a store");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(err.to_string().contains(".bashrc"), "{err}");
+    assert!(home.join(".bashrc").exists() && home.join("meta.json").exists());
+
+    // A lookalike whose secrets/ holds a user's file is refused too.
+    let lookalike = temp.path().join("lookalike");
+    std::fs::create_dir_all(lookalike.join("secrets")).expect("mkdir");
+    std::fs::write(lookalike.join("secrets").join("passwords.txt"), b"x").expect("write");
+    let err = reset_at_path(&OsFs, &lookalike, true).expect_err("not a store");
+    assert!(err.to_string().contains("passwords.txt"), "{err}");
+    assert!(lookalike.join("secrets").join("passwords.txt").exists());
+
+    // A symlink to a store is not followed.
+    let (_store_temp, dir) = broken_store();
+    let link = temp.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+    assert_eq!(
+        destroy_at_path(&OsFs, &link).expect_err("symlink").code(),
+        ErrorCode::InvalidArgument
+    );
+    assert!(dir.join("secrets").exists());
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(25),
+    }
+}
+
+#[test]
+fn busy_deletions_are_retried_with_backoff_within_the_bound() {
+    let (_temp, dir) = broken_store();
+    let fs = BusyFs::new(3); // the first removal is busy three times, then succeeds
+    let mut slept = Vec::new();
+    destroy_at_path_with(&fs, &dir, &policy(), &mut |d| slept.push(d)).expect("destroy");
+    assert!(!dir.exists());
+    assert_eq!(
+        slept,
+        [10, 20, 25].map(Duration::from_millis),
+        "exponential backoff capped at max_delay"
+    );
+}
+
+#[test]
+fn busy_beyond_the_bound_is_a_busy_error_after_exactly_max_attempts() {
+    let (_temp, dir) = broken_store();
+    let fs = BusyFs::new(usize::MAX);
+    let mut slept = Vec::new();
+    let err = destroy_at_path_with(&fs, &dir, &policy(), &mut |d| slept.push(d))
+        .expect_err("always busy");
+    assert_eq!(err.code(), ErrorCode::Busy, "{err}");
+    assert_eq!(fs.removals_tried.load(Ordering::SeqCst), 4);
+    assert_eq!(slept.len(), 3);
+    assert!(
+        dir.join("key").exists(),
+        "nothing but the attempted file may be gone"
+    );
+}

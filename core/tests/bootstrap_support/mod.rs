@@ -1,0 +1,220 @@
+//! Test doubles shared by the bootstrap_* and witness_* tests: a fault-injecting `Fs`, a
+//! read-counting head log, failing ledgers, and temp directories.
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use keyrace_core::bootstrap::{
+    BootstrapError, Consumed, GraceLedger, HeadLog, MemoryHeadLog, SignedTreeHead,
+};
+use keyrace_core::{Fs, FsFile, Metadata, OsFs};
+
+/// A temp dir on tmpfs when there is one: fsync-heavy loops stay fast there.
+pub fn fast_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn injected(what: &str) -> io::Error {
+    io::Error::other(format!("injected failure: {what}"))
+}
+
+/// `OsFs` with switchable faults and a switchable owner uid reported by `lstat`.
+#[derive(Default)]
+pub struct FaultFs {
+    pub fail_create: AtomicBool,
+    pub fail_file_sync: AtomicBool,
+    pub fail_dir_sync: AtomicBool,
+    pub fail_rename: AtomicBool,
+    pub fail_remove: AtomicBool,
+    pub fail_lstat: AtomicBool,
+    /// When set (non-zero flag), `lstat` reports this uid as the owner.
+    pub fake_uid: Mutex<Option<u32>>,
+    pub creates: AtomicUsize,
+    pub removes: AtomicUsize,
+}
+
+impl FaultFs {
+    pub fn new() -> FaultFs {
+        FaultFs::default()
+    }
+    pub fn set(flag: &AtomicBool, on: bool) {
+        flag.store(on, Ordering::SeqCst);
+    }
+}
+
+pub struct FaultFile {
+    inner: <OsFs as Fs>::File,
+    fail_sync: bool,
+}
+
+impl Read for FaultFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+impl Write for FaultFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+impl FsFile for FaultFile {
+    fn sync_all(&mut self) -> io::Result<()> {
+        if self.fail_sync {
+            return Err(injected("fsync file"));
+        }
+        self.inner.sync_all()
+    }
+}
+
+impl Fs for FaultFs {
+    type File = FaultFile;
+    fn create_new(&self, path: &Path, mode: u32) -> io::Result<FaultFile> {
+        if self.fail_create.load(Ordering::SeqCst) {
+            return Err(injected("create"));
+        }
+        let inner = OsFs.create_new(path, mode)?;
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        Ok(FaultFile {
+            inner,
+            fail_sync: self.fail_file_sync.load(Ordering::SeqCst),
+        })
+    }
+    fn open_read(&self, path: &Path) -> io::Result<FaultFile> {
+        Ok(FaultFile {
+            inner: OsFs.open_read(path)?,
+            fail_sync: false,
+        })
+    }
+    fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        OsFs.link_noreplace(from, to)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.fail_rename.load(Ordering::SeqCst) {
+            return Err(injected("rename"));
+        }
+        OsFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        if self.fail_remove.load(Ordering::SeqCst) {
+            return Err(injected("remove"));
+        }
+        self.removes.fetch_add(1, Ordering::SeqCst);
+        OsFs.remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        OsFs.remove_dir(path)
+    }
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        OsFs.create_dir(path, mode)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<keyrace_core::DirEntry>> {
+        OsFs.read_dir(path)
+    }
+    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
+        if self.fail_lstat.load(Ordering::SeqCst) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "injected lstat",
+            ));
+        }
+        let mut meta = OsFs.symlink_metadata(path)?;
+        if let Some(uid) = *self.fake_uid.lock().expect("uid lock") {
+            meta.uid = Some(uid);
+        }
+        Ok(meta)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        if self.fail_dir_sync.load(Ordering::SeqCst) {
+            return Err(injected("fsync dir"));
+        }
+        OsFs.sync_dir(path)
+    }
+}
+
+/// A head log that counts reads of the current head and can fail them.
+#[derive(Default)]
+pub struct CountingLog {
+    pub inner: MemoryHeadLog,
+    pub current_reads: AtomicU32,
+    pub held_reads: AtomicU32,
+    pub fail: AtomicBool,
+}
+
+impl CountingLog {
+    pub fn new() -> CountingLog {
+        CountingLog::default()
+    }
+    pub fn reads(&self) -> u32 {
+        self.current_reads.load(Ordering::SeqCst)
+    }
+}
+
+impl HeadLog for CountingLog {
+    fn current(&self) -> Result<Option<SignedTreeHead>, BootstrapError> {
+        self.current_reads.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(BootstrapError::HeadLog {
+                source: io::Error::other("injected log failure"),
+            });
+        }
+        self.inner.current()
+    }
+    fn has_held(&self, head: &SignedTreeHead) -> Result<bool, BootstrapError> {
+        self.held_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.has_held(head)
+    }
+}
+
+/// A ledger that counts consumes and can fail them.
+#[derive(Default)]
+pub struct CountingLedger {
+    pub inner: keyrace_core::bootstrap::MemoryLedger,
+    pub consumes: AtomicU32,
+    pub fail: AtomicBool,
+}
+
+impl CountingLedger {
+    pub fn consumes(&self) -> u32 {
+        self.consumes.load(Ordering::SeqCst)
+    }
+}
+
+impl GraceLedger for CountingLedger {
+    fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
+        self.consumes.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(BootstrapError::Ledger {
+                what: "record the consumed grace",
+                source: io::Error::other("injected ledger failure"),
+            });
+        }
+        self.inner.try_consume(key_id)
+    }
+}
+
+/// A head with a recognizable prefix.
+pub fn head(position: u64, fill: u8) -> SignedTreeHead {
+    SignedTreeHead::new(position, [fill; 16])
+}
+
+/// Every file name in `dir`.
+pub fn names_in(dir: &Path) -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| PathBuf::from(e.expect("entry").file_name()))
+        .collect();
+    names.sort();
+    names
+}

@@ -218,3 +218,44 @@ pub fn names_in(dir: &Path) -> Vec<PathBuf> {
     names.sort();
     names
 }
+
+/// `OsFs` that runs `before_rename` just before every rename: the moment a reader can look at
+/// the target while a new version is fully written but not yet published.
+pub struct HookFs<'a> {
+    pub before_rename: &'a (dyn Fn() + Sync),
+}
+
+impl Fs for HookFs<'_> {
+    type File = <OsFs as Fs>::File;
+    fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
+        OsFs.create_new(path, mode)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Self::File> {
+        OsFs.open_read(path)
+    }
+    fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        OsFs.link_noreplace(from, to)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        (self.before_rename)();
+        OsFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        OsFs.remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        OsFs.remove_dir(path)
+    }
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        OsFs.create_dir(path, mode)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<keyrace_core::DirEntry>> {
+        OsFs.read_dir(path)
+    }
+    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
+        OsFs.symlink_metadata(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        OsFs.sync_dir(path)
+    }
+}

@@ -10,9 +10,7 @@ use std::thread;
 
 use bootstrap_support::{fast_tempdir, head, names_in, FaultFs, HookFs};
 use keyrace_core::bootstrap::SignedTreeHead;
-use keyrace_core::witness::cache::{
-    cache_file_name, current_uid, decode, encode, MAX_CACHE_FILE,
-};
+use keyrace_core::witness::cache::{cache_file_name, current_uid, decode, encode, MAX_CACHE_FILE};
 use keyrace_core::witness::{ApiKey, CacheLoad, CacheMiss, CacheStore, FileCacheStore};
 use keyrace_core::{Fs, OsFs};
 use proptest::prelude::*;
@@ -28,7 +26,10 @@ fn store_in(dir: &Path) -> FileCacheStore<OsFs> {
 fn the_file_name_is_a_hash_of_server_and_key() {
     let key = ApiKey::new(KEY);
     let name = cache_file_name(SERVER, &key);
-    assert!(name.starts_with("keyrace-sth-") && name.ends_with(".json"), "{name}");
+    assert!(
+        name.starts_with("keyrace-sth-") && name.ends_with(".json"),
+        "{name}"
+    );
     assert!(!name.contains(KEY) && !name.contains("witness"));
     assert_eq!(name, cache_file_name(SERVER, &ApiKey::new(KEY)), "stable");
     assert_ne!(name, cache_file_name(SERVER, &ApiKey::new("another key")));
@@ -62,11 +63,18 @@ fn store_then_load_round_trips_privately_without_the_key() {
     assert_eq!(cache.load(), CacheLoad::Hit(head(6, 6)));
     let bytes = std::fs::read(cache.path()).expect("read");
     assert!(!String::from_utf8_lossy(&bytes).contains(KEY));
-    assert_eq!(names_in(cache.path().parent().expect("dir")).len(), 1, "no temp leftovers");
+    assert_eq!(
+        names_in(cache.path().parent().expect("dir")).len(),
+        1,
+        "no temp leftovers"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(cache.path()).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(cache.path())
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = std::fs::metadata(cache.path().parent().expect("dir"))
             .expect("meta")
@@ -79,7 +87,10 @@ fn store_then_load_round_trips_privately_without_the_key() {
 #[test]
 fn a_missing_cache_is_a_miss() {
     let dir = fast_tempdir();
-    assert_eq!(store_in(dir.path()).load(), CacheLoad::Miss(CacheMiss::Missing));
+    assert_eq!(
+        store_in(dir.path()).load(),
+        CacheLoad::Miss(CacheMiss::Missing)
+    );
     assert_eq!(
         store_in(&dir.path().join("no such dir")).load(),
         CacheLoad::Miss(CacheMiss::Missing)
@@ -105,7 +116,11 @@ fn corrupt_or_shape_invalid_files_are_misses() {
         vec![0xff, 0xfe, 0x00, 0x80],
         oversized.into_bytes(),
     ];
-    assert_eq!(decode(good.as_bytes()), Some(head(1, 1)), "the control case parses");
+    assert_eq!(
+        decode(good.as_bytes()),
+        Some(head(1, 1)),
+        "the control case parses"
+    );
     for bytes in cases {
         std::fs::write(cache.path(), &bytes).expect("plant");
         assert_eq!(
@@ -136,7 +151,11 @@ fn a_file_owned_by_another_user_is_refused() {
     let me = current_uid();
     if let Some(me) = me {
         *fs.fake_uid.lock().expect("uid") = Some(me);
-        assert_eq!(cache.load(), CacheLoad::Hit(head(1, 1)), "own file: trusted");
+        assert_eq!(
+            cache.load(),
+            CacheLoad::Hit(head(1, 1)),
+            "own file: trusted"
+        );
         *fs.fake_uid.lock().expect("uid") = Some(me.wrapping_add(1));
         assert_eq!(cache.load(), CacheLoad::Miss(CacheMiss::ForeignOwner));
     }
@@ -309,7 +328,11 @@ fn checker_catches_cache_write_in_place() {
     let dir = fast_tempdir();
     let reader = store_in(dir.path());
     let seen = std::sync::Mutex::new(Vec::new());
-    let look = || seen.lock().expect("seen").push(never_partial(reader.load()));
+    let look = || {
+        seen.lock()
+            .expect("seen")
+            .push(never_partial(reader.load()))
+    };
     let mutant = WriteInPlace {
         fs: OsFs,
         path: reader.path(),

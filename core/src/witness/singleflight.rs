@@ -173,3 +173,39 @@ impl<S: HeadSlot + ?Sized> Drop for LeadGuard<'_, S> {
         }
     }
 }
+
+impl<S: HeadSlot + ?Sized> HeadSlot for &S {
+    fn acquire(&self) -> Acquire<SignedTreeHead> {
+        (**self).acquire()
+    }
+    fn finish_lead(&self, learned: Option<SignedTreeHead>) {
+        (**self).finish_lead(learned)
+    }
+    fn get(&self) -> Option<SignedTreeHead> {
+        (**self).get()
+    }
+    fn set(&self, head: SignedTreeHead) {
+        (**self).set(head)
+    }
+    fn waiting(&self) -> usize {
+        (**self).waiting()
+    }
+}
+
+impl<S: HeadSlot + ?Sized> HeadSlot for crate::sync::Arc<S> {
+    fn acquire(&self) -> Acquire<SignedTreeHead> {
+        (**self).acquire()
+    }
+    fn finish_lead(&self, learned: Option<SignedTreeHead>) {
+        (**self).finish_lead(learned)
+    }
+    fn get(&self) -> Option<SignedTreeHead> {
+        (**self).get()
+    }
+    fn set(&self, head: SignedTreeHead) {
+        (**self).set(head)
+    }
+    fn waiting(&self) -> usize {
+        (**self).waiting()
+    }
+}

@@ -259,3 +259,103 @@ impl Fs for HookFs<'_> {
         OsFs.sync_dir(path)
     }
 }
+
+// ---- transports for the witness client tests ----
+
+use keyrace_core::witness::{Transport, WitnessRequest, WitnessResponse};
+
+/// What a transport saw of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub last_known_head: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Wraps a transport and records every request it forwards.
+pub struct Recording<T> {
+    pub inner: T,
+    pub sent: Mutex<Vec<Sent>>,
+}
+
+impl<T> Recording<T> {
+    pub fn new(inner: T) -> Recording<T> {
+        Recording {
+            inner,
+            sent: Mutex::new(Vec::new()),
+        }
+    }
+    pub fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().expect("sent").clone()
+    }
+    pub fn headers(&self) -> Vec<Option<String>> {
+        self.sent().into_iter().map(|s| s.last_known_head).collect()
+    }
+    /// Requests that carried no head: bootstrap requests.
+    pub fn bootstraps(&self) -> usize {
+        self.sent()
+            .iter()
+            .filter(|s| s.last_known_head.is_none())
+            .count()
+    }
+}
+
+impl<T: Transport> Transport for Recording<T> {
+    fn send(&self, request: &WitnessRequest<'_>) -> io::Result<WitnessResponse> {
+        self.sent.lock().expect("sent").push(Sent {
+            last_known_head: request.last_known_head.clone(),
+            body: request.body.to_vec(),
+        });
+        self.inner.send(request)
+    }
+}
+
+/// Answers from a script, in order; once the script runs out, a transport error.
+pub struct Scripted {
+    pub replies: Mutex<std::collections::VecDeque<io::Result<WitnessResponse>>>,
+}
+
+impl Scripted {
+    pub fn new(replies: Vec<io::Result<WitnessResponse>>) -> Scripted {
+        Scripted {
+            replies: Mutex::new(replies.into()),
+        }
+    }
+}
+
+impl Transport for Scripted {
+    fn send(&self, _request: &WitnessRequest<'_>) -> io::Result<WitnessResponse> {
+        self.replies
+            .lock()
+            .expect("script")
+            .pop_front()
+            .unwrap_or_else(|| Err(io::Error::other("script exhausted")))
+    }
+}
+
+pub fn ok_with(head: Option<&str>, body: &[u8]) -> io::Result<WitnessResponse> {
+    Ok(WitnessResponse::ok(head.map(str::to_owned), body.to_vec()))
+}
+
+pub fn refusal(status: u16, code: Option<&str>, head: Option<&str>) -> io::Result<WitnessResponse> {
+    Ok(WitnessResponse::refusal(
+        status,
+        code,
+        head.map(str::to_owned),
+        "refused",
+    ))
+}
+
+pub fn consumed_412(head: Option<&str>) -> io::Result<WitnessResponse> {
+    refusal(412, Some("BOOTSTRAP_ALREADY_CONSUMED"), head)
+}
+
+pub fn divergence_409(head: Option<&str>) -> io::Result<WitnessResponse> {
+    refusal(409, Some("DIVERGENCE"), head)
+}
+
+pub fn transport_down() -> io::Result<WitnessResponse> {
+    Err(io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        "connection refused",
+    ))
+}

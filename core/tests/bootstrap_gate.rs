@@ -1,4 +1,6 @@
 //! The witness gate, one test per branch of its table (see `bootstrap::gate`).
+// Real threads and std primitives: the loom build runs only the loom models (witness_loom).
+#![cfg(not(loom))]
 
 mod bootstrap_support;
 

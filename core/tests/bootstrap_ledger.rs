@@ -1,4 +1,6 @@
 //! The one-time grace: exactly one consumer wins, in memory and on disk; failures never win.
+// Real threads and std primitives: the loom build runs only the loom models (witness_loom).
+#![cfg(not(loom))]
 
 mod bootstrap_support;
 

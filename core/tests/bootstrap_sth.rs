@@ -1,4 +1,6 @@
 //! Signed tree heads: the seed's textual shape, a strict parser, an append-only log.
+// Real threads and std primitives: the loom build runs only the loom models (witness_loom).
+#![cfg(not(loom))]
 
 use keyrace_core::bootstrap::{
     BootstrapError, HeadLog, HeadParseError, MemoryHeadLog, SignedTreeHead,

@@ -1,5 +1,7 @@
 //! The client's head cache: keyed by a hash, atomic, symlink-safe, owner-checked, and every
 //! fault degrades to "no cache".
+// Real threads and std primitives: the loom build runs only the loom models (witness_loom).
+#![cfg(not(loom))]
 
 mod bootstrap_support;
 

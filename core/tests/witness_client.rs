@@ -1,6 +1,8 @@
 //! The retry-once client: what it sends, what it learns, what it retries (once, only a
 //! bootstrap-412 with a head), what it never retries (409, other 412s, transport errors), and
 //! how a broken cache degrades.
+// Real threads and std primitives: the loom build runs only the loom models (witness_loom).
+#![cfg(not(loom))]
 
 mod bootstrap_support;
 

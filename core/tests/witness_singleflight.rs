@@ -1,5 +1,7 @@
 //! Cold starts: N concurrent first calls of one client send exactly one bootstrap request;
 //! if the leader fails, each follower bootstraps on its own.
+// Real threads and std primitives: the loom build runs only the loom models (witness_loom).
+#![cfg(not(loom))]
 
 mod bootstrap_support;
 

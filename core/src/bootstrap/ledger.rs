@@ -162,6 +162,23 @@ impl<F: Fs> FileLedger<F> {
         self.dir.join(marker_name(key_id))
     }
 
+    /// Consume `key_id`'s grace (the same as [`GraceLedger::try_consume`], without the import):
+    /// the `consume` op of the adapter protocol.
+    pub fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
+        validate_key_id(key_id)?;
+        create_dir_all(&self.fs, &self.dir, DIR_MODE)
+            .map_err(BootstrapError::ledger("create the grace ledger directory"))?;
+        let path = self.marker_path(key_id);
+        match self.publish_marker(&path) {
+            Ok(()) => Ok(Consumed::Won),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Consumed::AlreadyConsumed),
+            Err(e) => Err(BootstrapError::Ledger {
+                what: "record the consumed grace",
+                source: e,
+            }),
+        }
+    }
+
     fn publish_marker(&self, path: &Path) -> io::Result<()> {
         let mut file = self.fs.create_new(path, FILE_MODE)?;
         let synced = file.sync_all();
@@ -188,17 +205,6 @@ pub fn marker_name(key_id: &str) -> String {
 
 impl<F: Fs> GraceLedger for FileLedger<F> {
     fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
-        validate_key_id(key_id)?;
-        create_dir_all(&self.fs, &self.dir, DIR_MODE)
-            .map_err(BootstrapError::ledger("create the grace ledger directory"))?;
-        let path = self.marker_path(key_id);
-        match self.publish_marker(&path) {
-            Ok(()) => Ok(Consumed::Won),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Consumed::AlreadyConsumed),
-            Err(e) => Err(BootstrapError::Ledger {
-                what: "record the consumed grace",
-                source: e,
-            }),
-        }
+        FileLedger::try_consume(self, key_id)
     }
 }

@@ -45,14 +45,14 @@ pub enum BootstrapError {
     #[error("refusing to append head at position {position}: the log's newest position is {newest} and the log is append-only")]
     OutOfOrderHead { position: u64, newest: u64 },
 
-    #[error("could not {what}: {source}; the grace was not consumed, retry later")]
+    #[error("could not {what}: {source}; the request was refused and no bootstrap was granted: check the ledger directory's disk and permissions, then retry")]
     Ledger {
         what: &'static str,
         #[source]
         source: io::Error,
     },
 
-    #[error("could not read the tree head log: {source}; nothing was consumed, retry later")]
+    #[error("could not read the tree head log: {source}; the request was refused before any grace was consumed: check the log's storage, then retry")]
     HeadLog {
         #[source]
         source: io::Error,

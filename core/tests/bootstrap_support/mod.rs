@@ -36,7 +36,7 @@ pub struct FaultFs {
     pub fail_rename: AtomicBool,
     pub fail_remove: AtomicBool,
     pub fail_lstat: AtomicBool,
-    /// When set (non-zero flag), `lstat` reports this uid as the owner.
+    /// When `Some`, `lstat` reports this uid as the owner (a foreign-owned file without root).
     pub fake_uid: Mutex<Option<u32>>,
     pub creates: AtomicUsize,
     pub removes: AtomicUsize,

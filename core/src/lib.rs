@@ -6,11 +6,14 @@
 //! - [`Identity`]: canonical, order-independent machine identity (seed 000).
 //! - [`Store`]: classified open errors, atomic per-secret files, no lost puts (seed 000).
 //! - [`destroy_at_path`] / [`reset_at_path`]: recovery without a successful open (seed 000).
+//! - [`bootstrap`]: one-time bootstrap grace and the witness gate (seed 002, server side).
+//! - [`witness`]: the head cache and the retry-once, singleflight client (seed 002, client side).
 //!
 //! Every filesystem operation goes through [`Fs`]; every in-memory synchronization through
 //! [`sync`]. Error codes are stable: see [`ErrorCode`].
 
 pub mod atomic;
+pub mod bootstrap;
 pub mod code;
 pub mod envelope;
 pub mod error;
@@ -24,6 +27,7 @@ pub mod recovery;
 pub mod source;
 pub mod store;
 pub mod sync;
+pub mod witness;
 
 pub use code::ErrorCode;
 pub use error::{Error, IdentityComponent, IntegrityReason, Result, SourceAttempt};

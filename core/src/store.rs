@@ -120,6 +120,27 @@ fn read_meta<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<MetaState> {
     Ok(MetaState::Present(meta))
 }
 
+/// The metadata of the store at `dir`, or `None` when there is no store yet.
+///
+/// Metadata missing while secrets exist is `METADATA_MISSING`, but only after a second read:
+/// a racing creator publishes `meta.json` before anyone can put a secret, so secrets seen
+/// after a first "missing" read may belong to a store whose metadata appeared in between
+/// (found by the 8-process keygen race).
+fn existing_meta<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Option<Meta>> {
+    if let MetaState::Present(meta) = read_meta(fs, dir)? {
+        return Ok(Some(meta));
+    }
+    if !holds_secrets(fs, &dir.join(SECRETS_DIR))? {
+        return Ok(None);
+    }
+    match read_meta(fs, dir)? {
+        MetaState::Present(meta) => Ok(Some(meta)),
+        MetaState::Missing => Err(Error::MetadataMissing {
+            path: dir.join(META_FILE),
+        }),
+    }
+}
+
 /// Whether `secrets/` holds any secret (temp files do not count).
 fn holds_secrets<F: Fs + ?Sized>(fs: &F, secrets: &Path) -> Result<bool> {
     match fs.read_dir(secrets) {
@@ -140,20 +161,11 @@ fn holds_secrets<F: Fs + ?Sized>(fs: &F, secrets: &Path) -> Result<bool> {
 impl<F: Fs> Store<F> {
     /// Open an existing store.
     pub fn open(fs: F, dir: &Path, master: &Key, options: &StoreOptions) -> Result<Store<F>> {
-        match read_meta(&fs, dir)? {
-            MetaState::Present(meta) => Store::verified(fs, dir, master, options, &meta),
-            MetaState::Missing => {
-                let secrets = dir.join(SECRETS_DIR);
-                if holds_secrets(&fs, &secrets)? {
-                    Err(Error::MetadataMissing {
-                        path: dir.join(META_FILE),
-                    })
-                } else {
-                    Err(Error::NoStore {
-                        path: dir.to_owned(),
-                    })
-                }
-            }
+        match existing_meta(&fs, dir)? {
+            Some(meta) => Store::verified(fs, dir, master, options, &meta),
+            None => Err(Error::NoStore {
+                path: dir.to_owned(),
+            }),
         }
     }
 
@@ -181,18 +193,13 @@ impl<F: Fs> Store<F> {
         must_create: bool,
     ) -> Result<Store<F>> {
         let secrets = dir.join(SECRETS_DIR);
-        if let MetaState::Present(meta) = read_meta(&fs, dir)? {
+        if let Some(meta) = existing_meta(&fs, dir)? {
             if must_create {
                 return Err(Error::StoreExists {
                     path: dir.to_owned(),
                 });
             }
             return Store::verified(fs, dir, master, options, &meta);
-        }
-        if holds_secrets(&fs, &secrets)? {
-            return Err(Error::MetadataMissing {
-                path: dir.join(META_FILE),
-            });
         }
         create_dir_all(&fs, &secrets, DIR_MODE).map_err(Error::fs("create the store directory"))?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -4,16 +4,22 @@
 //! Each check feeds untrusted bytes to one library function and panics only when the function
 //! breaks a property that must hold for every input.
 
+use keyrace_core::bootstrap::sth::SignedTreeHead;
 use keyrace_core::envelope;
 use keyrace_core::meta::Meta;
+use keyrace_core::witness::cache;
 use keyrace_core::Key;
 
 /// One fuzz check: feeds bytes to a library function, panics on a broken property.
 pub type Check = fn(&[u8]);
 
 /// The targets, by name, as the corpus directories are named.
-pub const TARGETS: &[(&str, Check)] =
-    &[("meta", meta), ("envelope", envelope), ("env_key", env_key)];
+pub const TARGETS: &[(&str, Check)] = &[
+    ("meta", meta),
+    ("envelope", envelope),
+    ("env_key", env_key),
+    ("sth_cache", sth_cache),
+];
 
 /// `meta.json` parse + verify: never panics; whatever parses re-serializes to an equal value,
 /// and nothing an attacker writes verifies under a key it does not know.
@@ -40,5 +46,18 @@ pub fn envelope(data: &[u8]) {
 pub fn env_key(data: &[u8]) {
     if let Ok(key) = Key::parse_text(data) {
         assert_eq!(Key::parse_text(key.to_hex().as_bytes()), Ok(key));
+    }
+}
+
+/// Head cache file parse (and the tree-head text parser inside it): never panics; whatever
+/// decodes re-encodes to bytes that decode to the same head, and heads print as they parse.
+pub fn sth_cache(data: &[u8]) {
+    if let Some(head) = cache::decode(data) {
+        assert_eq!(cache::decode(&cache::encode(&head)), Some(head));
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(head) = SignedTreeHead::parse(text) {
+            assert_eq!(head.to_string(), text, "a head has one text form");
+        }
     }
 }

@@ -1,0 +1,190 @@
+//! Run the catalogue under explorers and report: model, explorer, executions, time, verdict.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::catalogue::{Body, Case, PROPERTY_CASES};
+use crate::explore::{explore, Explorer, Failure, Replay};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The reference held its invariant within the budget.
+    Pass,
+    /// The mutant broke the invariant.
+    Caught,
+    /// The reference broke its invariant: a bug in the core or the model.
+    ReferenceFailed,
+    /// The mutant survived the budget.
+    Missed,
+}
+
+impl Verdict {
+    pub fn is_expected(self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::Caught)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Caught => "caught",
+            Verdict::ReferenceFailed => "REFERENCE FAILED",
+            Verdict::Missed => "MISSED",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub case: String,
+    pub explorer: String,
+    /// Executions explored; for a caught mutant, the executions up to the first failure.
+    pub executions: usize,
+    pub elapsed: Duration,
+    pub verdict: Verdict,
+    pub failure: Option<Failure>,
+}
+
+impl Row {
+    /// The command that replays this row's failure, if it has one.
+    pub fn replay_command(&self) -> Option<String> {
+        let failure = self.failure.as_ref()?;
+        let bin = "--bin keyrace-models -- replay";
+        match &failure.replay {
+            Replay::Shuttle(schedule) => Some(format!(
+                "cargo run -p keyrace-harness --release --features shuttle {bin} {} --shuttle '{schedule}'",
+                self.case
+            )),
+            Replay::Loom(path) => Some(format!(
+                "RUSTFLAGS=\"--cfg loom\" cargo run -p keyrace-harness --release --target-dir target-loom {bin} {} --loom {}",
+                self.case,
+                path.display()
+            )),
+            Replay::None => None,
+        }
+    }
+}
+
+/// Run one case under one explorer (a property runs under proptest whatever the explorer).
+pub fn run_case(case: &Case, explorer: Explorer) -> Row {
+    let (explorer_name, executions, elapsed, failure) = match &case.body {
+        Body::Model(model) => {
+            let outcome = explore(explorer, &format!("{}-{explorer}", case.name()), model);
+            (
+                explorer.to_string(),
+                outcome.executions,
+                outcome.elapsed,
+                outcome.failure,
+            )
+        }
+        Body::Property(property) => {
+            let start = Instant::now();
+            let outcome = property(PROPERTY_CASES);
+            let failure = outcome.failure.map(|message| Failure {
+                message,
+                replay: Replay::None,
+            });
+            (
+                "proptest".to_owned(),
+                outcome.cases,
+                start.elapsed(),
+                failure,
+            )
+        }
+    };
+    let verdict = match (case.is_mutant(), failure.is_some()) {
+        (false, false) => Verdict::Pass,
+        (false, true) => Verdict::ReferenceFailed,
+        (true, true) => Verdict::Caught,
+        (true, false) => Verdict::Missed,
+    };
+    Row {
+        case: case.name(),
+        explorer: explorer_name,
+        executions,
+        elapsed,
+        verdict,
+        failure,
+    }
+}
+
+/// Rows of a whole run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    /// Run every case under every explorer (properties once).
+    pub fn run(cases: &[Case], explorers: &[Explorer]) -> Report {
+        let mut rows = Vec::new();
+        for case in cases {
+            match case.body {
+                Body::Property(_) => rows.push(run_case(case, explorers[0])),
+                Body::Model(_) => {
+                    for explorer in explorers {
+                        rows.push(run_case(case, *explorer));
+                    }
+                }
+            }
+        }
+        Report { rows }
+    }
+
+    /// Rows whose verdict is not the expected one.
+    pub fn unexpected(&self) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|r| !r.verdict.is_expected())
+            .collect()
+    }
+
+    /// A failure report for the unexpected rows: message, trace and replay command.
+    pub fn explain_unexpected(&self) -> String {
+        let mut out = String::new();
+        for row in self.unexpected() {
+            out.push_str(&format!(
+                "\n=== {} under {}: {}\n",
+                row.case, row.explorer, row.verdict
+            ));
+            if let Some(failure) = &row.failure {
+                out.push_str(&failure.message);
+                out.push('\n');
+            }
+            if let Some(cmd) = row.replay_command() {
+                out.push_str(&format!("replay: {cmd}\n"));
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<50} {:<20} {:>12} {:>10}  verdict",
+            "model", "explorer", "executions", "time"
+        )?;
+        for row in &self.rows {
+            writeln!(
+                f,
+                "{:<50} {:<20} {:>12} {:>9.2}s  {}",
+                row.case,
+                row.explorer,
+                row.executions,
+                row.elapsed.as_secs_f64(),
+                row.verdict
+            )?;
+        }
+        let total: Duration = self.rows.iter().map(|r| r.elapsed).sum();
+        writeln!(
+            f,
+            "{} rows, {} unexpected, {:.1}s explored (for a caught mutant, executions = executions to the first failure)",
+            self.rows.len(),
+            self.unexpected().len(),
+            total.as_secs_f64()
+        )
+    }
+}

@@ -52,6 +52,23 @@ impl fmt::Display for Explorer {
 }
 
 impl Explorer {
+    /// Whether this explorer has anything to explore in `case`: shuttle's PCT refuses a model
+    /// with a single thread ("did not exercise any concurrency"), so sequential cases (one
+    /// actor: crash loops, fault injection) run under the other explorers only.
+    pub fn applies_to(&self, case: &crate::catalogue::Case) -> bool {
+        !matches!(self, Explorer::ShuttlePct { .. }) || case.actors > 1
+    }
+
+    /// The budget for a sequential (one-actor) model: every schedule is the same one, so one
+    /// execution explores it all.
+    pub fn for_sequential(self) -> Explorer {
+        match self {
+            Explorer::ShuttleRandom { .. } => Explorer::ShuttleRandom { iterations: 1 },
+            Explorer::Stress { .. } => Explorer::Stress { iterations: 1 },
+            other => other,
+        }
+    }
+
     /// The explorers this build can run, with their default budgets.
     pub fn for_build() -> Vec<Explorer> {
         if cfg!(loom) {

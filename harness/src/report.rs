@@ -16,11 +16,16 @@ pub enum Verdict {
     ReferenceFailed,
     /// The mutant survived the budget.
     Missed,
+    /// The model failed without breaking its invariant (a panic elsewhere, an explorer error).
+    Error,
+    /// A mutant not caught by plain std threads, which cannot force an interleaving: only
+    /// loom and shuttle are held to catching it.
+    NotReached,
 }
 
 impl Verdict {
     pub fn is_expected(self) -> bool {
-        matches!(self, Verdict::Pass | Verdict::Caught)
+        matches!(self, Verdict::Pass | Verdict::Caught | Verdict::NotReached)
     }
 }
 
@@ -31,6 +36,8 @@ impl fmt::Display for Verdict {
             Verdict::Caught => "caught",
             Verdict::ReferenceFailed => "REFERENCE FAILED",
             Verdict::Missed => "MISSED",
+            Verdict::Error => "ERROR",
+            Verdict::NotReached => "not reached (std threads)",
         })
     }
 }
@@ -93,11 +100,16 @@ pub fn run_case(case: &Case, explorer: Explorer) -> Row {
             )
         }
     };
-    let verdict = match (case.is_mutant(), failure.is_some()) {
-        (false, false) => Verdict::Pass,
-        (false, true) => Verdict::ReferenceFailed,
-        (true, true) => Verdict::Caught,
-        (true, false) => Verdict::Missed,
+    let violation = failure
+        .as_ref()
+        .map(|f| f.message.contains(crate::models::VIOLATION_PREFIX));
+    let verdict = match (case.is_mutant(), violation) {
+        (_, Some(false)) => Verdict::Error,
+        (false, None) => Verdict::Pass,
+        (false, Some(true)) => Verdict::ReferenceFailed,
+        (true, Some(true)) => Verdict::Caught,
+        (true, None) if matches!(explorer, Explorer::Stress { .. }) => Verdict::NotReached,
+        (true, None) => Verdict::Missed,
     };
     Row {
         case: case.name(),
@@ -116,15 +128,21 @@ pub struct Report {
 }
 
 impl Report {
-    /// Run every case under every explorer (properties once).
+    /// Run every case under every explorer that applies (properties once; PCT only where
+    /// two actors can run at once, since it has nothing to prioritize otherwise).
     pub fn run(cases: &[Case], explorers: &[Explorer]) -> Report {
         let mut rows = Vec::new();
         for case in cases {
             match case.body {
-                Body::Property(_) => rows.push(run_case(case, explorers[0])),
+                Body::Property(_) => rows.extend(explorers.first().map(|e| run_case(case, *e))),
                 Body::Model(_) => {
-                    for explorer in explorers {
-                        rows.push(run_case(case, *explorer));
+                    for explorer in explorers.iter().filter(|e| e.applies_to(case)) {
+                        let explorer = if case.actors > 1 {
+                            *explorer
+                        } else {
+                            explorer.for_sequential()
+                        };
+                        rows.push(run_case(case, explorer));
                     }
                 }
             }

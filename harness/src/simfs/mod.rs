@@ -14,6 +14,8 @@
 //!   model, and any actor created afterwards sees only the durable state.
 
 mod fault;
+#[cfg(all(test, not(any(loom, feature = "shuttle"))))]
+mod tests;
 mod trace;
 pub mod tree;
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The model-checking suites of keyrace-harness (issue "Model checking"), each in release mode:
+#   1. loom: every catalogue model exhaustively within LOOM_MAX_PREEMPTIONS preemptions, in its
+#      own target dir because `--cfg loom` changes every crate's build;
+#   2. shuttle: PCT (depth 2 and 3) and random schedules, with `--features shuttle`.
+# Each suite asserts both directions (the reference passes every model, every mutant is
+# caught) and prints the report table. Run from anywhere; takes no arguments.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${LOOM_MAX_PREEMPTIONS:=3}"
+export LOOM_MAX_PREEMPTIONS
+
+echo "== loom (preemption bound ${LOOM_MAX_PREEMPTIONS})"
+RUSTFLAGS="--cfg loom" cargo test -p keyrace-harness --release --target-dir target-loom \
+    --test loom_models -- --nocapture --test-threads 1
+
+echo "== shuttle"
+cargo test -p keyrace-harness --release --features shuttle \
+    --test shuttle_models -- --nocapture --test-threads 1

@@ -264,7 +264,7 @@ impl SimFs {
             };
             Ok((state.open_handle(ino), ino, state.generation))
         })?;
-        Ok(self.file(handle))
+        Ok(self.file(handle, path))
     }
 
     /// Create a symlink at `link` pointing to `target` (for planting attacks).
@@ -288,13 +288,14 @@ impl SimFs {
         )
     }
 
-    fn file(&self, (handle, ino, generation): (u64, Ino, u64)) -> SimFile {
+    fn file(&self, (handle, ino, generation): (u64, Ino, u64), path: &Path) -> SimFile {
         SimFile {
             fs: self.clone(),
             handle,
             ino,
             generation,
             pos: 0,
+            path: path.display().to_string(),
         }
     }
 }
@@ -322,6 +323,8 @@ pub struct SimFile {
     ino: Ino,
     generation: u64,
     pos: usize,
+    /// The name it was opened by, for the trace.
+    path: String,
 }
 
 impl SimFile {
@@ -337,7 +340,7 @@ impl SimFile {
     }
 
     fn shown(&self) -> String {
-        format!("handle #{}", self.handle)
+        format!("#{} {}", self.handle, self.path)
     }
 }
 
@@ -441,7 +444,7 @@ impl Fs for SimFs {
             let ino = create_file(state, path, mode)?;
             Ok((state.open_handle(ino), ino, state.generation))
         })?;
-        Ok(self.file(handle))
+        Ok(self.file(handle, path))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<SimFile> {
@@ -458,7 +461,7 @@ impl Fs for SimFs {
                 )),
             }
         })?;
-        Ok(self.file(handle))
+        Ok(self.file(handle, path))
     }
 
     fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {

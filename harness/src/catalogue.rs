@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::explore::Model;
-use crate::models::crash::{crash_keygen, crash_put};
+use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
 use crate::models::ephemeral_fallback::{ephemeral_fallback, Resolve};
 use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
 use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
@@ -99,8 +99,19 @@ pub fn catalogue() -> Vec<Case> {
             crash_keygen(keygen),
         ));
     }
+    for keygen in [Keygen::Reference, Keygen::NoFsync] {
+        cases.push(model(
+            "crash-keygen",
+            keygen.name(),
+            2,
+            crash_keygen_racing(keygen, 2),
+        ));
+    }
     for put in [Put::Reference, Put::InPlace] {
         cases.push(model("crash-put", put.name(), 1, crash_put(put)));
+    }
+    for put in [Put::Reference, Put::InPlace] {
+        cases.push(model("crash-put", put.name(), 2, crash_put_racing(put)));
     }
     for open in [Open::Reference, Open::LeaksHandle] {
         cases.push(model(

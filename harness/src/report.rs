@@ -150,12 +150,35 @@ impl Report {
         Report { rows }
     }
 
-    /// Rows whose verdict is not the expected one.
+    /// Rows that fail the suite: a reference that broke its invariant, a model that errored,
+    /// or a mutant that no explorer of this run caught. (A mutant missed by one explorer and
+    /// caught by another is reported in the table, not failed: the issue asks for at least one.)
     pub fn unexpected(&self) -> Vec<&Row> {
         self.rows
             .iter()
-            .filter(|r| !r.verdict.is_expected())
+            .filter(|r| match r.verdict {
+                Verdict::Missed => !self.caught(&r.case),
+                verdict => !verdict.is_expected(),
+            })
             .collect()
+    }
+
+    fn caught(&self, case: &str) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.case == case && r.verdict == Verdict::Caught)
+    }
+
+    /// Every explorer that caught each mutant case, in table order.
+    pub fn caught_by(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for row in self.rows.iter().filter(|r| r.verdict == Verdict::Caught) {
+            match out.iter_mut().find(|(case, _)| *case == row.case) {
+                Some((_, explorers)) => explorers.push(row.explorer.clone()),
+                None => out.push((row.case.clone(), vec![row.explorer.clone()])),
+            }
+        }
+        out
     }
 
     /// A failure report for the unexpected rows: message, trace and replay command.
@@ -195,6 +218,9 @@ impl fmt::Display for Report {
                 row.elapsed.as_secs_f64(),
                 row.verdict
             )?;
+        }
+        for (case, explorers) in self.caught_by() {
+            writeln!(f, "mutant {case:<46} caught by {}", explorers.join(", "))?;
         }
         let total: Duration = self.rows.iter().map(|r| r.elapsed).sum();
         writeln!(

@@ -10,7 +10,7 @@ use keyrace_core::keyfile::KEY_FILE;
 
 use super::keygen::{fresh_home, key_dir, Keygen};
 use super::put::{fresh_store, master, store_dir, Put};
-use super::{check, show};
+use super::{actor_name, check, run_actors, show};
 use crate::simfs::{CrashMode, Semantics, SimFs};
 
 /// Run `scenario(fs)` crashing actor `A` after every possible number of steps.
@@ -103,6 +103,109 @@ pub fn crash_put(put: Put) -> impl Fn() + Send + Sync + 'static {
                     show(&now)
                 )
             });
+        });
+    }
+}
+
+/// The power loss as one more actor: the explorer places it at every point of the actors'
+/// steps (every scheduling point), so "a crash at any step of any actor" is explored together
+/// with the actors' interleavings. Returns the actors' results; `None` for the power actor.
+fn race_with_power_loss<T: Send + 'static>(
+    fs: &SimFs,
+    actors: usize,
+    mode: CrashMode,
+    actor: impl Fn(&SimFs, usize) -> T + Send + Sync + 'static,
+) -> Vec<Option<T>> {
+    // Processes are started before the race, so that each one dies if the crash comes.
+    let processes: Vec<SimFs> = (0..actors).map(|i| fs.actor(&actor_name(i))).collect();
+    let power = fs.actor("power");
+    run_actors(actors + 1, move |i| match processes.get(i) {
+        Some(me) => Some(actor(me, i)),
+        None => {
+            power.crash(mode);
+            None
+        }
+    })
+}
+
+/// **crash-keygen, racing.** Invariant: `actors` processes race to create the key while the
+/// power fails at any point; after the restart the key loads, and every key handed out before
+/// the crash is that key.
+pub fn crash_keygen_racing(keygen: Keygen, actors: usize) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str = "after a power loss during a key-creation race, every key that \
+                                 was handed out is the key the restarted process loads";
+        let fs = fresh_home(Semantics::Posix);
+        let results = race_with_power_loss(&fs, actors, CrashMode::DurableOnly, move |me, _| {
+            let result = keygen.load(me, &key_dir());
+            me.note(&format!("returns {}", show(&result)));
+            result
+        });
+        let restarted = fs.actor("R");
+        let after = Keygen::Reference.load(&restarted, &key_dir());
+        restarted.note(&format!("returns {}", show(&after)));
+        for result in results.iter().flatten() {
+            let fine = match (result, &after) {
+                (Ok(handed_out), Ok(now)) => handed_out == now,
+                (Err(_), Ok(_)) => true,
+                (_, Err(_)) => false,
+            };
+            check(&fs, fine, INVARIANT, || {
+                format!(
+                    "handed out {}, after restart {}",
+                    show(result),
+                    show(&after)
+                )
+            });
+        }
+    }
+}
+
+/// **crash-put, racing.** Invariant: actor `A` overwrites secret `s` and actor `B` puts `t`
+/// while the power fails at any point (unsynced content lost entirely, [`CrashMode::ZeroPending`]);
+/// after the restart the store opens, `s` is old or new (new if acknowledged) and `t` is there
+/// if acknowledged.
+pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str = "after a power loss during concurrent puts, the store opens and \
+                                 every secret holds an acknowledged or previous value";
+        let fs = fresh_store();
+        let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
+        check(&fs, seeded.is_ok(), "the model's setup succeeds", || {
+            show(&seeded)
+        });
+        let results = race_with_power_loss(&fs, 2, CrashMode::ZeroPending, move |me, i| {
+            let (name, value): (&str, &[u8]) = if i == 0 { ("s", b"new") } else { ("t", b"t") };
+            let result = put.put(me, &store_dir(), &master(), name, value);
+            me.note(&format!("put {name} returns {}", show(&result)));
+            result
+        });
+        let restarted = fs.actor("R");
+        let s = put.get(&restarted, &store_dir(), &master(), "s");
+        let t = put.get(&restarted, &store_dir(), &master(), "t");
+        restarted.note(&format!("get s {}, get t {}", show(&s), show(&t)));
+        let acked = |i: usize| matches!(results.get(i), Some(Some(Ok(()))));
+        let s_fine = match &s {
+            Ok(Some(v)) if v == b"new" => true,
+            Ok(Some(v)) if v == b"old" => !acked(0),
+            _ => false,
+        };
+        let t_fine = match &t {
+            Ok(Some(v)) => v == b"t",
+            Ok(None) => !acked(1),
+            Err(_) => false,
+        };
+        check(&fs, s_fine && t_fine, INVARIANT, || {
+            format!(
+                "puts returned {:?}; after restart s: {}, t: {}",
+                results
+                    .iter()
+                    .flatten()
+                    .map(|r| show(r))
+                    .collect::<Vec<_>>(),
+                show(&s),
+                show(&t)
+            )
         });
     }
 }

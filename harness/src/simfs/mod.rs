@@ -109,6 +109,8 @@ pub struct SimFs {
     // mutant) must not trip loom's leak check, which would hide the bug it exists to show.
     state: Arc<Mutex<State>>,
     actor: Arc<str>,
+    /// The crash generation this process started in: after a crash its operations fail.
+    born: u64,
 }
 
 impl SimFs {
@@ -127,14 +129,19 @@ impl SimFs {
                 trace: Vec::new(),
             })),
             actor: Arc::from("setup"),
+            born: 0,
         }
     }
 
-    /// The same filesystem, used by `actor` (the name shown in traces).
+    /// The same filesystem, used by the process `actor` (the name shown in traces). A process
+    /// started before a [crash](SimFs::crash) dies in it: its later operations fail. Start
+    /// the restarted processes with new `actor` handles after the crash.
     pub fn actor(&self, actor: &str) -> SimFs {
+        let born = self.lock().generation;
         SimFs {
             state: Arc::clone(&self.state),
             actor: Arc::from(actor),
+            born,
         }
     }
 
@@ -175,6 +182,12 @@ impl SimFs {
     /// Crash points and faults: whether this operation may run at all.
     fn gate(&self, state: &mut State, op: Op, shown: &str) -> io::Result<()> {
         *state.op_counts.entry(self.actor.to_string()).or_default() += 1;
+        if self.born < state.generation {
+            return Err(io::Error::other(format!(
+                "{} {shown}: the process died in the crash (simulated)",
+                op.name()
+            )));
+        }
         if let Some((allowed, done)) = state.crash_points.get_mut(&*self.actor) {
             if *done >= *allowed {
                 return Err(io::Error::other(format!(

@@ -198,11 +198,7 @@ pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
         check(&fs, s_fine && t_fine, INVARIANT, || {
             format!(
                 "puts returned {:?}; after restart s: {}, t: {}",
-                results
-                    .iter()
-                    .flatten()
-                    .map(|r| show(r))
-                    .collect::<Vec<_>>(),
+                results.iter().flatten().map(show).collect::<Vec<_>>(),
                 show(&s),
                 show(&t)
             )

@@ -163,6 +163,10 @@ fn counted(model: &Model, counter: &Arc<AtomicUsize>) -> impl Fn() + Send + Sync
 pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
+    // Violations are expected (every mutant panics) and come back in the `Failure`; the
+    // default hook would print each one with a backtrace.
+    let previous_hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
     let result = run(explorer, counted(model, &counter));
     let executions = counter.load(Ordering::Relaxed);
     let elapsed = start.elapsed();
@@ -170,6 +174,7 @@ pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
         let replay = replay_handle(explorer, name, model, &message);
         Failure { message, replay }
     });
+    panic::set_hook(previous_hook);
     Outcome {
         explorer,
         executions,

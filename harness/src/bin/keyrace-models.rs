@@ -31,6 +31,9 @@ enum Command {
         /// Only this case, named row/variant/actors.
         #[arg(long)]
         case: Option<String>,
+        /// Also print each caught mutant's counterexample: invariant, trace, replay command.
+        #[arg(long)]
+        counterexamples: bool,
     },
     /// Replay a failing execution printed by a run.
     Replay {
@@ -47,7 +50,10 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { case } => {
+        Command::Run {
+            case,
+            counterexamples,
+        } => {
             let cases: Vec<_> = catalogue()
                 .into_iter()
                 .filter(|c| case.as_ref().is_none_or(|name| c.name() == *name))
@@ -58,6 +64,18 @@ fn main() -> ExitCode {
             }
             let report = Report::run(&cases, &Explorer::for_build());
             print!("{report}");
+            if counterexamples {
+                for row in report.rows.iter().filter(|r| r.failure.is_some()) {
+                    println!("\n=== {} under {}: {}", row.case, row.explorer, row.verdict);
+                    if let Some(failure) = &row.failure {
+                        println!("{}", failure.message);
+                    }
+                    match row.replay_command() {
+                        Some(cmd) => println!("replay: {cmd}"),
+                        None => println!("replay: run the same command again (deterministic)"),
+                    }
+                }
+            }
             if report.unexpected().is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -138,7 +138,7 @@ impl Report {
                 Body::Model(_) => {
                     for explorer in explorers.iter().filter(|e| e.applies_to(case)) {
                         let explorer = if case.actors > 1 {
-                            *explorer
+                            explorer.for_actors(case.actors)
                         } else {
                             explorer.for_sequential()
                         };

@@ -113,13 +113,15 @@ pub fn catalogue() -> Vec<Case> {
     for put in [Put::Reference, Put::InPlace] {
         cases.push(model("crash-put", put.name(), 2, crash_put_racing(put)));
     }
-    for open in [Open::Reference, Open::LeaksHandle] {
-        cases.push(model(
-            "release-before-delete",
-            open.name(),
-            1,
-            release_before_delete(open),
-        ));
+    for actors in [1, 2] {
+        for open in [Open::Reference, Open::LeaksHandle] {
+            cases.push(model(
+                "release-before-delete",
+                open.name(),
+                actors,
+                release_before_delete(open, actors),
+            ));
+        }
     }
     for resolve in [Resolve::Reference, Resolve::SilentEphemeral] {
         cases.push(model(

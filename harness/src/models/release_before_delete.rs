@@ -11,7 +11,9 @@ use keyrace_core::{
 };
 
 use super::put::store_dir;
-use super::{check, show};
+use keyrace_core::sync::thread;
+
+use super::{actor_name, check, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
 
 /// How a store is opened.
@@ -77,7 +79,12 @@ pub fn policy() -> RetryPolicy {
 
 /// Invariant: after an open fails (here: the wrong key), `destroy_at_path` succeeds within the
 /// retry bound and nothing is left at the store's path.
-pub fn release_before_delete(open: Open) -> impl Fn() + Send + Sync + 'static {
+///
+/// Actor `A` fails to open the store, then destroys it. With two actors, `B` is another process
+/// failing to open the same store at the same time, so `A`'s deletions can meet `B`'s handles:
+/// the retries (which yield instead of sleeping) must outlast them. (With one attempt instead of
+/// the default bound, loom finds `A` meeting `B`'s open metadata file within 63 executions.)
+pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
         const INVARIANT: &str =
             "after a failed open, destroy_at_path succeeds within the retry bound";
@@ -101,31 +108,40 @@ pub fn release_before_delete(open: Open) -> impl Fn() + Send + Sync + 'static {
         check(&fs, made.is_ok(), "the model's setup succeeds", || {
             show(&made)
         });
-        let actor = fs.actor("A");
-        let opened = open.open(&actor, &dir, &Key::from_bytes([2; 32]));
-        actor.note(&format!(
-            "open with the wrong key returns {}",
-            show(&opened)
-        ));
-        check(
-            &fs,
-            opened.is_err(),
-            "an open with the wrong key fails",
-            || show(&opened),
-        );
-        let destroyed = destroy_at_path_with(&actor, &dir, &policy(), &mut |_| {});
-        actor.note(&format!("destroy_at_path returns {}", show(&destroyed)));
-        check(
-            &fs,
-            destroyed.is_ok() && !fs.exists(&dir),
-            INVARIANT,
-            || {
-                format!(
-                    "destroy_at_path returned {} with {} handle(s) still open",
-                    show(&destroyed),
-                    fs.open_handles()
-                )
-            },
-        );
+        let results = {
+            let (fs, dir) = (fs.clone(), dir.clone());
+            run_actors(actors, move |i| {
+                let me = fs.actor(&actor_name(i));
+                let opened = open.open(&me, &dir, &Key::from_bytes([2; 32]));
+                me.note(&format!(
+                    "open with the wrong key returns {}",
+                    show(&opened)
+                ));
+                if i != 0 {
+                    return (opened, None);
+                }
+                let destroyed =
+                    destroy_at_path_with(&me, &dir, &policy(), &mut |_| thread::yield_now());
+                me.note(&format!("destroy_at_path returns {}", show(&destroyed)));
+                (opened, Some(destroyed))
+            })
+        };
+        for (opened, _) in &results {
+            check(
+                &fs,
+                opened.is_err(),
+                "an open with the wrong key fails",
+                || show(opened),
+            );
+        }
+        let destroyed = results.first().and_then(|(_, d)| d.as_ref());
+        let fine = matches!(destroyed, Some(Ok(_))) && !fs.exists(&dir);
+        check(&fs, fine, INVARIANT, || {
+            format!(
+                "destroy_at_path returned {} with {} handle(s) still open",
+                destroyed.map(show).unwrap_or_default(),
+                fs.open_handles()
+            )
+        });
     }
 }

@@ -370,3 +370,27 @@ fn replay_loom(path: &std::path::Path, model: &Model) -> Result<(), String> {
 fn replay_loom(_: &std::path::Path, _: &Model) -> Result<(), String> {
     Err("loom is not in this build: rebuild with RUSTFLAGS=\"--cfg loom\"".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_is_found_in_shuttles_failure_message() {
+        let message = "test panicked in task 'main-thread'\nfailing schedule:\n\"\n9101ab00\n\"\npass that string to `shuttle::replay` to replay the failure\noriginal panic: x";
+        assert_eq!(shuttle_schedule(message).as_deref(), Some("9101ab00"));
+        assert_eq!(shuttle_schedule("no schedule here"), None);
+    }
+
+    #[test]
+    fn the_invariant_line_is_picked_out_of_a_failure() {
+        let failure = Failure {
+            message: format!(
+                "preamble\n{}keys differ\nobserved: x",
+                crate::models::VIOLATION_PREFIX
+            ),
+            replay: Replay::None,
+        };
+        assert_eq!(failure.invariant(), "invariant violated: keys differ");
+    }
+}

@@ -232,3 +232,61 @@ impl fmt::Display for Report {
         )
     }
 }
+
+#[cfg(all(test, not(any(loom, feature = "shuttle"))))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalogue::Body;
+    use crate::models::VIOLATION_PREFIX;
+
+    fn case(variant: &'static str, body: impl Fn() + Send + Sync + 'static) -> Case {
+        Case {
+            row: "test-row",
+            variant,
+            actors: 2,
+            body: Body::Model(Arc::new(body)),
+        }
+    }
+
+    fn verdict(case: &Case) -> Verdict {
+        run_case(case, Explorer::Stress { iterations: 2 }).verdict
+    }
+
+    #[test]
+    fn verdicts_distinguish_violations_from_other_panics() {
+        let violating = || panic!("{VIOLATION_PREFIX}something");
+        assert_eq!(verdict(&case("reference", || {})), Verdict::Pass);
+        assert_eq!(
+            verdict(&case("reference", violating)),
+            Verdict::ReferenceFailed
+        );
+        assert_eq!(verdict(&case("some-mutant", violating)), Verdict::Caught);
+        assert_eq!(verdict(&case("some-mutant", || {})), Verdict::NotReached);
+        assert_eq!(
+            verdict(&case("some-mutant", || panic!("boom"))),
+            Verdict::Error
+        );
+    }
+
+    #[test]
+    fn a_mutant_missed_by_every_explorer_fails_the_report() {
+        let row = |explorer: &str, verdict| Row {
+            case: "c".into(),
+            explorer: explorer.into(),
+            executions: 1,
+            elapsed: Duration::ZERO,
+            verdict,
+            failure: None,
+        };
+        let caught_once = Report {
+            rows: vec![row("a", Verdict::Missed), row("b", Verdict::Caught)],
+        };
+        assert!(caught_once.unexpected().is_empty());
+        let never = Report {
+            rows: vec![row("a", Verdict::Missed), row("b", Verdict::Missed)],
+        };
+        assert_eq!(never.unexpected().len(), 2);
+    }
+}

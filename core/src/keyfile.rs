@@ -66,11 +66,7 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
         .map_err(KeyFileFailure::Create)?;
     let key = Key::generate();
     match publish_noclobber(fs, &path, key_file_bytes(&key).as_bytes()) {
-        Ok(()) => Ok(LoadedKey {
-            key,
-            path,
-            created: true,
-        }),
+        Ok(()) => durable(fs, dir, path, key, true).map_err(KeyFileFailure::Create),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Another process published first; its file was complete before it had a name.
             drop(key);
@@ -85,7 +81,10 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
 }
 
 /// A key read from disk may have been published by a process that has not yet fsynced the
-/// directory; fsync it ourselves before anything is encrypted under that key.
+/// directory; fsync it ourselves before anything is encrypted under that key. The directory
+/// may itself be new (made by us or by a racing creator), and its name lives in its parent:
+/// fsync that too, or a crash loses the directory with the key in it (found by the harness's
+/// crash-keygen model).
 fn durable<F: Fs + ?Sized>(
     fs: &F,
     dir: &Path,
@@ -95,6 +94,10 @@ fn durable<F: Fs + ?Sized>(
 ) -> Result<LoadedKey> {
     fs.sync_dir(dir)
         .map_err(Error::fs("fsync the key file's directory"))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs.sync_dir(parent)
+            .map_err(Error::fs("fsync the key file's parent directory"))?;
+    }
     Ok(LoadedKey { key, path, created })
 }
 

@@ -1,0 +1,148 @@
+//! The race catalogue of `shared/DESIGN.md` as data: every row's reference model and mutants,
+//! with the actor counts they run at. Rows whose core parts are not built yet (double-bootstrap,
+//! cold-start, retry-once, sth-cache) are added here as entries when they are.
+
+use std::sync::Arc;
+
+use crate::explore::Model;
+use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
+use crate::models::ephemeral_fallback::{ephemeral_fallback, Resolve};
+use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
+use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
+use crate::models::put::{put_race, Put};
+use crate::models::release_before_delete::{release_before_delete, Open};
+
+/// What a case runs.
+#[derive(Clone)]
+pub enum Body {
+    /// A concurrent model, run by the explorers.
+    Model(Model),
+    /// A property over generated inputs, run by proptest for this many cases.
+    Property(Arc<dyn Fn(u32) -> PropOutcome + Send + Sync>),
+}
+
+/// One model (or property) of one row, for one implementation variant.
+#[derive(Clone)]
+pub struct Case {
+    pub row: &'static str,
+    /// `reference` or the mutant's name.
+    pub variant: &'static str,
+    pub actors: usize,
+    pub body: Body,
+}
+
+impl Case {
+    pub fn is_mutant(&self) -> bool {
+        self.variant != "reference"
+    }
+
+    /// `row/variant/actors`, the name used by the replay command.
+    pub fn name(&self) -> String {
+        format!("{}/{}/{}", self.row, self.variant, self.actors)
+    }
+}
+
+fn model(
+    row: &'static str,
+    variant: &'static str,
+    actors: usize,
+    m: impl Fn() + Send + Sync + 'static,
+) -> Case {
+    Case {
+        row,
+        variant,
+        actors,
+        body: Body::Model(Arc::new(m)),
+    }
+}
+
+/// Proptest cases per identity property run.
+pub const PROPERTY_CASES: u32 = 256;
+
+/// Every case, in catalogue order.
+pub fn catalogue() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for actors in [2, 3] {
+        for keygen in [
+            Keygen::Reference,
+            Keygen::ReadThenWrite,
+            Keygen::ExclThenWrite,
+        ] {
+            cases.push(model(
+                "keygen-race",
+                keygen.name(),
+                actors,
+                keygen_race(keygen, actors),
+            ));
+        }
+    }
+    for actors in [1, 2] {
+        for keygen in [Keygen::Reference, Keygen::BroadCatch] {
+            cases.push(model(
+                "keygen-error-masking",
+                keygen.name(),
+                actors,
+                keygen_error_masking(keygen, actors),
+            ));
+        }
+    }
+    for actors in [2, 3] {
+        for put in [Put::Reference, Put::GlobalMetaRmw] {
+            cases.push(model("put-race", put.name(), actors, put_race(put, actors)));
+        }
+    }
+    for keygen in [Keygen::Reference, Keygen::NoFsync] {
+        cases.push(model(
+            "crash-keygen",
+            keygen.name(),
+            1,
+            crash_keygen(keygen),
+        ));
+    }
+    for keygen in [Keygen::Reference, Keygen::NoFsync] {
+        cases.push(model(
+            "crash-keygen",
+            keygen.name(),
+            2,
+            crash_keygen_racing(keygen, 2),
+        ));
+    }
+    for put in [Put::Reference, Put::InPlace] {
+        cases.push(model("crash-put", put.name(), 1, crash_put(put)));
+    }
+    for put in [Put::Reference, Put::InPlace] {
+        cases.push(model("crash-put", put.name(), 2, crash_put_racing(put)));
+    }
+    for actors in [1, 2] {
+        for open in [Open::Reference, Open::LeaksHandle] {
+            cases.push(model(
+                "release-before-delete",
+                open.name(),
+                actors,
+                release_before_delete(open, actors),
+            ));
+        }
+    }
+    for resolve in [Resolve::Reference, Resolve::SilentEphemeral] {
+        cases.push(model(
+            "ephemeral-fallback",
+            resolve.name(),
+            1,
+            ephemeral_fallback(resolve),
+        ));
+    }
+    for derive in [Derive::Reference, Derive::FirstMac] {
+        cases.push(Case {
+            row: "identity-drift",
+            variant: derive.name(),
+            actors: 1,
+            body: Body::Property(Arc::new(move |n| identity_drift(derive, n))),
+        });
+    }
+    cases
+}
+
+/// The case named `row/variant/actors`.
+pub fn find(name: &str) -> Option<Case> {
+    catalogue().into_iter().find(|c| c.name() == name)
+}

@@ -1,0 +1,396 @@
+//! One model body, run by whichever explorer this build has.
+//!
+//! | build | explorers | budget (defaults) |
+//! |---|---|---|
+//! | `RUSTFLAGS="--cfg loom"` | [`Explorer::Loom`] | exhaustive within a preemption bound ([`LOOM_PREEMPTION_BOUND`], or `LOOM_MAX_PREEMPTIONS`) |
+//! | `--features shuttle` | [`Explorer::ShuttlePct`] depth 2 and 3, [`Explorer::ShuttleRandom`] | [`SHUTTLE_ITERATIONS`] schedules each |
+//! | plain | [`Explorer::Stress`] | std threads, [`STRESS_ITERATIONS`] runs: finds little, proves the models run |
+//!
+//! A model is a `Fn()` that panics when its invariant breaks. A run stops at the first failure
+//! and returns a [`Failure`] with the panic message (invariant and trace) and how to replay it.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A model: panics with an [`crate::models::Violation`] message when its invariant breaks.
+pub type Model = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// Loom's default preemption bound: every interleaving with at most this many preemptions.
+/// `.ci/models.sh` raises it to 3 through `LOOM_MAX_PREEMPTIONS`.
+pub const LOOM_PREEMPTION_BOUND: usize = 2;
+
+/// The bound for models of three or more actors, whatever the default: at bound 3 the
+/// three-actor put race alone takes 60 000 executions (20 s), at bound 2 about 2 000 (1 s),
+/// and no mutant needs more than 2 preemptions with three actors (they are all caught with
+/// two actors at the same bound).
+pub const LOOM_PREEMPTION_BOUND_3_ACTORS: usize = 2;
+
+/// Schedules per shuttle explorer.
+pub const SHUTTLE_ITERATIONS: usize = 1000;
+
+/// Runs of the plain-build stress explorer.
+pub const STRESS_ITERATIONS: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explorer {
+    /// `loom::model` with this preemption bound: exhaustive within the bound.
+    Loom { preemption_bound: usize },
+    /// `shuttle`'s PCT scheduler: probabilistic bug-depth guarantees.
+    ShuttlePct { iterations: usize, depth: usize },
+    /// `shuttle`'s uniformly random scheduler.
+    ShuttleRandom { iterations: usize },
+    /// Plain std threads, repeated.
+    Stress { iterations: usize },
+}
+
+impl fmt::Display for Explorer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Explorer::Loom { preemption_bound } => write!(f, "loom(preempt<={preemption_bound})"),
+            Explorer::ShuttlePct { depth, .. } => write!(f, "shuttle-pct(d={depth})"),
+            Explorer::ShuttleRandom { .. } => write!(f, "shuttle-random"),
+            Explorer::Stress { .. } => write!(f, "std-stress"),
+        }
+    }
+}
+
+impl Explorer {
+    /// Whether this explorer has anything to explore in `case`: shuttle's PCT refuses a model
+    /// with a single thread ("did not exercise any concurrency"), so sequential cases (one
+    /// actor: crash loops, fault injection) run under the other explorers only.
+    pub fn applies_to(&self, case: &crate::catalogue::Case) -> bool {
+        !matches!(self, Explorer::ShuttlePct { .. }) || case.actors > 1
+    }
+
+    /// This explorer's budget for a model of `actors` actors (see
+    /// [`LOOM_PREEMPTION_BOUND_3_ACTORS`]).
+    pub fn for_actors(self, actors: usize) -> Explorer {
+        match self {
+            Explorer::Loom { preemption_bound } if actors >= 3 => Explorer::Loom {
+                preemption_bound: preemption_bound.min(LOOM_PREEMPTION_BOUND_3_ACTORS),
+            },
+            other => other,
+        }
+    }
+
+    /// The budget for a sequential (one-actor) model: every schedule is the same one, so one
+    /// execution explores it all.
+    pub fn for_sequential(self) -> Explorer {
+        match self {
+            Explorer::ShuttleRandom { .. } => Explorer::ShuttleRandom { iterations: 1 },
+            Explorer::Stress { .. } => Explorer::Stress { iterations: 1 },
+            other => other,
+        }
+    }
+
+    /// The explorers this build can run, with their default budgets.
+    pub fn for_build() -> Vec<Explorer> {
+        if cfg!(loom) {
+            let bound = std::env::var("LOOM_MAX_PREEMPTIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(LOOM_PREEMPTION_BOUND);
+            vec![Explorer::Loom {
+                preemption_bound: bound,
+            }]
+        } else if cfg!(feature = "shuttle") {
+            vec![
+                Explorer::ShuttlePct {
+                    iterations: SHUTTLE_ITERATIONS,
+                    depth: 2,
+                },
+                Explorer::ShuttlePct {
+                    iterations: SHUTTLE_ITERATIONS,
+                    depth: 3,
+                },
+                Explorer::ShuttleRandom {
+                    iterations: SHUTTLE_ITERATIONS,
+                },
+            ]
+        } else {
+            vec![Explorer::Stress {
+                iterations: STRESS_ITERATIONS,
+            }]
+        }
+    }
+}
+
+/// How to run a failing execution again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// A shuttle schedule string, for `shuttle::replay`.
+    Shuttle(String),
+    /// A loom checkpoint file holding the failing execution's path.
+    Loom(PathBuf),
+    /// Std threads cannot be replayed.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The panic message: the invariant, details and the trace.
+    pub message: String,
+    pub replay: Replay,
+}
+
+impl Failure {
+    /// The first line naming the broken invariant (or the panic's first line).
+    pub fn invariant(&self) -> &str {
+        self.message
+            .lines()
+            .find(|l| l.starts_with(crate::models::VIOLATION_PREFIX))
+            .or_else(|| self.message.lines().next())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub explorer: Explorer,
+    /// Executions run (interleavings for loom, schedules for shuttle), the failing one included.
+    pub executions: usize,
+    pub elapsed: Duration,
+    pub failure: Option<Failure>,
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}
+
+/// Wrap `model` so that every execution is counted.
+fn counted(model: &Model, counter: &Arc<AtomicUsize>) -> impl Fn() + Send + Sync + 'static {
+    let (model, counter) = (Arc::clone(model), Arc::clone(counter));
+    move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        model()
+    }
+}
+
+/// Run `model` under `explorer` until its budget is spent or the first failure. `name` names
+/// the checkpoint file of a loom failure.
+pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    // Violations are expected (every mutant panics) and come back in the `Failure`; the
+    // default hook would print each one with a backtrace.
+    let previous_hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = run(explorer, counted(model, &counter));
+    let executions = counter.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    let failure = result.err().map(|message| {
+        let replay = replay_handle(explorer, name, model, &message);
+        Failure { message, replay }
+    });
+    panic::set_hook(previous_hook);
+    Outcome {
+        explorer,
+        executions,
+        elapsed,
+        failure,
+    }
+}
+
+fn catch(f: impl FnOnce()) -> Result<(), String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_text(&*payload))
+}
+
+fn run(explorer: Explorer, model: impl Fn() + Send + Sync + 'static) -> Result<(), String> {
+    match explorer {
+        Explorer::Stress { iterations } => catch(|| {
+            for _ in 0..iterations {
+                model();
+            }
+        }),
+        Explorer::Loom { preemption_bound } => run_loom(preemption_bound, model),
+        Explorer::ShuttlePct { iterations, depth } => run_shuttle_pct(iterations, depth, model),
+        Explorer::ShuttleRandom { iterations } => run_shuttle_random(iterations, model),
+    }
+}
+
+#[cfg(loom)]
+fn loom_builder(preemption_bound: usize) -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemption_bound);
+    builder.max_branches = 100_000;
+    builder.checkpoint_file = None;
+    builder
+}
+
+#[cfg(loom)]
+fn run_loom(
+    preemption_bound: usize,
+    model: impl Fn() + Send + Sync + 'static,
+) -> Result<(), String> {
+    catch(|| loom_builder(preemption_bound).check(model))
+}
+
+#[cfg(not(loom))]
+fn run_loom(_: usize, _: impl Fn() + Send + Sync + 'static) -> Result<(), String> {
+    Err("loom is not in this build: rebuild with RUSTFLAGS=\"--cfg loom\"".to_owned())
+}
+
+#[cfg(all(feature = "shuttle", not(loom)))]
+fn shuttle_config() -> shuttle::Config {
+    let mut config = shuttle::Config::new();
+    config.failure_persistence = shuttle::FailurePersistence::Print;
+    config.silence_warnings = true;
+    config
+}
+
+#[cfg(all(feature = "shuttle", not(loom)))]
+fn run_shuttle_pct(
+    iterations: usize,
+    depth: usize,
+    model: impl Fn() + Send + Sync + 'static,
+) -> Result<(), String> {
+    let scheduler = shuttle::scheduler::PctScheduler::new(depth, iterations);
+    catch(|| {
+        shuttle::Runner::new(scheduler, shuttle_config()).run(model);
+    })
+}
+
+#[cfg(all(feature = "shuttle", not(loom)))]
+fn run_shuttle_random(
+    iterations: usize,
+    model: impl Fn() + Send + Sync + 'static,
+) -> Result<(), String> {
+    let scheduler = shuttle::scheduler::RandomScheduler::new(iterations);
+    catch(|| {
+        shuttle::Runner::new(scheduler, shuttle_config()).run(model);
+    })
+}
+
+#[cfg(not(all(feature = "shuttle", not(loom))))]
+fn run_shuttle_pct(_: usize, _: usize, _: impl Fn() + Send + Sync + 'static) -> Result<(), String> {
+    Err("shuttle is not in this build: rebuild with --features shuttle".to_owned())
+}
+
+#[cfg(not(all(feature = "shuttle", not(loom))))]
+fn run_shuttle_random(_: usize, _: impl Fn() + Send + Sync + 'static) -> Result<(), String> {
+    Err("shuttle is not in this build: rebuild with --features shuttle".to_owned())
+}
+
+/// The schedule string shuttle puts in its panic message, between the quote lines.
+pub fn shuttle_schedule(message: &str) -> Option<String> {
+    let start = message.find("failing schedule:\n\"\n")? + "failing schedule:\n\"\n".len();
+    let len = message[start..].find("\n\"")?;
+    Some(message[start..start + len].to_owned())
+}
+
+/// Where a loom counterexample of `name` is checkpointed.
+pub fn loom_checkpoint_path(name: &str) -> PathBuf {
+    let file: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::env::temp_dir().join(format!("keyrace-loom-{file}.json"))
+}
+
+fn replay_handle(explorer: Explorer, name: &str, model: &Model, message: &str) -> Replay {
+    match explorer {
+        Explorer::ShuttlePct { .. } | Explorer::ShuttleRandom { .. } => {
+            shuttle_schedule(message).map_or(Replay::None, Replay::Shuttle)
+        }
+        Explorer::Loom { preemption_bound } => loom_checkpoint(preemption_bound, name, model),
+        Explorer::Stress { .. } => Replay::None,
+    }
+}
+
+/// Loom explores in a fixed order, so running again with a checkpoint written before every
+/// execution leaves the failing execution's path in the file when the same failure recurs.
+#[cfg(loom)]
+fn loom_checkpoint(preemption_bound: usize, name: &str, model: &Model) -> Replay {
+    let path = loom_checkpoint_path(name);
+    let _ = std::fs::remove_file(&path);
+    let mut builder = loom_builder(preemption_bound);
+    builder.checkpoint_file = Some(path.clone());
+    builder.checkpoint_interval = 1;
+    let model = Arc::clone(model);
+    match catch(move || builder.check(move || model())) {
+        Err(_) if path.exists() => Replay::Loom(path),
+        _ => Replay::None,
+    }
+}
+
+#[cfg(not(loom))]
+fn loom_checkpoint(_: usize, _: &str, _: &Model) -> Replay {
+    Replay::None
+}
+
+/// Run the recorded failing execution again; `Err(message)` when it fails (as it should).
+pub fn replay(replay: &Replay, model: &Model) -> Result<(), String> {
+    match replay {
+        Replay::None => Err("this failure has no replay handle".to_owned()),
+        Replay::Shuttle(schedule) => replay_shuttle(schedule, model),
+        Replay::Loom(path) => replay_loom(path, model),
+    }
+}
+
+#[cfg(all(feature = "shuttle", not(loom)))]
+fn replay_shuttle(schedule: &str, model: &Model) -> Result<(), String> {
+    let model = Arc::clone(model);
+    let scheduler = shuttle::scheduler::ReplayScheduler::new_from_encoded(schedule);
+    catch(move || {
+        shuttle::Runner::new(scheduler, shuttle_config()).run(move || model());
+    })
+}
+
+#[cfg(not(all(feature = "shuttle", not(loom))))]
+fn replay_shuttle(_: &str, _: &Model) -> Result<(), String> {
+    Err("shuttle is not in this build: rebuild with --features shuttle".to_owned())
+}
+
+/// Replays from a copy, so a replay that does not fail cannot overwrite the user's file.
+#[cfg(loom)]
+fn replay_loom(path: &std::path::Path, model: &Model) -> Result<(), String> {
+    let copy = path.with_extension("replay.json");
+    std::fs::copy(path, &copy).map_err(|e| format!("copy {}: {e}", path.display()))?;
+    let mut builder = loom_builder(usize::MAX);
+    builder.preemption_bound = None;
+    builder.checkpoint_file = Some(copy);
+    builder.checkpoint_interval = 1;
+    // Stop before the second execution: only the recorded one runs.
+    builder.max_permutations = Some(2);
+    let model = Arc::clone(model);
+    catch(move || builder.check(move || model()))
+}
+
+#[cfg(not(loom))]
+fn replay_loom(_: &std::path::Path, _: &Model) -> Result<(), String> {
+    Err("loom is not in this build: rebuild with RUSTFLAGS=\"--cfg loom\"".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_is_found_in_shuttles_failure_message() {
+        let message = "test panicked in task 'main-thread'\nfailing schedule:\n\"\n9101ab00\n\"\npass that string to `shuttle::replay` to replay the failure\noriginal panic: x";
+        assert_eq!(shuttle_schedule(message).as_deref(), Some("9101ab00"));
+        assert_eq!(shuttle_schedule("no schedule here"), None);
+    }
+
+    #[test]
+    fn the_invariant_line_is_picked_out_of_a_failure() {
+        let failure = Failure {
+            message: format!(
+                "preamble\n{}keys differ\nobserved: x",
+                crate::models::VIOLATION_PREFIX
+            ),
+            replay: Replay::None,
+        };
+        assert_eq!(failure.invariant(), "invariant violated: keys differ");
+    }
+}

@@ -1,0 +1,207 @@
+//! Crash at every filesystem step, then restart: the rows `crash-keygen` and `crash-put`
+//! (seed 003).
+//!
+//! Each model first runs its actor once to count its steps `n`, then, for every `k` in `0..=n`
+//! and every [`CrashMode`], runs it on a fresh filesystem where its process dies before step
+//! `k + 1`, applies the power loss, and checks the restarted state. `k = n` is the crash right
+//! after the actor returned, which is what tests that an acknowledgement was durable.
+
+use keyrace_core::keyfile::KEY_FILE;
+
+use super::keygen::{fresh_home, key_dir, Keygen};
+use super::put::{fresh_store, master, store_dir, Put};
+use super::{actor_name, check, run_actors, show};
+use crate::simfs::{CrashMode, Semantics, SimFs};
+
+/// Run `scenario(fs)` crashing actor `A` after every possible number of steps.
+fn at_every_step(fresh: impl Fn() -> SimFs, scenario: impl Fn(&SimFs, Option<CrashMode>)) {
+    let probe = fresh();
+    scenario(&probe, None);
+    let steps = probe.op_count("A");
+    for mode in CrashMode::ALL {
+        for k in 0..=steps {
+            let fs = fresh();
+            fs.crash_actor_after("A", k);
+            scenario(&fs, Some(mode));
+        }
+    }
+}
+
+/// **crash-keygen.** Invariant: after a crash at any step of key creation and a restart, the
+/// key loads without error, and if the key had been handed out it is the same key.
+pub fn crash_keygen(keygen: Keygen) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str = "after a crash and restart the key loads, and a key that was \
+                                 handed out before the crash is the key after it";
+        at_every_step(
+            || fresh_home(Semantics::Posix),
+            |fs, crash| {
+                let dir = key_dir();
+                let actor = fs.actor("A");
+                let before = keygen.load(&actor, &dir);
+                actor.note(&format!("returns {}", show(&before)));
+                let Some(mode) = crash else { return };
+                fs.crash(mode);
+                // The restarted process runs the reference: the question is what the mutant left
+                // on disk.
+                let restarted = fs.actor("A'");
+                let after = Keygen::Reference.load(&restarted, &dir);
+                restarted.note(&format!("returns {}", show(&after)));
+                let fine = match (&before, &after) {
+                    (Ok(handed_out), Ok(now)) => handed_out == now,
+                    (Err(_), Ok(_)) => true,
+                    (_, Err(_)) => false,
+                };
+                check(fs, fine, INVARIANT, || {
+                    format!(
+                        "before the crash {}, after restart {} (key file {})",
+                        show(&before),
+                        show(&after),
+                        dir.join(KEY_FILE).display()
+                    )
+                });
+            },
+        );
+    }
+}
+
+/// **crash-put.** Invariant: after a crash at any step of overwriting a secret and a restart,
+/// the store opens and the secret holds the old or the new value, and the new one if the put
+/// was acknowledged.
+pub fn crash_put(put: Put) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str = "after a crash and restart the store opens and an overwritten \
+                                 secret holds the old or new value, the new one if acknowledged";
+        let fresh = || {
+            let fs = fresh_store();
+            // The old value is put by the reference, so it is durable whatever `put` does.
+            let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
+            check(&fs, seeded.is_ok(), "the model's setup succeeds", || {
+                show(&seeded)
+            });
+            fs
+        };
+        at_every_step(fresh, |fs, crash| {
+            let dir = store_dir();
+            let actor = fs.actor("A");
+            let acked = put.put(&actor, &dir, &master(), "s", b"new");
+            actor.note(&format!("put s=new returns {}", show(&acked)));
+            let Some(mode) = crash else { return };
+            fs.crash(mode);
+            let restarted = fs.actor("A'");
+            let now = put.get(&restarted, &dir, &master(), "s");
+            restarted.note(&format!("get s returns {}", show(&now)));
+            let fine = match &now {
+                Ok(Some(v)) if v == b"new" => true,
+                Ok(Some(v)) if v == b"old" => acked.is_err(),
+                _ => false,
+            };
+            check(fs, fine, INVARIANT, || {
+                format!(
+                    "put returned {}, after restart get gives {}",
+                    show(&acked),
+                    show(&now)
+                )
+            });
+        });
+    }
+}
+
+/// The power loss as one more actor: the explorer places it at every point of the actors'
+/// steps (every scheduling point), so "a crash at any step of any actor" is explored together
+/// with the actors' interleavings. Returns the actors' results; `None` for the power actor.
+fn race_with_power_loss<T: Send + 'static>(
+    fs: &SimFs,
+    actors: usize,
+    mode: CrashMode,
+    actor: impl Fn(&SimFs, usize) -> T + Send + Sync + 'static,
+) -> Vec<Option<T>> {
+    // Processes are started before the race, so that each one dies if the crash comes.
+    let processes: Vec<SimFs> = (0..actors).map(|i| fs.actor(&actor_name(i))).collect();
+    let power = fs.actor("power");
+    run_actors(actors + 1, move |i| match processes.get(i) {
+        Some(me) => Some(actor(me, i)),
+        None => {
+            power.crash(mode);
+            None
+        }
+    })
+}
+
+/// **crash-keygen, racing.** Invariant: `actors` processes race to create the key while the
+/// power fails at any point; after the restart the key loads, and every key handed out before
+/// the crash is that key.
+pub fn crash_keygen_racing(keygen: Keygen, actors: usize) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str = "after a power loss during a key-creation race, every key that \
+                                 was handed out is the key the restarted process loads";
+        let fs = fresh_home(Semantics::Posix);
+        let results = race_with_power_loss(&fs, actors, CrashMode::DurableOnly, move |me, _| {
+            let result = keygen.load(me, &key_dir());
+            me.note(&format!("returns {}", show(&result)));
+            result
+        });
+        let restarted = fs.actor("R");
+        let after = Keygen::Reference.load(&restarted, &key_dir());
+        restarted.note(&format!("returns {}", show(&after)));
+        for result in results.iter().flatten() {
+            let fine = match (result, &after) {
+                (Ok(handed_out), Ok(now)) => handed_out == now,
+                (Err(_), Ok(_)) => true,
+                (_, Err(_)) => false,
+            };
+            check(&fs, fine, INVARIANT, || {
+                format!(
+                    "handed out {}, after restart {}",
+                    show(result),
+                    show(&after)
+                )
+            });
+        }
+    }
+}
+
+/// **crash-put, racing.** Invariant: actor `A` overwrites secret `s` and actor `B` puts `t`
+/// while the power fails at any point (unsynced content lost entirely, [`CrashMode::ZeroPending`]);
+/// after the restart the store opens, `s` is old or new (new if acknowledged) and `t` is there
+/// if acknowledged.
+pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str = "after a power loss during concurrent puts, the store opens and \
+                                 every secret holds an acknowledged or previous value";
+        let fs = fresh_store();
+        let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
+        check(&fs, seeded.is_ok(), "the model's setup succeeds", || {
+            show(&seeded)
+        });
+        let results = race_with_power_loss(&fs, 2, CrashMode::ZeroPending, move |me, i| {
+            let (name, value): (&str, &[u8]) = if i == 0 { ("s", b"new") } else { ("t", b"t") };
+            let result = put.put(me, &store_dir(), &master(), name, value);
+            me.note(&format!("put {name} returns {}", show(&result)));
+            result
+        });
+        let restarted = fs.actor("R");
+        let s = put.get(&restarted, &store_dir(), &master(), "s");
+        let t = put.get(&restarted, &store_dir(), &master(), "t");
+        restarted.note(&format!("get s {}, get t {}", show(&s), show(&t)));
+        let acked = |i: usize| matches!(results.get(i), Some(Some(Ok(()))));
+        let s_fine = match &s {
+            Ok(Some(v)) if v == b"new" => true,
+            Ok(Some(v)) if v == b"old" => !acked(0),
+            _ => false,
+        };
+        let t_fine = match &t {
+            Ok(Some(v)) => v == b"t",
+            Ok(None) => !acked(1),
+            Err(_) => false,
+        };
+        check(&fs, s_fine && t_fine, INVARIANT, || {
+            format!(
+                "puts returned {:?}; after restart s: {}, t: {}",
+                results.iter().flatten().map(show).collect::<Vec<_>>(),
+                show(&s),
+                show(&t)
+            )
+        });
+    }
+}

@@ -1,0 +1,76 @@
+//! The models of the race catalogue (`shared/DESIGN.md`), one module per row, each with the
+//! mutants it must catch. A model is written once, as a `Fn()` that builds a fresh [`SimFs`],
+//! runs its actors on `keyrace_core::sync::thread` and panics through [`violated`] when the
+//! invariant stated next to it breaks; [`crate::explore`] runs it under loom, shuttle or std.
+
+pub mod crash;
+pub mod ephemeral_fallback;
+pub mod identity_drift;
+pub mod keygen;
+pub mod put;
+pub mod release_before_delete;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use keyrace_core::sync::thread;
+
+use crate::simfs::SimFs;
+
+/// First line of every invariant violation; [`crate::explore::Failure::invariant`] finds it.
+pub const VIOLATION_PREFIX: &str = "invariant violated: ";
+
+/// Fail the model: the invariant, what was observed, and the filesystem trace in schedule
+/// order.
+pub fn violated(fs: &SimFs, invariant: &str, observed: &str) -> ! {
+    panic!(
+        "{VIOLATION_PREFIX}{invariant}\nobserved: {observed}\ntrace (schedule order):\n{}",
+        fs.trace()
+    )
+}
+
+/// [`violated`] unless `holds`.
+pub fn check(fs: &SimFs, holds: bool, invariant: &str, observed: impl FnOnce() -> String) {
+    if !holds {
+        violated(fs, invariant, &observed());
+    }
+}
+
+/// The name of actor `i` in traces: `A`, `B`, `C`, ...
+pub fn actor_name(i: usize) -> String {
+    char::from(b'A' + (i % 26) as u8).to_string()
+}
+
+/// Run `actor(i)` for `i` in `0..n` concurrently (actor `n-1` on the model's own thread) and
+/// collect the results in actor order.
+pub fn run_actors<T, F>(n: usize, actor: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> T + Send + Sync + 'static,
+{
+    let actor = Arc::new(actor);
+    let handles: Vec<_> = (0..n.saturating_sub(1))
+        .map(|i| {
+            let actor = Arc::clone(&actor);
+            thread::spawn(move || actor(i))
+        })
+        .collect();
+    let last = (n > 0).then(|| actor(n - 1));
+    let mut results: Vec<T> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        })
+        .collect();
+    results.extend(last);
+    results
+}
+
+/// `Ok(value)` or the error's stable code, for compact observations.
+pub fn show<T: Debug>(result: &keyrace_core::Result<T>) -> String {
+    match result {
+        Ok(value) => format!("Ok({value:?})"),
+        Err(e) => format!("Err({}: {e})", e.code()),
+    }
+}

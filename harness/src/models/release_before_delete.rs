@@ -1,0 +1,147 @@
+//! **release-before-delete** (seed 000): under Windows file semantics, a store that fails to
+//! open must be deletable right away.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use keyrace_core::meta::{Meta, META_FILE};
+use keyrace_core::{
+    destroy_at_path_with, Error, Fs, Key, Result, RetryPolicy, Store, StoreOptions,
+};
+
+use super::put::store_dir;
+use keyrace_core::sync::thread;
+
+use super::{actor_name, check, run_actors, show};
+use crate::simfs::{Semantics, SimFs};
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// `Store::open`: every handle is scoped to the call.
+    Reference,
+    /// `open-leaks-handle` (seed 000, secrets-engine issue #3): the metadata handle outlives a
+    /// failed open, as a connection pool keeps a SQLite handle after a failed verification.
+    LeaksHandle,
+}
+
+impl Open {
+    pub fn name(self) -> &'static str {
+        match self {
+            Open::Reference => "reference",
+            Open::LeaksHandle => "open-leaks-handle",
+        }
+    }
+
+    fn open(self, fs: &SimFs, dir: &Path, master: &Key) -> Result<()> {
+        match self {
+            Open::Reference => {
+                Store::open(fs.clone(), dir, master, &StoreOptions::default()).map(drop)
+            }
+            Open::LeaksHandle => {
+                let path = dir.join(META_FILE);
+                let mut file = fs.open_read(&path).map_err(|source| Error::Fs {
+                    what: "open the metadata",
+                    source,
+                })?;
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).map_err(|source| Error::Fs {
+                    what: "read the metadata",
+                    source,
+                })?;
+                // The diff: the handle is kept (here: never closed) whatever happens next.
+                std::mem::forget(file);
+                let meta = Meta::parse(&bytes).map_err(|e| Error::MetadataCorrupted {
+                    path: path.clone(),
+                    detail: format!("{e:?}"),
+                })?;
+                meta.verify(master)
+                    .map(drop)
+                    .map_err(|_| Error::IntegrityMismatch {
+                        path,
+                        reason: keyrace_core::IntegrityReason::WrongKey,
+                    })
+            }
+        }
+    }
+}
+
+/// The retry bound of the model: the default attempts, with sleeping replaced by nothing (the
+/// models have no clock; what matters is the number of attempts).
+pub fn policy() -> RetryPolicy {
+    RetryPolicy {
+        initial_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+        ..RetryPolicy::default()
+    }
+}
+
+/// Invariant: after an open fails (here: the wrong key), `destroy_at_path` succeeds within the
+/// retry bound and nothing is left at the store's path.
+///
+/// Actor `A` fails to open the store, then destroys it. With two actors, `B` is another process
+/// failing to open the same store at the same time, so `A`'s deletions can meet `B`'s handles:
+/// the retries (which yield instead of sleeping) must outlast them. (With one attempt instead of
+/// the default bound, loom finds `A` meeting `B`'s open metadata file within 63 executions.)
+pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        const INVARIANT: &str =
+            "after a failed open, destroy_at_path succeeds within the retry bound";
+        let fs = SimFs::new(Semantics::Windows);
+        let dir = store_dir();
+        let made = fs
+            .mkdir_durable(Path::new("/data"))
+            .map_err(|source| Error::Fs {
+                what: "mkdir",
+                source,
+            })
+            .and_then(|()| {
+                Store::create(
+                    fs.clone(),
+                    &dir,
+                    &Key::from_bytes([1; 32]),
+                    &StoreOptions::default(),
+                )
+            })
+            .and_then(|store| store.put("s", b"v"));
+        check(&fs, made.is_ok(), "the model's setup succeeds", || {
+            show(&made)
+        });
+        let results = {
+            let (fs, dir) = (fs.clone(), dir.clone());
+            run_actors(actors, move |i| {
+                let me = fs.actor(&actor_name(i));
+                let opened = open.open(&me, &dir, &Key::from_bytes([2; 32]));
+                me.note(&format!(
+                    "open with the wrong key returns {}",
+                    show(&opened)
+                ));
+                if i != 0 {
+                    return (opened, None);
+                }
+                let destroyed =
+                    destroy_at_path_with(&me, &dir, &policy(), &mut |_| thread::yield_now());
+                me.note(&format!("destroy_at_path returns {}", show(&destroyed)));
+                (opened, Some(destroyed))
+            })
+        };
+        for (opened, _) in &results {
+            check(
+                &fs,
+                opened.is_err(),
+                "an open with the wrong key fails",
+                || show(opened),
+            );
+        }
+        let destroyed = results.first().and_then(|(_, d)| d.as_ref());
+        let fine = matches!(destroyed, Some(Ok(_))) && !fs.exists(&dir);
+        check(&fs, fine, INVARIANT, || {
+            format!(
+                "destroy_at_path returned {} with {} handle(s) still open",
+                destroyed.map(show).unwrap_or_default(),
+                fs.open_handles()
+            )
+        });
+    }
+}

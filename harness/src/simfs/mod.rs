@@ -1,0 +1,678 @@
+//! [`SimFs`]: an in-memory filesystem implementing the core's [`Fs`] trait, for the models.
+//!
+//! Every operation takes one lock from `keyrace_core::sync`, so under loom and shuttle every
+//! operation is a scheduling point: the explorers interleave actors exactly at the steps a
+//! real process would take one system call at a time. Each handle ([`SimFs::actor`]) carries the
+//! name of the actor using it, which the [trace](Trace) records.
+//!
+//! - [`Semantics::Posix`] and [`Semantics::Windows`]: under Windows semantics a file (or a
+//!   directory containing one) with an open handle cannot be removed or renamed over; the call
+//!   fails with `ResourceBusy` (`BUSY`), like a sharing violation.
+//! - [`Fault`]s make the k-th matching operation fail with a chosen error.
+//! - [`SimFs::crash_actor_after`] makes an actor's operations fail from its k-th on (its process
+//!   died there); [`SimFs::crash`] then applies a power loss as described in [`tree`]'s crash
+//!   model, and any actor created afterwards sees only the durable state.
+
+mod fault;
+#[cfg(all(test, not(any(loom, feature = "shuttle"))))]
+mod tests;
+mod trace;
+pub mod tree;
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use keyrace_core::sync::Mutex;
+use keyrace_core::{DirEntry, Fs, FsFile, Metadata};
+
+pub use fault::{Fault, FaultError};
+pub use trace::{Event, Op, Trace};
+pub use tree::CrashMode;
+use tree::{error, Ino, Node, Tree};
+
+/// Which platform's file-sharing rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    Posix,
+    Windows,
+}
+
+/// The uid every SimFs object belongs to.
+pub const SIM_UID: u32 = 1000;
+
+#[derive(Debug)]
+struct State {
+    tree: Tree,
+    semantics: Semantics,
+    /// Open handles: id → inode. Cleared by a crash.
+    handles: BTreeMap<u64, Ino>,
+    next_handle: u64,
+    /// Bumped by every crash; handles of an older generation are dead.
+    generation: u64,
+    faults: Vec<Fault>,
+    /// Actor → (operations allowed before its process dies, operations done).
+    crash_points: BTreeMap<String, (usize, usize)>,
+    /// Operations done per actor (for sizing crash loops).
+    op_counts: BTreeMap<String, usize>,
+    trace: Vec<Event>,
+}
+
+impl State {
+    fn record(&mut self, actor: &str, op: Op, path: String, result: String) {
+        let seq = self.trace.len() + 1;
+        self.trace.push(Event {
+            seq,
+            actor: actor.to_owned(),
+            op,
+            path,
+            result,
+        });
+    }
+
+    fn has_handle_in(&self, inodes: &[Ino]) -> bool {
+        self.handles.values().any(|ino| inodes.contains(ino))
+    }
+
+    /// Windows refuses to remove or replace a file (or a directory holding one) that is open.
+    fn check_not_open(&self, ino: Ino, path: &Path) -> io::Result<()> {
+        if self.semantics == Semantics::Windows && self.has_handle_in(&self.tree.subtree(ino)) {
+            return Err(error(
+                io::ErrorKind::ResourceBusy,
+                path,
+                "sharing violation: the file is open in another process",
+            ));
+        }
+        Ok(())
+    }
+
+    fn open_handle(&mut self, ino: Ino) -> u64 {
+        let id = self.next_handle;
+        self.next_handle += 1;
+        self.handles.insert(id, ino);
+        id
+    }
+}
+
+fn describe<T>(result: &io::Result<T>, ok: impl FnOnce(&T) -> String) -> String {
+    match result {
+        Ok(value) => ok(value),
+        Err(e) => format!("Err({:?}: {e})", e.kind()),
+    }
+}
+
+/// A simulated filesystem. Cloning gives another handle on the same filesystem.
+#[derive(Debug, Clone)]
+pub struct SimFs {
+    // `std::sync::Arc`, not the shim's: a deliberately leaked handle (the `open-leaks-handle`
+    // mutant) must not trip loom's leak check, which would hide the bug it exists to show.
+    state: Arc<Mutex<State>>,
+    actor: Arc<str>,
+    /// The crash generation this process started in: after a crash its operations fail.
+    born: u64,
+}
+
+impl SimFs {
+    /// An empty filesystem (just `/`), used by the actor `setup`.
+    pub fn new(semantics: Semantics) -> SimFs {
+        SimFs {
+            state: Arc::new(Mutex::new(State {
+                tree: Tree::new(),
+                semantics,
+                handles: BTreeMap::new(),
+                next_handle: 1,
+                generation: 0,
+                faults: Vec::new(),
+                crash_points: BTreeMap::new(),
+                op_counts: BTreeMap::new(),
+                trace: Vec::new(),
+            })),
+            actor: Arc::from("setup"),
+            born: 0,
+        }
+    }
+
+    /// The same filesystem, used by the process `actor` (the name shown in traces). A process
+    /// started before a [crash](SimFs::crash) dies in it: its later operations fail. Start
+    /// the restarted processes with new `actor` handles after the crash.
+    pub fn actor(&self, actor: &str) -> SimFs {
+        let born = self.lock().generation;
+        SimFs {
+            state: Arc::clone(&self.state),
+            actor: Arc::from(actor),
+            born,
+        }
+    }
+
+    pub fn actor_name(&self) -> &str {
+        &self.actor
+    }
+
+    fn lock(&self) -> keyrace_core::sync::MutexGuard<'_, State> {
+        // A poisoned lock means an actor panicked mid-operation; the model fails anyway, so
+        // keep going to let it report the panic rather than a second one.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Run one operation: one scheduling point, crash point and fault checks, one trace line.
+    fn op<T>(
+        &self,
+        op: Op,
+        path: &Path,
+        to: Option<&Path>,
+        describe_ok: impl FnOnce(&T) -> String,
+        body: impl FnOnce(&mut State) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut state = self.lock();
+        let shown = match to {
+            Some(to) => format!("{} -> {}", path.display(), to.display()),
+            None => path.display().to_string(),
+        };
+        let result = self
+            .gate(&mut state, op, &shown)
+            .and_then(|()| body(&mut state));
+        let text = describe(&result, describe_ok);
+        state.record(&self.actor, op, shown, text);
+        result
+    }
+
+    /// Crash points and faults: whether this operation may run at all.
+    fn gate(&self, state: &mut State, op: Op, shown: &str) -> io::Result<()> {
+        *state.op_counts.entry(self.actor.to_string()).or_default() += 1;
+        if self.born < state.generation {
+            return Err(io::Error::other(format!(
+                "{} {shown}: the process died in the crash (simulated)",
+                op.name()
+            )));
+        }
+        if let Some((allowed, done)) = state.crash_points.get_mut(&*self.actor) {
+            if *done >= *allowed {
+                return Err(io::Error::other(format!(
+                    "{} {shown}: the process crashed (simulated)",
+                    op.name()
+                )));
+            }
+            *done += 1;
+        }
+        let actor = self.actor.clone();
+        for fault in &mut state.faults {
+            if let Some(e) = fault.hit(op, shown, &actor) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Inject a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Let `actor` perform `ops` more operations; every later one fails as if its process died.
+    pub fn crash_actor_after(&self, actor: &str, ops: usize) {
+        self.lock().crash_points.insert(actor.to_owned(), (ops, 0));
+    }
+
+    /// Operations `actor` has attempted so far.
+    pub fn op_count(&self, actor: &str) -> usize {
+        self.lock().op_counts.get(actor).copied().unwrap_or(0)
+    }
+
+    /// Power loss: keep only durable state (see [`tree`]), drop every handle, forget crash
+    /// points and faults. Actors used afterwards are the restarted processes.
+    pub fn crash(&self, mode: CrashMode) {
+        let mut state = self.lock();
+        state.tree.crash(mode);
+        state.handles.clear();
+        state.generation += 1;
+        state.crash_points.clear();
+        state.faults.clear();
+        let actor = self.actor.clone();
+        state.record(&actor, Op::Crash, String::new(), format!("{mode:?}"));
+    }
+
+    /// Add a line to the trace (an actor's acknowledgement, a check's observation).
+    pub fn note(&self, text: &str) {
+        let mut state = self.lock();
+        state.record(
+            &self.actor.clone(),
+            Op::Note,
+            String::new(),
+            text.to_owned(),
+        );
+    }
+
+    /// The log so far.
+    pub fn trace(&self) -> Trace {
+        Trace(self.lock().trace.clone())
+    }
+
+    /// Handles currently open.
+    pub fn open_handles(&self) -> usize {
+        self.lock().handles.len()
+    }
+
+    /// Whether anything exists at `path` (no trace line, no scheduling semantics of interest).
+    pub fn exists(&self, path: &Path) -> bool {
+        matches!(self.lock().tree.lookup(path), Ok(Some(_)))
+    }
+
+    /// Open `path` for writing, creating it if absent and truncating it otherwise
+    /// (`O_WRONLY | O_CREAT | O_TRUNC`): the in-place write the core never does and the
+    /// `put-in-place` mutant does. Not part of [`Fs`] on purpose.
+    pub fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
+        let handle = self.op(Op::OpenTruncate, path, None, handle_desc, |state| {
+            let ino = match state.tree.lookup(path)? {
+                Some(ino) => {
+                    match state.tree.node_mut(ino) {
+                        Node::File { data, .. } => data.clear(),
+                        _ => return Err(error(io::ErrorKind::IsADirectory, path, "not a file")),
+                    }
+                    ino
+                }
+                None => create_file(state, path, mode)?,
+            };
+            Ok((state.open_handle(ino), ino, state.generation))
+        })?;
+        Ok(self.file(handle, path))
+    }
+
+    /// Create a symlink at `link` pointing to `target` (for planting attacks).
+    pub fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        self.op(
+            Op::Symlink,
+            link,
+            Some(target),
+            |_| "ok".into(),
+            |state| {
+                let (dir, name) = state.tree.resolve_parent(link)?;
+                if state.tree.lookup(link)?.is_some() {
+                    return Err(error(io::ErrorKind::AlreadyExists, link, "exists"));
+                }
+                let ino = state.tree.alloc(Node::Symlink {
+                    target: target.to_owned(),
+                });
+                state.tree.entries_mut(dir).insert(name, ino);
+                Ok(())
+            },
+        )
+    }
+
+    fn file(&self, (handle, ino, generation): (u64, Ino, u64), path: &Path) -> SimFile {
+        SimFile {
+            fs: self.clone(),
+            handle,
+            ino,
+            generation,
+            pos: 0,
+            path: path.display().to_string(),
+        }
+    }
+}
+
+fn handle_desc(h: &(u64, Ino, u64)) -> String {
+    format!("handle #{}", h.0)
+}
+
+fn create_file(state: &mut State, path: &Path, mode: u32) -> io::Result<Ino> {
+    let (dir, name) = state.tree.resolve_parent(path)?;
+    let ino = state.tree.alloc(Node::File {
+        data: Vec::new(),
+        durable: Vec::new(),
+        mode,
+    });
+    state.tree.entries_mut(dir).insert(name, ino);
+    Ok(ino)
+}
+
+/// An open SimFs handle. Closing (dropping) it is a scheduling point too.
+#[derive(Debug)]
+pub struct SimFile {
+    fs: SimFs,
+    handle: u64,
+    ino: Ino,
+    generation: u64,
+    pos: usize,
+    /// The name it was opened by, for the trace.
+    path: String,
+}
+
+impl SimFile {
+    /// The handle is dead if a crash happened since it was opened.
+    fn live(&self, state: &State) -> io::Result<()> {
+        if state.generation != self.generation || !state.handles.contains_key(&self.handle) {
+            return Err(io::Error::other(format!(
+                "handle #{} was lost in a crash",
+                self.handle
+            )));
+        }
+        Ok(())
+    }
+
+    fn shown(&self) -> String {
+        format!("#{} {}", self.handle, self.path)
+    }
+}
+
+impl Read for SimFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (pos, ino) = (self.pos, self.ino);
+        let path = self.shown();
+        let this = &*self;
+        let n = this.fs.op(
+            Op::Read,
+            Path::new(&path),
+            None,
+            |n: &usize| format!("{n} bytes"),
+            |state| {
+                this.live(state)?;
+                let Node::File { data, .. } = state.tree.node(ino) else {
+                    return Err(io::Error::other("not a file"));
+                };
+                let available = data.get(pos..).unwrap_or_default();
+                let n = available.len().min(buf.len());
+                buf[..n].copy_from_slice(&available[..n]);
+                Ok(n)
+            },
+        )?;
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for SimFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (pos, ino) = (self.pos, self.ino);
+        let path = self.shown();
+        let this = &*self;
+        let n = this.fs.op(
+            Op::Write,
+            Path::new(&path),
+            None,
+            |n: &usize| format!("{n} bytes"),
+            |state| {
+                this.live(state)?;
+                let Node::File { data, .. } = state.tree.node_mut(ino) else {
+                    return Err(io::Error::other("not a file"));
+                };
+                if data.len() < pos + buf.len() {
+                    data.resize(pos + buf.len(), 0);
+                }
+                data[pos..pos + buf.len()].copy_from_slice(buf);
+                Ok(buf.len())
+            },
+        )?;
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl FsFile for SimFile {
+    fn sync_all(&mut self) -> io::Result<()> {
+        let ino = self.ino;
+        let path = self.shown();
+        let this = &*self;
+        this.fs.op(
+            Op::SyncFile,
+            Path::new(&path),
+            None,
+            |_| "ok".into(),
+            |state| {
+                this.live(state)?;
+                if let Node::File { data, durable, .. } = state.tree.node_mut(ino) {
+                    *durable = data.clone();
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        let mut state = self.fs.lock();
+        if state.generation == self.generation {
+            state.handles.remove(&self.handle);
+            let actor = self.fs.actor.clone();
+            state.record(&actor, Op::Close, self.shown(), "ok".into());
+        }
+    }
+}
+
+impl Fs for SimFs {
+    type File = SimFile;
+
+    fn create_new(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
+        let handle = self.op(Op::CreateNew, path, None, handle_desc, |state| {
+            if state.tree.lookup(path)?.is_some() {
+                return Err(error(io::ErrorKind::AlreadyExists, path, "file exists"));
+            }
+            let ino = create_file(state, path, mode)?;
+            Ok((state.open_handle(ino), ino, state.generation))
+        })?;
+        Ok(self.file(handle, path))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<SimFile> {
+        let handle = self.op(Op::OpenRead, path, None, handle_desc, |state| {
+            let ino = state.tree.lookup_existing(path)?;
+            match state.tree.node(ino) {
+                Node::File { .. } => Ok((state.open_handle(ino), ino, state.generation)),
+                Node::Dir { .. } => Err(error(io::ErrorKind::IsADirectory, path, "a directory")),
+                // O_NOFOLLOW on a final symlink: ELOOP.
+                Node::Symlink { .. } => Err(error(
+                    io::ErrorKind::Other,
+                    path,
+                    "is a symbolic link (O_NOFOLLOW)",
+                )),
+            }
+        })?;
+        Ok(self.file(handle, path))
+    }
+
+    fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.op(
+            Op::Link,
+            from,
+            Some(to),
+            |_| "ok".into(),
+            |state| {
+                let ino = state.tree.lookup_existing(from)?;
+                if !matches!(state.tree.node(ino), Node::File { .. }) {
+                    return Err(error(io::ErrorKind::PermissionDenied, from, "not a file"));
+                }
+                let (dir, name) = state.tree.resolve_parent(to)?;
+                if state.tree.lookup(to)?.is_some() {
+                    return Err(error(io::ErrorKind::AlreadyExists, to, "file exists"));
+                }
+                state.tree.entries_mut(dir).insert(name, ino);
+                Ok(())
+            },
+        )
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.op(
+            Op::Rename,
+            from,
+            Some(to),
+            |_| "ok".into(),
+            |state| {
+                let ino = state.tree.lookup_existing(from)?;
+                let (to_dir, to_name) = state.tree.resolve_parent(to)?;
+                state.check_not_open(ino, from)?;
+                if let Some(old) = state.tree.lookup(to)? {
+                    if old == ino {
+                        return Ok(());
+                    }
+                    state.check_not_open(old, to)?;
+                    match (state.tree.node(ino), state.tree.node(old)) {
+                        (Node::Dir { .. }, Node::Dir { entries, .. }) if !entries.is_empty() => {
+                            return Err(error(io::ErrorKind::DirectoryNotEmpty, to, "not empty"))
+                        }
+                        (Node::Dir { .. }, Node::Dir { .. }) => {}
+                        (_, Node::Dir { .. }) => {
+                            return Err(error(io::ErrorKind::IsADirectory, to, "a directory"))
+                        }
+                        (Node::Dir { .. }, _) => {
+                            return Err(error(io::ErrorKind::NotADirectory, to, "not a directory"))
+                        }
+                        _ => {}
+                    }
+                }
+                let (from_dir, from_name) = state.tree.resolve_parent(from)?;
+                state.tree.entries_mut(from_dir).remove(&from_name);
+                state.tree.entries_mut(to_dir).insert(to_name, ino);
+                Ok(())
+            },
+        )
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.op(
+            Op::RemoveFile,
+            path,
+            None,
+            |_| "ok".into(),
+            |state| {
+                let ino = state.tree.lookup_existing(path)?;
+                if matches!(state.tree.node(ino), Node::Dir { .. }) {
+                    return Err(error(io::ErrorKind::IsADirectory, path, "a directory"));
+                }
+                state.check_not_open(ino, path)?;
+                let (dir, name) = state.tree.resolve_parent(path)?;
+                state.tree.entries_mut(dir).remove(&name);
+                Ok(())
+            },
+        )
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        self.op(
+            Op::RemoveDir,
+            path,
+            None,
+            |_| "ok".into(),
+            |state| {
+                let ino = state.tree.lookup_existing(path)?;
+                match state.tree.node(ino) {
+                    Node::Dir { entries, .. } if entries.is_empty() => {}
+                    Node::Dir { .. } => {
+                        return Err(error(io::ErrorKind::DirectoryNotEmpty, path, "not empty"))
+                    }
+                    _ => return Err(error(io::ErrorKind::NotADirectory, path, "not a directory")),
+                }
+                state.check_not_open(ino, path)?;
+                let (dir, name) = state.tree.resolve_parent(path)?;
+                state.tree.entries_mut(dir).remove(&name);
+                Ok(())
+            },
+        )
+    }
+
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.op(
+            Op::CreateDir,
+            path,
+            None,
+            |_| "ok".into(),
+            |state| {
+                let (dir, name) = state.tree.resolve_parent(path)?;
+                if state.tree.lookup(path)?.is_some() {
+                    return Err(error(io::ErrorKind::AlreadyExists, path, "exists"));
+                }
+                let ino = state.tree.alloc(Node::Dir {
+                    entries: BTreeMap::new(),
+                    durable: BTreeMap::new(),
+                    mode,
+                });
+                state.tree.entries_mut(dir).insert(name, ino);
+                Ok(())
+            },
+        )
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let describe = |entries: &Vec<DirEntry>| format!("{} entries", entries.len());
+        self.op(Op::ReadDir, path, None, describe, |state| {
+            let ino = state.tree.lookup_existing(path)?;
+            let Node::Dir { entries, .. } = state.tree.node(ino) else {
+                return Err(error(io::ErrorKind::NotADirectory, path, "not a directory"));
+            };
+            Ok(entries
+                .iter()
+                .map(|(name, child)| DirEntry {
+                    name: name.clone(),
+                    kind: state.tree.node(*child).kind(),
+                })
+                .collect())
+        })
+    }
+
+    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
+        let describe = |m: &Metadata| format!("{:?}, {} bytes", m.kind, m.len);
+        self.op(Op::Lstat, path, None, describe, |state| {
+            let ino = state.tree.lookup_existing(path)?;
+            Ok(state.tree.metadata(ino, SIM_UID))
+        })
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.op(
+            Op::SyncDir,
+            path,
+            None,
+            |_| "ok".into(),
+            |state| {
+                let ino = state.tree.lookup_existing(path)?;
+                match state.tree.node_mut(ino) {
+                    Node::Dir {
+                        entries, durable, ..
+                    } => {
+                        *durable = entries.clone();
+                        Ok(())
+                    }
+                    _ => Err(error(io::ErrorKind::NotADirectory, path, "not a directory")),
+                }
+            },
+        )
+    }
+}
+
+/// Setup helpers: build a durable starting state through the `Fs` operations (so the trace
+/// shows it), as the actor the `SimFs` value belongs to.
+impl SimFs {
+    /// `mkdir -p` and fsync every parent, so the directory survives a crash.
+    pub fn mkdir_durable(&self, path: &Path) -> io::Result<()> {
+        let mut missing = Vec::new();
+        let mut cursor = Some(path);
+        while let Some(dir) = cursor.filter(|d| d.parent().is_some()) {
+            if self.exists(dir) {
+                break;
+            }
+            missing.push(dir);
+            cursor = dir.parent();
+        }
+        for dir in missing.into_iter().rev() {
+            self.create_dir(dir, 0o700)?;
+            self.sync_dir(dir.parent().unwrap_or(Path::new("/")))?;
+        }
+        Ok(())
+    }
+
+    /// Create `path` with `bytes`, durably (content and name).
+    pub fn write_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.create_new(path, 0o600)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        self.sync_dir(path.parent().unwrap_or(Path::new("/")))
+    }
+}

@@ -56,6 +56,8 @@ struct State {
     crash_points: BTreeMap<String, (usize, usize)>,
     /// Operations done per actor (for sizing crash loops).
     op_counts: BTreeMap<String, usize>,
+    /// Largest write one call performs (a short write), if limited.
+    write_chunk: Option<usize>,
     trace: Vec<Event>,
 }
 
@@ -126,6 +128,7 @@ impl SimFs {
                 faults: Vec::new(),
                 crash_points: BTreeMap::new(),
                 op_counts: BTreeMap::new(),
+                write_chunk: None,
                 trace: Vec::new(),
             })),
             actor: Arc::from("setup"),
@@ -204,6 +207,12 @@ impl SimFs {
             }
         }
         Ok(())
+    }
+
+    /// Make every `write` call write at most `bytes` bytes (POSIX allows short writes), so
+    /// `write_all` takes several steps and a reader can see a partly written file.
+    pub fn set_write_chunk(&self, bytes: usize) {
+        self.lock().write_chunk = Some(bytes.max(1));
     }
 
     /// Inject a fault.
@@ -395,14 +404,15 @@ impl Write for SimFile {
             |n: &usize| format!("{n} bytes"),
             |state| {
                 this.live(state)?;
+                let n = state.write_chunk.unwrap_or(buf.len()).min(buf.len());
                 let Node::File { data, .. } = state.tree.node_mut(ino) else {
                     return Err(io::Error::other("not a file"));
                 };
-                if data.len() < pos + buf.len() {
-                    data.resize(pos + buf.len(), 0);
+                if data.len() < pos + n {
+                    data.resize(pos + n, 0);
                 }
-                data[pos..pos + buf.len()].copy_from_slice(buf);
-                Ok(buf.len())
+                data[pos..pos + n].copy_from_slice(&buf[..n]);
+                Ok(n)
             },
         )?;
         self.pos += n;

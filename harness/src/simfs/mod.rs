@@ -58,6 +58,9 @@ struct State {
     op_counts: BTreeMap<String, usize>,
     /// Largest write one call performs (a short write), if limited.
     write_chunk: Option<usize>,
+    /// Processes started with [`SimFs::actor`], and those that said they exited.
+    started: std::collections::BTreeSet<String>,
+    exited: std::collections::BTreeSet<String>,
     trace: Vec<Event>,
 }
 
@@ -129,6 +132,8 @@ impl SimFs {
                 crash_points: BTreeMap::new(),
                 op_counts: BTreeMap::new(),
                 write_chunk: None,
+                started: Default::default(),
+                exited: Default::default(),
                 trace: Vec::new(),
             })),
             actor: Arc::from("setup"),
@@ -140,7 +145,11 @@ impl SimFs {
     /// started before a [crash](SimFs::crash) dies in it: its later operations fail. Start
     /// the restarted processes with new `actor` handles after the crash.
     pub fn actor(&self, actor: &str) -> SimFs {
-        let born = self.lock().generation;
+        let born = {
+            let mut state = self.lock();
+            state.started.insert(actor.to_owned());
+            state.generation
+        };
         SimFs {
             state: Arc::clone(&self.state),
             actor: Arc::from(actor),
@@ -207,6 +216,42 @@ impl SimFs {
             }
         }
         Ok(())
+    }
+
+    /// This process is done (for [`SimFs::sleep`]: nobody waits for it any more).
+    pub fn exit(&self) {
+        let actor = self.actor.to_string();
+        self.lock().exited.insert(actor);
+    }
+
+    /// A backoff sleep: time passes, which in the model means the other processes take steps.
+    /// Returns after they took `delay / 10 ms` steps (at least one) or when none is left
+    /// running. Yields while waiting, so every explorer lets the others run.
+    pub fn sleep(&self, delay: std::time::Duration) {
+        let steps = usize::try_from(delay.as_millis() / 10)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let others = |state: &State| -> (usize, bool) {
+            let ops = state
+                .op_counts
+                .iter()
+                .filter(|(actor, _)| **actor != *self.actor)
+                .map(|(_, n)| *n)
+                .sum();
+            let running = state
+                .started
+                .iter()
+                .any(|a| *a != *self.actor && !state.exited.contains(a));
+            (ops, running)
+        };
+        let target = others(&self.lock()).0.saturating_add(steps);
+        loop {
+            let (ops, running) = others(&self.lock());
+            if ops >= target || !running {
+                return;
+            }
+            keyrace_core::sync::thread::yield_now();
+        }
     }
 
     /// Make every `write` call write at most `bytes` bytes (POSIX allows short writes), so

@@ -11,6 +11,7 @@ use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
 use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
 use crate::models::put::{put_race, Put};
 use crate::models::release_before_delete::{release_before_delete, Open};
+use crate::simfs::Semantics;
 
 /// What a case runs.
 #[derive(Clone)]
@@ -72,9 +73,21 @@ pub fn catalogue() -> Vec<Case> {
                 "keygen-race",
                 keygen.name(),
                 actors,
-                keygen_race(keygen, actors),
+                keygen_race(keygen, actors, Semantics::Posix),
             ));
         }
+    }
+    for keygen in [
+        Keygen::Reference,
+        Keygen::ReadThenWrite,
+        Keygen::ExclThenWrite,
+    ] {
+        cases.push(model(
+            "keygen-race-windows",
+            keygen.name(),
+            2,
+            keygen_race(keygen, 2, Semantics::Windows),
+        ));
     }
     for actors in [1, 2] {
         for keygen in [Keygen::Reference, Keygen::BroadCatch] {

@@ -140,12 +140,21 @@ pub fn fresh_home(semantics: Semantics) -> SimFs {
 }
 
 /// **keygen-race.** Invariant: every actor racing to create the key of a fresh directory ends
-/// with the same complete key, and it is the key in the file.
-pub fn keygen_race(keygen: Keygen, actors: usize) -> impl Fn() + Send + Sync + 'static {
+/// with the same complete key, and it is the key in the file, under POSIX and under Windows
+/// semantics (where a reader's open handle blocks removing the winner's temp name, which is the
+/// same file as the key). Writes are short (40 bytes), so
+/// an unpublished-but-named key file can be seen empty or half written, as in seed 003.
+pub fn keygen_race(
+    keygen: Keygen,
+    actors: usize,
+    semantics: Semantics,
+) -> impl Fn() + Send + Sync + 'static {
     move || {
         const INVARIANT: &str =
             "every racing actor ends with the same complete key, and it is the key on disk";
-        let fs = fresh_home(Semantics::Posix);
+        let fs = fresh_home(semantics);
+        // A 65-byte key file is written in two steps: a loser can read it empty or partial.
+        fs.set_write_chunk(40);
         let dir = key_dir();
         let results = {
             let (fs, dir) = (fs.clone(), dir.clone());

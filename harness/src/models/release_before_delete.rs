@@ -3,7 +3,6 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 use keyrace_core::meta::{Meta, META_FILE};
 use keyrace_core::{
@@ -11,8 +10,6 @@ use keyrace_core::{
 };
 
 use super::put::store_dir;
-use keyrace_core::sync::thread;
-
 use super::{actor_name, check, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
 
@@ -67,14 +64,10 @@ impl Open {
     }
 }
 
-/// The retry bound of the model: the default attempts, with sleeping replaced by nothing (the
-/// models have no clock; what matters is the number of attempts).
+/// The retry bound of the model: the reference's default policy. Its sleeps become
+/// [`SimFs::sleep`]: the other processes take a step per 10 ms of backoff.
 pub fn policy() -> RetryPolicy {
-    RetryPolicy {
-        initial_delay: Duration::ZERO,
-        max_delay: Duration::ZERO,
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default()
 }
 
 /// Invariant: after an open fails (here: the wrong key), `destroy_at_path` succeeds within the
@@ -82,7 +75,7 @@ pub fn policy() -> RetryPolicy {
 ///
 /// Actor `A` fails to open the store, then destroys it. With two actors, `B` is another process
 /// failing to open the same store at the same time, so `A`'s deletions can meet `B`'s handles:
-/// the retries (which yield instead of sleeping) must outlast them. (With one attempt instead of
+/// the retries must outlast them (their backoff lets `B` take steps, see [`SimFs::sleep`]). (With one attempt instead of
 /// the default bound, loom finds `A` meeting `B`'s open metadata file within 63 executions.)
 pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
@@ -118,11 +111,13 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
                     show(&opened)
                 ));
                 if i != 0 {
+                    me.exit();
                     return (opened, None);
                 }
                 let destroyed =
-                    destroy_at_path_with(&me, &dir, &policy(), &mut |_| thread::yield_now());
+                    destroy_at_path_with(&me, &dir, &policy(), &mut |delay| me.sleep(delay));
                 me.note(&format!("destroy_at_path returns {}", show(&destroyed)));
+                me.exit();
                 (opened, Some(destroyed))
             })
         };

@@ -56,6 +56,11 @@ struct State {
     crash_points: BTreeMap<String, (usize, usize)>,
     /// Operations done per actor (for sizing crash loops).
     op_counts: BTreeMap<String, usize>,
+    /// Largest write one call performs (a short write), if limited.
+    write_chunk: Option<usize>,
+    /// Processes started with [`SimFs::actor`], and those that said they exited.
+    started: std::collections::BTreeSet<String>,
+    exited: std::collections::BTreeSet<String>,
     trace: Vec<Event>,
 }
 
@@ -126,6 +131,9 @@ impl SimFs {
                 faults: Vec::new(),
                 crash_points: BTreeMap::new(),
                 op_counts: BTreeMap::new(),
+                write_chunk: None,
+                started: Default::default(),
+                exited: Default::default(),
                 trace: Vec::new(),
             })),
             actor: Arc::from("setup"),
@@ -137,7 +145,11 @@ impl SimFs {
     /// started before a [crash](SimFs::crash) dies in it: its later operations fail. Start
     /// the restarted processes with new `actor` handles after the crash.
     pub fn actor(&self, actor: &str) -> SimFs {
-        let born = self.lock().generation;
+        let born = {
+            let mut state = self.lock();
+            state.started.insert(actor.to_owned());
+            state.generation
+        };
         SimFs {
             state: Arc::clone(&self.state),
             actor: Arc::from(actor),
@@ -204,6 +216,48 @@ impl SimFs {
             }
         }
         Ok(())
+    }
+
+    /// This process is done (for [`SimFs::sleep`]: nobody waits for it any more).
+    pub fn exit(&self) {
+        let actor = self.actor.to_string();
+        self.lock().exited.insert(actor);
+    }
+
+    /// A backoff sleep: time passes, which in the model means the other processes take steps.
+    /// Returns after they took `delay / 10 ms` steps (at least one) or when none is left
+    /// running. Yields while waiting, so every explorer lets the others run.
+    pub fn sleep(&self, delay: std::time::Duration) {
+        let steps = usize::try_from(delay.as_millis() / 10)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let others = |state: &State| -> (usize, bool) {
+            let ops = state
+                .op_counts
+                .iter()
+                .filter(|(actor, _)| **actor != *self.actor)
+                .map(|(_, n)| *n)
+                .sum();
+            let running = state
+                .started
+                .iter()
+                .any(|a| *a != *self.actor && !state.exited.contains(a));
+            (ops, running)
+        };
+        let target = others(&self.lock()).0.saturating_add(steps);
+        loop {
+            let (ops, running) = others(&self.lock());
+            if ops >= target || !running {
+                return;
+            }
+            keyrace_core::sync::thread::yield_now();
+        }
+    }
+
+    /// Make every `write` call write at most `bytes` bytes (POSIX allows short writes), so
+    /// `write_all` takes several steps and a reader can see a partly written file.
+    pub fn set_write_chunk(&self, bytes: usize) {
+        self.lock().write_chunk = Some(bytes.max(1));
     }
 
     /// Inject a fault.
@@ -395,14 +449,15 @@ impl Write for SimFile {
             |n: &usize| format!("{n} bytes"),
             |state| {
                 this.live(state)?;
+                let n = state.write_chunk.unwrap_or(buf.len()).min(buf.len());
                 let Node::File { data, .. } = state.tree.node_mut(ino) else {
                     return Err(io::Error::other("not a file"));
                 };
-                if data.len() < pos + buf.len() {
-                    data.resize(pos + buf.len(), 0);
+                if data.len() < pos + n {
+                    data.resize(pos + n, 0);
                 }
-                data[pos..pos + buf.len()].copy_from_slice(buf);
-                Ok(buf.len())
+                data[pos..pos + n].copy_from_slice(&buf[..n]);
+                Ok(n)
             },
         )?;
         self.pos += n;

@@ -208,3 +208,25 @@ fn the_trace_names_actor_operation_path_and_result() {
     );
     assert!(line.contains("NotFound"), "{line}");
 }
+
+#[test]
+fn short_writes_expose_a_partly_written_file() {
+    let fs = fs_with_dir(Semantics::Posix);
+    fs.set_write_chunk(3);
+    let mut f = fs.create_new(p("/d/f"), 0o600).expect("create");
+    assert_eq!(f.write(b"abcdef").expect("write"), 3);
+    assert_eq!(read_file(&fs, p("/d/f")).expect("read"), b"abc");
+    f.write_all(b"def").expect("write_all loops");
+    assert_eq!(read_file(&fs, p("/d/f")).expect("read"), b"abcdef");
+}
+
+#[test]
+fn a_backoff_sleep_returns_once_no_other_process_runs() {
+    let fs = fs_with_dir(Semantics::Posix);
+    let a = fs.actor("A");
+    let b = fs.actor("B");
+    b.exit();
+    // B exited and nobody else runs: time passing changes nothing, so the sleep ends.
+    a.sleep(std::time::Duration::from_millis(500));
+    assert_eq!(fs.op_count("A"), 0);
+}

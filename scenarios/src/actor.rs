@@ -46,7 +46,9 @@ pub struct ActorSpec {
 /// Why an actor could not be used: the adapter is broken (or was killed on purpose).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ActorError {
-    #[error("{label}: could not start the adapter {program:?}: {detail}; check the --adapter command")]
+    #[error(
+        "{label}: could not start the adapter {program:?}: {detail}; check the --adapter command"
+    )]
     Spawn {
         label: String,
         program: String,
@@ -161,14 +163,11 @@ impl Actor {
         })?;
         let pid = child.id();
         reaper::register_pid(pid);
-        let (stdin, stdout, stderr) = match (
-            child.stdin.take(),
-            child.stdout.take(),
-            child.stderr.take(),
-        ) {
-            (Some(stdin), Some(stdout), Some(stderr)) => (stdin, stdout, stderr),
-            _ => unreachable!("all three streams were piped"),
-        };
+        let (stdin, stdout, stderr) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(stdin), Some(stdout), Some(stderr)) => (stdin, stdout, stderr),
+                _ => unreachable!("all three streams were piped"),
+            };
         let tail = Arc::new((Mutex::new(Tail::default()), std::sync::Condvar::new()));
         spawn_stderr_reader(stderr, Arc::clone(&tail));
         let lines = spawn_stdout_reader(stdout);
@@ -233,7 +232,10 @@ impl Actor {
         let reply = Reply::parse(&line).map_err(|detail| {
             self.protocol_error(
                 &when,
-                format!("{detail}: {}", String::from_utf8_lossy(&line[..line.len().min(200)])),
+                format!(
+                    "{detail}: {}",
+                    String::from_utf8_lossy(&line[..line.len().min(200)])
+                ),
             )
         })?;
         if reply.id != id {
@@ -277,10 +279,9 @@ impl Actor {
         let waited = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(waited) {
             Ok(Line::Text(line)) => Ok(line),
-            Ok(Line::TooLong) => Err(self.protocol_error(
-                when,
-                format!("a line longer than {MAX_LINE} bytes"),
-            )),
+            Ok(Line::TooLong) => {
+                Err(self.protocol_error(when, format!("a line longer than {MAX_LINE} bytes")))
+            }
             Ok(Line::Failed(detail)) => Err(self.protocol_error(when, detail)),
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => Err(self.exited(when)),
             Err(RecvTimeoutError::Timeout) => {

@@ -33,6 +33,8 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
+    /// Stop each scenario at its first violating round.
+    pub fail_fast: bool,
 }
 
 /// The default number of racing actors.
@@ -55,6 +57,7 @@ impl Config {
             json: None,
             junit: None,
             progress: false,
+            fail_fast: false,
         }
     }
 
@@ -85,7 +88,11 @@ impl Config {
         }
         if !self.adapter_is_builtin {
             parts.push("--adapter".to_owned());
-            parts.extend(self.adapter.iter().map(|a| a.to_string_lossy().into_owned()));
+            parts.extend(
+                self.adapter
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned()),
+            );
         }
         parts
             .iter()
@@ -146,10 +153,15 @@ mod tests {
     #[test]
     fn adapter_argv_passes_through_verbatim() {
         let args = |s: &str| s.split(' ').map(OsString::from).collect::<Vec<_>>();
-        let (own, adapter) = split_adapter(args("keyrace check --seed 1 --adapter py a.py --seed 2 --adapter"));
+        let (own, adapter) = split_adapter(args(
+            "keyrace check --seed 1 --adapter py a.py --seed 2 --adapter",
+        ));
         assert_eq!(own, args("keyrace check --seed 1"));
         assert_eq!(adapter, Some(args("py a.py --seed 2 --adapter")));
         assert_eq!(split_adapter(args("keyrace check")).1, None);
-        assert_eq!(split_adapter(args("keyrace check --adapter")).1, Some(Vec::new()));
+        assert_eq!(
+            split_adapter(args("keyrace check --adapter")).1,
+            Some(Vec::new())
+        );
     }
 }

@@ -62,7 +62,10 @@ impl fmt::Display for OpName {
 impl FromStr for OpName {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OpName::ALL.into_iter().find(|op| op.as_str() == s).ok_or(())
+        OpName::ALL
+            .into_iter()
+            .find(|op| op.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -411,7 +414,10 @@ mod tests {
     #[test]
     fn reply_value_null_differs_from_missing() {
         let null = Reply::parse(br#"{"id":1,"ok":true,"value":null}"#).expect("null");
-        assert_eq!(null.outcome.as_ref().map(|s| s.value.clone()), Ok(Some(None)));
+        assert_eq!(
+            null.outcome.as_ref().map(|s| s.value.clone()),
+            Ok(Some(None))
+        );
         assert!(null.check_fields(OpName::Get).is_ok());
         let missing = Reply::parse(br#"{"id":1,"ok":true}"#).expect("missing");
         assert!(missing.check_fields(OpName::Get).is_err());
@@ -447,13 +453,17 @@ mod tests {
 
     #[test]
     fn hello_is_checked_and_tolerates_new_ops() {
-        let hello =
-            Hello::parse(br#"{"protocol":"keyrace-adapter/1","name":"x","ops":["put","teleport"]}"#)
-                .expect("hello");
+        let hello = Hello::parse(
+            br#"{"protocol":"keyrace-adapter/1","name":"x","ops":["put","teleport"]}"#,
+        )
+        .expect("hello");
         assert_eq!(hello, Hello::new("x", &[OpName::Put]));
         assert!(Hello::parse(br#"{"protocol":"keyrace-adapter/2","name":"x","ops":[]}"#).is_err());
         assert!(Hello::parse(b"hello").is_err());
         let line = Hello::new("ref", &OpName::ALL).to_line();
-        assert_eq!(Hello::parse(line.as_bytes()), Ok(Hello::new("ref", &OpName::ALL)));
+        assert_eq!(
+            Hello::parse(line.as_bytes()),
+            Ok(Hello::new("ref", &OpName::ALL))
+        );
     }
 }

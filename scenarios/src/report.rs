@@ -112,7 +112,11 @@ impl Report {
                 s.status.as_str(),
                 s.rounds,
                 s.violating_rounds,
-                if s.status == Status::Skipped { "yes" } else { "no" },
+                if s.status == Status::Skipped {
+                    "yes"
+                } else {
+                    "no"
+                },
                 s.rounds_per_second
             );
         }
@@ -121,7 +125,11 @@ impl Report {
                 let _ = writeln!(out, "\n{} skipped: {reason}", s.id);
             }
             for v in &s.violations {
-                let _ = writeln!(out, "\n{} round {}: VIOLATION: {}", s.id, v.round, v.invariant);
+                let _ = writeln!(
+                    out,
+                    "\n{} round {}: VIOLATION: {}",
+                    s.id, v.round, v.invariant
+                );
                 for line in &v.replies {
                     let _ = writeln!(out, "    {line}");
                 }
@@ -135,7 +143,11 @@ impl Report {
                 );
             }
             if let Some(f) = &s.fault {
-                let _ = writeln!(out, "\n{} round {}: ADAPTER FAULT: {}", s.id, f.round, f.message);
+                let _ = writeln!(
+                    out,
+                    "\n{} round {}: ADAPTER FAULT: {}",
+                    s.id, f.round, f.message
+                );
                 if f.stderr_tail.is_empty() {
                     let _ = writeln!(out, "  (the adapter wrote nothing to stderr)");
                 } else {
@@ -152,7 +164,11 @@ impl Report {
             EXIT_VIOLATION => "invariants were violated",
             _ => "the adapter failed; fix it and re-run",
         };
-        let _ = writeln!(out, "\n{verdict} ({:.1} s, exit {})", self.seconds, self.exit_code);
+        let _ = writeln!(
+            out,
+            "\n{verdict} ({:.1} s, exit {})",
+            self.seconds, self.exit_code
+        );
         out
     }
 
@@ -232,7 +248,10 @@ impl Report {
                         |f| {
                             (
                                 f.message.clone(),
-                                format!("{}\nstderr:\n{}\nre-run: {}", f.message, f.stderr_tail, f.repro),
+                                format!(
+                                    "{}\nstderr:\n{}\nre-run: {}",
+                                    f.message, f.stderr_tail, f.repro
+                                ),
                             )
                         },
                     );
@@ -323,14 +342,28 @@ mod tests {
 
     #[test]
     fn exit_code_prefers_fault_then_violation() {
-        assert_eq!(report(&[Status::Passed, Status::Skipped]).exit_code, EXIT_PASS);
-        assert_eq!(report(&[Status::Passed, Status::Failed]).exit_code, EXIT_VIOLATION);
-        assert_eq!(report(&[Status::Failed, Status::Fault]).exit_code, EXIT_FAULT);
+        assert_eq!(
+            report(&[Status::Passed, Status::Skipped]).exit_code,
+            EXIT_PASS
+        );
+        assert_eq!(
+            report(&[Status::Passed, Status::Failed]).exit_code,
+            EXIT_VIOLATION
+        );
+        assert_eq!(
+            report(&[Status::Failed, Status::Fault]).exit_code,
+            EXIT_FAULT
+        );
     }
 
     #[test]
     fn renderings_agree_and_escape() {
-        let r = report(&[Status::Passed, Status::Failed, Status::Skipped, Status::Fault]);
+        let r = report(&[
+            Status::Passed,
+            Status::Failed,
+            Status::Skipped,
+            Status::Fault,
+        ]);
         let text = r.to_text();
         assert!(text.contains("VIOLATION: exactly one <winner>"));
         assert!(text.contains("re-run: keyrace check --scenario x --seed 1"));

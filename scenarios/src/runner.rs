@@ -63,7 +63,13 @@ pub fn run(cfg: &Config) -> i32 {
     for (path, text) in outputs {
         if let Some(path) = path {
             if let Err(source) = fs::write(path, text) {
-                eprintln!("keyrace: {}", RunError::Output { path: path.clone(), source });
+                eprintln!(
+                    "keyrace: {}",
+                    RunError::Output {
+                        path: path.clone(),
+                        source
+                    }
+                );
                 return EXIT_FAULT;
             }
         }
@@ -294,6 +300,9 @@ fn run_scenario(
         }
         if let Some(reason) = env.skip.take() {
             report.skipped_reason = Some(reason);
+            break;
+        }
+        if cfg.fail_fast && report.violating_rounds > 0 {
             break;
         }
     }

@@ -13,8 +13,8 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use keyrace_core::{
-    destroy_at_path, reset_at_path, resolve_key, ErrorCode, Identity, Key, KeySources, OsFs,
-    Store, StoreOptions,
+    destroy_at_path, reset_at_path, resolve_key, ErrorCode, Identity, Key, KeySources, OsFs, Store,
+    StoreOptions,
 };
 
 pub use mutants::Mutant;
@@ -25,7 +25,11 @@ use crate::protocol::{Hello, Op, OpName, Reply, Request, Success};
 pub const NAME: &str = "keyrace-core reference";
 
 /// Serve requests from `input` until EOF, answering on `output`.
-pub fn serve(mutant: Option<Mutant>, input: impl BufRead, mut output: impl Write) -> io::Result<()> {
+pub fn serve(
+    mutant: Option<Mutant>,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> io::Result<()> {
     let name = match mutant {
         Some(m) => format!("{NAME} (mutant {})", m.name()),
         None => NAME.to_owned(),
@@ -189,7 +193,10 @@ mod tests {
         input.push_str("{\"id\":9,\"op\":\"fly\"}\n");
         let mut output = Vec::new();
         serve(None, input.as_bytes(), &mut output).expect("serve");
-        let lines: Vec<&[u8]> = output.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = output
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(
             Hello::parse(lines[0]).expect("hello").ops,

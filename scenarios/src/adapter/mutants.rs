@@ -151,14 +151,23 @@ fn silent_ephemeral(dir: &Path) -> keyrace_core::Result<Key> {
 /// put-in-place — seed 003 / 000: the envelope is written straight over the secret's file
 /// (streamed in chunks, as most writers do), so a crash mid-write leaves a torn envelope where
 /// the old, acknowledged value was. Diff: `write_atomic(path)` → `truncate(path)` + `write`.
-pub(crate) fn put_in_place(dir: &Path, master: &Key, name: &str, value: &str) -> keyrace_core::Result<()> {
+pub(crate) fn put_in_place(
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &str,
+) -> keyrace_core::Result<()> {
     let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
         .map_err(fs_error("read the store metadata"))?;
     let meta = Meta::parse(&meta_bytes).map_err(|_| Error::MetadataCorrupted {
         path: dir.join(META_FILE),
         detail: "changed while a put ran".to_owned(),
     })?;
-    let sealed = envelope::seal(&StoreKeys::derive(master, &meta.salt).enc, name, value.as_bytes());
+    let sealed = envelope::seal(
+        &StoreKeys::derive(master, &meta.salt).enc,
+        name,
+        value.as_bytes(),
+    );
     let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
     let write = || -> io::Result<()> {
         let mut file = OpenOptions::new()
@@ -193,7 +202,11 @@ fn read_index(store: &Store<OsFs>) -> keyrace_core::Result<Vec<String>> {
 /// integrity file by read-modify-write, so concurrent puts lose each other's entries and the
 /// store then reports INTEGRITY_MISMATCH for acknowledged secrets. Diff: after `store.put`,
 /// `index = read(index); index.push(name); write(index)`.
-pub(crate) fn put_with_index(store: &Store<OsFs>, name: &str, value: &str) -> keyrace_core::Result<()> {
+pub(crate) fn put_with_index(
+    store: &Store<OsFs>,
+    name: &str,
+    value: &str,
+) -> keyrace_core::Result<()> {
     store.put(name, value.as_bytes())?;
     let mut index = read_index(store)?;
     if !index.iter().any(|n| n == name) {
@@ -205,7 +218,11 @@ pub(crate) fn put_with_index(store: &Store<OsFs>, name: &str, value: &str) -> ke
 
 /// put-global-meta-rmw's read side: a secret missing from the index counts as tampered.
 pub(crate) fn check_index(store: &Store<OsFs>, name: &str) -> keyrace_core::Result<()> {
-    let has_file = store.dir().join(SECRETS_DIR).join(secret_file_name(name)?).exists();
+    let has_file = store
+        .dir()
+        .join(SECRETS_DIR)
+        .join(secret_file_name(name)?)
+        .exists();
     if has_file && !read_index(store)?.iter().any(|n| n == name) {
         return Err(Error::IntegrityMismatch {
             path: index_path(store),

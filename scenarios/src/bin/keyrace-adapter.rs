@@ -6,7 +6,10 @@ use clap::Parser;
 use keyrace_scenarios::adapter::{self, Mutant};
 
 #[derive(Parser)]
-#[command(version, about = "The keyrace reference adapter (keyrace-adapter/1 on stdin/stdout)")]
+#[command(
+    version,
+    about = "The keyrace reference adapter (keyrace-adapter/1 on stdin/stdout)"
+)]
 struct Cli {
     /// Switch on one known-bad variant, to show that `keyrace check` catches it.
     #[arg(long, value_parser = PossibleValuesParser::new(Mutant::NAMES))]

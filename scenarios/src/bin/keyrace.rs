@@ -63,6 +63,9 @@ struct CheckArgs {
     /// Also write the report as JUnit XML.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Stop each scenario at its first violating round.
+    #[arg(long)]
+    fail_fast: bool,
     /// The adapter command; must come last: everything after it is passed to the adapter verbatim.
     #[arg(long, value_name = "CMD [ARGS]...", num_args = 1.., allow_hyphen_values = true)]
     adapter: Vec<OsString>,
@@ -91,7 +94,9 @@ fn main() {
         }
         Command::Adapter { mutant } => {
             let mutant = mutant.and_then(|name| name.parse::<Mutant>().ok());
-            if let Err(e) = adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock()) {
+            if let Err(e) =
+                adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock())
+            {
                 eprintln!("keyrace adapter: {e}");
                 std::process::exit(1);
             }
@@ -102,7 +107,9 @@ fn main() {
                 Some(argv) => (argv, false),
                 None => match std::env::current_exe() {
                     Ok(exe) => (vec![exe.into_os_string(), "adapter".into()], true),
-                    Err(e) => usage(&format!("cannot find the built-in adapter ({e}); pass --adapter")),
+                    Err(e) => usage(&format!(
+                        "cannot find the built-in adapter ({e}); pass --adapter"
+                    )),
                 },
             };
             let mut cfg = Config::new(adapter, builtin);
@@ -120,6 +127,7 @@ fn main() {
             cfg.json = args.json;
             cfg.junit = args.junit;
             cfg.progress = true;
+            cfg.fail_fast = args.fail_fast;
             reaper::install_interrupt_handler();
             std::process::exit(runner::run(&cfg));
         }

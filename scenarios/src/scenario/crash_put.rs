@@ -83,7 +83,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     drop(writer);
 
     let mut reader = Actor::spawn(&env.spec("restarted reader"))?;
-    let opened = call(&mut reader, Op::Open { store: store.clone() })?;
+    let opened = call(
+        &mut reader,
+        Op::Open {
+            store: store.clone(),
+        },
+    )?;
     if !opened.ok() {
         round.violation("the store opens after a crash", vec![opened.describe()]);
         return Ok(());
@@ -92,7 +97,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         let Op::Put { name, value, .. } = &put.op else {
             continue;
         };
-        let get = call(&mut reader, Op::Get { store: store.clone(), name: name.clone() })?;
+        let get = call(
+            &mut reader,
+            Op::Get {
+                store: store.clone(),
+                name: name.clone(),
+            },
+        )?;
         if get.value() != Some(Some(value.as_str())) {
             round.violation(
                 "every secret acknowledged before the crash reads back exactly",
@@ -100,7 +111,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             );
         }
     }
-    let get = call(&mut reader, Op::Get { store, name: BIG.to_owned() })?;
+    let get = call(
+        &mut reader,
+        Op::Get {
+            store,
+            name: BIG.to_owned(),
+        },
+    )?;
     let new_acked = killed_put.as_ref().is_some_and(Exchange::ok);
     let fine = match get.value() {
         Some(Some(value)) if value == new => true,
@@ -122,9 +139,15 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     Ok(())
 }
 
+/// A large value, unique to this round and tag (a random block repeated: cheap to make, and
+/// any torn or mixed write still differs from it).
 fn big_value(round: &mut Round, tag: &str) -> String {
+    let block = Alphanumeric.sample_string(&mut round.rng, 64);
     let mut value = format!("{tag}-");
-    value.push_str(&Alphanumeric.sample_string(&mut round.rng, BIG_VALUE_LEN - value.len()));
+    while value.len() < BIG_VALUE_LEN {
+        value.push_str(&block);
+    }
+    value.truncate(BIG_VALUE_LEN);
     value
 }
 

@@ -12,7 +12,8 @@ use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "double-bootstrap",
-    summary: "N actors consume one bootstrap token at once: exactly one wins, a later consume loses",
+    summary:
+        "N actors consume one bootstrap token at once: exactly one wins, a later consume loses",
     needs: &[OpName::Consume],
     default_rounds: 150,
     run_round,
@@ -40,7 +41,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     if winners > 0 && later.won() != Some(false) {
         let mut replies = describe_all(&consumes);
         replies.push(later.describe());
-        round.violation("a consume after the grace was used loses (won: false)", replies);
+        round.violation(
+            "a consume after the grace was used loses (won: false)",
+            replies,
+        );
     }
     Ok(())
 }

@@ -47,7 +47,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     }
     let store_real = std::fs::canonicalize(&store).unwrap_or_else(|_| store.clone());
 
-    let ops = vec![Op::Open { store: store.clone() }; racers.len()];
+    let ops = vec![
+        Op::Open {
+            store: store.clone()
+        };
+        racers.len()
+    ];
     let opens = race(racers, ops, &mut round.rng)?;
     for open in opens.iter().filter(|open| open.ok()) {
         round.violation(
@@ -66,10 +71,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         };
         if !held.is_empty() {
             let mut replies = vec![open.describe()];
-            replies.extend(held.iter().map(|h| {
-                format!("  pid {} fd {} → {}", h.pid, h.fd, h.target.display())
-            }));
-            round.violation("a failed open releases every handle inside the store", replies);
+            replies.extend(
+                held.iter()
+                    .map(|h| format!("  pid {} fd {} → {}", h.pid, h.fd, h.target.display())),
+            );
+            round.violation(
+                "a failed open releases every handle inside the store",
+                replies,
+            );
         }
     }
     let destroy = call(&mut racers[0], Op::Destroy { store })?;

@@ -61,7 +61,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     }
     if key_ids.len() > 1 {
         round.violation(
-            format!("every actor uses the same key (saw {} key_ids)", key_ids.len()),
+            format!(
+                "every actor uses the same key (saw {} key_ids)",
+                key_ids.len()
+            ),
             describe_all(&puts),
         );
     }

@@ -149,7 +149,12 @@ pub struct Exchange {
 impl Exchange {
     /// `actor 1: put "k" = "v" → ok, key_id 1a2b`
     pub fn describe(&self) -> String {
-        format!("{}: {} → {}", self.actor, self.op.summary(), self.reply.summary())
+        format!(
+            "{}: {} → {}",
+            self.actor,
+            self.op.summary(),
+            self.reply.summary()
+        )
     }
 
     pub fn ok(&self) -> bool {
@@ -183,7 +188,11 @@ pub fn call(actor: &mut Actor, op: Op) -> Result<Exchange, ActorError> {
 
 /// The race: `ops[i]` goes to `actors[i]`; every request is sent (in a random order) before
 /// any reply is read, so the adapters run the op at the same moment.
-pub fn race(actors: &mut [Actor], ops: Vec<Op>, rng: &mut StdRng) -> Result<Vec<Exchange>, ActorError> {
+pub fn race(
+    actors: &mut [Actor],
+    ops: Vec<Op>,
+    rng: &mut StdRng,
+) -> Result<Vec<Exchange>, ActorError> {
     let mut order: Vec<usize> = (0..ops.len().min(actors.len())).collect();
     order.shuffle(rng);
     let mut ids = vec![0; order.len()];

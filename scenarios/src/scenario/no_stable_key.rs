@@ -74,7 +74,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     };
 
     // Case 1: the store directory cannot be written.
-    let open = call(&mut actor, Op::Open { store: locked.clone() })?;
+    let open = call(
+        &mut actor,
+        Op::Open {
+            store: locked.clone(),
+        },
+    )?;
     let put = call(
         &mut actor,
         Op::Put {
@@ -109,7 +114,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             label: "restarted keyless actor".to_owned(),
             ..spec
         })?;
-        let get = call(&mut restarted, Op::Get { store, name: "secret".to_owned() })?;
+        let get = call(
+            &mut restarted,
+            Op::Get {
+                store,
+                name: "secret".to_owned(),
+            },
+        )?;
         if get.value() != Some(Some(value.as_str())) {
             round.violation(
                 "a put acknowledged without a master key reads back after a restart (no silent ephemeral key)",

@@ -23,7 +23,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
     let actors = env.cfg.actors;
     let racers = env.racers()?;
-    let created = call(&mut racers[0], Op::Open { store: store.clone() })?;
+    let created = call(
+        &mut racers[0],
+        Op::Open {
+            store: store.clone(),
+        },
+    )?;
     if !created.ok() {
         round.violation("a fresh store can be created", vec![created.describe()]);
         return Ok(());
@@ -45,19 +50,36 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         .collect();
     let same = race(racers, same, &mut round.rng)?;
     for put in distinct.iter().chain(&same).filter(|put| !put.ok()) {
-        round.violation("every racing put into an existing store succeeds", vec![put.describe()]);
+        round.violation(
+            "every racing put into an existing store succeeds",
+            vec![put.describe()],
+        );
     }
 
     let verifier = env.verifier()?;
-    let opened = call(verifier, Op::Open { store: store.clone() })?;
+    let opened = call(
+        verifier,
+        Op::Open {
+            store: store.clone(),
+        },
+    )?;
     if !opened.ok() {
-        round.violation("the store still opens after racing puts", vec![opened.describe()]);
+        round.violation(
+            "the store still opens after racing puts",
+            vec![opened.describe()],
+        );
     }
     for put in &distinct {
         let Op::Put { name, value, .. } = &put.op else {
             continue;
         };
-        let get = call(verifier, Op::Get { store: store.clone(), name: name.clone() })?;
+        let get = call(
+            verifier,
+            Op::Get {
+                store: store.clone(),
+                name: name.clone(),
+            },
+        )?;
         let fine = match get.value() {
             Some(Some(got)) => got == value,
             // Maybe applied: a failed put may or may not have left its value.
@@ -71,7 +93,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             );
         }
     }
-    let get = call(verifier, Op::Get { store, name: SHARED.to_owned() })?;
+    let get = call(
+        verifier,
+        Op::Get {
+            store,
+            name: SHARED.to_owned(),
+        },
+    )?;
     if !same_name_outcome_is_valid(&same, &get) {
         let mut replies: Vec<String> = same.iter().map(Exchange::describe).collect();
         replies.push(get.describe());

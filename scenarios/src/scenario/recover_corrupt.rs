@@ -96,13 +96,24 @@ fn check_damaged(
     replies: &mut Vec<String>,
 ) -> Result<(), ActorError> {
     let actor = &mut env.racers()?[0];
-    let open = call(actor, Op::Open { store: store.to_owned() })?;
+    let open = call(
+        actor,
+        Op::Open {
+            store: store.to_owned(),
+        },
+    )?;
     replies.push(open.describe());
     for put in puts {
         let Op::Put { name, value, .. } = &put.op else {
             continue;
         };
-        let get = call(actor, Op::Get { store: store.to_owned(), name: name.clone() })?;
+        let get = call(
+            actor,
+            Op::Get {
+                store: store.to_owned(),
+                name: name.clone(),
+            },
+        )?;
         replies.push(get.describe());
         let fine = match get.value() {
             Some(Some(got)) => got == value,
@@ -118,7 +129,12 @@ fn check_damaged(
             );
         }
     }
-    let destroy = call(actor, Op::Destroy { store: store.to_owned() })?;
+    let destroy = call(
+        actor,
+        Op::Destroy {
+            store: store.to_owned(),
+        },
+    )?;
     if !destroy.ok() {
         replies.push(destroy.describe());
         round.violation(
@@ -136,7 +152,13 @@ fn check_damaged(
             value: value.clone(),
         },
     )?;
-    let get = call(actor, Op::Get { store: store.to_owned(), name: "fresh".to_owned() })?;
+    let get = call(
+        actor,
+        Op::Get {
+            store: store.to_owned(),
+            name: "fresh".to_owned(),
+        },
+    )?;
     if !put.ok() || get.value() != Some(Some(value.as_str())) {
         round.violation(
             "a fresh store works at the path of a destroyed one",

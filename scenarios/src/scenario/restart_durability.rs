@@ -13,7 +13,8 @@ use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "restart-durability",
-    summary: "put, stop the actor, start a new one, get: same value (key file, and KEYRACE_MASTER_KEY)",
+    summary:
+        "put, stop the actor, start a new one, get: same value (key file, and KEYRACE_MASTER_KEY)",
     needs: &[OpName::Put, OpName::Get],
     default_rounds: 3,
     run_round,
@@ -46,7 +47,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             label: format!("new reader ({case})"),
             ..spec
         })?;
-        let get = call(&mut reader, Op::Get { store, name: "secret".to_owned() })?;
+        let get = call(
+            &mut reader,
+            Op::Get {
+                store,
+                name: "secret".to_owned(),
+            },
+        )?;
         if get.value() != Some(Some(value.as_str())) {
             round.violation(
                 format!("a secret survives a restart ({case})"),

@@ -1,7 +1,7 @@
 //! One adapter process: started directly (no shell) in its own process group, greeted, then
 //! driven one request at a time with a deadline on every reply. A reader thread turns stdout
-//! into lines, a writer thread feeds stdin (so a child that stops reading cannot block the
-//! runner), and the last few KiB of stderr are kept for fault reports. Dropping an actor
+//! into lines, small requests are written directly (large ones from a helper thread, so a
+//! child that stops reading cannot block the runner), and the last few KiB of stderr are kept for fault reports. Dropping an actor
 //! kills its whole process group and reaps it.
 
 use std::collections::VecDeque;
@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,6 +22,9 @@ use crate::reaper;
 
 /// Longest stdout line accepted (a 16 MiB secret as JSON, with room to spare).
 const MAX_LINE: usize = 64 * 1024 * 1024;
+
+/// Requests up to this size are written directly (a pipe holds at least 64 KiB on Linux).
+const DIRECT_WRITE_MAX: usize = 32 * 1024;
 
 /// How much of stderr is kept.
 const STDERR_TAIL_BYTES: usize = 8 * 1024;
@@ -116,7 +119,7 @@ pub struct Actor {
     label: String,
     child: Child,
     pid: u32,
-    to_stdin: Option<Sender<Vec<u8>>>,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
     lines: Receiver<Line>,
     stderr: Arc<(Mutex<Tail>, std::sync::Condvar)>,
     hello: Hello,
@@ -171,12 +174,11 @@ impl Actor {
         let tail = Arc::new((Mutex::new(Tail::default()), std::sync::Condvar::new()));
         spawn_stderr_reader(stderr, Arc::clone(&tail));
         let lines = spawn_stdout_reader(stdout);
-        let to_stdin = spawn_stdin_writer(stdin);
         let mut actor = Actor {
             label: spec.label.clone(),
             child,
             pid,
-            to_stdin: Some(to_stdin),
+            stdin: Arc::new(Mutex::new(Some(stdin))),
             lines,
             stderr: tail,
             hello: Hello::new("", &[]),
@@ -206,7 +208,7 @@ impl Actor {
         self.hello.ops.contains(&op)
     }
 
-    /// Queue a request; the writer thread delivers it. Returns its id.
+    /// Deliver a request without waiting for the reply. Returns its id.
     pub fn send(&mut self, op: &Op) -> Result<u64, ActorError> {
         let id = self.next_id;
         self.next_id += 1;
@@ -218,9 +220,16 @@ impl Actor {
             stderr_tail: String::new(),
         })?;
         line.push('\n');
-        // If the writer hit a closed pipe, the reply read reports how the adapter ended.
-        if let Some(tx) = &self.to_stdin {
-            let _ = tx.send(line.into_bytes());
+        // A write error means the adapter is gone; the reply read reports how it ended.
+        if line.len() <= DIRECT_WRITE_MAX {
+            // Fits in the empty pipe (one request at a time), so this cannot block; written from
+            // this thread, the requests of a race reach all actors back to back.
+            let _ = write_line(&self.stdin, line.as_bytes());
+        } else {
+            // A large request could block on an adapter that stopped reading: write it from a
+            // helper thread, and let the reply deadline decide.
+            let stdin = Arc::clone(&self.stdin);
+            thread::spawn(move || write_line(&stdin, line.as_bytes()));
         }
         Ok(id)
     }
@@ -361,7 +370,7 @@ impl Actor {
 
     /// Close stdin and wait for a clean exit (exit 0 at EOF is part of the protocol).
     pub fn stop(mut self) -> Result<(), ActorError> {
-        self.to_stdin = None;
+        self.close_stdin();
         let when = "after EOF on stdin";
         match self.wait_until(Instant::now() + self.timeout) {
             Some(status) if status.success() => Ok(()),
@@ -383,6 +392,14 @@ impl Actor {
         }
     }
 
+    /// Send EOF. (A helper thread still writing a large request holds the lock until the
+    /// adapter reads it or dies; stop's deadline covers that.)
+    fn close_stdin(&self) {
+        if let Ok(mut stdin) = self.stdin.try_lock() {
+            *stdin = None;
+        }
+    }
+
     /// SIGKILL the adapter and every process of its group, and reap it.
     pub fn kill(&mut self) {
         if self.reaped {
@@ -398,7 +415,6 @@ impl Actor {
 
 impl Drop for Actor {
     fn drop(&mut self) {
-        self.to_stdin = None;
         self.kill();
     }
 }
@@ -444,17 +460,12 @@ fn spawn_stdout_reader(stdout: impl Read + Send + 'static) -> Receiver<Line> {
     rx
 }
 
-fn spawn_stdin_writer(mut stdin: ChildStdin) -> Sender<Vec<u8>> {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    thread::spawn(move || {
-        for line in rx {
-            if stdin.write_all(&line).and_then(|()| stdin.flush()).is_err() {
-                return;
-            }
-        }
-        // Channel closed: dropping stdin sends EOF.
-    });
-    tx
+fn write_line(stdin: &Mutex<Option<ChildStdin>>, line: &[u8]) -> io::Result<()> {
+    let mut stdin = stdin.lock().unwrap_or_else(|p| p.into_inner());
+    match stdin.as_mut() {
+        Some(pipe) => pipe.write_all(line).and_then(|()| pipe.flush()),
+        None => Err(io::ErrorKind::BrokenPipe.into()),
+    }
 }
 
 fn spawn_stderr_reader(

@@ -15,7 +15,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     summary:
         "N actors consume one bootstrap token at once: exactly one wins, a later consume loses",
     needs: &[OpName::Consume],
-    default_rounds: 150,
+    default_rounds: 300,
     run_round,
 };
 

@@ -158,14 +158,13 @@ impl Actor {
         if let Some((uid, gid)) = spec.run_as {
             command.uid(uid).gid(gid);
         }
-        let mut child = command.spawn().map_err(|e| ActorError::Spawn {
+        let mut child = reaper::spawn_registered(&mut command).map_err(|e| ActorError::Spawn {
             label: spec.label.clone(),
             program: program.to_string_lossy().into_owned(),
             detail: e.to_string(),
             kind: e.kind(),
         })?;
         let pid = child.id();
-        reaper::register_pid(pid);
         let (stdin, stdout, stderr) =
             match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
                 (Some(stdin), Some(stdout), Some(stderr)) => (stdin, stdout, stderr),

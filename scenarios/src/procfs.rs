@@ -81,18 +81,43 @@ pub fn files_held_inside(pids: &[u32], dir: &Path) -> Option<Vec<HeldFile>> {
 /// Bytes written through `write(2)` and friends by the processes `pids` (`wchar` in
 /// `/proc/<pid>/io`); `None` when unreadable.
 pub fn bytes_written(pids: &[u32]) -> Option<u64> {
-    let mut total = 0;
-    for &pid in pids {
-        let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-        let wchar = io
-            .lines()
-            .find_map(|line| line.strip_prefix("wchar:"))?
-            .trim()
-            .parse::<u64>()
-            .ok()?;
-        total += wchar;
+    WriteMeter::new(pids)?.read()
+}
+
+/// Reads the `wchar` of a set of processes repeatedly, cheaply (one `pread` per process), so
+/// a poller can see a write in progress.
+pub struct WriteMeter {
+    files: Vec<fs::File>,
+    buf: Vec<u8>,
+}
+
+impl WriteMeter {
+    pub fn new(pids: &[u32]) -> Option<WriteMeter> {
+        let files = pids
+            .iter()
+            .map(|pid| fs::File::open(format!("/proc/{pid}/io")).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(WriteMeter {
+            files,
+            buf: vec![0; 1024],
+        })
     }
-    Some(total)
+
+    pub fn read(&mut self) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut total = 0;
+        for file in &self.files {
+            let n = file.read_at(&mut self.buf, 0).ok()?;
+            let text = std::str::from_utf8(&self.buf[..n]).ok()?;
+            total += text
+                .lines()
+                .find_map(|line| line.strip_prefix("wchar:"))?
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+        }
+        Some(total)
+    }
 }
 
 #[cfg(test)]
@@ -115,8 +140,10 @@ mod tests {
         assert!(files_held_inside(&[me], dir.path())
             .expect("readable")
             .is_empty());
-        let written = bytes_written(&[me]).expect("io readable");
+        let mut meter = WriteMeter::new(&[me]).expect("io readable");
+        let written = meter.read().expect("io readable");
         fs::write(&path, [0u8; 1000]).expect("write");
+        assert!(meter.read().expect("io readable") >= written + 1000);
         assert!(bytes_written(&[me]).expect("io readable") >= written + 1000);
     }
 }

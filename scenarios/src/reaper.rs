@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::sync::{Mutex, MutexGuard};
 
 use rustix::process::{kill_process_group, waitpid, Pid, Signal, WaitOptions};
@@ -10,11 +11,15 @@ use rustix::process::{kill_process_group, waitpid, Pid, Signal, WaitOptions};
 struct Registry {
     pids: BTreeSet<i32>,
     dirs: Vec<PathBuf>,
+    /// Set once by [`kill_all`]: no child is started afterwards (the main thread keeps
+    /// running until the handler exits the process).
+    closed: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     pids: BTreeSet::new(),
     dirs: Vec::new(),
+    closed: false,
 });
 
 fn registry() -> MutexGuard<'static, Registry> {
@@ -24,10 +29,21 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn register_pid(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        registry().pids.insert(pid);
+/// Start `command` and register the child, atomically with respect to [`kill_all`]: the
+/// interrupt handler either sees the child or prevents it from being started.
+pub(crate) fn spawn_registered(command: &mut Command) -> std::io::Result<Child> {
+    let mut registry = registry();
+    if registry.closed {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "the run was interrupted",
+        ));
     }
+    let child = command.spawn()?;
+    if let Ok(pid) = i32::try_from(child.id()) {
+        registry.pids.insert(pid);
+    }
+    Ok(child)
 }
 
 pub(crate) fn unregister_pid(pid: u32) {
@@ -57,6 +73,7 @@ pub(crate) fn kill_group(pid: u32) {
 pub fn kill_all() {
     let (pids, dirs) = {
         let mut registry = registry();
+        registry.closed = true;
         (
             std::mem::take(&mut registry.pids),
             std::mem::take(&mut registry.dirs),
@@ -72,6 +89,19 @@ pub fn kill_all() {
     }
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Whether an interrupt has started tearing the run down.
+pub fn interrupted() -> bool {
+    registry().closed
+}
+
+/// Called by the main thread when it finds the run interrupted: the handler kills, reaps and
+/// exits with 130; the main thread must not exit first with another status.
+pub fn wait_for_interrupt_handler() -> ! {
+    loop {
+        std::thread::park();
     }
 }
 

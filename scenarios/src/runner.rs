@@ -48,7 +48,12 @@ impl RunError {
 
 /// Run `keyrace check` and print its report; returns the process exit code.
 pub fn run(cfg: &Config) -> i32 {
-    let report = match check(cfg) {
+    let checked = check(cfg);
+    if reaper::interrupted() {
+        // The faults of killed actors are not findings; the handler reports and exits.
+        reaper::wait_for_interrupt_handler();
+    }
+    let report = match checked {
         Ok(report) => report,
         Err(e) => {
             eprintln!("keyrace: {e}");

@@ -149,7 +149,7 @@ fn silent_ephemeral(dir: &Path) -> keyrace_core::Result<Key> {
 }
 
 /// put-in-place — seed 003 / 000: the envelope is written straight over the secret's file
-/// (streamed in chunks, as most writers do), so a crash mid-write leaves a torn envelope where
+/// (streamed through a 4 KiB buffer, as most stream writers do), so a crash mid-write leaves a torn envelope where
 /// the old, acknowledged value was. Diff: `write_atomic(path)` → `truncate(path)` + `write`.
 pub(crate) fn put_in_place(
     dir: &Path,
@@ -176,7 +176,7 @@ pub(crate) fn put_in_place(
             .truncate(true)
             .mode(0o600)
             .open(&path)?;
-        for chunk in sealed.chunks(16 * 1024) {
+        for chunk in sealed.chunks(4 * 1024) {
             file.write_all(chunk)?;
         }
         file.sync_all()

@@ -15,7 +15,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "keygen-race",
     summary: "N actors put distinct secrets into one fresh store at once: all succeed, all read back, one key_id",
     needs: &[OpName::Put, OpName::Get],
-    default_rounds: 150,
+    default_rounds: 300,
     run_round,
 };
 

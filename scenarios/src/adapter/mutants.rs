@@ -278,8 +278,8 @@ mod tests {
     }
 
     #[test]
-    fn check_then_set_hands_out_the_grace_again_after_a_lost_marker_race() {
-        // Sequentially the mutant looks right: the second call sees the marker.
+    fn check_then_set_is_right_when_consumers_do_not_overlap() {
+        // Alone, the mutant looks right (which is why the bug ships): only a race shows it.
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(consume_check_then_set(dir.path(), "t").expect("first"));
         assert!(!consume_check_then_set(dir.path(), "t").expect("second"));

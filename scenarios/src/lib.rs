@@ -1,1 +1,24 @@
-//! keyrace-scenarios: the conformance runner (issue "Conformance runner").
+//! keyrace-scenarios: the conformance runner. It races real processes of any store
+//! implementation through the keyrace-adapter/1 protocol (`docs/protocol.md`), injects faults
+//! (SIGKILL mid-put, corrupted files, unwritable directories), checks the invariants of the
+//! race catalogue, and reports as a table, JSON and JUnit XML.
+//!
+//! - [`protocol`]: the message types of keyrace-adapter/1.
+//! - [`actor`]: one adapter process with deadlines, stderr capture and kill-and-reap on drop.
+//! - [`scenario`]: the catalogue, one file per scenario.
+//! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
+//! - [`adapter`]: the reference adapter over `keyrace-core`, and its mutants.
+
+pub mod actor;
+pub mod adapter;
+pub mod config;
+pub mod procfs;
+pub mod protocol;
+pub mod reaper;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+
+pub use config::{Budget, Config};
+pub use report::Report;
+pub use runner::{check, run};

@@ -1,4 +1,135 @@
-fn main() {
-    eprintln!("keyrace: the conformance runner is not built yet; see README.md");
+//! `keyrace`: the conformance runner. `keyrace check` races the built-in reference adapter;
+//! `keyrace check --adapter CMD [ARGS...]` races any implementation's adapter.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+use keyrace_scenarios::adapter::{self, Mutant};
+use keyrace_scenarios::config::{split_adapter, Budget, Config, DEFAULT_ACTORS};
+use keyrace_scenarios::{reaper, runner, scenario};
+
+#[derive(Parser)]
+#[command(
+    name = "keyrace",
+    version,
+    about = "Race real processes of a secret/key store through the keyrace-adapter/1 protocol",
+    after_help = "Exit codes: 0 every scenario passed (or was skipped), 1 an invariant was violated, 2 usage error or adapter failure."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the scenarios against an adapter (default: the built-in reference adapter).
+    Check(CheckArgs),
+    /// List the scenarios, one line each.
+    List,
+    /// Run the built-in reference adapter on stdin/stdout (what `check` starts by default).
+    Adapter {
+        /// Switch on one known-bad variant.
+        #[arg(long, value_parser = PossibleValuesParser::new(Mutant::NAMES))]
+        mutant: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Run only this scenario (repeatable); default: all of them.
+    #[arg(long = "scenario", value_name = "ID")]
+    scenarios: Vec<String>,
+    /// Racing actors (adapter processes) per scenario.
+    #[arg(long, default_value_t = DEFAULT_ACTORS as u32, value_parser = clap::value_parser!(u32).range(1..=64))]
+    actors: u32,
+    /// Rounds per scenario (default: each scenario's own budget).
+    #[arg(long, conflicts_with = "time", value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: Option<u32>,
+    /// Run each scenario for this many seconds instead of a number of rounds.
+    #[arg(long, value_name = "SECS")]
+    time: Option<f64>,
+    /// Seed of every random choice (printed in the report; re-use it to replay a run).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seconds to wait for an adapter's hello or reply before calling it hung.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    timeout: f64,
+    /// Also write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the report as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Stop each scenario at its first violating round.
+    #[arg(long)]
+    fail_fast: bool,
+    /// The adapter command; must come last: everything after it is passed to the adapter verbatim.
+    #[arg(long, value_name = "CMD [ARGS]...", num_args = 1.., allow_hyphen_values = true)]
+    adapter: Vec<OsString>,
+}
+
+fn seconds(value: f64, what: &str) -> Duration {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .unwrap_or_else(|| usage(&format!("{what} must be a positive number of seconds")))
+}
+
+fn usage(message: &str) -> ! {
+    eprintln!("keyrace: {message}");
     std::process::exit(2);
+}
+
+fn main() {
+    let (own, adapter_argv) = split_adapter(std::env::args_os().collect());
+    let cli = Cli::parse_from(own);
+    match cli.command {
+        Command::List => {
+            for def in scenario::CATALOGUE {
+                println!("{:<30} {}", def.id, def.summary);
+            }
+        }
+        Command::Adapter { mutant } => {
+            let mutant = mutant.and_then(|name| name.parse::<Mutant>().ok());
+            if let Err(e) =
+                adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock())
+            {
+                eprintln!("keyrace adapter: {e}");
+                std::process::exit(1);
+            }
+        }
+        Command::Check(args) => {
+            let (adapter, builtin) = match adapter_argv {
+                Some(argv) if argv.is_empty() => usage("--adapter needs a command"),
+                Some(argv) => (argv, false),
+                None => match std::env::current_exe() {
+                    Ok(exe) => (vec![exe.into_os_string(), "adapter".into()], true),
+                    Err(e) => usage(&format!(
+                        "cannot find the built-in adapter ({e}); pass --adapter"
+                    )),
+                },
+            };
+            let mut cfg = Config::new(adapter, builtin);
+            cfg.scenarios = args.scenarios;
+            cfg.actors = args.actors as usize;
+            cfg.budget = match (args.rounds, args.time) {
+                (Some(n), _) => Budget::Rounds(n),
+                (None, Some(t)) => Budget::Time(seconds(t, "--time")),
+                (None, None) => Budget::Default,
+            };
+            if let Some(seed) = args.seed {
+                cfg.seed = seed;
+            }
+            cfg.timeout = seconds(args.timeout, "--timeout");
+            cfg.json = args.json;
+            cfg.junit = args.junit;
+            cfg.progress = true;
+            cfg.fail_fast = args.fail_fast;
+            reaper::install_interrupt_handler();
+            std::process::exit(runner::run(&cfg));
+        }
+    }
 }

@@ -1,0 +1,287 @@
+//! Known-bad variants of the reference adapter's steps, one per real-world bug, so the runner
+//! can be shown to catch each (`keyrace-adapter --mutant NAME`). Each is a small diff against
+//! the reference step it replaces; the comment names the seed (`shared/seeds/`) and the diff.
+//! The harness crate keeps its own in-process copies for the models; these run across real
+//! processes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use keyrace_core::atomic::{write_atomic, TEMP_PREFIX};
+use keyrace_core::envelope;
+use keyrace_core::fs::create_dir_all;
+use keyrace_core::keyfile::{key_file_bytes, read_key_file, KEY_FILE};
+use keyrace_core::meta::{Meta, StoreKeys, META_FILE};
+use keyrace_core::store::{secret_file_name, SECRETS_DIR};
+use keyrace_core::{
+    resolve_key, Error, Fs, FsFile, IntegrityReason, Key, KeyMode, KeySources, OsFs, Store,
+    MASTER_KEY_ENV,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutant {
+    KeygenReadThenWrite,
+    KeygenExclThenWrite,
+    PutGlobalMetaRmw,
+    PutInPlace,
+    GraceCheckThenSet,
+    OpenLeaksHandle,
+    SilentEphemeral,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 7] = [
+        Mutant::KeygenReadThenWrite,
+        Mutant::KeygenExclThenWrite,
+        Mutant::PutGlobalMetaRmw,
+        Mutant::PutInPlace,
+        Mutant::GraceCheckThenSet,
+        Mutant::OpenLeaksHandle,
+        Mutant::SilentEphemeral,
+    ];
+
+    pub const NAMES: [&'static str; 7] = [
+        "keygen-read-then-write",
+        "keygen-excl-then-write",
+        "put-global-meta-rmw",
+        "put-in-place",
+        "grace-check-then-set",
+        "open-leaks-handle",
+        "silent-ephemeral",
+    ];
+
+    pub fn name(self) -> &'static str {
+        let index = Mutant::ALL.iter().position(|&m| m == self).unwrap_or(0);
+        Mutant::NAMES[index]
+    }
+
+    /// The scenario expected to catch this mutant.
+    pub fn caught_by(self) -> &'static str {
+        match self {
+            Mutant::KeygenReadThenWrite | Mutant::KeygenExclThenWrite => "keygen-race",
+            Mutant::PutGlobalMetaRmw => "put-race",
+            Mutant::PutInPlace => "crash-put",
+            Mutant::GraceCheckThenSet => "double-bootstrap",
+            Mutant::OpenLeaksHandle => "failed-open-releases-handles",
+            Mutant::SilentEphemeral => "no-stable-key",
+        }
+    }
+}
+
+impl std::str::FromStr for Mutant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mutant::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mutant {s:?}; one of {}", Mutant::NAMES.join(", ")))
+    }
+}
+
+/// The key-resolution step of a mutant, or `None` for the reference
+/// (`resolve_key(&OsFs, &KeySources::from_env(dir))`).
+pub(crate) fn resolve(dir: &Path, mutant: Option<Mutant>) -> Option<keyrace_core::Result<Key>> {
+    let key_file_mutant = std::env::var_os(MASTER_KEY_ENV).is_none();
+    match mutant? {
+        Mutant::KeygenReadThenWrite if key_file_mutant => Some(keygen_read_then_write(dir)),
+        Mutant::KeygenExclThenWrite if key_file_mutant => Some(keygen_excl_then_write(dir)),
+        Mutant::SilentEphemeral => Some(silent_ephemeral(dir)),
+        _ => None,
+    }
+}
+
+/// keygen-read-then-write — seed 003 (swamp #391, before PR #405): "no key file" → generate →
+/// write with replace. Diff: `publish_noclobber` → `write_atomic`, and no re-read on a lost
+/// race, so a second process silently replaces the first one's key.
+fn keygen_read_then_write(dir: &Path) -> keyrace_core::Result<Key> {
+    let path = dir.join(KEY_FILE);
+    match read_key_file(&OsFs, &path) {
+        Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
+            let key = Key::generate();
+            write_atomic(&OsFs, &path, key_file_bytes(&key).as_bytes())
+                .map_err(fs_error("write the key file"))?;
+            Ok(key)
+        }
+        other => other,
+    }
+}
+
+/// keygen-excl-then-write — seed 003 (swamp PR #405's fix): `O_EXCL` create, then write into
+/// the file that already has its final name. Diff: temp file + fsync + no-clobber link →
+/// `create_new(path)` + `write_all`; a loser that reads in between gets an empty or partial key.
+fn keygen_excl_then_write(dir: &Path) -> keyrace_core::Result<Key> {
+    let path = dir.join(KEY_FILE);
+    match read_key_file(&OsFs, &path) {
+        Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
+            let key = Key::generate();
+            match OsFs.create_new(&path, 0o600) {
+                Ok(mut file) => {
+                    file.write_all(key_file_bytes(&key).as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .and_then(|()| OsFs.sync_dir(dir))
+                        .map_err(fs_error("write the key file"))?;
+                    Ok(key)
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(&OsFs, &path),
+                Err(e) => Err(fs_error("create the key file")(e)),
+            }
+        }
+        other => other,
+    }
+}
+
+/// silent-ephemeral — seed 001 (ObjectStack #1507): the key file lives in `$HOME`, and when it
+/// can be neither read nor created a random per-process key is used without a word. Diff:
+/// `KeySources::from_env(dir)` → `{ key_file_dir: $HOME/.keyrace, mode: DevEphemeral }`.
+fn silent_ephemeral(dir: &Path) -> keyrace_core::Result<Key> {
+    let home = std::env::var_os("HOME").map_or_else(|| dir.to_owned(), PathBuf::from);
+    let sources = KeySources {
+        key_file_dir: Some(home.join(".keyrace")),
+        mode: KeyMode::DevEphemeral,
+        ..KeySources::from_env(dir)
+    };
+    resolve_key(&OsFs, &sources).map(|resolved| resolved.key)
+}
+
+/// put-in-place — seed 003 / 000: the envelope is written straight over the secret's file
+/// (streamed through a 4 KiB buffer, as most stream writers do), so a crash mid-write leaves a torn envelope where
+/// the old, acknowledged value was. Diff: `write_atomic(path)` → `truncate(path)` + `write`.
+pub(crate) fn put_in_place(
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &str,
+) -> keyrace_core::Result<()> {
+    let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
+        .map_err(fs_error("read the store metadata"))?;
+    let meta = Meta::parse(&meta_bytes).map_err(|_| Error::MetadataCorrupted {
+        path: dir.join(META_FILE),
+        detail: "changed while a put ran".to_owned(),
+    })?;
+    let sealed = envelope::seal(
+        &StoreKeys::derive(master, &meta.salt).enc,
+        name,
+        value.as_bytes(),
+    );
+    let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        for chunk in sealed.chunks(4 * 1024) {
+            file.write_all(chunk)?;
+        }
+        file.sync_all()
+    };
+    write().map_err(fs_error("write the secret"))
+}
+
+/// The shared integrity file of put-global-meta-rmw. Named like a temp file so that
+/// `destroy_at_path` still recognizes the store; the bug is the read-modify-write, not the name.
+fn index_path(store: &Store<OsFs>) -> PathBuf {
+    store.dir().join(format!("{TEMP_PREFIX}index"))
+}
+
+fn read_index(store: &Store<OsFs>) -> keyrace_core::Result<Vec<String>> {
+    match keyrace_core::fs::read_file(&OsFs, &index_path(store)) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(fs_error("read the integrity index")(e)),
+    }
+}
+
+/// put-global-meta-rmw — seed 000 (secrets-engine #3): every put also re-writes one shared
+/// integrity file by read-modify-write, so concurrent puts lose each other's entries and the
+/// store then reports INTEGRITY_MISMATCH for acknowledged secrets. Diff: after `store.put`,
+/// `index = read(index); index.push(name); write(index)`.
+pub(crate) fn put_with_index(
+    store: &Store<OsFs>,
+    name: &str,
+    value: &str,
+) -> keyrace_core::Result<()> {
+    store.put(name, value.as_bytes())?;
+    let mut index = read_index(store)?;
+    if !index.iter().any(|n| n == name) {
+        index.push(name.to_owned());
+    }
+    let bytes = serde_json::to_vec(&index).unwrap_or_else(|_| unreachable!("strings serialize"));
+    write_atomic(&OsFs, &index_path(store), &bytes).map_err(fs_error("write the integrity index"))
+}
+
+/// put-global-meta-rmw's read side: a secret missing from the index counts as tampered.
+pub(crate) fn check_index(store: &Store<OsFs>, name: &str) -> keyrace_core::Result<()> {
+    let has_file = store
+        .dir()
+        .join(SECRETS_DIR)
+        .join(secret_file_name(name)?)
+        .exists();
+    if has_file && !read_index(store)?.iter().any(|n| n == name) {
+        return Err(Error::IntegrityMismatch {
+            path: index_path(store),
+            reason: IntegrityReason::SecretAltered {
+                name: name.to_owned(),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// grace-check-then-set — seed 002 (loopctl PR #300, before the atomic conditional UPDATE):
+/// look whether the grace was used, then mark it used. Diff: `create_new(marker)` →
+/// `if !exists(marker) { create(marker) }`, so racing consumers can all win.
+pub(crate) fn consume_check_then_set(dir: &Path, token: &str) -> io::Result<bool> {
+    create_dir_all(&OsFs, dir, 0o700)?;
+    let path = super::ledger::marker_path(dir, token);
+    if path.exists() {
+        return Ok(false);
+    }
+    let file = File::create(&path)?;
+    file.sync_all()?;
+    OsFs.sync_dir(dir)?;
+    Ok(true)
+}
+
+static LEAKED: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// open-leaks-handle — seed 000 (secrets-engine #3: a failed open keeps SQLite handles, so
+/// Windows cannot delete the store). Diff: on the error path, a handle to a store file is kept
+/// alive (here: pushed into a static) instead of being dropped.
+pub(crate) fn leak_a_handle(dir: &Path) {
+    let file = File::open(dir.join(META_FILE)).or_else(|_| File::open(dir));
+    if let Ok(file) = file {
+        LEAKED.lock().unwrap_or_else(|p| p.into_inner()).push(file);
+    }
+}
+
+fn fs_error(what: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Fs { what, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for mutant in Mutant::ALL {
+            assert_eq!(mutant.name().parse::<Mutant>(), Ok(mutant));
+        }
+        assert!("nope".parse::<Mutant>().is_err());
+    }
+
+    #[test]
+    fn check_then_set_is_right_when_consumers_do_not_overlap() {
+        // Alone, the mutant looks right (which is why the bug ships): only a race shows it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(consume_check_then_set(dir.path(), "t").expect("first"));
+        assert!(!consume_check_then_set(dir.path(), "t").expect("second"));
+    }
+}

@@ -1,0 +1,26 @@
+//! The reference adapter: keyrace-adapter/1 on stdin/stdout over keyrace-core.
+//! `keyrace-adapter --mutant NAME` switches on one known-bad variant.
+
+use clap::builder::PossibleValuesParser;
+use clap::Parser;
+use keyrace_scenarios::adapter::{self, Mutant};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "The keyrace reference adapter (keyrace-adapter/1 on stdin/stdout)"
+)]
+struct Cli {
+    /// Switch on one known-bad variant, to show that `keyrace check` catches it.
+    #[arg(long, value_parser = PossibleValuesParser::new(Mutant::NAMES))]
+    mutant: Option<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let mutant = cli.mutant.and_then(|name| name.parse::<Mutant>().ok());
+    if let Err(e) = adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock()) {
+        eprintln!("keyrace-adapter: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,167 @@
+//! What one `keyrace check` run does: which adapter, which scenarios, how hard.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long each scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    /// Each scenario's own default number of rounds.
+    Default,
+    /// This many rounds of every scenario.
+    Rounds(u32),
+    /// Rounds until this much time has passed, per scenario (at least one round).
+    Time(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The adapter's argv, started directly (no shell).
+    pub adapter: Vec<OsString>,
+    /// `adapter` is the built-in reference adapter (repro commands then omit `--adapter`).
+    pub adapter_is_builtin: bool,
+    /// Scenario ids to run; empty runs the whole catalogue.
+    pub scenarios: Vec<String>,
+    /// Racing actors per scenario.
+    pub actors: usize,
+    pub budget: Budget,
+    pub seed: u64,
+    /// Deadline for an adapter's hello and for each reply.
+    pub timeout: Duration,
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    /// Draw a progress bar (only ever on a terminal).
+    pub progress: bool,
+    /// Stop each scenario at its first violating round.
+    pub fail_fast: bool,
+}
+
+/// The default number of racing actors.
+pub const DEFAULT_ACTORS: usize = 4;
+
+/// The default deadline for one reply.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Config {
+    /// A configuration for `adapter` with every default.
+    pub fn new(adapter: Vec<OsString>, adapter_is_builtin: bool) -> Config {
+        Config {
+            adapter,
+            adapter_is_builtin,
+            scenarios: Vec::new(),
+            actors: DEFAULT_ACTORS,
+            budget: Budget::Default,
+            seed: rand::random(),
+            timeout: DEFAULT_TIMEOUT,
+            json: None,
+            junit: None,
+            progress: false,
+            fail_fast: false,
+        }
+    }
+
+    /// The one-line command that re-runs scenario `id` with this seed (through round `round`).
+    pub fn repro(&self, id: &str, round: u32) -> String {
+        let mut parts = vec![
+            "keyrace".to_owned(),
+            "check".to_owned(),
+            "--scenario".to_owned(),
+            id.to_owned(),
+            "--seed".to_owned(),
+            self.seed.to_string(),
+        ];
+        if self.actors != DEFAULT_ACTORS {
+            parts.push("--actors".to_owned());
+            parts.push(self.actors.to_string());
+        }
+        match self.budget {
+            Budget::Default => {}
+            Budget::Rounds(_) | Budget::Time(_) => {
+                parts.push("--rounds".to_owned());
+                parts.push((round + 1).to_string());
+            }
+        }
+        if self.timeout != DEFAULT_TIMEOUT {
+            parts.push("--timeout".to_owned());
+            parts.push(format!("{}", self.timeout.as_secs_f64()));
+        }
+        if !self.adapter_is_builtin {
+            parts.push("--adapter".to_owned());
+            parts.extend(
+                self.adapter
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned()),
+            );
+        }
+        parts
+            .iter()
+            .map(|p| shell_quote(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Split `keyrace`'s argv at the first `--adapter`: keyrace's own options come before it, and
+/// everything after it is the adapter's argv, verbatim (flags included), as DESIGN.md says.
+/// `None` when there is no `--adapter`.
+pub fn split_adapter(mut args: Vec<OsString>) -> (Vec<OsString>, Option<Vec<OsString>>) {
+    match args.iter().position(|a| a == "--adapter") {
+        Some(at) => {
+            let adapter = args.split_off(at + 1);
+            args.pop();
+            (args, Some(adapter))
+        }
+        None => (args, None),
+    }
+}
+
+/// Quote a word for a POSIX shell, only when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repro_quotes_and_names_the_adapter() {
+        let mut cfg = Config::new(vec!["python3".into(), "my adapter.py".into()], false);
+        cfg.seed = 42;
+        assert_eq!(
+            cfg.repro("put-race", 3),
+            "keyrace check --scenario put-race --seed 42 --adapter python3 'my adapter.py'"
+        );
+        cfg.budget = Budget::Rounds(50);
+        cfg.adapter_is_builtin = true;
+        assert_eq!(
+            cfg.repro("put-race", 3),
+            "keyrace check --scenario put-race --seed 42 --rounds 4"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn adapter_argv_passes_through_verbatim() {
+        let args = |s: &str| s.split(' ').map(OsString::from).collect::<Vec<_>>();
+        let (own, adapter) = split_adapter(args(
+            "keyrace check --seed 1 --adapter py a.py --seed 2 --adapter",
+        ));
+        assert_eq!(own, args("keyrace check --seed 1"));
+        assert_eq!(adapter, Some(args("py a.py --seed 2 --adapter")));
+        assert_eq!(split_adapter(args("keyrace check")).1, None);
+        assert_eq!(
+            split_adapter(args("keyrace check --adapter")).1,
+            Some(Vec::new())
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! double-bootstrap (seed 002): when N processes consume one one-time bootstrap grace at
+//! once, exactly one of them wins, and every later consume loses.
+//!
+//! Actors: the N racers consume a fresh token in a fresh ledger directory at once; the
+//! verifier consumes it once more afterwards.
+
+use rand::Rng;
+
+use super::{call, describe_all, race, Env, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{Op, OpName};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "double-bootstrap",
+    summary:
+        "N actors consume one bootstrap token at once: exactly one wins, a later consume loses",
+    needs: &[OpName::Consume],
+    default_rounds: 300,
+    run_round,
+};
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let store = round.path("ledger");
+    let token = format!("token-{:016x}", round.rng.random::<u64>());
+    let ops = vec![
+        Op::Consume {
+            store: store.clone(),
+            token: token.clone(),
+        };
+        env.cfg.actors
+    ];
+    let consumes = race(env.racers()?, ops, &mut round.rng)?;
+    let winners = consumes.iter().filter(|c| c.won() == Some(true)).count();
+    if winners != 1 {
+        round.violation(
+            format!("exactly one of the racing consumers wins (saw {winners})"),
+            describe_all(&consumes),
+        );
+    }
+    let later = call(env.verifier()?, Op::Consume { store, token })?;
+    if winners > 0 && later.won() != Some(false) {
+        let mut replies = describe_all(&consumes);
+        replies.push(later.describe());
+        round.violation(
+            "a consume after the grace was used loses (won: false)",
+            replies,
+        );
+    }
+    Ok(())
+}

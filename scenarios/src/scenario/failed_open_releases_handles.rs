@@ -1,0 +1,91 @@
+//! failed-open-releases-handles (seed 000): when opening a broken store fails, the failure is
+//! a coded error and the process holds no handle inside the store afterwards, so the store
+//! can be destroyed at once (on Windows an open handle makes that deletion fail).
+//!
+//! Actors: one racer populates a store, the runner overwrites every file in it with garbage,
+//! all racers open it at once; the runner inspects `/proc/<pid>/fd` of each racer and its
+//! descendants; then a racer destroys the store.
+
+use rand::Rng;
+
+use super::{call, describe_all, files_under, race, Env, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::procfs;
+use crate::protocol::{Op, OpName};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "failed-open-releases-handles",
+    summary: "open a broken store: a coded error, no handle left inside the store (/proc/<pid>/fd), then destroy succeeds",
+    needs: &[OpName::Open, OpName::Put, OpName::Destroy],
+    default_rounds: 10,
+    run_round,
+};
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let store = round.path("store");
+    let value = round.value("v");
+    let racers = env.racers()?;
+    let put = call(
+        &mut racers[0],
+        Op::Put {
+            store: store.clone(),
+            name: "secret".to_owned(),
+            value,
+        },
+    )?;
+    if !put.ok() {
+        round.violation("a put into a fresh store succeeds", vec![put.describe()]);
+        return Ok(());
+    }
+    for file in files_under(&store) {
+        let len = round.rng.random_range(1..64);
+        let garbage: Vec<u8> = (0..len).map(|_| round.rng.random()).collect();
+        if let Err(e) = std::fs::write(&file, garbage) {
+            env.skip = Some(format!("cannot break {}: {e}", file.display()));
+            return Ok(());
+        }
+    }
+    let store_real = std::fs::canonicalize(&store).unwrap_or_else(|_| store.clone());
+
+    let ops = vec![
+        Op::Open {
+            store: store.clone()
+        };
+        racers.len()
+    ];
+    let opens = race(racers, ops, &mut round.rng)?;
+    for open in opens.iter().filter(|open| open.ok()) {
+        round.violation(
+            "opening a store whose every file is garbage fails with a coded error",
+            vec![open.describe()],
+        );
+    }
+    for (racer, open) in racers.iter().zip(&opens) {
+        let tree = procfs::process_tree(racer.pid());
+        let Some(held) = procfs::files_held_inside(&tree, &store_real) else {
+            env.skip = Some(format!(
+                "cannot read /proc/{}/fd of the adapter (not Linux, or no permission)",
+                racer.pid()
+            ));
+            return Ok(());
+        };
+        if !held.is_empty() {
+            let mut replies = vec![open.describe()];
+            replies.extend(
+                held.iter()
+                    .map(|h| format!("  pid {} fd {} → {}", h.pid, h.fd, h.target.display())),
+            );
+            round.violation(
+                "a failed open releases every handle inside the store",
+                replies,
+            );
+        }
+    }
+    let destroy = call(&mut racers[0], Op::Destroy { store })?;
+    if !destroy.ok() {
+        let mut replies = describe_all(&opens);
+        replies.push(destroy.describe());
+        round.violation("destroy succeeds right after a failed open", replies);
+    }
+    Ok(())
+}

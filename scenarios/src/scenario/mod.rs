@@ -1,0 +1,236 @@
+//! The scenario catalogue and what every scenario works with: the actors of a run ([`Env`]),
+//! one round's directory, randomness and findings ([`Round`]), and the racing helpers.
+//!
+//! A scenario reads as a specification: its file states the invariant in one sentence, then
+//! the actors and the check. A scenario returns `Err` only when the adapter itself failed
+//! (exited, garbage, no answer); a broken invariant is a [`Round::violation`].
+
+pub mod crash_put;
+pub mod double_bootstrap;
+pub mod failed_open_releases_handles;
+pub mod keygen_race;
+pub mod no_stable_key;
+pub mod put_race;
+pub mod recover_corrupt;
+pub mod restart_durability;
+
+use std::path::{Path, PathBuf};
+
+use rand::distr::{Alphanumeric, SampleString};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::actor::{Actor, ActorError, ActorSpec};
+use crate::config::Config;
+use crate::protocol::{Op, OpName, Reply};
+
+/// One scenario of the catalogue.
+pub struct ScenarioDef {
+    pub id: &'static str,
+    /// One line for `keyrace list`.
+    pub summary: &'static str,
+    /// Ops the adapter must announce; otherwise the scenario is skipped.
+    pub needs: &'static [OpName],
+    /// Rounds of the default budget: small enough for a quick `keyrace check`, large enough
+    /// that every mutant is caught in at least 19 of 20 runs.
+    pub default_rounds: u32,
+    pub run_round: fn(&mut Env<'_>, &mut Round) -> Result<(), ActorError>,
+}
+
+/// Every scenario, in the order `keyrace check` runs them.
+pub const CATALOGUE: [&ScenarioDef; 8] = [
+    &keygen_race::DEF,
+    &put_race::DEF,
+    &double_bootstrap::DEF,
+    &crash_put::DEF,
+    &failed_open_releases_handles::DEF,
+    &recover_corrupt::DEF,
+    &no_stable_key::DEF,
+    &restart_durability::DEF,
+];
+
+pub fn find(id: &str) -> Option<&'static ScenarioDef> {
+    CATALOGUE.iter().copied().find(|def| def.id == id)
+}
+
+/// The actors and directories of one scenario run.
+pub struct Env<'a> {
+    pub cfg: &'a Config,
+    /// `HOME` of ordinary actors: private to the run, shared by its actors.
+    pub home: PathBuf,
+    racers: Vec<Actor>,
+    verifier: Option<Actor>,
+    /// Set by a scenario that finds it cannot run here (with the reason).
+    pub skip: Option<String>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(cfg: &'a Config, home: PathBuf) -> Env<'a> {
+        Env {
+            cfg,
+            home,
+            racers: Vec::new(),
+            verifier: None,
+            skip: None,
+        }
+    }
+
+    /// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master key.
+    pub fn spec(&self, label: &str) -> ActorSpec {
+        ActorSpec {
+            argv: self.cfg.adapter.clone(),
+            home: self.home.clone(),
+            master_key: None,
+            run_as: None,
+            timeout: self.cfg.timeout,
+            label: label.to_owned(),
+        }
+    }
+
+    /// The run's persistent racing actors (`--actors` of them), started on first use; all of
+    /// them have sent their hello, so a race starts only when every actor is ready.
+    pub fn racers(&mut self) -> Result<&mut [Actor], ActorError> {
+        while self.racers.len() < self.cfg.actors {
+            let spec = self.spec(&format!("actor {}", self.racers.len()));
+            self.racers.push(Actor::spawn(&spec)?);
+        }
+        Ok(&mut self.racers)
+    }
+
+    /// A persistent actor that takes part in no race: it reads what the racers left behind.
+    pub fn verifier(&mut self) -> Result<&mut Actor, ActorError> {
+        if self.verifier.is_none() {
+            self.verifier = Some(Actor::spawn(&self.spec("verifier"))?);
+        }
+        match self.verifier.as_mut() {
+            Some(verifier) => Ok(verifier),
+            None => unreachable!("just started"),
+        }
+    }
+
+    /// Kill the racers; the next [`Env::racers`] starts new ones.
+    pub fn restart_racers(&mut self) {
+        self.racers.clear();
+    }
+}
+
+/// One round: its directory (fresh, removed afterwards), its randomness (from the seed and
+/// the round number, so `--seed` replays the same choices) and its violations.
+pub struct Round {
+    pub index: u32,
+    pub dir: PathBuf,
+    pub rng: StdRng,
+    pub violations: Vec<(String, Vec<String>)>,
+}
+
+impl Round {
+    pub fn violation(&mut self, invariant: impl Into<String>, replies: Vec<String>) {
+        self.violations.push((invariant.into(), replies));
+    }
+
+    /// A fresh random secret value, tagged for readable reports.
+    pub fn value(&mut self, tag: &str) -> String {
+        format!("{tag}-{}", Alphanumeric.sample_string(&mut self.rng, 12))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// One request and its reply, for checks and reports.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub actor: String,
+    pub op: Op,
+    pub reply: Reply,
+}
+
+impl Exchange {
+    /// `actor 1: put "k" = "v" → ok, key_id 1a2b`
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} → {}",
+            self.actor,
+            self.op.summary(),
+            self.reply.summary()
+        )
+    }
+
+    pub fn ok(&self) -> bool {
+        self.reply.outcome.is_ok()
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        self.reply.outcome.as_ref().ok()?.key_id.as_deref()
+    }
+
+    /// The `value` of a successful get: `Some(None)` for null.
+    pub fn value(&self) -> Option<Option<&str>> {
+        let success = self.reply.outcome.as_ref().ok()?;
+        success.value.as_ref().map(Option::as_deref)
+    }
+
+    pub fn won(&self) -> Option<bool> {
+        self.reply.outcome.as_ref().ok()?.won
+    }
+}
+
+/// Send one request and wait for its reply.
+pub fn call(actor: &mut Actor, op: Op) -> Result<Exchange, ActorError> {
+    let reply = actor.call(&op)?;
+    Ok(Exchange {
+        actor: actor.label().to_owned(),
+        op,
+        reply,
+    })
+}
+
+/// The race: `ops[i]` goes to `actors[i]`; every request is sent (in a random order) before
+/// any reply is read, so the adapters run the op at the same moment.
+pub fn race(
+    actors: &mut [Actor],
+    ops: Vec<Op>,
+    rng: &mut StdRng,
+) -> Result<Vec<Exchange>, ActorError> {
+    let mut order: Vec<usize> = (0..ops.len().min(actors.len())).collect();
+    order.shuffle(rng);
+    let mut ids = vec![0; order.len()];
+    for &i in &order {
+        ids[i] = actors[i].send(&ops[i])?;
+    }
+    let mut exchanges = Vec::with_capacity(order.len());
+    for (i, op) in ops.into_iter().enumerate().take(order.len()) {
+        let reply = actors[i].recv(ids[i], op.name())?;
+        exchanges.push(Exchange {
+            actor: actors[i].label().to_owned(),
+            op,
+            reply,
+        });
+    }
+    Ok(exchanges)
+}
+
+pub fn describe_all(exchanges: &[Exchange]) -> Vec<String> {
+    exchanges.iter().map(Exchange::describe).collect()
+}
+
+/// Every regular file under `dir`, recursively (symlinks are not followed).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}

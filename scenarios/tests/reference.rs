@@ -1,0 +1,88 @@
+//! `keyrace check` passes the reference adapter and the Python example, and writes JSON and
+//! JUnit reports that agree with the table.
+
+mod common;
+
+use common::{keyrace, python3, repo_root, text};
+
+#[test]
+fn reference_adapter_passes_every_scenario() {
+    let output = keyrace(&["check", "--rounds", "2", "--seed", "7"]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    for def in keyrace_scenarios::scenario::CATALOGUE {
+        let row = report
+            .lines()
+            .find(|line| line.starts_with(def.id))
+            .unwrap_or_else(|| panic!("no row for {}: {report}", def.id));
+        assert!(row.contains("passed"), "{row}");
+    }
+}
+
+#[test]
+fn python_example_adapter_passes_every_scenario() {
+    let script = repo_root().join("examples/adapter.py");
+    let python = python3();
+    let script = script.to_str().expect("utf-8 path");
+    let output = keyrace(&["check", "--rounds", "2", "--adapter", &python, script]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(report.contains("python example file store"), "{report}");
+    assert!(!report.contains("FAILED"), "{report}");
+}
+
+#[test]
+fn json_and_junit_reports_match_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    let output = keyrace(&[
+        "check",
+        "--scenario",
+        "double-bootstrap",
+        "--scenario",
+        "restart-durability",
+        "--rounds",
+        "1",
+        "--json",
+        json.to_str().expect("utf-8"),
+        "--junit",
+        junit.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid json");
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["protocol"], "keyrace-adapter/1");
+    let ids: Vec<&str> = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["double-bootstrap", "restart-durability"]);
+    assert_eq!(report["scenarios"][0]["rounds"], 1);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"0\""),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"double-bootstrap\""), "{xml}");
+}
+
+#[test]
+fn list_names_every_scenario_and_usage_errors_exit_2() {
+    let output = keyrace(&["list"]);
+    assert_eq!(output.status.code(), Some(0));
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        listing.lines().count(),
+        keyrace_scenarios::scenario::CATALOGUE.len()
+    );
+    assert_eq!(
+        keyrace(&["check", "--scenario", "nope"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(keyrace(&["check", "--bogus"]).status.code(), Some(2));
+    assert_eq!(keyrace(&["check", "--adapter"]).status.code(), Some(2));
+}

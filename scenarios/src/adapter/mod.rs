@@ -6,12 +6,12 @@
 //! never written to stderr. With `--mutant NAME` one step is replaced by a known-bad variant
 //! from [`mutants`], so the runner's checks can be shown to catch it.
 
-pub mod ledger;
 pub mod mutants;
 
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
+use keyrace_core::bootstrap::{BootstrapError, Consumed, FileLedger};
 use keyrace_core::{
     destroy_at_path, reset_at_path, resolve_key, ErrorCode, Identity, Key, KeySources, OsFs, Store,
     StoreOptions,
@@ -69,7 +69,25 @@ pub fn answer(request: &Request, mutant: Option<Mutant>) -> Reply {
     }
 }
 
-fn handle(op: &Op, mutant: Option<Mutant>) -> keyrace_core::Result<Success> {
+/// A failed request: the store's errors and the grace ledger's, each with its stable code.
+#[derive(Debug, thiserror::Error)]
+enum AdapterError {
+    #[error(transparent)]
+    Store(#[from] keyrace_core::Error),
+    #[error(transparent)]
+    Ledger(#[from] BootstrapError),
+}
+
+impl AdapterError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            AdapterError::Store(e) => e.code(),
+            AdapterError::Ledger(e) => e.code(),
+        }
+    }
+}
+
+fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
     match op {
         Op::Open { store } => {
             let (store, _) = open(store, mutant)?;
@@ -117,13 +135,13 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> keyrace_core::Result<Success> {
         }
         Op::Consume { store, token } => {
             let won = match mutant {
-                Some(Mutant::GraceCheckThenSet) => mutants::consume_check_then_set(store, token),
-                _ => ledger::try_consume(store, token),
-            }
-            .map_err(|source| keyrace_core::Error::Fs {
-                what: "consume the bootstrap grace",
-                source,
-            })?;
+                Some(Mutant::GraceCheckThenSet) => mutants::consume_check_then_set(store, token)
+                    .map_err(|source| keyrace_core::Error::Fs {
+                        what: "consume the bootstrap grace",
+                        source,
+                    })?,
+                _ => FileLedger::new(OsFs, store).try_consume(token)? == Consumed::Won,
+            };
             Ok(Success {
                 won: Some(won),
                 ..Success::default()

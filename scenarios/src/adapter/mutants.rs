@@ -239,7 +239,7 @@ pub(crate) fn check_index(store: &Store<OsFs>, name: &str) -> keyrace_core::Resu
 /// `if !exists(marker) { create(marker) }`, so racing consumers can all win.
 pub(crate) fn consume_check_then_set(dir: &Path, token: &str) -> io::Result<bool> {
     create_dir_all(&OsFs, dir, 0o700)?;
-    let path = super::ledger::marker_path(dir, token);
+    let path = keyrace_core::bootstrap::FileLedger::new(OsFs, dir).marker_path(token);
     if path.exists() {
         return Ok(false);
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, tests, fuzz corpus replay, bench compilation.
-# README.md's second command.
+# The whole test suite (README.md's second command): formatting, lints, tests, the fuzz corpus
+# replayed on stable, benchmarks compiled, and the loom + shuttle model suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
@@ -8,5 +8,6 @@ cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 cargo test --workspace
-cargo test --manifest-path fuzz/Cargo.toml # replays fuzz/corpus on stable
+cargo test --manifest-path fuzz/Cargo.toml
 cargo bench --workspace --no-run
+bash .ci/models.sh

@@ -9,6 +9,9 @@ use keyrace_core::envelope;
 use keyrace_core::meta::Meta;
 use keyrace_core::witness::cache;
 use keyrace_core::Key;
+use keyrace_core::{Store, StoreOptions};
+use keyrace_harness::simfs::{CrashMode, Semantics, SimFs};
+use keyrace_scenarios::protocol::{Hello, Reply, Request};
 
 /// One fuzz check: feeds bytes to a library function, panics on a broken property.
 pub type Check = fn(&[u8]);
@@ -19,6 +22,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("envelope", envelope),
     ("env_key", env_key),
     ("sth_cache", sth_cache),
+    ("adapter_message", adapter_message),
+    ("store_ops", store_ops),
 ];
 
 /// `meta.json` parse + verify: never panics; whatever parses re-serializes to an equal value,
@@ -59,5 +64,87 @@ pub fn sth_cache(data: &[u8]) {
         if let Ok(head) = SignedTreeHead::parse(text) {
             assert_eq!(head.to_string(), text, "a head has one text form");
         }
+    }
+}
+
+/// keyrace-adapter/1 lines both ways: never panics; every accepted request, reply and hello
+/// prints as a line that parses back to the same message.
+pub fn adapter_message(data: &[u8]) {
+    if let Ok(request) = Request::parse(data) {
+        let line = request.to_line().expect("a parsed request serializes");
+        assert_eq!(Request::parse(line.as_bytes()).ok(), Some(request));
+    }
+    if let Ok(reply) = Reply::parse(data) {
+        assert_eq!(Reply::parse(reply.to_line().as_bytes()).ok(), Some(reply));
+    }
+    if let Ok(hello) = Hello::parse(data) {
+        assert_eq!(Hello::parse(hello.to_line().as_bytes()).ok(), Some(hello));
+    }
+}
+
+/// An arbitrary sequence of put/get/delete/reopen/crash on one store in SimFs, checked against
+/// a `HashMap` model: every acknowledged put and delete survives reopens and crashes, every
+/// read returns the model's value, and nothing else ever appears.
+pub fn store_ops(data: &[u8]) {
+    let fs = SimFs::new(Semantics::Posix);
+    let dir = std::path::Path::new("/store");
+    let key = keyrace_core::Key::from_bytes([0x42; 32]);
+    let options = StoreOptions::default();
+    let mut process = 0usize;
+    let open = |fs: &SimFs| Store::open_or_create(fs.clone(), dir, &key, &options);
+    let mut actor = fs.actor("p0");
+    let mut store = open(&actor).expect("a fresh store opens");
+    let mut model: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    for (step, chunk) in data.chunks(2).take(64).enumerate() {
+        let (op, arg) = (chunk[0], chunk.get(1).copied().unwrap_or(0));
+        let name = format!("s{}", arg % 4);
+        match op % 6 {
+            0 | 1 => {
+                let value = vec![arg; usize::from(arg % 7) * 9];
+                store.put(&name, &value).expect("put on a healthy SimFs");
+                model.insert(name, value);
+            }
+            2 => {
+                let got = store.get(&name).expect("get on a healthy SimFs");
+                assert_eq!(got.as_deref(), model.get(&name), "step {step}: get {name}");
+            }
+            3 => {
+                let existed = store.delete(&name).expect("delete on a healthy SimFs");
+                assert_eq!(
+                    existed,
+                    model.remove(&name).is_some(),
+                    "step {step}: delete {name}"
+                );
+            }
+            4 => {
+                drop(store);
+                process += 1;
+                actor = fs.actor(&format!("p{process}"));
+                store = open(&actor).expect("reopen");
+            }
+            _ => {
+                drop(store);
+                let mode = if arg % 2 == 0 {
+                    CrashMode::DurableOnly
+                } else {
+                    CrashMode::ZeroPending
+                };
+                fs.crash(mode);
+                process += 1;
+                actor = fs.actor(&format!("p{process}"));
+                store = open(&actor).expect("the store opens after a crash");
+            }
+        }
+        let listed = store.list().expect("list");
+        let expected: Vec<&String> = model.keys().collect();
+        assert_eq!(
+            listed.iter().collect::<Vec<_>>(),
+            expected,
+            "step {step}: list"
+        );
+    }
+    for (name, value) in &model {
+        let got = store.get(name).expect("final get");
+        assert_eq!(got.as_deref(), Some(value), "final get {name}");
     }
 }

@@ -17,6 +17,10 @@ RUSTFLAGS="--cfg loom" cargo test -p keyrace-harness --release --target-dir targ
     --test loom_models -- --test-threads 1
 cat target-loom/tmp/keyrace-models-loom.txt
 
+echo "== loom: core's in-memory bootstrap pieces (grace ledger, singleflight)"
+RUSTFLAGS="--cfg loom" cargo test -p keyrace-core --release --target-dir target-loom \
+    --test witness_loom
+
 echo "== shuttle"
 cargo test -p keyrace-harness --release --features shuttle \
     --test shuttle_models -- --test-threads 1

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::CountingFs;
+use common::TestFs;
 use keyrace_core::{
     load_or_create, resolve_key, Error, ErrorCode, Identity, IdentityComponent, IntegrityReason,
     Interface, Key, KeySources, OsFs, Store, StoreOptions,
@@ -58,7 +58,7 @@ impl Fixture {
 
     /// Open through a handle-counting `Fs`; a failed open must have released every handle.
     fn open_err_with(&self, key: &Key, options: &StoreOptions) -> Error {
-        let fs = CountingFs::default();
+        let fs = TestFs::default();
         let err = Store::open(&fs, &self.dir, key, options).expect_err("open must fail");
         assert!(
             fs.opened_handles() > 0,
@@ -83,7 +83,7 @@ impl Fixture {
 #[test]
 fn a_healthy_store_opens_and_releases_every_handle() {
     let f = populated();
-    let fs = CountingFs::default();
+    let fs = TestFs::default();
     let store = Store::open(&fs, &f.dir, &f.key, &f.options).expect("open");
     assert_eq!(
         store.get("a").expect("get").as_deref().map(Vec::as_slice),

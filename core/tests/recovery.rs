@@ -4,10 +4,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::BusyFs;
+use common::TestFs;
 use keyrace_core::{
     destroy_at_path, destroy_at_path_with, load_or_create, reset_at_path, ErrorCode, OsFs,
     RetryPolicy, Store, StoreOptions,
@@ -97,7 +96,7 @@ fn policy() -> RetryPolicy {
 #[test]
 fn busy_deletions_are_retried_with_backoff_within_the_bound() {
     let (_temp, dir) = broken_store();
-    let fs = BusyFs::new(3); // the first removal is busy three times, then succeeds
+    let fs = TestFs::busy(3); // the first removal is busy three times, then succeeds
     let mut slept = Vec::new();
     destroy_at_path_with(&fs, &dir, &policy(), &mut |d| slept.push(d)).expect("destroy");
     assert!(!dir.exists());
@@ -111,12 +110,12 @@ fn busy_deletions_are_retried_with_backoff_within_the_bound() {
 #[test]
 fn busy_beyond_the_bound_is_a_busy_error_after_exactly_max_attempts() {
     let (_temp, dir) = broken_store();
-    let fs = BusyFs::new(usize::MAX);
+    let fs = TestFs::busy(usize::MAX);
     let mut slept = Vec::new();
     let err = destroy_at_path_with(&fs, &dir, &policy(), &mut |d| slept.push(d))
         .expect_err("always busy");
     assert_eq!(err.code(), ErrorCode::Busy, "{err}");
-    assert_eq!(fs.removals_tried.load(Ordering::SeqCst), 4);
+    assert_eq!(fs.removals_tried(), 4);
     assert_eq!(slept.len(), 3);
     assert!(
         dir.join("key").exists(),

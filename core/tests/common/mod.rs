@@ -11,20 +11,32 @@ use std::sync::Arc;
 
 use keyrace_core::{DirEntry, Fs, FsFile, Metadata, OsFs};
 
-/// An [`OsFs`] that counts the handles alive at any moment.
+/// An [`OsFs`] that counts the handles alive at any moment and can answer BUSY (a Windows
+/// sharing violation) to the first `busy` removals.
 #[derive(Clone, Default)]
-pub struct CountingFs {
+pub struct TestFs {
     live: Arc<AtomicUsize>,
     opened: Arc<AtomicUsize>,
+    busy_left: Arc<AtomicUsize>,
+    removals_tried: Arc<AtomicUsize>,
 }
 
-impl CountingFs {
+impl TestFs {
+    /// Removals answer BUSY the first `busy` times, then succeed.
+    pub fn busy(busy: usize) -> TestFs {
+        let fs = TestFs::default();
+        fs.busy_left.store(busy, Ordering::SeqCst);
+        fs
+    }
     pub fn live_handles(&self) -> usize {
         self.live.load(Ordering::SeqCst)
     }
     /// Opens attempted, successful or not.
     pub fn opened_handles(&self) -> usize {
         self.opened.load(Ordering::SeqCst)
+    }
+    pub fn removals_tried(&self) -> usize {
+        self.removals_tried.load(Ordering::SeqCst)
     }
     fn track(&self, file: io::Result<<OsFs as Fs>::File>) -> io::Result<CountedFile> {
         self.opened.fetch_add(1, Ordering::SeqCst);
@@ -34,6 +46,21 @@ impl CountingFs {
             inner: file,
             live: Arc::clone(&self.live),
         })
+    }
+    fn removal(&self) -> io::Result<()> {
+        self.removals_tried.fetch_add(1, Ordering::SeqCst);
+        let busy = self
+            .busy_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if busy {
+            Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "sharing violation (simulated)",
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -69,7 +96,7 @@ impl FsFile for CountedFile {
     }
 }
 
-impl Fs for CountingFs {
+impl Fs for TestFs {
     type File = CountedFile;
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<CountedFile> {
         self.track(OsFs.create_new(path, mode))
@@ -84,75 +111,11 @@ impl Fs for CountingFs {
         OsFs.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.removal()?;
         OsFs.remove_file(path)
     }
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        OsFs.remove_dir(path)
-    }
-    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
-        OsFs.create_dir(path, mode)
-    }
-    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        OsFs.read_dir(path)
-    }
-    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
-        OsFs.symlink_metadata(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        OsFs.sync_dir(path)
-    }
-}
-
-/// An [`OsFs`] whose removals answer BUSY (a sharing violation) the first `busy` times.
-pub struct BusyFs {
-    remaining: AtomicUsize,
-    pub removals_tried: AtomicUsize,
-}
-
-impl BusyFs {
-    pub fn new(busy: usize) -> BusyFs {
-        BusyFs {
-            remaining: AtomicUsize::new(busy),
-            removals_tried: AtomicUsize::new(0),
-        }
-    }
-    fn gate(&self) -> io::Result<()> {
-        self.removals_tried.fetch_add(1, Ordering::SeqCst);
-        let busy = self
-            .remaining
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if busy {
-            Err(io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                "sharing violation (simulated)",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Fs for BusyFs {
-    type File = <OsFs as Fs>::File;
-    fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
-        OsFs.create_new(path, mode)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Self::File> {
-        OsFs.open_read(path)
-    }
-    fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
-        OsFs.link_noreplace(from, to)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        OsFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.gate()?;
-        OsFs.remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        self.gate()?;
+        self.removal()?;
         OsFs.remove_dir(path)
     }
     fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {

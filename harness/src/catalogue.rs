@@ -1,11 +1,12 @@
 //! The race catalogue of `shared/DESIGN.md` as data: every row's reference model and mutants,
-//! with the actor counts they run at. Rows whose core parts are not built yet (double-bootstrap,
-//! cold-start, retry-once, sth-cache) are added here as entries when they are.
+//! with the actor counts they run at. Rows not modelled here yet (cold-start, retry-once,
+//! sth-cache) are covered by the core's own tests for now (`core/tests/witness_*.rs`).
 
 use std::sync::Arc;
 
 use crate::explore::Model;
 use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
+use crate::models::double_bootstrap::{double_bootstrap, Grace};
 use crate::models::ephemeral_fallback::{ephemeral_fallback, Resolve};
 use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
 use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
@@ -143,6 +144,16 @@ pub fn catalogue() -> Vec<Case> {
             1,
             ephemeral_fallback(resolve),
         ));
+    }
+    for actors in [2, 3] {
+        for grace in [Grace::Reference, Grace::CheckThenSet] {
+            cases.push(model(
+                "double-bootstrap",
+                grace.name(),
+                actors,
+                double_bootstrap(grace, actors),
+            ));
+        }
     }
     for derive in [Derive::Reference, Derive::FirstMac] {
         cases.push(Case {

@@ -4,6 +4,7 @@
 //! invariant stated next to it breaks; [`crate::explore`] runs it under loom, shuttle or std.
 
 pub mod crash;
+pub mod double_bootstrap;
 pub mod ephemeral_fallback;
 pub mod identity_drift;
 pub mod keygen;

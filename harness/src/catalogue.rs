@@ -1,10 +1,11 @@
 //! The race catalogue of `shared/DESIGN.md` as data: every row's reference model and mutants,
-//! with the actor counts they run at. Rows not modelled here yet (cold-start, retry-once,
-//! sth-cache) are covered by the core's own tests for now (`core/tests/witness_*.rs`).
+//! with the actor counts they run at. Rows not modelled here yet (retry-once, sth-cache) are
+//! covered by the core's own tests for now (`core/tests/witness_*.rs`).
 
 use std::sync::Arc;
 
 use crate::explore::Model;
+use crate::models::cold_start::{cold_start, Flight};
 use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
 use crate::models::double_bootstrap::{double_bootstrap, Grace};
 use crate::models::ephemeral_fallback::{ephemeral_fallback, Resolve};
@@ -152,6 +153,16 @@ pub fn catalogue() -> Vec<Case> {
                 grace.name(),
                 actors,
                 double_bootstrap(grace, actors),
+            ));
+        }
+    }
+    for actors in [2, 3] {
+        for flight in [Flight::Reference, Flight::NoSingleFlight] {
+            cases.push(model(
+                "cold-start",
+                flight.name(),
+                actors,
+                cold_start(flight, actors),
             ));
         }
     }

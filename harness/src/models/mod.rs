@@ -3,6 +3,7 @@
 //! runs its actors on `keyrace_core::sync::thread` and panics through [`violated`] when the
 //! invariant stated next to it breaks; [`crate::explore`] runs it under loom, shuttle or std.
 
+pub mod cold_start;
 pub mod crash;
 pub mod double_bootstrap;
 pub mod ephemeral_fallback;

@@ -1,6 +1,6 @@
 //! The race catalogue of `shared/DESIGN.md` as data: every row's reference model and mutants,
-//! with the actor counts they run at. Rows not modelled here yet (retry-once, sth-cache) are
-//! covered by the core's own tests for now (`core/tests/witness_*.rs`).
+//! with the actor counts they run at. The row not modelled here yet (sth-cache) is covered
+//! by the core's own tests for now (`core/tests/witness_cache.rs`).
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
 use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
 use crate::models::put::{put_race, Put};
 use crate::models::release_before_delete::{release_before_delete, Open};
+use crate::models::retry_once::{retry_once, Retry};
 use crate::simfs::Semantics;
 
 /// What a case runs.
@@ -163,6 +164,16 @@ pub fn catalogue() -> Vec<Case> {
                 flight.name(),
                 actors,
                 cold_start(flight, actors),
+            ));
+        }
+    }
+    for actors in [1, 2] {
+        for rule in [Retry::Reference, Retry::Unbounded, Retry::OnDivergence] {
+            cases.push(model(
+                "retry-once",
+                rule.name(),
+                actors,
+                retry_once(rule, actors),
             ));
         }
     }

@@ -11,6 +11,7 @@ pub mod identity_drift;
 pub mod keygen;
 pub mod put;
 pub mod release_before_delete;
+pub mod retry_once;
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -103,7 +103,9 @@ fn durable<F: Fs + ?Sized>(
 
 /// The on-disk form: 64 lower-case hex characters and a newline.
 pub fn key_file_bytes(key: &Key) -> Zeroizing<String> {
-    let mut text = key.to_hex();
+    // Sized up front: growing the string would free the hex key without zeroizing it.
+    let mut text = Zeroizing::new(String::with_capacity(65));
+    text.push_str(&key.to_hex());
     text.push('\n');
     text
 }

@@ -216,6 +216,17 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
             files.push(secrets.join(&name));
         }
     }
+    // A key file (or temp files) alone is not a store: it may be a master key that protects
+    // stores elsewhere, or another program's `key`. Only meta.json or secrets/ make it ours.
+    if !has_meta && dirs.is_empty() {
+        if let Some(file) = files.first() {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(not_a_store(&name));
+        }
+    }
     if has_meta {
         files.insert(0, path.join(META_FILE));
     }

@@ -29,7 +29,7 @@ pub enum KeyMode {
 
 /// The inputs of resolution. Built by the caller so that tests never touch the process
 /// environment; [`KeySources::from_env`] reads the real one.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct KeySources {
     pub explicit: Option<Key>,
     /// The value of `KEYRACE_MASTER_KEY`, if set.
@@ -37,6 +37,18 @@ pub struct KeySources {
     /// Directory of the persisted key file, if that source is enabled.
     pub key_file_dir: Option<PathBuf>,
     pub mode: KeyMode,
+}
+
+/// Shows which sources are set, never the key text: `env_value` holds the raw master key.
+impl std::fmt::Debug for KeySources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySources")
+            .field("explicit", &self.explicit)
+            .field("env_value", &self.env_value.as_ref().map(|_| "<set>"))
+            .field("key_file_dir", &self.key_file_dir)
+            .field("mode", &self.mode)
+            .finish()
+    }
 }
 
 impl KeySources {

@@ -103,3 +103,15 @@ fn base64_and_hex_master_keys_are_the_same_key() {
         assert_eq!(resolve_key(&OsFs, &sources).expect("valid").key, key);
     }
 }
+
+#[test]
+fn debug_of_the_sources_never_shows_the_master_key() {
+    let key = Key::generate();
+    let sources = KeySources {
+        env_value: Some(key.to_hex().as_str().into()),
+        ..KeySources::default()
+    };
+    let shown = format!("{sources:?}");
+    assert!(!shown.contains(key.to_hex().as_str()), "{shown}");
+    assert!(shown.contains("<set>"), "{shown}");
+}

@@ -122,3 +122,16 @@ fn busy_beyond_the_bound_is_a_busy_error_after_exactly_max_attempts() {
         "nothing but the attempted file may be gone"
     );
 }
+
+#[test]
+fn a_directory_holding_only_a_key_file_is_refused_and_the_key_kept() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let key_dir = temp.path().join("keys");
+    let key = load_or_create(&OsFs, &key_dir).expect("key");
+    assert!(key.created);
+    let err = destroy_at_path(&OsFs, &key_dir).expect_err("a lone key file is not a store");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    let err = reset_at_path(&OsFs, &key_dir, true).expect_err("not a store");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    assert!(key_dir.join("key").exists(), "the master key was deleted");
+}

@@ -1,6 +1,5 @@
 //! The race catalogue of `shared/DESIGN.md` as data: every row's reference model and mutants,
-//! with the actor counts they run at. The row not modelled here yet (sth-cache) is covered
-//! by the core's own tests for now (`core/tests/witness_cache.rs`).
+//! with the actor counts they run at.
 
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
 use crate::models::put::{put_race, Put};
 use crate::models::release_before_delete::{release_before_delete, Open};
 use crate::models::retry_once::{retry_once, Retry};
+use crate::models::sth_cache::{sth_cache, CacheWrite};
 use crate::simfs::Semantics;
 
 /// What a case runs.
@@ -174,6 +174,21 @@ pub fn catalogue() -> Vec<Case> {
                 rule.name(),
                 actors,
                 retry_once(rule, actors),
+            ));
+        }
+    }
+    // One writer and the reader, then two writers and the reader.
+    for writers in [1, 2] {
+        for write in [
+            CacheWrite::Reference,
+            CacheWrite::WriteInPlace,
+            CacheWrite::FollowsSymlink,
+        ] {
+            cases.push(model(
+                "sth-cache",
+                write.name(),
+                writers + 1,
+                sth_cache(write, writers),
             ));
         }
     }

@@ -48,3 +48,50 @@ fn reference_passes_and_deterministic_mutants_are_caught_under_std_threads() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+#[test]
+fn the_catalogue_has_every_row_and_mutant_of_the_design() {
+    let rows = [
+        "keygen-race",
+        "keygen-error-masking",
+        "put-race",
+        "crash-keygen",
+        "crash-put",
+        "double-bootstrap",
+        "cold-start",
+        "retry-once",
+        "sth-cache",
+        "release-before-delete",
+        "ephemeral-fallback",
+        "identity-drift",
+    ];
+    let mutants = [
+        "keygen-read-then-write",
+        "keygen-excl-then-write",
+        "keygen-broad-catch",
+        "keygen-no-fsync",
+        "put-global-meta-rmw",
+        "put-in-place",
+        "grace-check-then-set",
+        "no-singleflight",
+        "retry-unbounded",
+        "retry-on-divergence",
+        "cache-write-in-place",
+        "cache-follows-symlink",
+        "open-leaks-handle",
+        "silent-ephemeral",
+        "identity-first-mac",
+    ];
+    let cases = catalogue();
+    let missing: Vec<&str> = rows
+        .iter()
+        .filter(|row| !cases.iter().any(|c| c.row == **row && !c.is_mutant()))
+        .chain(
+            mutants
+                .iter()
+                .filter(|m| !cases.iter().any(|c| c.variant == **m)),
+        )
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "not in the catalogue: {missing:?}");
+}

@@ -169,6 +169,13 @@ impl<F: Fs> FileCacheStore<F> {
         FileCacheStore::new(fs, std::env::temp_dir(), server, key)
     }
 
+    /// Trust files of `uid` instead of the current user's (`None`: skip the owner check, for
+    /// platforms without uids). For simulated filesystems whose files have a fixed owner.
+    pub fn trusting_owner(mut self, uid: Option<u32>) -> FileCacheStore<F> {
+        self.owner = uid;
+        self
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -12,6 +12,7 @@ pub mod keygen;
 pub mod put;
 pub mod release_before_delete;
 pub mod retry_once;
+pub mod sth_cache;
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -315,20 +315,12 @@ impl SimFs {
     }
 
     /// Open `path` for writing, creating it if absent and truncating it otherwise
-    /// (`O_WRONLY | O_CREAT | O_TRUNC`): the in-place write the core never does and the
-    /// `put-in-place` mutant does. Not part of [`Fs`] on purpose.
+    /// (`O_WRONLY | O_CREAT | O_TRUNC`, no `O_NOFOLLOW`): the in-place write the core never
+    /// does and the `put-in-place` and `cache-*` mutants do. Like the real call it follows a
+    /// symlink at `path` and creates a missing target. Not part of [`Fs`] on purpose.
     pub fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
         let handle = self.op(Op::OpenTruncate, path, None, handle_desc, |state| {
-            let ino = match state.tree.lookup(path)? {
-                Some(ino) => {
-                    match state.tree.node_mut(ino) {
-                        Node::File { data, .. } => data.clear(),
-                        _ => return Err(error(io::ErrorKind::IsADirectory, path, "not a file")),
-                    }
-                    ino
-                }
-                None => create_file(state, path, mode)?,
-            };
+            let ino = open_truncate_at(state, path, mode, 0)?;
             Ok((state.open_handle(ino), ino, state.generation))
         })?;
         Ok(self.file(handle, path))
@@ -369,6 +361,31 @@ impl SimFs {
 
 fn handle_desc(h: &(u64, Ino, u64)) -> String {
     format!("handle #{}", h.0)
+}
+
+/// Symlinks [`SimFs::open_truncate`] follows at the final name before giving up (`ELOOP`).
+const MAX_FINAL_SYMLINK_HOPS: usize = 8;
+
+fn open_truncate_at(state: &mut State, path: &Path, mode: u32, hops: usize) -> io::Result<Ino> {
+    let Some(ino) = state.tree.lookup(path)? else {
+        return create_file(state, path, mode);
+    };
+    match state.tree.node_mut(ino) {
+        Node::File { data, .. } => {
+            data.clear();
+            Ok(ino)
+        }
+        Node::Symlink { target } if hops < MAX_FINAL_SYMLINK_HOPS => {
+            let target = target.clone();
+            open_truncate_at(state, &target, mode, hops + 1)
+        }
+        Node::Symlink { .. } => Err(error(
+            io::ErrorKind::Other,
+            path,
+            "too many levels of symbolic links",
+        )),
+        Node::Dir { .. } => Err(error(io::ErrorKind::IsADirectory, path, "not a file")),
+    }
 }
 
 fn create_file(state: &mut State, path: &Path, mode: u32) -> io::Result<Ino> {

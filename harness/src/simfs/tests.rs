@@ -175,6 +175,34 @@ fn lstat_and_open_never_follow_a_final_symlink() {
 }
 
 #[test]
+fn open_truncate_follows_a_final_symlink_like_o_creat_o_trunc() {
+    let fs = fs_with_dir(Semantics::Posix);
+    fs.write_durable(p("/d/target"), b"secret").expect("write");
+    fs.symlink(p("/d/target"), p("/d/link")).expect("symlink");
+    fs.open_truncate(p("/d/link"), 0o600)
+        .expect("open")
+        .write_all(b"overwritten")
+        .expect("write");
+    assert_eq!(
+        read_file(&fs, p("/d/target")).expect("read"),
+        b"overwritten"
+    );
+    // A dangling link: the target is created.
+    fs.symlink(p("/d/new"), p("/d/dangling")).expect("symlink");
+    drop(fs.open_truncate(p("/d/dangling"), 0o600).expect("open"));
+    assert_eq!(
+        fs.symlink_metadata(p("/d/new")).expect("lstat").kind,
+        FileKind::File
+    );
+    // A loop ends in an error, not a hang.
+    fs.symlink(p("/d/loop"), p("/d/loop")).expect("symlink");
+    assert!(fs.open_truncate(p("/d/loop"), 0o600).is_err());
+    fs.symlink(p("/d/loop2"), p("/d/loop1")).expect("symlink");
+    fs.symlink(p("/d/loop1"), p("/d/loop2")).expect("symlink");
+    assert!(fs.open_truncate(p("/d/loop1"), 0o600).is_err());
+}
+
+#[test]
 fn directories_list_sorted_and_remove_only_when_empty() {
     let fs = fs_with_dir(Semantics::Posix);
     fs.write_durable(p("/d/b"), b"").expect("write");

@@ -87,6 +87,16 @@ impl Explorer {
         }
     }
 
+    /// This explorer's budget for `case`: [`Explorer::for_actors`], or
+    /// [`Explorer::for_sequential`] for a one-actor model.
+    pub fn for_case(self, case: &crate::catalogue::Case) -> Explorer {
+        if case.actors > 1 {
+            self.for_actors(case.actors)
+        } else {
+            self.for_sequential()
+        }
+    }
+
     /// The explorers this build can run, with their default budgets.
     pub fn for_build() -> Vec<Explorer> {
         if cfg!(loom) {

@@ -137,12 +137,7 @@ impl Report {
                 Body::Property(_) => rows.extend(explorers.first().map(|e| run_case(case, *e))),
                 Body::Model(_) => {
                     for explorer in explorers.iter().filter(|e| e.applies_to(case)) {
-                        let explorer = if case.actors > 1 {
-                            explorer.for_actors(case.actors)
-                        } else {
-                            explorer.for_sequential()
-                        };
-                        rows.push(run_case(case, explorer));
+                        rows.push(run_case(case, explorer.for_case(case)));
                     }
                 }
             }

@@ -74,6 +74,9 @@ pub enum Error {
     #[error("key file {} is corrupted ({detail}); it is never overwritten: restore it from a backup, or set KEYRACE_MASTER_KEY to the original key, or run reset_at_path to start over (this deletes the secrets)", path.display())]
     KeyCorrupted { path: PathBuf, detail: String },
 
+    #[error("key file {} {detail}; a key file must be a regular file owned by the user running keyrace and accessible to no one else. Find out who changed it (the key may have leaked), then `chown` it and `chmod 600` it; keyrace never rewrites a key file", path.display())]
+    KeyFileExposed { path: PathBuf, detail: String },
+
     #[error("{}", no_stable_key_message(attempts))]
     NoStableKey { attempts: Vec<SourceAttempt> },
 
@@ -106,6 +109,7 @@ impl Error {
             Error::IntegrityMismatch { .. } => ErrorCode::IntegrityMismatch,
             Error::IdentityChanged { .. } => ErrorCode::IdentityChanged,
             Error::KeyCorrupted { .. } => ErrorCode::KeyCorrupted,
+            Error::KeyFileExposed { .. } => ErrorCode::PermissionDenied,
             Error::NoStableKey { .. } => ErrorCode::NoStableKey,
             Error::Fs { source, .. } => ErrorCode::from_io(source),
             Error::NoStore { .. } => ErrorCode::NotFound,

@@ -80,6 +80,11 @@ pub trait Fs: Send + Sync {
 
     /// Make the directory's entries durable (`fsync` on the directory).
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// The user this process acts as (its effective uid): the owner of the files it creates
+    /// and the only owner whose key and cache files it trusts. `None` where the platform has
+    /// no uids.
+    fn process_uid(&self) -> Option<u32>;
 }
 
 impl<F: Fs + ?Sized> Fs for &F {
@@ -113,6 +118,9 @@ impl<F: Fs + ?Sized> Fs for &F {
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         (**self).sync_dir(path)
+    }
+    fn process_uid(&self) -> Option<u32> {
+        (**self).process_uid()
     }
 }
 

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::atomic::{publish_noclobber, DIR_MODE};
 use crate::error::{Error, Result};
-use crate::fs::{create_dir_all, Fs};
+use crate::fs::{create_dir_all, FileKind, Fs, Metadata};
 use crate::key::Key;
 
 /// Name of the key file inside its directory.
@@ -126,7 +126,17 @@ pub fn parse_key_file(bytes: &[u8]) -> std::result::Result<Key, String> {
 }
 
 /// Read and parse the key file at `path`. `NotFound` comes back as `Error::Fs` with that kind.
+///
+/// The file is trusted only if `lstat` shows a regular file (a symlink could point anywhere, a
+/// FIFO would block the open) owned by this process's user and accessible to no one else
+/// (`mode & 0o077 == 0`, as ssh demands of private keys). Anything else is refused, never
+/// rewritten. Residual window: between the `lstat` and the open, only a process of the same
+/// user (the directory is 0700) could swap the file, and the open still refuses a symlink.
 pub fn read_key_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Key> {
+    let meta = fs
+        .symlink_metadata(path)
+        .map_err(Error::fs("look up the key file"))?;
+    trust_key_file(path, &meta, fs.process_uid())?;
     let mut file = fs.open_read(path).map_err(Error::fs("open the key file"))?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(65));
     file.by_ref()
@@ -140,6 +150,40 @@ pub fn read_key_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Key> {
     })
 }
 
+/// Refuse a key file that is not a regular file of `uid`'s that only its owner can access.
+fn trust_key_file(path: &Path, meta: &Metadata, uid: Option<u32>) -> Result<()> {
+    let not_a_file = match meta.kind {
+        FileKind::File => None,
+        FileKind::Symlink => Some("a symbolic link"),
+        FileKind::Dir => Some("a directory"),
+        FileKind::Other => Some("a special file (FIFO, socket or device)"),
+    };
+    if let Some(what) = not_a_file {
+        return Err(Error::KeyCorrupted {
+            path: path.to_owned(),
+            detail: format!("it is {what}, not a regular file"),
+        });
+    }
+    if let (Some(me), Some(owner)) = (uid, meta.uid) {
+        if owner != me {
+            return Err(Error::KeyFileExposed {
+                path: path.to_owned(),
+                detail: format!("is owned by uid {owner}, not by this process's uid {me}"),
+            });
+        }
+    }
+    if let Some(mode) = meta.mode.filter(|mode| mode & 0o077 != 0) {
+        return Err(Error::KeyFileExposed {
+            path: path.to_owned(),
+            detail: format!(
+                "has mode {:04o}: its group or other users can access it",
+                mode & 0o7777
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +195,49 @@ mod tests {
         assert_eq!(text.len(), 65);
         assert_eq!(parse_key_file(text.as_bytes()), Ok(key.clone()));
         assert_eq!(parse_key_file(&text.as_bytes()[..64]), Ok(key));
+    }
+
+    fn meta(kind: FileKind, mode: Option<u32>, uid: Option<u32>) -> Metadata {
+        Metadata {
+            kind,
+            len: 65,
+            mode,
+            uid,
+        }
+    }
+
+    #[test]
+    fn only_a_private_regular_file_of_this_user_is_trusted() {
+        let path = Path::new("/store/key");
+        let code = |m: Metadata, uid| trust_key_file(path, &m, uid).map_err(|e| e.code());
+        use crate::ErrorCode::{KeyCorrupted, PermissionDenied};
+        assert_eq!(
+            code(meta(FileKind::File, Some(0o600), Some(7)), Some(7)),
+            Ok(())
+        );
+        assert_eq!(
+            code(meta(FileKind::File, Some(0o400), Some(7)), Some(7)),
+            Ok(())
+        );
+        // No uids or modes on this platform: nothing to check.
+        assert_eq!(code(meta(FileKind::File, None, None), None), Ok(()));
+        for kind in [FileKind::Symlink, FileKind::Dir, FileKind::Other] {
+            assert_eq!(
+                code(meta(kind, Some(0o600), Some(7)), Some(7)),
+                Err(KeyCorrupted)
+            );
+        }
+        assert_eq!(
+            code(meta(FileKind::File, Some(0o600), Some(8)), Some(7)),
+            Err(PermissionDenied)
+        );
+        for mode in [0o640, 0o604, 0o610, 0o601, 0o644, 0o666] {
+            assert_eq!(
+                code(meta(FileKind::File, Some(mode), Some(7)), Some(7)),
+                Err(PermissionDenied),
+                "{mode:o}"
+            );
+        }
     }
 
     #[test]

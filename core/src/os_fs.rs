@@ -142,6 +142,17 @@ impl Fs for OsFs {
         })
     }
 
+    fn process_uid(&self) -> Option<u32> {
+        #[cfg(unix)]
+        {
+            Some(rustix::process::geteuid().as_raw())
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
     #[cfg(unix)]
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         fs_err::File::open(path)?.sync_all()

@@ -227,6 +227,93 @@ fn a_truncated_key_file_is_key_corrupted_and_never_overwritten() {
         .contains(std::str::from_utf8(&original[..20]).expect("hex")));
 }
 
+/// Both ways in: the key-source resolution and the key file loader.
+fn key_file_error(dir: &Path) -> (Error, Error) {
+    let sources = KeySources {
+        key_file_dir: Some(dir.to_owned()),
+        ..KeySources::default()
+    };
+    (
+        resolve_key(&OsFs, &sources).expect_err("resolve refuses the key file"),
+        load_or_create(&OsFs, dir).expect_err("load refuses the key file"),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_access_is_permission_denied_and_left_alone() {
+    let f = populated();
+    let key_file = f.dir.join("key");
+    let original = std::fs::read(&key_file).expect("read key");
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        common::open_up(&key_file, mode);
+        let (resolved, loaded) = key_file_error(&f.dir);
+        for err in [resolved, loaded] {
+            assert_eq!(err.code(), ErrorCode::PermissionDenied, "{mode:o}: {err}");
+            let message = err.to_string();
+            assert!(message.contains(&format!("{mode:04o}")), "{message}");
+            assert!(message.contains("chmod 600"), "{message}");
+            assert!(!message.contains(std::str::from_utf8(&original[..64]).expect("hex")));
+        }
+        assert_eq!(std::fs::read(&key_file).expect("read"), original);
+    }
+    common::open_up(&key_file, 0o600);
+    assert_eq!(
+        load_or_create(&OsFs, &f.dir).expect("0600 is trusted").key,
+        f.key
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_of_another_user_is_permission_denied() {
+    // Only root can give a file away; the unit tests of `keyfile` cover the rule itself.
+    if !common::running_as_root() {
+        return;
+    }
+    let f = populated();
+    let key_file = f.dir.join("key");
+    std::os::unix::fs::chown(&key_file, Some(common::NOBODY), Some(common::NOBODY)).expect("chown");
+    let (resolved, loaded) = key_file_error(&f.dir);
+    for err in [resolved, loaded] {
+        assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("owned by uid"), "{err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_symlink_at_the_key_file_is_key_corrupted_and_never_opened() {
+    let f = populated();
+    let key_file = f.dir.join("key");
+    let original = std::fs::read(&key_file).expect("read key");
+    // A symlink to a perfectly good key file elsewhere is still refused.
+    let elsewhere = f.dir.join("elsewhere");
+    std::fs::rename(&key_file, &elsewhere).expect("move the key");
+    std::os::unix::fs::symlink(&elsewhere, &key_file).expect("symlink");
+    let (resolved, loaded) = key_file_error(&f.dir);
+    for err in [resolved, loaded] {
+        assert_eq!(err.code(), ErrorCode::KeyCorrupted, "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+    // A FIFO would block an open forever: it is refused before any open.
+    std::fs::remove_file(&key_file).expect("remove link");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &key_file,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        0,
+    )
+    .expect("mkfifo");
+    let (resolved, loaded) = key_file_error(&f.dir);
+    for err in [resolved, loaded] {
+        assert_eq!(err.code(), ErrorCode::KeyCorrupted, "{err}");
+        assert!(err.to_string().contains("special file"), "{err}");
+    }
+    assert_eq!(std::fs::read(&elsewhere).expect("read"), original);
+}
+
 #[test]
 fn an_altered_or_swapped_secret_is_integrity_mismatch_on_get() {
     let f = populated();

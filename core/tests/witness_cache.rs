@@ -12,7 +12,7 @@ use std::thread;
 
 use bootstrap_support::{fast_tempdir, head, names_in, FaultFs, HookFs};
 use keyrace_core::bootstrap::SignedTreeHead;
-use keyrace_core::witness::cache::{cache_file_name, current_uid, decode, encode, MAX_CACHE_FILE};
+use keyrace_core::witness::cache::{cache_file_name, decode, encode, MAX_CACHE_FILE};
 use keyrace_core::witness::{ApiKey, CacheLoad, CacheMiss, CacheStore, FileCacheStore};
 use keyrace_core::{Fs, OsFs};
 use proptest::prelude::*;
@@ -150,7 +150,7 @@ fn a_file_owned_by_another_user_is_refused() {
     let fs = FaultFs::new();
     let cache = FileCacheStore::new(&fs, dir.path(), SERVER, &ApiKey::new(KEY));
     cache.store(&head(1, 1)).expect("store");
-    let me = current_uid();
+    let me = fs.process_uid();
     if let Some(me) = me {
         *fs.fake_uid.lock().expect("uid") = Some(me);
         assert_eq!(

@@ -130,18 +130,6 @@ pub fn cache_file_name(server: &str, key: &ApiKey) -> String {
     format!("keyrace-sth-{}.json", hex::encode(&digest[..16]))
 }
 
-/// The user id that owns this process, whose files alone the cache trusts.
-pub fn current_uid() -> Option<u32> {
-    #[cfg(unix)]
-    {
-        Some(rustix::process::getuid().as_raw())
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
-}
-
 /// The file-backed cache of one (server, key).
 #[derive(Debug)]
 pub struct FileCacheStore<F: Fs> {
@@ -152,28 +140,22 @@ pub struct FileCacheStore<F: Fs> {
 }
 
 impl<F: Fs> FileCacheStore<F> {
-    /// The cache of (`server`, `key`) in `dir`, trusting files of the current user.
+    /// The cache of (`server`, `key`) in `dir`, trusting files of the process's user.
     pub fn new(fs: F, dir: impl Into<PathBuf>, server: &str, key: &ApiKey) -> FileCacheStore<F> {
         let dir = dir.into();
         let path = dir.join(cache_file_name(server, key));
+        let owner = fs.process_uid();
         FileCacheStore {
             fs,
             dir,
             path,
-            owner: current_uid(),
+            owner,
         }
     }
 
     /// The cache in the OS temp directory (the seed's default).
     pub fn in_temp_dir(fs: F, server: &str, key: &ApiKey) -> FileCacheStore<F> {
         FileCacheStore::new(fs, std::env::temp_dir(), server, key)
-    }
-
-    /// Trust files of `uid` instead of the current user's (`None`: skip the owner check, for
-    /// platforms without uids). For simulated filesystems whose files have a fixed owner.
-    pub fn trusting_owner(mut self, uid: Option<u32>) -> FileCacheStore<F> {
-        self.owner = uid;
-        self
     }
 
     pub fn path(&self) -> &Path {

@@ -141,6 +141,9 @@ impl Fs for FaultFs {
         }
         OsFs.sync_dir(path)
     }
+    fn process_uid(&self) -> Option<u32> {
+        OsFs.process_uid()
+    }
 }
 
 /// A head log that counts reads of the current head and can fail them.
@@ -257,6 +260,9 @@ impl Fs for HookFs<'_> {
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         OsFs.sync_dir(path)
+    }
+    fn process_uid(&self) -> Option<u32> {
+        OsFs.process_uid()
     }
 }
 

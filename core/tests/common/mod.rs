@@ -130,6 +130,9 @@ impl Fs for TestFs {
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         OsFs.sync_dir(path)
     }
+    fn process_uid(&self) -> Option<u32> {
+        OsFs.process_uid()
+    }
 }
 
 /// The uid/gid of `nobody`, used to drop privileges in child processes when tests run as root

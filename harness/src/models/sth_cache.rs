@@ -12,7 +12,7 @@ use keyrace_core::witness::{ApiKey, CacheLoad, CacheMiss, CacheStore, FileCacheS
 use keyrace_core::Fs;
 
 use super::{actor_name, check, run_actors};
-use crate::simfs::{Semantics, SimFs, SIM_UID};
+use crate::simfs::{Semantics, SimFs};
 
 const CACHE_DIR: &str = "/tmp";
 const SERVER: &str = "https://witness.example";
@@ -66,9 +66,9 @@ impl CacheWrite {
     }
 }
 
-/// The cache as one process of the user sees it (the model's files all belong to `SIM_UID`).
+/// The cache as one process of the user sees it.
 fn cache_of(fs: SimFs) -> FileCacheStore<SimFs> {
-    FileCacheStore::new(fs, CACHE_DIR, SERVER, &ApiKey::new(API_KEY)).trusting_owner(Some(SIM_UID))
+    FileCacheStore::new(fs, CACHE_DIR, SERVER, &ApiKey::new(API_KEY))
 }
 
 /// The head writer `i` stores: distinct per writer.

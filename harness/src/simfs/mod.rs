@@ -696,6 +696,10 @@ impl Fs for SimFs {
         })
     }
 
+    fn process_uid(&self) -> Option<u32> {
+        Some(SIM_UID)
+    }
+
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.op(
             Op::SyncDir,

@@ -48,7 +48,7 @@ fn populated(dir: &Path, key: &Key, secrets: usize) -> Store<OsFs> {
 
 fn durable_put_get(c: &mut Criterion) {
     let mut group = c.benchmark_group("durable");
-    let key = Key::generate();
+    let key = Key::generate().expect("OS randomness");
     let value = [0x42u8; 64];
     for secrets in [100usize, 3000] {
         let temp = fresh_dir();
@@ -84,13 +84,13 @@ fn durable_put_get(c: &mut Criterion) {
 
 fn cipher(c: &mut Criterion) {
     let mut group = c.benchmark_group("aes_256_gcm");
-    let key = Key::generate();
+    let key = Key::generate().expect("OS randomness");
     for size in [64usize, 4 * 1024, 16 * 1024, 1024 * 1024] {
         let plaintext = vec![0x5au8; size];
-        let sealed = envelope::seal(&key, "bench", &plaintext);
+        let sealed = envelope::seal(&key, "bench", &plaintext).expect("OS randomness");
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_with_input(BenchmarkId::new("seal", size), &size, |b, _| {
-            b.iter(|| envelope::seal(&key, "bench", &plaintext))
+            b.iter(|| envelope::seal(&key, "bench", &plaintext).expect("OS randomness"))
         });
         group.bench_with_input(BenchmarkId::new("open", size), &size, |b, _| {
             b.iter(|| envelope::open(&key, "bench", &sealed).expect("open"))

@@ -27,7 +27,10 @@ struct TempFile<'a, F: Fs + ?Sized> {
 impl<'a, F: Fs + ?Sized> TempFile<'a, F> {
     /// Create, write and fsync a temp file in `dir`. The handle is closed before returning.
     fn write(fs: &'a F, dir: &Path, bytes: &[u8]) -> io::Result<Self> {
-        let path = dir.join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()));
+        let path = dir.join(format!(
+            "{TEMP_PREFIX}{:016x}",
+            crate::random::temp_suffix()?
+        ));
         let mut file = fs.create_new(&path, FILE_MODE)?;
         let temp = TempFile {
             fs,
@@ -63,11 +66,18 @@ fn parent_of(path: &Path) -> io::Result<&Path> {
 /// approach: link the complete temp file to the final name, which fails if the name exists).
 /// Returns `AlreadyExists` when another writer won; its file is complete by construction.
 pub fn publish_noclobber<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent_of(target)?;
-    let temp = TempFile::write(fs, dir, bytes)?;
+    link_noclobber(fs, target, bytes)?;
+    fs.sync_dir(parent_of(target)?)
+}
+
+/// [`publish_noclobber`] without the directory fsync, for a caller that fsyncs the directory
+/// itself (the key file, whose directory and parent are synced on every load). An error means
+/// nothing was published: every step that can fail comes before the link or is the link.
+pub fn link_noclobber<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temp = TempFile::write(fs, parent_of(target)?, bytes)?;
     fs.link_noreplace(&temp.path, target)?;
-    drop(temp); // unlink the temp name; the data lives on under `target`
-    fs.sync_dir(dir)
+    drop(temp); // unlink the temp name (best effort); the data lives on under `target`
+    Ok(())
 }
 
 /// Replace `target` with `bytes` atomically and durably (temp + fsync + rename + dir fsync).

@@ -35,10 +35,11 @@ fn cipher(key: &Key) -> Aes256Gcm {
     Aes256Gcm::new(key.expose().into())
 }
 
-/// Encrypt `plaintext` as the secret `name`.
-pub fn seal(key: &Key, name: &str, plaintext: &[u8]) -> Vec<u8> {
+/// Encrypt `plaintext` as the secret `name`, under a fresh random nonce. Fails only when the
+/// OS random source does.
+pub fn seal(key: &Key, name: &str, plaintext: &[u8]) -> crate::Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
-    rand::fill(&mut nonce);
+    crate::random::fill(&mut nonce)?;
     let ad = associated_data(name);
     let ciphertext = cipher(key)
         .encrypt(
@@ -54,7 +55,7 @@ pub fn seal(key: &Key, name: &str, plaintext: &[u8]) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ciphertext);
-    out
+    Ok(out)
 }
 
 /// Decrypt an envelope of the secret `name`. Never panics, whatever the bytes.
@@ -86,8 +87,8 @@ mod tests {
 
     #[test]
     fn round_trips_and_binds_the_name() {
-        let key = Key::generate();
-        let sealed = seal(&key, "db-password", b"hunter2");
+        let key = Key::generate().expect("OS randomness");
+        let sealed = seal(&key, "db-password", b"hunter2").expect("OS randomness");
         assert_eq!(
             open(&key, "db-password", &sealed).expect("open").as_slice(),
             b"hunter2"
@@ -97,15 +98,19 @@ mod tests {
             Err(EnvelopeError::Unauthentic)
         );
         assert_eq!(
-            open(&Key::generate(), "db-password", &sealed),
+            open(
+                &Key::generate().expect("OS randomness"),
+                "db-password",
+                &sealed
+            ),
             Err(EnvelopeError::Unauthentic)
         );
     }
 
     #[test]
     fn every_truncation_and_bit_flip_is_rejected() {
-        let key = Key::generate();
-        let sealed = seal(&key, "n", b"value");
+        let key = Key::generate().expect("OS randomness");
+        let sealed = seal(&key, "n", b"value").expect("OS randomness");
         for len in 0..sealed.len() {
             assert!(open(&key, "n", &sealed[..len]).is_err(), "len {len}");
         }

@@ -96,6 +96,9 @@ pub enum Error {
     #[error("{} does not look like a keyrace store (it holds {entry:?}); refusing to delete it: check the path", path.display())]
     NotAStore { path: PathBuf, entry: String },
 
+    #[error("the operating system's random source failed ({detail}); keyrace makes no key, salt or nonce without it: check that the getrandom system call or /dev/urandom is available (a seccomp or sandbox profile may block it)")]
+    Randomness { detail: String },
+
     #[error("invalid argument: {detail}")]
     InvalidArgument { detail: String },
 }
@@ -112,6 +115,7 @@ impl Error {
             Error::KeyFileExposed { .. } => ErrorCode::PermissionDenied,
             Error::NoStableKey { .. } => ErrorCode::NoStableKey,
             Error::Fs { source, .. } => ErrorCode::from_io(source),
+            Error::Randomness { .. } => ErrorCode::Io,
             Error::NoStore { .. } => ErrorCode::NotFound,
             Error::StoreExists { .. } | Error::NotAStore { .. } | Error::InvalidArgument { .. } => {
                 ErrorCode::InvalidArgument

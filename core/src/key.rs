@@ -28,11 +28,11 @@ impl Key {
         Ok(Key(array))
     }
 
-    /// A fresh key from the operating system's CSPRNG.
-    pub fn generate() -> Key {
-        let mut bytes = [0u8; KEY_LEN];
-        rand::fill(&mut bytes);
-        Key(bytes)
+    /// A fresh key from the operating system's random source ([`crate::random`]).
+    pub fn generate() -> crate::Result<Key> {
+        let mut key = Key([0u8; KEY_LEN]);
+        crate::random::fill(&mut key.0)?;
+        Ok(key)
     }
 
     pub fn expose(&self) -> &[u8; KEY_LEN] {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::atomic::{publish_noclobber, DIR_MODE};
+use crate::atomic::{link_noclobber, DIR_MODE};
 use crate::error::{Error, Result};
 use crate::fs::{create_dir_all, FileKind, Fs, Metadata};
 use crate::key::Key;
@@ -30,18 +30,21 @@ pub struct LoadedKey {
     pub created: bool,
 }
 
-/// Which step of [`load_or_create`] failed, for key-source resolution: a file that exists but
-/// cannot be read is a different problem from a directory where no key file can be made.
+/// How [`load_or_create`] failed, for key-source resolution: only "no key file exists and
+/// none can be made here" lets resolution go on to another source.
 #[derive(Debug)]
 pub(crate) enum KeyFileFailure {
-    Read(Error),
-    Create(Error),
+    /// No key file was found and none could be published (unwritable or missing directory).
+    CannotCreate(Error),
+    /// A key file exists but cannot be used, or a key was published but could not be made
+    /// durable, or there is no randomness: its key may protect secrets, so stop and report.
+    Fatal(Error),
 }
 
 impl KeyFileFailure {
     fn into_error(self) -> Error {
         match self {
-            KeyFileFailure::Read(e) | KeyFileFailure::Create(e) => e,
+            KeyFileFailure::CannotCreate(e) | KeyFileFailure::Fatal(e) => e,
         }
     }
 }
@@ -55,25 +58,28 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
     fs: &F,
     dir: &Path,
 ) -> std::result::Result<LoadedKey, KeyFileFailure> {
+    use KeyFileFailure::{CannotCreate, Fatal};
     let path = dir.join(KEY_FILE);
     match read_key_file(fs, &path) {
-        Ok(key) => return durable(fs, dir, path, key, false).map_err(KeyFileFailure::Read),
+        Ok(key) => return durable(fs, dir, path, key, false).map_err(Fatal),
         Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(KeyFileFailure::Read(e)),
+        Err(e) => return Err(Fatal(e)),
     }
     create_dir_all(fs, dir, DIR_MODE)
         .map_err(Error::fs("create the key file's directory"))
-        .map_err(KeyFileFailure::Create)?;
-    let key = Key::generate();
-    match publish_noclobber(fs, &path, key_file_bytes(&key).as_bytes()) {
-        Ok(()) => durable(fs, dir, path, key, true).map_err(KeyFileFailure::Create),
+        .map_err(CannotCreate)?;
+    let key = Key::generate().map_err(Fatal)?;
+    // No directory fsync here: `durable` fsyncs the directory and its parent on every path,
+    // and a failure there must not read as "cannot be created" once the key has its name.
+    match link_noclobber(fs, &path, key_file_bytes(&key).as_bytes()) {
+        Ok(()) => durable(fs, dir, path, key, true).map_err(Fatal),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Another process published first; its file was complete before it had a name.
             drop(key);
-            let winner = read_key_file(fs, &path).map_err(KeyFileFailure::Read)?;
-            durable(fs, dir, path, winner, false).map_err(KeyFileFailure::Read)
+            let winner = read_key_file(fs, &path).map_err(Fatal)?;
+            durable(fs, dir, path, winner, false).map_err(Fatal)
         }
-        Err(e) => Err(KeyFileFailure::Create(Error::Fs {
+        Err(e) => Err(CannotCreate(Error::Fs {
             what: "create the key file",
             source: e,
         })),
@@ -190,7 +196,7 @@ mod tests {
 
     #[test]
     fn key_file_form_round_trips() {
-        let key = Key::generate();
+        let key = Key::generate().expect("OS randomness");
         let text = key_file_bytes(&key);
         assert_eq!(text.len(), 65);
         assert_eq!(parse_key_file(text.as_bytes()), Ok(key.clone()));

@@ -23,6 +23,7 @@ pub mod key;
 pub mod keyfile;
 pub mod meta;
 pub mod os_fs;
+pub mod random;
 pub mod recovery;
 pub mod source;
 pub mod store;

@@ -120,9 +120,9 @@ fn decode_fixed<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Meta
 
 impl Meta {
     /// New metadata for a store under `master`, bound to `identity` (if any).
-    pub fn new(master: &Key, identity: Option<Identity>) -> Meta {
+    pub fn new(master: &Key, identity: Option<Identity>) -> crate::Result<Meta> {
         let mut salt = [0u8; SALT_LEN];
-        rand::fill(&mut salt);
+        crate::random::fill(&mut salt)?;
         let keys = StoreKeys::derive(master, &salt);
         let mut meta = Meta {
             salt,
@@ -134,7 +134,7 @@ impl Meta {
             .hmac(b"keyrace/meta/v1\0", &meta.body_json())
             .finalize();
         meta.hmac.copy_from_slice(&tag.into_bytes());
-        meta
+        Ok(meta)
     }
 
     fn body(&self) -> MetaBody {
@@ -224,13 +224,15 @@ mod tests {
 
     #[test]
     fn written_metadata_parses_and_verifies() {
-        let master = Key::generate();
-        let meta = Meta::new(&master, None);
+        let master = Key::generate().expect("OS randomness");
+        let meta = Meta::new(&master, None).expect("OS randomness");
         let parsed = Meta::parse(&meta.to_bytes()).expect("parse");
         assert_eq!(parsed, meta);
         assert!(parsed.verify(&master).is_ok());
         assert_eq!(
-            parsed.verify(&Key::generate()).err(),
+            parsed
+                .verify(&Key::generate().expect("OS randomness"))
+                .err(),
             Some(MetaVerifyError::WrongKey)
         );
     }
@@ -257,9 +259,9 @@ mod tests {
 
     #[test]
     fn altered_identity_fails_the_hmac() {
-        let master = Key::generate();
+        let master = Key::generate().expect("OS randomness");
         let identity = Identity::from_parts(&[], "host", "uid:1");
-        let meta = Meta::new(&master, Some(identity));
+        let meta = Meta::new(&master, Some(identity)).expect("OS randomness");
         let text = String::from_utf8(meta.to_bytes()).expect("utf8");
         let altered = text.replace("\"host\"", "\"evil\"");
         assert_ne!(altered, text);

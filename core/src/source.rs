@@ -134,10 +134,10 @@ pub fn resolve_key<F: Fs + ?Sized>(fs: &F, sources: &KeySources) -> Result<Resol
                     },
                 })
             }
-            // The key file exists but is broken or unreadable: its key may protect secrets,
-            // so say exactly that instead of replacing it.
-            Err(KeyFileFailure::Read(e)) => return Err(e),
-            Err(KeyFileFailure::Create(e)) => attempts.push(SourceAttempt {
+            // The key file exists but is broken or unreadable (or a new key could not be made
+            // durable): its key may protect secrets, so say exactly that instead of moving on.
+            Err(KeyFileFailure::Fatal(e)) => return Err(e),
+            Err(KeyFileFailure::CannotCreate(e)) => attempts.push(SourceAttempt {
                 source: format!("key file {}", dir.join(KEY_FILE).display()),
                 why: format!("cannot be created: {e}"),
             }),
@@ -149,7 +149,7 @@ pub fn resolve_key<F: Fs + ?Sized>(fs: &F, sources: &KeySources) -> Result<Resol
     }
     match sources.mode {
         KeyMode::DevEphemeral => Ok(ResolvedKey {
-            key: Key::generate(),
+            key: Key::generate()?,
             origin: KeyOrigin::Ephemeral,
         }),
         KeyMode::Production => {

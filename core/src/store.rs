@@ -206,7 +206,7 @@ impl<F: Fs> Store<F> {
             fs.sync_dir(parent)
                 .map_err(Error::fs("fsync the store's parent directory"))?;
         }
-        let meta = Meta::new(master, options.identity.clone());
+        let meta = Meta::new(master, options.identity.clone())?;
         match publish_noclobber(&fs, &dir.join(META_FILE), &meta.to_bytes()) {
             Ok(()) => Store::verified(fs, dir, master, options, &meta),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !must_create => {
@@ -277,7 +277,7 @@ impl<F: Fs> Store<F> {
                 ),
             });
         }
-        let sealed = envelope::seal(&self.enc, name, value);
+        let sealed = envelope::seal(&self.enc, name, value)?;
         write_atomic(&self.fs, &self.secrets.join(file), &sealed)
             .map_err(Error::fs("write the secret"))
     }

@@ -170,7 +170,7 @@ fn a_flipped_hmac_byte_is_integrity_mismatch_metadata_altered() {
 #[test]
 fn another_key_is_integrity_mismatch_wrong_key() {
     let f = populated();
-    let err = f.open_err_with(&Key::generate(), &f.options);
+    let err = f.open_err_with(&Key::generate().expect("OS randomness"), &f.options);
     assert!(
         matches!(
             &err,
@@ -339,7 +339,7 @@ fn a_missing_store_is_not_found_and_a_directory_in_place_of_a_file_is_io() {
     let err = Store::open(
         OsFs,
         &temp.path().join("nope"),
-        &Key::generate(),
+        &Key::generate().expect("OS randomness"),
         &StoreOptions::default(),
     )
     .expect_err("no store");
@@ -452,7 +452,11 @@ fn an_unwritable_place_without_a_master_key_is_no_stable_key() {
     assert_eq!(run_child("create", &dir, None), "NO_STABLE_KEY");
     // With a master key the same place is a plain permission problem, reported as such.
     assert_eq!(
-        run_child("create", &dir, Some(&Key::generate())),
+        run_child(
+            "create",
+            &dir,
+            Some(&Key::generate().expect("OS randomness"))
+        ),
         "PERMISSION_DENIED"
     );
     assert!(!dir.exists());

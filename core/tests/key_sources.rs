@@ -1,5 +1,8 @@
 //! Key-source resolution (seed 001): a stable key or a loud error, never a silent ephemeral key.
 
+mod bootstrap_support;
+
+use bootstrap_support::FaultFs;
 use keyrace_core::{
     resolve_key, Error, ErrorCode, Key, KeyMode, KeyOrigin, KeySources, OsFs, Store, StoreOptions,
 };
@@ -8,8 +11,8 @@ use keyrace_core::{
 fn the_order_is_explicit_then_environment_then_key_file() {
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("store");
-    let explicit = Key::generate();
-    let env = Key::generate();
+    let explicit = Key::generate().expect("OS randomness");
+    let env = Key::generate().expect("OS randomness");
     let mut sources = KeySources {
         explicit: Some(explicit.clone()),
         env_value: Some(env.to_hex().as_str().into()),
@@ -90,7 +93,7 @@ fn ephemeral_keys_only_in_explicit_dev_mode_and_they_do_not_survive_a_restart() 
 #[test]
 fn base64_and_hex_master_keys_are_the_same_key() {
     use base64::Engine as _;
-    let key = Key::generate();
+    let key = Key::generate().expect("OS randomness");
     for text in [
         key.to_hex().to_string(),
         key.to_hex().to_uppercase(),
@@ -106,7 +109,7 @@ fn base64_and_hex_master_keys_are_the_same_key() {
 
 #[test]
 fn debug_of_the_sources_never_shows_the_master_key() {
-    let key = Key::generate();
+    let key = Key::generate().expect("OS randomness");
     let sources = KeySources {
         env_value: Some(key.to_hex().as_str().into()),
         ..KeySources::default()
@@ -114,4 +117,31 @@ fn debug_of_the_sources_never_shows_the_master_key() {
     let shown = format!("{sources:?}");
     assert!(!shown.contains(key.to_hex().as_str()), "{shown}");
     assert!(shown.contains("<set>"), "{shown}");
+}
+
+#[test]
+fn a_published_key_that_cannot_be_made_durable_is_an_error_never_an_ephemeral_fallback() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let fs = FaultFs::new();
+    FaultFs::set(&fs.fail_dir_sync, true);
+    let sources = KeySources {
+        key_file_dir: Some(dir.clone()),
+        mode: KeyMode::DevEphemeral,
+        ..KeySources::default()
+    };
+    // The key file got its name, then the directory fsync failed: a key now exists on disk,
+    // so falling back to a throwaway key would split the secrets between two keys.
+    let err = resolve_key(&fs, &sources).expect_err("the fsync failure is reported");
+    assert_eq!(err.code(), ErrorCode::Io, "{err}");
+    assert!(dir.join("key").exists());
+    // Once the disk recovers, the key that was published is the one used.
+    FaultFs::set(&fs.fail_dir_sync, false);
+    let published = std::fs::read_to_string(dir.join("key")).expect("key file");
+    let resolved = resolve_key(&fs, &sources).expect("resolves");
+    assert_eq!(resolved.key.to_hex().as_str(), published.trim_end());
+    assert!(matches!(
+        resolved.origin,
+        KeyOrigin::KeyFile { created: false, .. }
+    ));
 }

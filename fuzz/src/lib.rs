@@ -41,7 +41,7 @@ pub fn meta(data: &[u8]) {
 pub fn envelope(data: &[u8]) {
     let key = Key::from_bytes([0x11; 32]);
     assert!(envelope::open(&key, "name", data).is_err());
-    let sealed = envelope::seal(&key, "name", data);
+    let sealed = envelope::seal(&key, "name", data).expect("OS randomness");
     let opened = envelope::open(&key, "name", &sealed).expect("sealed envelope opens");
     assert_eq!(opened.as_slice(), data);
 }

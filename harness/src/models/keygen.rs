@@ -80,7 +80,7 @@ fn read_then_write<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Key> {
         return Ok(key);
     }
     create_dir_all(fs, dir, DIR_MODE).map_err(fs_error("create the key directory"))?;
-    let key = Key::generate();
+    let key = Key::generate()?;
     // The diff: replace instead of publish-if-absent.
     write_atomic(fs, &path, key_file_bytes(&key).as_bytes())
         .map_err(fs_error("write the key file"))?;
@@ -93,7 +93,7 @@ fn excl_then_write<F: Fs + ?Sized>(fs: &F, dir: &Path, fsync: bool) -> Result<Ke
         return Ok(key);
     }
     create_dir_all(fs, dir, DIR_MODE).map_err(fs_error("create the key directory"))?;
-    let key = Key::generate();
+    let key = Key::generate()?;
     // The diff: the final name exists before its content does.
     match fs.create_new(&path, FILE_MODE) {
         Ok(mut file) => {
@@ -119,7 +119,7 @@ fn broad_catch<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Key> {
         return Ok(key);
     }
     create_dir_all(fs, dir, DIR_MODE).map_err(fs_error("create the key directory"))?;
-    let key = Key::generate();
+    let key = Key::generate()?;
     write_atomic(fs, &path, key_file_bytes(&key).as_bytes())
         .map_err(fs_error("write the key file"))?;
     Ok(key)
@@ -202,7 +202,7 @@ pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send +
         ] {
             let fs = fresh_home(Semantics::Posix);
             let dir = key_dir();
-            let existing = Key::generate();
+            let existing = Key::from_bytes([0x5a; 32]);
             let setup = fs.mkdir_durable(&dir).and_then(|()| {
                 fs.write_durable(&dir.join(KEY_FILE), key_file_bytes(&existing).as_bytes())
             });

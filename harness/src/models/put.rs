@@ -104,7 +104,7 @@ fn put_in_place(fs: &SimFs, dir: &Path, master: &Key, name: &str, value: &[u8]) 
         path: dir.join(META_FILE),
         detail: format!("{e:?}"),
     })?;
-    let sealed = envelope::seal(&keys.enc, name, value);
+    let sealed = envelope::seal(&keys.enc, name, value)?;
     let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
     // The diff: O_TRUNC on the live file, and no fsync before acknowledging.
     let mut file = fs

@@ -101,7 +101,7 @@ fn keygen_read_then_write(dir: &Path) -> keyrace_core::Result<Key> {
     match read_key_file(&OsFs, &path) {
         Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
-            let key = Key::generate();
+            let key = Key::generate()?;
             write_atomic(&OsFs, &path, key_file_bytes(&key).as_bytes())
                 .map_err(fs_error("write the key file"))?;
             Ok(key)
@@ -118,7 +118,7 @@ fn keygen_excl_then_write(dir: &Path) -> keyrace_core::Result<Key> {
     match read_key_file(&OsFs, &path) {
         Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
-            let key = Key::generate();
+            let key = Key::generate()?;
             match OsFs.create_new(&path, 0o600) {
                 Ok(mut file) => {
                     file.write_all(key_file_bytes(&key).as_bytes())
@@ -167,7 +167,7 @@ pub(crate) fn put_in_place(
         &StoreKeys::derive(master, &meta.salt).enc,
         name,
         value.as_bytes(),
-    );
+    )?;
     let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
     let write = || -> io::Result<()> {
         let mut file = OpenOptions::new()

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::fs::{Fs, FsFile};
+use crate::fs::{parent_dir, Fs, FsFile};
 
 /// Prefix of every temp file keyrace creates; recovery recognizes and removes leftovers.
 pub const TEMP_PREFIX: &str = ".keyrace-tmp-";
@@ -53,28 +53,19 @@ impl<F: Fs + ?Sized> Drop for TempFile<'_, F> {
     }
 }
 
-fn parent_of(path: &Path) -> io::Result<&Path> {
-    path.parent().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} has no parent directory", path.display()),
-        )
-    })
-}
-
 /// Publish `bytes` at `target` only if nothing is there yet (tempfile's `persist_noclobber`
 /// approach: link the complete temp file to the final name, which fails if the name exists).
 /// Returns `AlreadyExists` when another writer won; its file is complete by construction.
 pub fn publish_noclobber<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
     link_noclobber(fs, target, bytes)?;
-    fs.sync_dir(parent_of(target)?)
+    fs.sync_dir(parent_dir(target)?)
 }
 
 /// [`publish_noclobber`] without the directory fsync, for a caller that fsyncs the directory
 /// itself (the key file, whose directory and parent are synced on every load). An error means
 /// nothing was published: every step that can fail comes before the link or is the link.
 pub fn link_noclobber<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temp = TempFile::write(fs, parent_of(target)?, bytes)?;
+    let temp = TempFile::write(fs, parent_dir(target)?, bytes)?;
     fs.link_noreplace(&temp.path, target)?;
     drop(temp); // unlink the temp name (best effort); the data lives on under `target`
     Ok(())
@@ -82,7 +73,7 @@ pub fn link_noclobber<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io
 
 /// Replace `target` with `bytes` atomically and durably (temp + fsync + rename + dir fsync).
 pub fn write_atomic<F: Fs + ?Sized>(fs: &F, target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent_of(target)?;
+    let dir = parent_dir(target)?;
     let mut temp = TempFile::write(fs, dir, bytes)?;
     fs.rename(&temp.path, target)?;
     temp.armed = false;

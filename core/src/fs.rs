@@ -132,26 +132,70 @@ pub fn read_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Create a directory and its missing parents, tolerating a concurrent creator.
+/// The directory whose entries hold `path`'s name: its parent, or `.` for a bare relative
+/// name. Fails only for a root or prefix, which no file can be published as.
+pub fn parent_dir(path: &Path) -> io::Result<&Path> {
+    match path.parent() {
+        Some(parent) if parent.as_os_str().is_empty() => Ok(Path::new(".")),
+        Some(parent) => Ok(parent),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no parent directory", path.display()),
+        )),
+    }
+}
+
+/// fsync the directory holding `path`'s name ([`parent_dir`]); nothing to do for a root.
+pub fn sync_parent<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<()> {
+    match parent_dir(path) {
+        Ok(parent) => fs.sync_dir(parent),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Create a directory and its missing parents with mode `mode`, tolerating a concurrent
+/// creator, and fsync the parent of every directory it creates (or finds just created by a
+/// racer), so that no new directory's name is lost in a crash.
+///
+/// Symlinks among the ancestors are followed, as the OS does for any path (macOS `/tmp`, a
+/// stow-managed `~/.config`); `path` itself must be a directory, not a symlink to one.
 pub fn create_dir_all<F: Fs + ?Sized>(fs: &F, path: &Path, mode: u32) -> io::Result<()> {
+    create_dir_all_below(fs, path, mode, false)
+}
+
+fn create_dir_all_below<F: Fs + ?Sized>(
+    fs: &F,
+    path: &Path,
+    mode: u32,
+    ancestor: bool,
+) -> io::Result<()> {
     match fs.symlink_metadata(path) {
         Ok(meta) if meta.kind == FileKind::Dir => return Ok(()),
-        Ok(_) => {
+        // Creating below it fails with a clear error if the link leads nowhere useful.
+        Ok(meta) if meta.kind == FileKind::Symlink && ancestor => return Ok(()),
+        Ok(meta) => {
+            let what = if meta.kind == FileKind::Symlink {
+                "is a symbolic link, not a directory"
+            } else {
+                "exists and is not a directory"
+            };
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a directory", path.display()),
-            ))
+                format!("{} {what}", path.display()),
+            ));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dir_all(fs, parent, mode)?;
+        create_dir_all_below(fs, parent, mode, true)?;
     }
     match fs.create_dir(path, mode) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
     }
+    sync_parent(fs, path)
 }
 
 /// `Some(metadata)`, or `None` when nothing exists at `path`.
@@ -160,5 +204,18 @@ pub fn try_symlink_metadata<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<O
         Ok(meta) => Ok(Some(meta)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_name_lives_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("store")).ok(), Some(Path::new(".")));
+        assert_eq!(parent_dir(Path::new("a/store")).ok(), Some(Path::new("a")));
+        assert_eq!(parent_dir(Path::new("/store")).ok(), Some(Path::new("/")));
+        assert!(parent_dir(Path::new("/")).is_err());
     }
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::atomic::{link_noclobber, DIR_MODE};
 use crate::error::{Error, Result};
-use crate::fs::{create_dir_all, FileKind, Fs, Metadata};
+use crate::fs::{create_dir_all, sync_parent, FileKind, Fs, Metadata};
 use crate::key::Key;
 
 /// Name of the key file inside its directory.
@@ -100,10 +100,7 @@ fn durable<F: Fs + ?Sized>(
 ) -> Result<LoadedKey> {
     fs.sync_dir(dir)
         .map_err(Error::fs("fsync the key file's directory"))?;
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs.sync_dir(parent)
-            .map_err(Error::fs("fsync the key file's parent directory"))?;
-    }
+    sync_parent(fs, dir).map_err(Error::fs("fsync the key file's parent directory"))?;
     Ok(LoadedKey { key, path, created })
 }
 

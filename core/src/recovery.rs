@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::atomic::TEMP_PREFIX;
 use crate::code::ErrorCode;
 use crate::error::{Error, Result};
-use crate::fs::{try_symlink_metadata, FileKind, Fs};
+use crate::fs::{sync_parent, try_symlink_metadata, FileKind, Fs};
 use crate::keyfile::KEY_FILE;
 use crate::meta::META_FILE;
 use crate::store::{secret_name_of, SECRETS_DIR};
@@ -150,15 +150,12 @@ pub fn reset_at_path_with<F: Fs + ?Sized>(
     if !preserve_dir {
         remove(path, true)?;
     }
-    let changed_dir = if preserve_dir {
-        Some(path)
+    let synced = if preserve_dir {
+        fs.sync_dir(path)
     } else {
-        path.parent().filter(|p| !p.as_os_str().is_empty())
+        sync_parent(fs, path)
     };
-    if let Some(dir) = changed_dir {
-        fs.sync_dir(dir)
-            .map_err(Error::fs("fsync after deleting the store"))?;
-    }
+    synced.map_err(Error::fs("fsync after deleting the store"))?;
     Ok(removed)
 }
 

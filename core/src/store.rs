@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::atomic::{publish_noclobber, write_atomic, DIR_MODE, TEMP_PREFIX};
 use crate::envelope::{self, MIN_ENVELOPE_LEN};
 use crate::error::{Error, IntegrityReason, Result};
-use crate::fs::{create_dir_all, FileKind, Fs};
+use crate::fs::{create_dir_all, sync_parent, FileKind, Fs};
 use crate::identity::Identity;
 use crate::key::Key;
 use crate::meta::{Meta, MetaParseError, MetaVerifyError, MAX_META_LEN, META_FILE};
@@ -202,10 +202,7 @@ impl<F: Fs> Store<F> {
             return Store::verified(fs, dir, master, options, &meta);
         }
         create_dir_all(&fs, &secrets, DIR_MODE).map_err(Error::fs("create the store directory"))?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs.sync_dir(parent)
-                .map_err(Error::fs("fsync the store's parent directory"))?;
-        }
+        sync_parent(&fs, dir).map_err(Error::fs("fsync the store's parent directory"))?;
         let meta = Meta::new(master, options.identity.clone())?;
         match publish_noclobber(&fs, &dir.join(META_FILE), &meta.to_bytes()) {
             Ok(()) => Store::verified(fs, dir, master, options, &meta),

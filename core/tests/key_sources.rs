@@ -123,6 +123,7 @@ fn debug_of_the_sources_never_shows_the_master_key() {
 fn a_published_key_that_cannot_be_made_durable_is_an_error_never_an_ephemeral_fallback() {
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("store");
+    std::fs::create_dir(&dir).expect("the key directory exists, durably");
     let fs = FaultFs::new();
     FaultFs::set(&fs.fail_dir_sync, true);
     let sources = KeySources {

@@ -96,6 +96,15 @@ fn a_new_directory_needs_its_parent_synced() {
 }
 
 #[test]
+fn create_dir_all_makes_every_new_directory_durable() {
+    let fs = fs_with_dir(Semantics::Posix);
+    keyrace_core::fs::create_dir_all(&fs, p("/d/a/b/c"), 0o700).expect("mkdir -p");
+    fs.crash(CrashMode::DurableOnly);
+    let fs = fs.actor("restarted");
+    assert!(fs.exists(p("/d/a/b/c")), "{}", fs.trace());
+}
+
+#[test]
 fn windows_refuses_to_remove_or_replace_an_open_file() {
     for (semantics, busy) in [(Semantics::Windows, true), (Semantics::Posix, false)] {
         let fs = fs_with_dir(semantics);

@@ -64,7 +64,7 @@ pub enum Error {
         reason: IntegrityReason,
     },
 
-    #[error("this store is bound to another machine identity: the {component} changed (recorded {recorded}, now {current}); open it where it was created, or run reset_at_path to start over (this deletes the secrets)")]
+    #[error("this store is bound to another machine identity: the {component} changed (recorded {recorded}, now {current}); open it on the machine it was created on, or, if this machine legitimately changed, rebind the store to it with Store::rebind_identity and the master key (keeps every secret)")]
     IdentityChanged {
         component: IdentityComponent,
         recorded: String,

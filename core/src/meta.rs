@@ -204,6 +204,26 @@ impl Meta {
         })
     }
 
+    /// The same store (salt, key check) bound to `identity` instead, with its HMAC computed
+    /// under `master`, which must verify this metadata first: only the key holder rebinds.
+    pub fn rebound(
+        &self,
+        master: &Key,
+        identity: Option<Identity>,
+    ) -> Result<Meta, MetaVerifyError> {
+        let keys = self.verify(master)?;
+        let mut meta = Meta {
+            identity,
+            hmac: [0; 32],
+            ..self.clone()
+        };
+        let tag = keys
+            .hmac(b"keyrace/meta/v1\0", &meta.body_json())
+            .finalize();
+        meta.hmac.copy_from_slice(&tag.into_bytes());
+        Ok(meta)
+    }
+
     /// Verify the key check, then the HMAC, under `master`; return the store's keys.
     pub fn verify(&self, master: &Key) -> Result<StoreKeys, MetaVerifyError> {
         use subtle::ConstantTimeEq;

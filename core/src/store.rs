@@ -85,6 +85,13 @@ fn read_limited<F: Fs + ?Sized>(fs: &F, path: &Path, limit: u64) -> io::Result<V
     Ok(bytes)
 }
 
+fn integrity_reason(error: MetaVerifyError) -> IntegrityReason {
+    match error {
+        MetaVerifyError::WrongKey => IntegrityReason::WrongKey,
+        MetaVerifyError::Altered => IntegrityReason::MetadataAltered,
+    }
+}
+
 enum MetaState {
     Missing,
     Present(Meta),
@@ -227,6 +234,30 @@ impl<F: Fs> Store<F> {
         }
     }
 
+    /// Bind the store at `dir` to `identity` (`None`: unbind it), keeping every secret: the
+    /// way out of `IDENTITY_CHANGED` after a legitimate change (a new hostname, a disk moved to
+    /// a new machine). Only the holder of `master` can do it: the metadata must verify under
+    /// it first, and its HMAC is recomputed under it. `meta.json` is replaced atomically, so a
+    /// concurrent open sees the old or the new binding, both valid.
+    pub fn rebind_identity(
+        fs: F,
+        dir: &Path,
+        master: &Key,
+        identity: Option<Identity>,
+    ) -> Result<()> {
+        let meta = existing_meta(&fs, dir)?.ok_or_else(|| Error::NoStore {
+            path: dir.to_owned(),
+        })?;
+        let path = dir.join(META_FILE);
+        let rebound = meta
+            .rebound(master, identity)
+            .map_err(|e| Error::IntegrityMismatch {
+                path: path.clone(),
+                reason: integrity_reason(e),
+            })?;
+        write_atomic(&fs, &path, &rebound.to_bytes()).map_err(Error::fs("write the store metadata"))
+    }
+
     fn verified(
         fs: F,
         dir: &Path,
@@ -237,10 +268,7 @@ impl<F: Fs> Store<F> {
         let path = dir.join(META_FILE);
         let keys = meta.verify(master).map_err(|e| Error::IntegrityMismatch {
             path,
-            reason: match e {
-                MetaVerifyError::WrongKey => IntegrityReason::WrongKey,
-                MetaVerifyError::Altered => IntegrityReason::MetadataAltered,
-            },
+            reason: integrity_reason(e),
         })?;
         if let (Some(recorded), Some(current)) = (&meta.identity, &options.identity) {
             current.check_compatible(recorded)?;

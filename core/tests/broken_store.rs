@@ -239,6 +239,45 @@ fn key_file_error(dir: &Path) -> (Error, Error) {
     )
 }
 
+#[test]
+fn a_store_that_changed_machines_is_rebound_by_the_key_holder_keeping_its_secrets() {
+    let f = populated();
+    let moved = StoreOptions {
+        identity: Some(identity("beta")),
+    };
+    let err = f.open_err_with(&f.key, &moved);
+    assert!(err.to_string().contains("rebind_identity"), "{err}");
+    let meta_before = std::fs::read(f.meta()).expect("meta");
+    // Someone without the key cannot rebind it.
+    let err = Store::rebind_identity(
+        OsFs,
+        &f.dir,
+        &Key::from_bytes([9; 32]),
+        moved.identity.clone(),
+    )
+    .expect_err("wrong key");
+    assert_eq!(err.code(), ErrorCode::IntegrityMismatch, "{err}");
+    assert_eq!(std::fs::read(f.meta()).expect("meta"), meta_before);
+    // The key holder can; every secret survives, and the old machine is now the stranger.
+    Store::rebind_identity(OsFs, &f.dir, &f.key, moved.identity.clone()).expect("rebind");
+    let store = Store::open(OsFs, &f.dir, &f.key, &moved).expect("opens on beta");
+    assert_eq!(
+        store.get("a").expect("get").as_deref().map(Vec::as_slice),
+        Some(&b"apple"[..])
+    );
+    assert_eq!(
+        store.get("b").expect("get").as_deref().map(Vec::as_slice),
+        Some(&b"banana"[..])
+    );
+    assert_eq!(f.open_err().code(), ErrorCode::IdentityChanged);
+    // Unbinding makes it open anywhere.
+    Store::rebind_identity(OsFs, &f.dir, &f.key, None).expect("unbind");
+    Store::open(OsFs, &f.dir, &f.key, &f.options).expect("opens on alpha again");
+    let missing = f.dir.join("no-store-here");
+    let err = Store::rebind_identity(OsFs, &missing, &f.key, None).expect_err("no store");
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_key_file_others_can_access_is_permission_denied_and_left_alone() {

@@ -27,11 +27,7 @@ struct TempFile<'a, F: Fs + ?Sized> {
 impl<'a, F: Fs + ?Sized> TempFile<'a, F> {
     /// Create, write and fsync a temp file in `dir`. The handle is closed before returning.
     fn write(fs: &'a F, dir: &Path, bytes: &[u8]) -> io::Result<Self> {
-        let path = dir.join(format!(
-            "{TEMP_PREFIX}{:016x}",
-            crate::random::temp_suffix()?
-        ));
-        let mut file = fs.create_new(&path, FILE_MODE)?;
+        let (path, mut file) = Self::create(fs, dir)?;
         let temp = TempFile {
             fs,
             path,
@@ -41,6 +37,28 @@ impl<'a, F: Fs + ?Sized> TempFile<'a, F> {
         file.sync_all()?;
         drop(file);
         Ok(temp)
+    }
+
+    /// A new temp file under a fresh random name. A name taken already (a leftover, or a
+    /// 2^-64 coincidence) is retried with another: its `AlreadyExists` must never reach a
+    /// caller, which reads that error as "another writer published the final name".
+    fn create(fs: &F, dir: &Path) -> io::Result<(PathBuf, F::File)> {
+        const ATTEMPTS: usize = 4;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let suffix = crate::random::temp_suffix()?;
+            let path = dir.join(format!("{TEMP_PREFIX}{suffix:016x}"));
+            match fs.create_new(&path, FILE_MODE) {
+                Ok(file) => return Ok((path, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        let last = last.map_or_else(String::new, |e| format!(": {e}"));
+        Err(io::Error::other(format!(
+            "{ATTEMPTS} fresh temp file names in {} were all taken{last}",
+            dir.display()
+        )))
     }
 }
 

@@ -51,7 +51,7 @@ pub enum Error {
     #[error("store metadata {} is corrupted ({detail}); restore it from a backup, or run reset_at_path to start over (this deletes the secrets)", path.display())]
     MetadataCorrupted { path: PathBuf, detail: String },
 
-    #[error("store metadata {} has format version {found}, this build reads version {supported}; upgrade keyrace to open it, or run reset_at_path to start over (this deletes the secrets)", path.display())]
+    #[error("store metadata {} has format version {found}, this build reads version {supported}; {}", path.display(), version_advice(*found, *supported))]
     UnsupportedVersion {
         path: PathBuf,
         found: u64,
@@ -144,6 +144,15 @@ fn integrity_message(path: &std::path::Path, reason: &IntegrityReason) -> String
             "secret {name:?} ({path}) does not authenticate under the store key: it was altered \
              or belongs to another store; delete it and put it again"
         ),
+    }
+}
+
+fn version_advice(found: u64, supported: u64) -> &'static str {
+    if found > supported {
+        "a newer keyrace wrote it: upgrade keyrace to open it (never downgrade a store)"
+    } else {
+        "no released keyrace writes that version: restore meta.json from a backup, or run \
+         reset_at_path to start over (this deletes the secrets)"
     }
 }
 

@@ -38,7 +38,8 @@ pub use key::{Key, KeyParseError};
 pub use keyfile::{load_or_create, LoadedKey};
 pub use os_fs::OsFs;
 pub use recovery::{
-    destroy_at_path, destroy_at_path_with, reset_at_path, reset_at_path_with, Removed, RetryPolicy,
+    destroy_at_path, destroy_at_path_with, reset_at_path, reset_at_path_with, transient_on_removal,
+    Removed, RetryPolicy,
 };
 pub use source::{resolve_key, KeyMode, KeyOrigin, KeySources, ResolvedKey, MASTER_KEY_ENV};
 pub use store::{Store, StoreOptions};

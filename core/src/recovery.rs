@@ -2,8 +2,9 @@
 //!
 //! Both refuse a directory that does not look like a keyrace store, so a wrong path never
 //! deletes a user's files; both treat a missing directory as done. Deletion retries transient
-//! `BUSY` errors (a Windows sharing violation while another process still closes its handles)
-//! a bounded number of times with exponential backoff.
+//! errors a bounded number of times with exponential backoff: `BUSY` (a Windows sharing
+//! violation while another process still closes its handles), and on Windows the two errors
+//! a delete-pending file gives while its last handle closes ([`transient_on_removal`]).
 
 use std::io;
 use std::path::Path;
@@ -53,14 +54,22 @@ impl RetryPolicy {
     pub fn run<T>(
         &self,
         sleep: &mut dyn FnMut(Duration),
+        op: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        self.run_while(sleep, |e| ErrorCode::from_io(e) == ErrorCode::Busy, op)
+    }
+
+    /// [`RetryPolicy::run`], retrying the errors `transient` accepts.
+    pub fn run_while<T>(
+        &self,
+        sleep: &mut dyn FnMut(Duration),
+        transient: impl Fn(&io::Error) -> bool,
         mut op: impl FnMut() -> io::Result<T>,
     ) -> io::Result<T> {
         let mut attempt = 1;
         loop {
             match op() {
-                Err(e)
-                    if ErrorCode::from_io(&e) == ErrorCode::Busy && attempt < self.max_attempts =>
-                {
+                Err(e) if transient(&e) && attempt < self.max_attempts => {
                     sleep(self.delay_after(attempt));
                     attempt += 1;
                 }
@@ -68,6 +77,24 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// `ERROR_ACCESS_DENIED`: what Windows returns for a file whose delete is pending.
+const WINDOWS_ERROR_ACCESS_DENIED: i32 = 5;
+/// `ERROR_DIR_NOT_EMPTY`: a directory whose deleted files still have open handles.
+const WINDOWS_ERROR_DIR_NOT_EMPTY: i32 = 145;
+
+/// Whether a failed removal may succeed if retried: `BUSY` everywhere; on Windows (`windows`)
+/// also "access denied" and "directory not empty", which a file deleted while another process
+/// still holds it open gives until that handle closes. A real permission problem then surfaces
+/// as `PERMISSION_DENIED` after the retries.
+pub fn transient_on_removal(error: &io::Error, windows: bool) -> bool {
+    ErrorCode::from_io(error) == ErrorCode::Busy
+        || (windows
+            && matches!(
+                error.raw_os_error(),
+                Some(WINDOWS_ERROR_ACCESS_DENIED | WINDOWS_ERROR_DIR_NOT_EMPTY)
+            ))
 }
 
 /// What a recovery call removed.
@@ -118,7 +145,8 @@ pub fn reset_at_path_with<F: Fs + ?Sized>(
     };
     let mut removed = Removed::default();
     let mut remove = |target: &Path, is_dir: bool| -> Result<()> {
-        let result = policy.run(sleep, || {
+        let transient = |e: &io::Error| transient_on_removal(e, cfg!(windows));
+        let result = policy.run_while(sleep, transient, || {
             if is_dir {
                 fs.remove_dir(target)
             } else {
@@ -184,13 +212,13 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
         .read_dir(path)
         .map_err(Error::fs("list the store directory"))?
     {
-        let name = entry.name.to_string_lossy().into_owned();
-        match (name.as_str(), entry.kind) {
-            (META_FILE, FileKind::File) => has_meta = true,
-            (KEY_FILE, FileKind::File) => files.push(path.join(KEY_FILE)),
-            (SECRETS_DIR, FileKind::Dir) => dirs.push(path.join(SECRETS_DIR)),
-            (name, FileKind::File) if is_temp(name) => files.push(path.join(name)),
-            _ => return Err(not_a_store(&name)),
+        // Matched on the exact name: a name that is not UTF-8 is not one of ours.
+        match (entry.name.to_str(), entry.kind) {
+            (Some(META_FILE), FileKind::File) => has_meta = true,
+            (Some(KEY_FILE), FileKind::File) => files.push(path.join(KEY_FILE)),
+            (Some(SECRETS_DIR), FileKind::Dir) => dirs.push(path.join(SECRETS_DIR)),
+            (Some(name), FileKind::File) if is_temp(name) => files.push(path.join(name)),
+            _ => return Err(not_a_store(&entry.name.to_string_lossy())),
         }
     }
     if let Some(secrets) = dirs.first() {
@@ -205,12 +233,15 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
             }
         };
         for entry in entries {
-            let name = entry.name.to_string_lossy().into_owned();
-            let known = is_temp(&name) || secret_name_of(&name).is_some();
+            let known = entry
+                .name
+                .to_str()
+                .is_some_and(|name| is_temp(name) || secret_name_of(name).is_some());
             if entry.kind != FileKind::File || !known {
+                let name = entry.name.to_string_lossy();
                 return Err(not_a_store(&format!("{SECRETS_DIR}/{name}")));
             }
-            files.push(secrets.join(&name));
+            files.push(secrets.join(&entry.name));
         }
     }
     // A key file (or temp files) alone is not a store: it may be a master key that protects

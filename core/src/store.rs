@@ -85,6 +85,15 @@ fn read_limited<F: Fs + ?Sized>(fs: &F, path: &Path, limit: u64) -> io::Result<V
     Ok(bytes)
 }
 
+fn kind_name(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::File => "a regular file",
+        FileKind::Dir => "a directory",
+        FileKind::Symlink => "a symbolic link",
+        FileKind::Other => "a special file (FIFO, socket or device)",
+    }
+}
+
 fn integrity_reason(error: MetaVerifyError) -> IntegrityReason {
     match error {
         MetaVerifyError::WrongKey => IntegrityReason::WrongKey,
@@ -99,6 +108,23 @@ enum MetaState {
 
 fn read_meta<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<MetaState> {
     let path = dir.join(META_FILE);
+    // Look before opening: a FIFO would block the open, a directory fails it with EISDIR.
+    let kind = match fs.symlink_metadata(&path) {
+        Ok(meta) => meta.kind,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(MetaState::Missing),
+        Err(source) => {
+            return Err(Error::Fs {
+                what: "look up the store metadata",
+                source,
+            })
+        }
+    };
+    if kind != FileKind::File {
+        return Err(Error::MetadataCorrupted {
+            path,
+            detail: format!("it is {}, not a regular file", kind_name(kind)),
+        });
+    }
     let bytes = match read_limited(fs, &path, MAX_META_LEN) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(MetaState::Missing),

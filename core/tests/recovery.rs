@@ -135,3 +135,36 @@ fn a_directory_holding_only_a_key_file_is_refused_and_the_key_kept() {
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     assert!(key_dir.join("key").exists(), "the master key was deleted");
 }
+
+#[test]
+fn delete_pending_errors_are_transient_on_windows_only() {
+    use keyrace_core::transient_on_removal;
+    use std::io;
+    let busy = io::Error::new(io::ErrorKind::ResourceBusy, "busy");
+    let access_denied = io::Error::from_raw_os_error(5); // ERROR_ACCESS_DENIED on Windows
+    let dir_not_empty = io::Error::from_raw_os_error(145); // ERROR_DIR_NOT_EMPTY on Windows
+    let denied = io::Error::new(io::ErrorKind::PermissionDenied, "denied");
+    for windows in [false, true] {
+        assert!(transient_on_removal(&busy, windows));
+        assert!(!transient_on_removal(&denied, windows), "no raw code");
+    }
+    assert!(transient_on_removal(&access_denied, true));
+    assert!(transient_on_removal(&dir_not_empty, true));
+    // Elsewhere 5 and 145 are other errors (EIO on Linux): never retried.
+    assert!(!transient_on_removal(&access_denied, false));
+    assert!(!transient_on_removal(&dir_not_empty, false));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_name_that_is_not_utf8_is_named_and_refused_not_mangled() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_temp, dir) = broken_store();
+    // A temp-looking name with a byte that is not UTF-8: lossy decoding would turn it into
+    // another name, whose removal would "succeed" by NotFound and leave the file behind.
+    let odd = dir.join(std::ffi::OsStr::from_bytes(b".keyrace-tmp-\xff"));
+    std::fs::write(&odd, b"x").expect("write");
+    let err = destroy_at_path(&OsFs, &dir).expect_err("not one of ours");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    assert!(odd.exists() && dir.join("key").exists());
+}

@@ -17,6 +17,7 @@ use keyrace_core::{DirEntry, Fs, FsFile, Metadata, OsFs};
 pub struct TestFs {
     live: Arc<AtomicUsize>,
     opened: Arc<AtomicUsize>,
+    lookups: Arc<AtomicUsize>,
     busy_left: Arc<AtomicUsize>,
     removals_tried: Arc<AtomicUsize>,
 }
@@ -34,6 +35,10 @@ impl TestFs {
     /// Opens attempted, successful or not.
     pub fn opened_handles(&self) -> usize {
         self.opened.load(Ordering::SeqCst)
+    }
+    /// `lstat` calls made.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
     }
     pub fn removals_tried(&self) -> usize {
         self.removals_tried.load(Ordering::SeqCst)
@@ -125,6 +130,7 @@ impl Fs for TestFs {
         OsFs.read_dir(path)
     }
     fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
         OsFs.symlink_metadata(path)
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {

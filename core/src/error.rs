@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::code::ErrorCode;
+use crate::source::MASTER_KEY_ENV;
 
 /// Which recorded part of the machine identity no longer matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub enum Error {
     #[error("key file {} {detail}; a key file must be a regular file owned by the user running keyrace and accessible to no one else. Find out who changed it (the key may have leaked), then `chown` it and `chmod 600` it; keyrace never rewrites a key file", path.display())]
     KeyFileExposed { path: PathBuf, detail: String },
 
+    #[error("{MASTER_KEY_ENV} is set but invalid: {why} (expected 32 bytes as 64 hex characters or base64, e.g. from `openssl rand -hex 32`); fix it, or unset it to use the key file. keyrace never falls back to another key source when the configured key is unusable")]
+    InvalidMasterKey { why: String },
+
     #[error("{}", no_stable_key_message(attempts))]
     NoStableKey { attempts: Vec<SourceAttempt> },
 
@@ -113,7 +117,7 @@ impl Error {
             Error::IdentityChanged { .. } => ErrorCode::IdentityChanged,
             Error::KeyCorrupted { .. } => ErrorCode::KeyCorrupted,
             Error::KeyFileExposed { .. } => ErrorCode::PermissionDenied,
-            Error::NoStableKey { .. } => ErrorCode::NoStableKey,
+            Error::NoStableKey { .. } | Error::InvalidMasterKey { .. } => ErrorCode::NoStableKey,
             Error::Fs { source, .. } => ErrorCode::from_io(source),
             Error::Randomness { .. } => ErrorCode::Io,
             Error::NoStore { .. } => ErrorCode::NotFound,

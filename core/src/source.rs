@@ -107,15 +107,7 @@ pub fn resolve_key<F: Fs + ?Sized>(fs: &F, sources: &KeySources) -> Result<Resol
                 }),
                 // Set but invalid is a configuration error: falling through to another source
                 // would silently use a different key than the operator configured.
-                Err(why) => Err(Error::NoStableKey {
-                    attempts: vec![SourceAttempt {
-                        source: MASTER_KEY_ENV.to_owned(),
-                        why: format!(
-                            "set but invalid: {why} (expected 32 bytes as 64 hex characters or base64); \
-                             fix it or unset it"
-                        ),
-                    }],
-                }),
+                Err(why) => Err(Error::InvalidMasterKey { why }),
             };
         }
         None => attempts.push(SourceAttempt {

@@ -30,6 +30,8 @@ def open_store(store):
         with open(meta, "rb") as f: fmt = json.load(f).get("format")
     except FileNotFoundError:
         if os.path.isdir(secrets) and os.listdir(secrets):
+            # A racing creator publishes store.json before any secret: look again first.
+            if os.path.exists(meta): return open_store(store)
             raise Coded("METADATA_MISSING", f"{meta} is missing; destroy the store to start over")
         os.makedirs(secrets, exist_ok=True)
         write_atomic(meta, b'{"format": 1}')  # racing creators all write the same bytes
@@ -44,6 +46,12 @@ def handle(req):
     op, store = req["op"], req["store"]
     if op == "destroy":
         shutil.rmtree(store, ignore_errors=not os.path.exists(store)); return {}
+    if op == "reset":  # without opening: the store may be damaged
+        for name in os.listdir(store) if os.path.isdir(store) else []:
+            p = os.path.join(store, name)
+            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
+        if os.path.isdir(store): fsync_dir(store)
+        return {}
     if op == "consume":
         os.makedirs(store, exist_ok=True)
         marker = os.path.join(store, hashlib.sha256(req["token"].encode()).hexdigest())
@@ -57,6 +65,10 @@ def handle(req):
         value = req["value"]
         write_atomic(path, json.dumps({"name": req["name"], "value": value, "sha256": sha(value)}).encode())
         return {}
+    if op == "delete":
+        try: os.remove(path)
+        except FileNotFoundError: pass
+        fsync_dir(secrets); return {}
     if op == "get":
         try:
             with open(path, "rb") as f: rec = json.load(f)
@@ -68,7 +80,7 @@ def handle(req):
     raise Coded("UNSUPPORTED_OP", f"no op {op!r}")
 
 print(json.dumps({"protocol": "keyrace-adapter/1", "name": "python example file store",
-                  "ops": ["open", "put", "get", "destroy", "consume"]}), flush=True)
+                  "ops": ["open", "put", "get", "delete", "destroy", "reset", "consume"]}), flush=True)
 for line in sys.stdin:
     req = json.loads(line)
     try: reply = {"ok": True, **handle(req)}

@@ -155,8 +155,9 @@ fn version_advice(found: u64, supported: u64) -> &'static str {
     if found > supported {
         "a newer keyrace wrote it: upgrade keyrace to open it (never downgrade a store)"
     } else {
-        "no released keyrace writes that version: restore meta.json from a backup, or run \
-         reset_at_path to start over (this deletes the secrets)"
+        "it is an older format this build no longer reads: open it with the keyrace release that \
+         wrote it and migrate, or restore meta.json from a backup, or run reset_at_path to \
+         start over (this deletes the secrets)"
     }
 }
 

@@ -14,6 +14,9 @@ use std::path::Path;
 pub trait FsFile: Read + Write + Send {
     /// Flush file data and metadata to stable storage (`fsync`).
     fn sync_all(&mut self) -> io::Result<()>;
+
+    /// `fstat`: metadata of the open file itself, whatever its name points at by now.
+    fn metadata(&self) -> io::Result<Metadata>;
 }
 
 /// What kind of object a directory entry or `lstat` names. Symlinks are never followed.
@@ -154,34 +157,42 @@ pub fn sync_parent<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<()> {
 }
 
 /// Create a directory and its missing parents with mode `mode`, tolerating a concurrent
-/// creator, and fsync the parent of every directory it creates (or finds just created by a
-/// racer), so that no new directory's name is lost in a crash.
+/// creator, and fsync the parent of every directory it creates or finds just created by a
+/// racer, so that no new directory's name is lost in a crash.
 ///
-/// Symlinks among the ancestors are followed, as the OS does for any path (macOS `/tmp`, a
-/// stow-managed `~/.config`); `path` itself must be a directory, not a symlink to one.
+/// Symlinks are followed, as the OS does for any path below them (macOS `/tmp`, a
+/// stow-managed `~/.config`, `TMPDIR` pointing at a link): whoever can plant a link at a path
+/// already controls its parent directory.
 pub fn create_dir_all<F: Fs + ?Sized>(fs: &F, path: &Path, mode: u32) -> io::Result<()> {
     create_dir_all_below(fs, path, mode, false)
 }
 
+/// `below`: the caller is about to create a directory inside `path`.
 fn create_dir_all_below<F: Fs + ?Sized>(
     fs: &F,
     path: &Path,
     mode: u32,
-    ancestor: bool,
+    below: bool,
 ) -> io::Result<()> {
     match fs.symlink_metadata(path) {
-        Ok(meta) if meta.kind == FileKind::Dir => return Ok(()),
-        // Creating below it fails with a clear error if the link leads nowhere useful.
-        Ok(meta) if meta.kind == FileKind::Symlink && ancestor => return Ok(()),
-        Ok(meta) => {
-            let what = if meta.kind == FileKind::Symlink {
-                "is a symbolic link, not a directory"
-            } else {
-                "exists and is not a directory"
-            };
+        Ok(meta) if meta.kind == FileKind::Dir => {
+            if below {
+                // A racer may have created `path` a moment ago and not yet fsynced its
+                // parent; what we create inside must not outlive it in a crash. A parent
+                // we may not open is not ours to make durable (its creator did).
+                match sync_parent(fs, path) {
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+                    other => other?,
+                }
+            }
+            return Ok(());
+        }
+        // Creating inside it fails with a clear error if the link leads nowhere useful.
+        Ok(meta) if meta.kind == FileKind::Symlink => return Ok(()),
+        Ok(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} {what}", path.display()),
+                format!("{} exists and is not a directory", path.display()),
             ));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::atomic::{link_noclobber, DIR_MODE};
 use crate::error::{Error, Result};
-use crate::fs::{create_dir_all, sync_parent, FileKind, Fs, Metadata};
+use crate::fs::{create_dir_all, sync_parent, FileKind, Fs, FsFile, Metadata};
 use crate::key::Key;
 
 /// Name of the key file inside its directory.
@@ -72,7 +72,13 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
     // No directory fsync here: `durable` fsyncs the directory and its parent on every path,
     // and a failure there must not read as "cannot be created" once the key has its name.
     match link_noclobber(fs, &path, key_file_bytes(&key).as_bytes()) {
-        Ok(()) => durable(fs, dir, path, key, true).map_err(Fatal),
+        Ok(()) => {
+            // Read it back as every later load will: a filesystem that ignores modes or owners
+            // (FAT, some network mounts) must fail now, before anything is encrypted under a
+            // key that the next load would refuse.
+            read_key_file(fs, &path).map_err(|e| Fatal(created_but_untrusted(e)))?;
+            durable(fs, dir, path, key, true).map_err(Fatal)
+        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Another process published first; its file was complete before it had a name.
             drop(key);
@@ -83,6 +89,23 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
             what: "create the key file",
             source: e,
         })),
+    }
+}
+
+/// The read-back of a key this process just created failed the trust check: say why that
+/// cannot be fixed by chmod.
+fn created_but_untrusted(error: Error) -> Error {
+    match error {
+        Error::KeyFileExposed { path, detail } => Error::KeyFileExposed {
+            path,
+            detail: format!(
+                "{detail} right after keyrace created it with mode 0600: this filesystem does \
+                 not keep file modes or owners (FAT, exFAT, some network or Windows mounts), so \
+                 it cannot keep a key private; put the key directory on another filesystem, or \
+                 set KEYRACE_MASTER_KEY"
+            ),
+        },
+        other => other,
     }
 }
 
@@ -133,14 +156,19 @@ pub fn parse_key_file(bytes: &[u8]) -> std::result::Result<Key, String> {
 /// The file is trusted only if `lstat` shows a regular file (a symlink could point anywhere, a
 /// FIFO would block the open) owned by this process's user and accessible to no one else
 /// (`mode & 0o077 == 0`, as ssh demands of private keys). Anything else is refused, never
-/// rewritten. Residual window: between the `lstat` and the open, only a process of the same
-/// user (the directory is 0700) could swap the file, and the open still refuses a symlink.
+/// rewritten. The check runs twice: on `lstat` before the open (a FIFO must not be opened),
+/// and on `fstat` of the opened handle, so a file swapped in between is checked too.
 pub fn read_key_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Key> {
+    let uid = fs.process_uid();
     let meta = fs
         .symlink_metadata(path)
         .map_err(Error::fs("look up the key file"))?;
-    trust_key_file(path, &meta, fs.process_uid())?;
+    trust_key_file(path, &meta, uid)?;
     let mut file = fs.open_read(path).map_err(Error::fs("open the key file"))?;
+    let opened = file
+        .metadata()
+        .map_err(Error::fs("look at the open key file"))?;
+    trust_key_file(path, &opened, uid)?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(65));
     file.by_ref()
         .take(MAX_KEY_FILE + 1)

@@ -32,6 +32,26 @@ impl FsFile for OsFile {
     fn sync_all(&mut self) -> io::Result<()> {
         self.0.sync_all()
     }
+
+    fn metadata(&self) -> io::Result<Metadata> {
+        Ok(metadata_of(&self.0.metadata()?))
+    }
+}
+
+fn metadata_of(meta: &std::fs::Metadata) -> Metadata {
+    #[cfg(unix)]
+    let (mode, uid) = {
+        use std::os::unix::fs::MetadataExt;
+        (Some(meta.mode() & 0o7777), Some(meta.uid()))
+    };
+    #[cfg(not(unix))]
+    let (mode, uid) = (None, None);
+    Metadata {
+        kind: kind_of(meta.file_type()),
+        len: meta.len(),
+        mode,
+        uid,
+    }
 }
 
 fn kind_of(file_type: std::fs::FileType) -> FileKind {
@@ -126,20 +146,7 @@ impl Fs for OsFs {
     }
 
     fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
-        let meta = fs_err::symlink_metadata(path)?;
-        #[cfg(unix)]
-        let (mode, uid) = {
-            use std::os::unix::fs::MetadataExt;
-            (Some(meta.mode() & 0o7777), Some(meta.uid()))
-        };
-        #[cfg(not(unix))]
-        let (mode, uid) = (None, None);
-        Ok(Metadata {
-            kind: kind_of(meta.file_type()),
-            len: meta.len(),
-            mode,
-            uid,
-        })
+        Ok(metadata_of(&fs_err::symlink_metadata(path)?))
     }
 
     fn process_uid(&self) -> Option<u32> {

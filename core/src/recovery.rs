@@ -207,20 +207,39 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
     let is_temp = |name: &str| name.starts_with(TEMP_PREFIX);
     let mut files = Vec::new();
     let mut dirs = Vec::new();
-    let mut has_meta = false;
+    let mut meta_kind = None;
+    // A symlink, FIFO or empty directory where meta.json or the key belongs: what the open
+    // reported as corrupted, which reset must be able to clear (unlinking never follows).
+    let mut odd_dirs = Vec::new();
     for entry in fs
         .read_dir(path)
         .map_err(Error::fs("list the store directory"))?
     {
         // Matched on the exact name: a name that is not UTF-8 is not one of ours.
         match (entry.name.to_str(), entry.kind) {
-            (Some(META_FILE), FileKind::File) => has_meta = true,
-            (Some(KEY_FILE), FileKind::File) => files.push(path.join(KEY_FILE)),
+            (Some(META_FILE), kind) => meta_kind = Some(kind),
+            (Some(KEY_FILE), FileKind::Dir) => odd_dirs.push(path.join(KEY_FILE)),
+            (Some(KEY_FILE), _) => files.push(path.join(KEY_FILE)),
             (Some(SECRETS_DIR), FileKind::Dir) => dirs.push(path.join(SECRETS_DIR)),
             (Some(name), FileKind::File) if is_temp(name) => files.push(path.join(name)),
             _ => return Err(not_a_store(&entry.name.to_string_lossy())),
         }
     }
+    match meta_kind {
+        Some(FileKind::Dir) => odd_dirs.push(path.join(META_FILE)),
+        Some(_) => files.insert(0, path.join(META_FILE)),
+        None => {}
+    }
+    for odd in &odd_dirs {
+        let entries = fs
+            .read_dir(odd)
+            .map_err(Error::fs("list the store directory"))?;
+        if !entries.is_empty() {
+            let name = odd.file_name().unwrap_or_default().to_string_lossy();
+            return Err(not_a_store(&format!("{name}/ (a directory holding files)")));
+        }
+    }
+    let has_meta = meta_kind.is_some();
     if let Some(secrets) = dirs.first() {
         let entries = match fs.read_dir(secrets) {
             Ok(entries) => entries,
@@ -247,7 +266,7 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
     // A key file (or temp files) alone is not a store: it may be a master key that protects
     // stores elsewhere, or another program's `key`. Only meta.json or secrets/ make it ours.
     if !has_meta && dirs.is_empty() {
-        if let Some(file) = files.first() {
+        if let Some(file) = files.first().or(odd_dirs.first()) {
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -255,8 +274,6 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
             return Err(not_a_store(&name));
         }
     }
-    if has_meta {
-        files.insert(0, path.join(META_FILE));
-    }
+    dirs.extend(odd_dirs);
     Ok(Some(RemovalPlan { files, dirs }))
 }

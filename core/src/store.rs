@@ -265,6 +265,11 @@ impl<F: Fs> Store<F> {
     /// a new machine). Only the holder of `master` can do it: the metadata must verify under
     /// it first, and its HMAC is recomputed under it. `meta.json` is replaced atomically, so a
     /// concurrent open sees the old or the new binding, both valid.
+    ///
+    /// An operator action, not a concurrent one: the metadata is read again just before the
+    /// replace and a change (a reset and re-creation in between) aborts it, but a re-creation
+    /// landing inside that last window would still lose its metadata. Do not run it while
+    /// another process resets the same store.
     pub fn rebind_identity(
         fs: F,
         dir: &Path,
@@ -281,6 +286,17 @@ impl<F: Fs> Store<F> {
                 path: path.clone(),
                 reason: integrity_reason(e),
             })?;
+        // The store must still be the one verified above: its random salt names it.
+        let unchanged = matches!(
+            existing_meta(&fs, dir)?,
+            Some(now) if now.salt == meta.salt
+        );
+        if !unchanged {
+            return Err(Error::IntegrityMismatch {
+                path,
+                reason: IntegrityReason::MetadataAltered,
+            });
+        }
         write_atomic(&fs, &path, &rebound.to_bytes()).map_err(Error::fs("write the store metadata"))
     }
 

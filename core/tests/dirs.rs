@@ -1,5 +1,5 @@
-//! Directory creation on the real filesystem: symlinked ancestors are followed, a symlink in
-//! place of the directory to create is refused. (Durability of every new directory is checked on
+//! Directory creation on the real filesystem: symlinks, at the directory or above it, are
+//! followed; a file in the way is named. (Durability of every new directory is checked on
 //! SimFs with a crash, in `keyrace-harness`.)
 #![cfg(unix)]
 
@@ -25,13 +25,24 @@ fn a_store_below_a_symlinked_ancestor_is_created() {
 }
 
 #[test]
-fn a_symlink_in_place_of_the_directory_itself_is_refused() {
+fn a_symlinked_key_directory_is_used_not_refused() {
     let temp = tempfile::tempdir().expect("tempdir");
-    let elsewhere = temp.path().join("elsewhere");
-    std::fs::create_dir(&elsewhere).expect("mkdir");
+    let real = temp.path().join("real");
+    std::fs::create_dir(&real).expect("mkdir");
     let dir = temp.path().join("store");
-    std::os::unix::fs::symlink(&elsewhere, &dir).expect("symlink");
-    let err = create_dir_all(&OsFs, &dir, 0o700).expect_err("a symlink is not a directory");
-    assert!(err.to_string().contains("symbolic link"), "{err}");
-    assert_eq!(std::fs::read_dir(&elsewhere).expect("list").count(), 0);
+    std::os::unix::fs::symlink(&real, &dir).expect("symlink");
+    create_dir_all(&OsFs, &dir, 0o700).expect("a link to a directory is a directory");
+    let key = load_or_create(&OsFs, &dir)
+        .expect("key file through the link")
+        .key;
+    assert!(real.join("key").is_file());
+    assert_eq!(load_or_create(&OsFs, &dir).expect("load").key, key);
+    // A file in place of a directory is still an error that names it.
+    let file = temp.path().join("file");
+    std::fs::write(&file, b"x").expect("write");
+    let err = create_dir_all(&OsFs, &file.join("below"), 0o700).expect_err("not a directory");
+    assert!(
+        err.to_string().to_lowercase().contains("not a directory"),
+        "{err}"
+    );
 }

@@ -69,3 +69,13 @@ fn open_leaks_handle_is_caught() {
 fn silent_ephemeral_is_caught() {
     assert_caught(Mutant::SilentEphemeral);
 }
+
+#[test]
+fn reset_needs_open_is_caught() {
+    assert_caught(Mutant::ResetNeedsOpen);
+}
+
+#[test]
+fn delete_rewrites_all_is_caught() {
+    assert_caught(Mutant::DeleteRewritesAll);
+}

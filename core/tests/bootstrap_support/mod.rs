@@ -38,6 +38,10 @@ pub struct FaultFs {
     pub fail_lstat: AtomicBool,
     /// When `Some`, `lstat` reports this uid as the owner (a foreign-owned file without root).
     pub fake_uid: Mutex<Option<u32>>,
+    /// When `Some`, `lstat` reports these permission bits (a filesystem that ignores modes).
+    pub fake_mode: Mutex<Option<u32>>,
+    /// When `Some`, `open_read` opens this file instead (a swap between `lstat` and open).
+    pub open_instead: Mutex<Option<PathBuf>>,
     pub creates: AtomicUsize,
     pub removes: AtomicUsize,
 }
@@ -76,6 +80,9 @@ impl FsFile for FaultFile {
         }
         self.inner.sync_all()
     }
+    fn metadata(&self) -> io::Result<Metadata> {
+        self.inner.metadata()
+    }
 }
 
 impl Fs for FaultFs {
@@ -92,8 +99,9 @@ impl Fs for FaultFs {
         })
     }
     fn open_read(&self, path: &Path) -> io::Result<FaultFile> {
+        let instead = self.open_instead.lock().expect("swap lock").clone();
         Ok(FaultFile {
-            inner: OsFs.open_read(path)?,
+            inner: OsFs.open_read(instead.as_deref().unwrap_or(path))?,
             fail_sync: false,
         })
     }
@@ -132,6 +140,9 @@ impl Fs for FaultFs {
         let mut meta = OsFs.symlink_metadata(path)?;
         if let Some(uid) = *self.fake_uid.lock().expect("uid lock") {
             meta.uid = Some(uid);
+        }
+        if let Some(mode) = *self.fake_mode.lock().expect("mode lock") {
+            meta.mode = Some(mode);
         }
         Ok(meta)
     }

@@ -99,6 +99,9 @@ impl FsFile for CountedFile {
     fn sync_all(&mut self) -> io::Result<()> {
         self.inner.sync_all()
     }
+    fn metadata(&self) -> io::Result<Metadata> {
+        self.inner.metadata()
+    }
 }
 
 impl Fs for TestFs {

@@ -1,6 +1,12 @@
 //! **sth-cache** (seed 002, HIGH-1): processes of one user persist the witness client's last
 //! known head in one cache file in a shared temp directory while another process reads it, and
-//! an attacker has planted a symlink at the cache path pointing at a file of the victim's.
+//! a symlink sits at the cache path pointing at a file of the victim's.
+//!
+//! SimFs has one owner and no sticky bit, so the planted link is the user's own (left by an
+//! older client, or planted through a same-user foothold). A link owned by another user in a
+//! sticky `/tmp` cannot be renamed over: the reference's store then fails, loads keep missing,
+//! and the victim file stays untouched (`core/tests/witness_cache.rs` covers the foreign
+//! owner); invariant (3) below is about the user's own link only.
 
 use std::io::Write;
 use std::path::Path;

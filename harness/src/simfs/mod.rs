@@ -505,6 +505,17 @@ impl FsFile for SimFile {
             },
         )
     }
+
+    fn metadata(&self) -> io::Result<Metadata> {
+        let ino = self.ino;
+        let path = self.shown();
+        let describe = |m: &Metadata| format!("{:?}, {} bytes", m.kind, m.len);
+        self.fs
+            .op(Op::Fstat, Path::new(&path), None, describe, |state| {
+                self.live(state)?;
+                Ok(state.tree.metadata(ino, SIM_UID))
+            })
+    }
 }
 
 impl Drop for SimFile {

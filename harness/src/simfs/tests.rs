@@ -105,6 +105,19 @@ fn create_dir_all_makes_every_new_directory_durable() {
 }
 
 #[test]
+fn create_dir_all_makes_a_racers_fresh_ancestor_durable_too() {
+    let fs = fs_with_dir(Semantics::Posix);
+    // A racer created /d/a and has not fsynced /d yet when this process creates below it.
+    fs.actor("racer")
+        .create_dir(p("/d/a"), 0o700)
+        .expect("mkdir");
+    keyrace_core::fs::create_dir_all(&fs, p("/d/a/b"), 0o700).expect("mkdir -p");
+    fs.crash(CrashMode::DurableOnly);
+    let fs = fs.actor("restarted");
+    assert!(fs.exists(p("/d/a/b")), "{}", fs.trace());
+}
+
+#[test]
 fn windows_refuses_to_remove_or_replace_an_open_file() {
     for (semantics, busy) in [(Semantics::Windows, true), (Semantics::Posix, false)] {
         let fs = fs_with_dir(semantics);

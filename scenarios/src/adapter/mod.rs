@@ -122,7 +122,10 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
         }
         Op::Delete { store, name } => {
             let (opened, _) = open(store, mutant)?;
-            opened.delete(name)?;
+            match mutant {
+                Some(Mutant::DeleteRewritesAll) => mutants::delete_by_rewrite(&opened, name)?,
+                _ => opened.delete(name)?,
+            };
             Ok(with_key_id(&opened))
         }
         Op::Destroy { store } => {
@@ -130,6 +133,11 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
             Ok(Success::default())
         }
         Op::Reset { store } => {
+            if mutant == Some(Mutant::ResetNeedsOpen) {
+                // reset-needs-open (seed 000: "recovery currently depends on a successful
+                // open()"). Diff: the store is opened before it is reset.
+                drop(open(store, mutant)?);
+            }
             reset_at_path(&OsFs, store, true)?;
             Ok(Success::default())
         }

@@ -30,10 +30,12 @@ pub enum Mutant {
     GraceCheckThenSet,
     OpenLeaksHandle,
     SilentEphemeral,
+    ResetNeedsOpen,
+    DeleteRewritesAll,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::PutGlobalMetaRmw,
@@ -41,9 +43,11 @@ impl Mutant {
         Mutant::GraceCheckThenSet,
         Mutant::OpenLeaksHandle,
         Mutant::SilentEphemeral,
+        Mutant::ResetNeedsOpen,
+        Mutant::DeleteRewritesAll,
     ];
 
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "keygen-read-then-write",
         "keygen-excl-then-write",
         "put-global-meta-rmw",
@@ -51,6 +55,8 @@ impl Mutant {
         "grace-check-then-set",
         "open-leaks-handle",
         "silent-ephemeral",
+        "reset-needs-open",
+        "delete-rewrites-all",
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +73,7 @@ impl Mutant {
             Mutant::GraceCheckThenSet => "double-bootstrap",
             Mutant::OpenLeaksHandle => "failed-open-releases-handles",
             Mutant::SilentEphemeral => "no-stable-key",
+            Mutant::ResetNeedsOpen | Mutant::DeleteRewritesAll => "delete-reset",
         }
     }
 }
@@ -263,6 +270,23 @@ pub(crate) fn leak_a_handle(dir: &Path) {
 
 fn fs_error(what: &'static str) -> impl FnOnce(io::Error) -> Error {
     move |source| Error::Fs { what, source }
+}
+
+/// delete-rewrites-all — seed 000's shape (a whole-store read-modify-write): delete loads every
+/// other secret and writes the store back without the deleted one, as a single-file JSON store
+/// does. Diff: `remove_file(secret)` → snapshot all, rewrite all but `name`, then remove; a put
+/// that lands between the snapshot and the rewrite is silently reverted.
+pub(crate) fn delete_by_rewrite(store: &Store<OsFs>, name: &str) -> keyrace_core::Result<bool> {
+    let mut snapshot = Vec::new();
+    for other in store.list()?.into_iter().filter(|other| other != name) {
+        if let Some(value) = store.get(&other)? {
+            snapshot.push((other, value));
+        }
+    }
+    for (other, value) in &snapshot {
+        store.put(other, value)?;
+    }
+    store.delete(name)
 }
 
 #[cfg(test)]

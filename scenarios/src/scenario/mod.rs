@@ -6,6 +6,7 @@
 //! (exited, garbage, no answer); a broken invariant is a [`Round::violation`].
 
 pub mod crash_put;
+pub mod delete_reset;
 pub mod double_bootstrap;
 pub mod failed_open_releases_handles;
 pub mod keygen_race;
@@ -38,13 +39,14 @@ pub struct ScenarioDef {
 }
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 8] = [
+pub const CATALOGUE: [&ScenarioDef; 9] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
     &crash_put::DEF,
     &failed_open_releases_handles::DEF,
     &recover_corrupt::DEF,
+    &delete_reset::DEF,
     &no_stable_key::DEF,
     &restart_durability::DEF,
 ];

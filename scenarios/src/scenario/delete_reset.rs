@@ -1,0 +1,174 @@
+//! delete-reset (seed 000): a delete removes exactly its own secret, even racing a put and
+//! reads of the others; and a store whose metadata is destroyed can be reset **without a
+//! successful open** (the seed's engine could recover only through `open()`), after which the
+//! next open creates a fresh, working store holding none of the old secrets.
+//!
+//! Actors: a racer populates a store; racers delete one secret, overwrite another and read a
+//! third at once; the verifier reads all three and deletes an absent one; the runner garbles
+//! the files at the top of the store (metadata, key file); a racer resets the store; the
+//! verifier uses the fresh store.
+
+use super::{call, describe_all, files_under, race, Env, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{Op, OpName};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "delete-reset",
+    summary: "a delete racing a put removes only its secret; reset works on a store whose metadata is garbage, and a fresh store follows",
+    needs: &[OpName::Put, OpName::Get, OpName::Delete, OpName::Reset],
+    default_rounds: 40,
+    run_round,
+};
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let store = round.path("store");
+    let values: Vec<String> = (0..3).map(|i| round.value(&format!("v{i}"))).collect();
+    for (i, value) in values.iter().enumerate() {
+        let put = call(
+            &mut env.racers()?[0],
+            Op::Put {
+                store: store.clone(),
+                name: format!("secret-{i}"),
+                value: value.clone(),
+            },
+        )?;
+        if !put.ok() {
+            round.violation("puts into a fresh store succeed", vec![put.describe()]);
+            return Ok(());
+        }
+    }
+
+    // Racer 0 deletes secret-0, racer 1 overwrites secret-1, the others read secret-2.
+    let overwrite = round.value("v1-new");
+    let racers = env.racers()?;
+    let ops: Vec<Op> = (0..racers.len())
+        .map(|i| match i {
+            0 => Op::Delete {
+                store: store.clone(),
+                name: "secret-0".to_owned(),
+            },
+            1 => Op::Put {
+                store: store.clone(),
+                name: "secret-1".to_owned(),
+                value: overwrite.clone(),
+            },
+            _ => Op::Get {
+                store: store.clone(),
+                name: "secret-2".to_owned(),
+            },
+        })
+        .collect();
+    let raced = race(racers, ops, &mut round.rng)?;
+    let mut replies = describe_all(&raced);
+    let verifier = env.verifier()?;
+    let mut expected = vec![
+        ("secret-0", None),
+        ("secret-1", Some(overwrite.as_str())),
+        ("secret-2", Some(values[2].as_str())),
+    ];
+    if raced.len() < 2 {
+        // A single racer only deleted: secret-1 keeps its first value.
+        expected[1].1 = Some(values[1].as_str());
+    }
+    let mut wrong = raced.iter().any(|exchange| match &exchange.op {
+        Op::Get { .. } => exchange.value() != Some(Some(values[2].as_str())),
+        _ => !exchange.ok(),
+    });
+    for (name, want) in expected {
+        let get = call(
+            verifier,
+            Op::Get {
+                store: store.clone(),
+                name: name.to_owned(),
+            },
+        )?;
+        wrong |= get.value() != Some(want);
+        replies.push(get.describe());
+    }
+    let again = call(
+        verifier,
+        Op::Delete {
+            store: store.clone(),
+            name: "secret-0".to_owned(),
+        },
+    )?;
+    wrong |= !again.ok();
+    replies.push(again.describe());
+    if wrong {
+        round.violation(
+            "a delete racing a put and reads removes exactly its own secret; deleting an absent secret succeeds",
+            replies,
+        );
+        return Ok(());
+    }
+
+    // Garble the store's own files (metadata, key file), whatever the implementation names
+    // them; the secrets stay as they are.
+    let top_level: Vec<_> = files_under(&store)
+        .into_iter()
+        .filter(|file| file.parent() == Some(store.as_path()))
+        .collect();
+    for file in &top_level {
+        if let Err(e) = std::fs::write(file, b"\x00garbage, not metadata") {
+            env.skip = Some(format!("cannot damage {}: {e}", file.display()));
+            return Ok(());
+        }
+    }
+    let damaged = format!(
+        "runner: garbled {}",
+        top_level
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let reset = call(
+        &mut env.racers()?[0],
+        Op::Reset {
+            store: store.clone(),
+        },
+    )?;
+    if !reset.ok() {
+        round.violation(
+            "reset succeeds on a store whose metadata is garbage, without a successful open",
+            vec![damaged, reset.describe()],
+        );
+        return Ok(());
+    }
+    let verifier = env.verifier()?;
+    let old = call(
+        verifier,
+        Op::Get {
+            store: store.clone(),
+            name: "secret-2".to_owned(),
+        },
+    )?;
+    let fresh = round.value("fresh");
+    let put = call(
+        verifier,
+        Op::Put {
+            store: store.clone(),
+            name: "fresh".to_owned(),
+            value: fresh.clone(),
+        },
+    )?;
+    let get = call(
+        verifier,
+        Op::Get {
+            store: store.clone(),
+            name: "fresh".to_owned(),
+        },
+    )?;
+    if old.value() != Some(None) || !put.ok() || get.value() != Some(Some(fresh.as_str())) {
+        round.violation(
+            "after a reset the next open creates a fresh store that works and holds none of the old secrets",
+            vec![
+                reset.describe(),
+                old.describe(),
+                put.describe(),
+                get.describe(),
+            ],
+        );
+    }
+    Ok(())
+}

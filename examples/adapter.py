@@ -42,15 +42,22 @@ def open_store(store):
         raise Coded("UNSUPPORTED_VERSION", f"{meta} has format {fmt!r}, this adapter reads 1")
     return secrets
 
+def clear_store(store):  # without opening it (it may be damaged); never a directory not ours
+    names = os.listdir(store) if os.path.isdir(store) else []
+    secrets, ours = os.path.join(store, "secrets"), lambda n: all(c in "0123456789abcdef" for c in n.split(".tmp-")[0])
+    if not all(n == "store.json" or n.startswith("store.json.tmp-") or (n == "secrets" and not os.path.islink(secrets)
+               and os.path.isdir(secrets) and all(map(ours, os.listdir(secrets)))) for n in names):
+        raise Coded("INVALID_ARGUMENT", f"{store} does not look like a store; refusing to delete it")
+    for name in names:
+        shutil.rmtree(secrets) if name == "secrets" else os.remove(os.path.join(store, name))
+    return names
+
 def handle(req):
     op, store = req["op"], req["store"]
-    if op == "destroy":
-        shutil.rmtree(store, ignore_errors=not os.path.exists(store)); return {}
-    if op == "reset":  # without opening: the store may be damaged
-        for name in os.listdir(store) if os.path.isdir(store) else []:
-            p = os.path.join(store, name)
-            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
-        if os.path.isdir(store): fsync_dir(store)
+    if op in ("destroy", "reset"):
+        names = clear_store(store)
+        if op == "destroy" and os.path.isdir(store): os.rmdir(store)
+        elif names: fsync_dir(store)
         return {}
     if op == "consume":
         os.makedirs(store, exist_ok=True)

@@ -78,6 +78,9 @@ pub enum Error {
     #[error("key file {} {detail}; a key file must be a regular file owned by the user running keyrace and accessible to no one else. Find out who changed it (the key may have leaked), then `chown` it and `chmod 600` it; keyrace never rewrites a key file", path.display())]
     KeyFileExposed { path: PathBuf, detail: String },
 
+    #[error("cannot keep a key file private at {}: right after keyrace created it with mode 0600 it {detail}, so this filesystem does not keep file modes or owners (FAT, exFAT, some network or Windows mounts); put the key directory on another filesystem, or set {MASTER_KEY_ENV}", path.display())]
+    KeyFileUnprotectable { path: PathBuf, detail: String },
+
     #[error("{MASTER_KEY_ENV} is set but invalid: {why} (expected 32 bytes as 64 hex characters or base64, e.g. from `openssl rand -hex 32`); fix it, or unset it to use the key file. keyrace never falls back to another key source when the configured key is unusable")]
     InvalidMasterKey { why: String },
 
@@ -116,7 +119,9 @@ impl Error {
             Error::IntegrityMismatch { .. } => ErrorCode::IntegrityMismatch,
             Error::IdentityChanged { .. } => ErrorCode::IdentityChanged,
             Error::KeyCorrupted { .. } => ErrorCode::KeyCorrupted,
-            Error::KeyFileExposed { .. } => ErrorCode::PermissionDenied,
+            Error::KeyFileExposed { .. } | Error::KeyFileUnprotectable { .. } => {
+                ErrorCode::PermissionDenied
+            }
             Error::NoStableKey { .. } | Error::InvalidMasterKey { .. } => ErrorCode::NoStableKey,
             Error::Fs { source, .. } => ErrorCode::from_io(source),
             Error::Randomness { .. } => ErrorCode::Io,
@@ -155,9 +160,8 @@ fn version_advice(found: u64, supported: u64) -> &'static str {
     if found > supported {
         "a newer keyrace wrote it: upgrade keyrace to open it (never downgrade a store)"
     } else {
-        "it is an older format this build no longer reads: open it with the keyrace release that \
-         wrote it and migrate, or restore meta.json from a backup, or run reset_at_path to \
-         start over (this deletes the secrets)"
+        "no keyrace release writes that version: restore meta.json from a backup, or run \
+         reset_at_path to start over (this deletes the secrets)"
     }
 }
 

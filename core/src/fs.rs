@@ -161,8 +161,9 @@ pub fn sync_parent<F: Fs + ?Sized>(fs: &F, path: &Path) -> io::Result<()> {
 /// racer, so that no new directory's name is lost in a crash.
 ///
 /// Symlinks are followed, as the OS does for any path below them (macOS `/tmp`, a
-/// stow-managed `~/.config`, `TMPDIR` pointing at a link): whoever can plant a link at a path
-/// already controls its parent directory.
+/// stow-managed `~/.config`, `TMPDIR` pointing at a link). Where another user could plant
+/// one (a sticky `/tmp`), what keyrace puts inside is checked on its own: key and cache files
+/// must belong to this process's user.
 pub fn create_dir_all<F: Fs + ?Sized>(fs: &F, path: &Path, mode: u32) -> io::Result<()> {
     create_dir_all_below(fs, path, mode, false)
 }

@@ -76,7 +76,12 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
             // Read it back as every later load will: a filesystem that ignores modes or owners
             // (FAT, some network mounts) must fail now, before anything is encrypted under a
             // key that the next load would refuse.
-            read_key_file(fs, &path).map_err(|e| Fatal(created_but_untrusted(e)))?;
+            if let Err(e) = read_key_file(fs, &path) {
+                // Nothing is encrypted under it yet, and every reader fails the same check:
+                // take it back so each run reports this, not "who changed your key file".
+                let _ = fs.remove_file(&path);
+                return Err(Fatal(created_but_untrusted(e)));
+            }
             durable(fs, dir, path, key, true).map_err(Fatal)
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -92,19 +97,11 @@ pub(crate) fn load_or_create_staged<F: Fs + ?Sized>(
     }
 }
 
-/// The read-back of a key this process just created failed the trust check: say why that
-/// cannot be fixed by chmod.
+/// The read-back of a key this process just created failed the trust check: a filesystem
+/// problem that chmod cannot fix.
 fn created_but_untrusted(error: Error) -> Error {
     match error {
-        Error::KeyFileExposed { path, detail } => Error::KeyFileExposed {
-            path,
-            detail: format!(
-                "{detail} right after keyrace created it with mode 0600: this filesystem does \
-                 not keep file modes or owners (FAT, exFAT, some network or Windows mounts), so \
-                 it cannot keep a key private; put the key directory on another filesystem, or \
-                 set KEYRACE_MASTER_KEY"
-            ),
-        },
+        Error::KeyFileExposed { path, detail } => Error::KeyFileUnprotectable { path, detail },
         other => other,
     }
 }

@@ -66,10 +66,13 @@ fn kind_of(file_type: std::fs::FileType) -> FileKind {
     }
 }
 
+/// `O_NOFOLLOW`, and `O_NONBLOCK` so that a FIFO swapped in after an `lstat` cannot block the
+/// open (the caller's `fstat` then refuses it); reads of regular files ignore `O_NONBLOCK`.
 #[cfg(unix)]
 fn nofollow(options: &mut fs_err::OpenOptions) {
     use fs_err::os::unix::fs::OpenOptionsExt;
-    options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    options.custom_flags(flags.bits() as i32);
 }
 
 #[cfg(not(unix))]

@@ -176,7 +176,9 @@ pub fn reset_at_path_with<F: Fs + ?Sized>(
         remove(dir, true)?;
     }
     if !preserve_dir {
-        remove(path, true)?;
+        // Through a symlink (the store was opened through it too) the link goes, and the
+        // directory it names stays, empty: it may be a mount point or the user's layout.
+        remove(path, !plan.through_link)?;
     }
     let synced = if preserve_dir {
         fs.sync_dir(path)
@@ -191,6 +193,8 @@ struct RemovalPlan {
     /// In deletion order.
     files: Vec<std::path::PathBuf>,
     dirs: Vec<std::path::PathBuf>,
+    /// `path` is a symlink to the store directory.
+    through_link: bool,
 }
 
 /// Check that `path` is a keyrace store (or missing, or empty) and list what to delete.
@@ -199,11 +203,15 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
         path: path.to_owned(),
         entry: entry.to_owned(),
     };
-    match try_symlink_metadata(fs, path).map_err(Error::fs("inspect the store path"))? {
-        None => return Ok(None),
-        Some(meta) if meta.kind == FileKind::Dir => {}
-        Some(_) => return Err(not_a_store("(not a directory)")),
-    }
+    let through_link =
+        match try_symlink_metadata(fs, path).map_err(Error::fs("inspect the store path"))? {
+            None => return Ok(None),
+            Some(meta) if meta.kind == FileKind::Dir => false,
+            // Stores are created and opened through a symlinked directory, so they can be reset
+            // and destroyed through it; the shape checks below apply to what it points at.
+            Some(meta) if meta.kind == FileKind::Symlink => true,
+            Some(_) => return Err(not_a_store("(not a directory)")),
+        };
     let is_temp = |name: &str| name.starts_with(TEMP_PREFIX);
     let mut files = Vec::new();
     let mut dirs = Vec::new();
@@ -211,10 +219,20 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
     // A symlink, FIFO or empty directory where meta.json or the key belongs: what the open
     // reported as corrupted, which reset must be able to clear (unlinking never follows).
     let mut odd_dirs = Vec::new();
-    for entry in fs
-        .read_dir(path)
-        .map_err(Error::fs("list the store directory"))?
-    {
+    let listed = match fs.read_dir(path) {
+        // A symlink to something that is not a directory.
+        Err(e) if through_link && e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(not_a_store(
+                "(a symlink to something that is not a directory)",
+            ))
+        }
+        // A dangling symlink: nothing to delete behind it; the link itself is not ours.
+        Err(e) if through_link && e.kind() == io::ErrorKind::NotFound => {
+            return Err(not_a_store("(a symlink to nothing)"))
+        }
+        other => other.map_err(Error::fs("list the store directory"))?,
+    };
+    for entry in listed {
         // Matched on the exact name: a name that is not UTF-8 is not one of ours.
         match (entry.name.to_str(), entry.kind) {
             (Some(META_FILE), kind) => meta_kind = Some(kind),
@@ -275,5 +293,9 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
         }
     }
     dirs.extend(odd_dirs);
-    Ok(Some(RemovalPlan { files, dirs }))
+    Ok(Some(RemovalPlan {
+        files,
+        dirs,
+        through_link,
+    }))
 }

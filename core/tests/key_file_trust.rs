@@ -63,5 +63,10 @@ fn a_filesystem_that_ignores_modes_fails_at_creation_not_at_the_next_load() {
         let message = err.to_string();
         assert!(message.contains("does not keep file modes"), "{message}");
         assert!(message.contains("KEYRACE_MASTER_KEY"), "{message}");
+        assert!(
+            !message.contains("chmod"),
+            "chmod cannot help here: {message}"
+        );
+        assert!(!dir.join("key").exists(), "the unusable key was taken back");
     }
 }

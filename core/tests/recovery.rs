@@ -74,15 +74,51 @@ fn a_directory_that_is_not_a_store_is_refused_and_left_untouched() {
     assert!(err.to_string().contains("passwords.txt"), "{err}");
     assert!(lookalike.join("secrets").join("passwords.txt").exists());
 
-    // A symlink to a store is not followed.
+    // Through a symlink the same shape checks apply to what it points at.
+    let link = temp.path().join("link-to-home");
+    std::os::unix::fs::symlink(&home, &link).expect("symlink");
+    assert_eq!(
+        destroy_at_path(&OsFs, &link)
+            .expect_err("not a store")
+            .code(),
+        ErrorCode::InvalidArgument
+    );
+    assert!(home.join(".bashrc").exists() && link.exists());
+    let dangling = temp.path().join("dangling");
+    std::os::unix::fs::symlink(temp.path().join("nothing"), &dangling).expect("symlink");
+    assert_eq!(
+        destroy_at_path(&OsFs, &dangling)
+            .expect_err("a link to nothing")
+            .code(),
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[test]
+fn a_store_reached_through_a_symlink_is_reset_and_destroyed_through_it() {
+    let temp = tempfile::tempdir().expect("tempdir");
     let (_store_temp, dir) = broken_store();
     let link = temp.path().join("link");
     std::os::unix::fs::symlink(&dir, &link).expect("symlink");
-    assert_eq!(
-        destroy_at_path(&OsFs, &link).expect_err("symlink").code(),
-        ErrorCode::InvalidArgument
+    reset_at_path(&OsFs, &link, true).expect("reset through the link");
+    assert!(link.exists() && std::fs::read_dir(&dir).expect("list").count() == 0);
+    // It opened through the link before; a fresh store does too, and destroy takes it away.
+    let key = load_or_create(&OsFs, &link).expect("key").key;
+    Store::open_or_create(OsFs, &link, &key, &StoreOptions::default())
+        .expect("fresh store")
+        .put("s", b"v")
+        .expect("put");
+    destroy_at_path(&OsFs, &link).expect("destroy through the link");
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the link is gone"
     );
-    assert!(dir.join("secrets").exists());
+    assert_eq!(
+        std::fs::read_dir(&dir)
+            .expect("the directory it named stays")
+            .count(),
+        0
+    );
 }
 
 fn policy() -> RetryPolicy {

@@ -148,6 +148,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Whether `message` (a panic message) reports a broken model invariant, as opposed to a
+    /// model that could not run.
+    pub fn is_violation(message: &str) -> bool {
+        message.contains(crate::models::VIOLATION_PREFIX)
+    }
+
     /// The first line naming the broken invariant (or the panic's first line).
     pub fn invariant(&self) -> &str {
         self.message
@@ -339,18 +345,30 @@ fn loom_checkpoint(_: usize, _: &str, _: &Model) -> Replay {
 }
 
 /// Run the recorded failing execution again; `Err(message)` when it fails (as it should).
+/// A handle that cannot be replayed (a mangled schedule string, a file that is not a loom
+/// checkpoint) also comes back as `Err`, whose message then names no broken invariant: see
+/// [`Failure::is_violation`].
 pub fn replay(replay: &Replay, model: &Model) -> Result<(), String> {
-    match replay {
+    // Quiet, as in `explore`: the panic comes back in the result.
+    let previous_hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = match replay {
         Replay::None => Err("this failure has no replay handle".to_owned()),
-        Replay::Shuttle(schedule) => replay_shuttle(schedule, model),
+        Replay::Shuttle(schedule) => replay_shuttle(schedule.trim(), model),
         Replay::Loom(path) => replay_loom(path, model),
-    }
+    };
+    panic::set_hook(previous_hook);
+    result
 }
 
 #[cfg(all(feature = "shuttle", not(loom)))]
 fn replay_shuttle(schedule: &str, model: &Model) -> Result<(), String> {
     let model = Arc::clone(model);
-    let scheduler = shuttle::scheduler::ReplayScheduler::new_from_encoded(schedule);
+    // Shuttle panics on a string that is not a schedule.
+    let scheduler = std::panic::catch_unwind(|| {
+        shuttle::scheduler::ReplayScheduler::new_from_encoded(schedule)
+    })
+    .map_err(|_| format!("{schedule:?} is not a shuttle schedule string"))?;
     catch(move || {
         shuttle::Runner::new(scheduler, shuttle_config()).run(move || model());
     })

@@ -100,9 +100,7 @@ pub fn run_case(case: &Case, explorer: Explorer) -> Row {
             )
         }
     };
-    let violation = failure
-        .as_ref()
-        .map(|f| f.message.contains(crate::models::VIOLATION_PREFIX));
+    let violation = failure.as_ref().map(|f| Failure::is_violation(&f.message));
     let verdict = match (case.is_mutant(), violation) {
         (_, Some(false)) => Verdict::Error,
         (false, None) => Verdict::Pass,

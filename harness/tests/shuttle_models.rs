@@ -5,7 +5,8 @@
 //! `cargo test -p keyrace-harness --release --features shuttle --test shuttle_models -- --nocapture`
 #![cfg(all(feature = "shuttle", not(loom)))]
 
-use keyrace_harness::explore::{Explorer, Replay, SHUTTLE_ITERATIONS};
+use keyrace_harness::catalogue::{find, Body};
+use keyrace_harness::explore::{replay, Explorer, Failure, Replay, SHUTTLE_ITERATIONS};
 use keyrace_harness::report::{check_catalogue, check_replay_reproduces};
 
 #[test]
@@ -26,4 +27,18 @@ fn a_shuttle_counterexample_replays_to_the_same_failure() {
         panic!("no schedule in {replay:?}")
     };
     assert!(!schedule.is_empty());
+}
+
+#[test]
+fn a_mangled_schedule_is_refused_not_reported_as_reproduced() {
+    let Some(case) = find("keygen-race/keygen-excl-then-write/2") else {
+        panic!("the case is in the catalogue")
+    };
+    let Body::Model(model) = &case.body else {
+        panic!("a model")
+    };
+    let outcome = replay(&Replay::Shuttle("not a schedule".to_owned()), model);
+    let message = outcome.expect_err("a mangled schedule cannot run");
+    assert!(!Failure::is_violation(&message), "{message}");
+    assert!(message.contains("not a shuttle schedule"), "{message}");
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyrace_harness::catalogue::{catalogue, find, Body};
-use keyrace_harness::explore::{replay, Explorer, Replay};
+use keyrace_harness::explore::{replay, Explorer, Failure, Replay};
 use keyrace_harness::report::Report;
 
 #[derive(Parser)]
@@ -105,9 +105,13 @@ fn main() -> ExitCode {
                 }
             };
             match replay(&handle, model) {
-                Err(message) => {
+                Err(message) if Failure::is_violation(&message) => {
                     println!("reproduced:\n{message}");
                     ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("cannot replay {case} with that handle: {message}");
+                    ExitCode::from(2)
                 }
                 Ok(()) => {
                     println!("the execution passed: not reproduced");

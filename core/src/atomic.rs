@@ -46,7 +46,7 @@ impl<'a, F: Fs + ?Sized> TempFile<'a, F> {
         const ATTEMPTS: usize = 4;
         let mut last = None;
         for _ in 0..ATTEMPTS {
-            let suffix = crate::random::temp_suffix()?;
+            let suffix = crate::random::temp_suffix();
             let path = dir.join(format!("{TEMP_PREFIX}{suffix:016x}"));
             match fs.create_new(&path, FILE_MODE) {
                 Ok(file) => return Ok((path, file)),

@@ -5,8 +5,6 @@
 //! key, which reveals the XOR of two plaintexts and the authentication key. The OS source
 //! (`getrandom`) keeps no state in the process that a fork could duplicate.
 
-use std::io;
-
 use crate::error::{Error, Result};
 
 /// Fill `bytes` from the OS random source.
@@ -16,12 +14,17 @@ pub fn fill(bytes: &mut [u8]) -> Result<()> {
     })
 }
 
-/// A random 64-bit value for a temp file name: unique across processes, forks included.
-pub fn temp_suffix() -> io::Result<u64> {
-    getrandom::u64().map_err(|e| {
-        io::Error::other(format!(
-            "the operating system's random source failed ({e}) when naming a temp file"
-        ))
+/// A 64-bit value for a temp file name, unique across processes, forks included. A name needs
+/// uniqueness, not secrecy: if the OS source fails, the process id, the clock and a counter
+/// stand in (a taken name is retried anyway), so naming a temp file never fails.
+pub fn temp_suffix() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        (u64::from(std::process::id()) << 32) ^ nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed)
     })
 }
 
@@ -35,9 +38,6 @@ mod tests {
         fill(&mut a).expect("random");
         fill(&mut b).expect("random");
         assert_ne!(a, b);
-        assert_ne!(
-            temp_suffix().expect("random"),
-            temp_suffix().expect("random")
-        );
+        assert_ne!(temp_suffix(), temp_suffix());
     }
 }

@@ -169,7 +169,7 @@ pub fn reset_at_path_with<F: Fs + ?Sized>(
     };
     // meta.json goes first: an interrupted destroy leaves a store that fails loud
     // (METADATA_MISSING) rather than one that looks intact with secrets missing.
-    for file in &plan.files {
+    for file in plan.files.iter().chain(&plan.links) {
         remove(file, false)?;
     }
     for dir in &plan.dirs {
@@ -192,6 +192,8 @@ pub fn reset_at_path_with<F: Fs + ?Sized>(
 struct RemovalPlan {
     /// In deletion order.
     files: Vec<std::path::PathBuf>,
+    /// Symlinked directories (a `secrets/` link), unlinked once their files are gone.
+    links: Vec<std::path::PathBuf>,
     dirs: Vec<std::path::PathBuf>,
     /// `path` is a symlink to the store directory.
     through_link: bool,
@@ -216,6 +218,7 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     let mut meta_kind = None;
+    let mut secrets: Option<(std::path::PathBuf, bool)> = None;
     // A symlink, FIFO or empty directory where meta.json or the key belongs: what the open
     // reported as corrupted, which reset must be able to clear (unlinking never follows).
     let mut odd_dirs = Vec::new();
@@ -238,7 +241,11 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
             (Some(META_FILE), kind) => meta_kind = Some(kind),
             (Some(KEY_FILE), FileKind::Dir) => odd_dirs.push(path.join(KEY_FILE)),
             (Some(KEY_FILE), _) => files.push(path.join(KEY_FILE)),
-            (Some(SECRETS_DIR), FileKind::Dir) => dirs.push(path.join(SECRETS_DIR)),
+            (Some(SECRETS_DIR), FileKind::Dir) => secrets = Some((path.join(SECRETS_DIR), false)),
+            // Followed for the listing, as the store follows it; the link itself is removed.
+            (Some(SECRETS_DIR), FileKind::Symlink) => {
+                secrets = Some((path.join(SECRETS_DIR), true));
+            }
             (Some(name), FileKind::File) if is_temp(name) => files.push(path.join(name)),
             _ => return Err(not_a_store(&entry.name.to_string_lossy())),
         }
@@ -258,7 +265,13 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
         }
     }
     let has_meta = meta_kind.is_some();
-    if let Some(secrets) = dirs.first() {
+    let mut links = Vec::new();
+    if let Some((secrets, is_link)) = &secrets {
+        if *is_link {
+            links.push(secrets.clone());
+        } else {
+            dirs.push(secrets.clone());
+        }
         let entries = match fs.read_dir(secrets) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
@@ -283,7 +296,7 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
     }
     // A key file (or temp files) alone is not a store: it may be a master key that protects
     // stores elsewhere, or another program's `key`. Only meta.json or secrets/ make it ours.
-    if !has_meta && dirs.is_empty() {
+    if !has_meta && secrets.is_none() {
         if let Some(file) = files.first().or(odd_dirs.first()) {
             let name = file
                 .file_name()
@@ -295,6 +308,7 @@ fn plan_removal<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<RemovalPla
     dirs.extend(odd_dirs);
     Ok(Some(RemovalPlan {
         files,
+        links,
         dirs,
         through_link,
     }))

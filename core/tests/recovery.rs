@@ -204,3 +204,31 @@ fn a_name_that_is_not_utf8_is_named_and_refused_not_mangled() {
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     assert!(odd.exists() && dir.join("key").exists());
 }
+
+#[test]
+fn a_symlinked_secrets_directory_is_emptied_and_unlinked_not_refused() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let elsewhere = temp.path().join("secrets-on-another-disk");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, dir.join("secrets")).expect("symlink");
+    let key = load_or_create(&OsFs, &dir).expect("key").key;
+    let store = Store::open_or_create(OsFs, &dir, &key, &StoreOptions::default()).expect("open");
+    store.put("a", b"1").expect("put through the link");
+    assert_eq!(std::fs::read_dir(&elsewhere).expect("list").count(), 1);
+    reset_at_path(&OsFs, &dir, true).expect("reset");
+    assert!(
+        std::fs::symlink_metadata(dir.join("secrets")).is_err(),
+        "link gone"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).expect("list").count(), 0);
+    assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 0);
+    // A user's file behind the link still makes it "not a store".
+    std::os::unix::fs::symlink(&elsewhere, dir.join("secrets")).expect("symlink");
+    std::fs::write(dir.join("meta.json"), b"{}").expect("meta");
+    std::fs::write(elsewhere.join("notes.txt"), b"mine").expect("write");
+    let err = destroy_at_path(&OsFs, &dir).expect_err("not a store");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    assert!(elsewhere.join("notes.txt").exists());
+}

@@ -28,6 +28,18 @@ pub enum FileKind {
     Other,
 }
 
+impl FileKind {
+    /// "a directory", "a symbolic link", ...: for messages about what sits at a path.
+    pub fn description(self) -> &'static str {
+        match self {
+            FileKind::File => "a regular file",
+            FileKind::Dir => "a directory",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Other => "a special file (FIFO, socket or device)",
+        }
+    }
+}
+
 /// The part of `lstat` the core looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {

@@ -180,16 +180,10 @@ pub fn read_key_file<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Key> {
 
 /// Refuse a key file that is not a regular file of `uid`'s that only its owner can access.
 fn trust_key_file(path: &Path, meta: &Metadata, uid: Option<u32>) -> Result<()> {
-    let not_a_file = match meta.kind {
-        FileKind::File => None,
-        FileKind::Symlink => Some("a symbolic link"),
-        FileKind::Dir => Some("a directory"),
-        FileKind::Other => Some("a special file (FIFO, socket or device)"),
-    };
-    if let Some(what) = not_a_file {
+    if meta.kind != FileKind::File {
         return Err(Error::KeyCorrupted {
             path: path.to_owned(),
-            detail: format!("it is {what}, not a regular file"),
+            detail: format!("it is {}, not a regular file", meta.kind.description()),
         });
     }
     if let (Some(me), Some(owner)) = (uid, meta.uid) {

@@ -85,15 +85,6 @@ fn read_limited<F: Fs + ?Sized>(fs: &F, path: &Path, limit: u64) -> io::Result<V
     Ok(bytes)
 }
 
-fn kind_name(kind: FileKind) -> &'static str {
-    match kind {
-        FileKind::File => "a regular file",
-        FileKind::Dir => "a directory",
-        FileKind::Symlink => "a symbolic link",
-        FileKind::Other => "a special file (FIFO, socket or device)",
-    }
-}
-
 fn integrity_reason(error: MetaVerifyError) -> IntegrityReason {
     match error {
         MetaVerifyError::WrongKey => IntegrityReason::WrongKey,
@@ -122,7 +113,7 @@ fn read_meta<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<MetaState> {
     if kind != FileKind::File {
         return Err(Error::MetadataCorrupted {
             path,
-            detail: format!("it is {}, not a regular file", kind_name(kind)),
+            detail: format!("it is {}, not a regular file", kind.description()),
         });
     }
     let bytes = match read_limited(fs, &path, MAX_META_LEN) {

@@ -1,33 +1,73 @@
-//! One adapter process: started directly (no shell) in its own process group, greeted, then
-//! driven one request at a time with a deadline on every reply. A reader thread turns stdout
-//! into lines, small requests are written directly (large ones from a helper thread, so a
-//! child that stops reading cannot block the runner), and the last few KiB of stderr are kept for fault reports. Dropping an actor
-//! kills its whole process group and reaps it.
+//! One adapter process: started directly (no shell) in its own process group as a subreaper
+//! of its own tree ([`reaper`]), greeted, then driven one request at a time with a deadline on
+//! every reply. The runner never blocks on an adapter: requests are written non-blocking (a
+//! helper thread finishes a request the adapter is slow to read, within the deadline), stdout
+//! is read by a thread into a queue bounded in line length and bytes, and the last few KiB of
+//! stderr are kept for fault reports. Dropping an actor stops and kills its whole tree.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use keyrace_core::{ErrorCode, MASTER_KEY_ENV};
 
-use crate::protocol::{Hello, Op, OpName, Reply, Request};
+use crate::protocol::{Code, Hello, Op, OpName, Reply, Request};
 use crate::reaper;
 
-/// Longest stdout line accepted (a 16 MiB secret as JSON, with room to spare).
-const MAX_LINE: usize = 64 * 1024 * 1024;
+/// Longest stdout line accepted: a 1 MiB secret as JSON, with room for escaping.
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
-/// Requests up to this size are written directly (a pipe holds at least 64 KiB on Linux).
-const DIRECT_WRITE_MAX: usize = 32 * 1024;
+/// Most stdout the runner holds unread per actor; more is a flood (a protocol fault). Each
+/// line also counts [`LINE_COST`] bytes, so a flood of empty lines is bounded too.
+pub const MAX_QUEUED: usize = 8 * 1024 * 1024;
+
+/// What one queued line costs beyond its bytes (its allocation and queue slot).
+const LINE_COST: usize = 64;
 
 /// How much of stderr is kept.
 const STDERR_TAIL_BYTES: usize = 8 * 1024;
+
+/// How often a wait for a reply also checks whether the adapter has exited (its stdout may
+/// stay open in a helper that inherited it).
+const EXIT_POLL: Duration = Duration::from_millis(50);
+
+/// A broken invariant and the lines of its trace.
+pub type Finding = (String, Vec<String>);
+
+/// Broken invariants noticed while talking to adapters (a reply with a code outside the
+/// taxonomy), shared by the actors of a scenario and collected into each round.
+#[derive(Debug, Clone, Default)]
+pub struct Findings(Arc<Mutex<Vec<Finding>>>);
+
+/// The invariant an error reply with an unknown code breaks.
+pub const CODED_ERRORS: &str =
+    "every error reply carries a stable code from the taxonomy (docs/protocol.md)";
+
+impl Findings {
+    fn push(&self, invariant: &str, trace: String) {
+        let mut findings = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        findings.push((invariant.to_owned(), vec![trace]));
+    }
+
+    /// Everything noticed since the last call.
+    pub fn take(&self) -> Vec<Finding> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// `now + d`, or a far deadline where that overflows.
+pub fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}
 
 /// How to start one actor.
 #[derive(Debug, Clone)]
@@ -44,6 +84,8 @@ pub struct ActorSpec {
     pub timeout: Duration,
     /// A label for reports ("actor 2", "verifier").
     pub label: String,
+    /// Where uncoded error replies are recorded.
+    pub findings: Findings,
 }
 
 /// Why an actor could not be used: the adapter is broken (or was killed on purpose).
@@ -81,7 +123,26 @@ pub enum ActorError {
     },
 }
 
+/// What kind of adapter failure a fault was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    Spawn,
+    Exited,
+    Timeout,
+    Protocol,
+}
+
 impl ActorError {
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            ActorError::Spawn { .. } => FaultKind::Spawn,
+            ActorError::Exited { .. } => FaultKind::Exited,
+            ActorError::Timeout { .. } => FaultKind::Timeout,
+            ActorError::Protocol { .. } => FaultKind::Protocol,
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ActorError::Spawn { kind, .. } => ErrorCode::from_io(&io::Error::from(*kind)),
@@ -104,8 +165,75 @@ impl ActorError {
 enum Line {
     Text(Vec<u8>),
     TooLong,
+    /// More than [`MAX_QUEUED`] bytes were waiting unread; the reader stopped.
+    Flood,
     Eof,
     Failed(String),
+}
+
+/// The write end of the adapter's stdin (non-blocking), and whether a helper thread is still
+/// writing the tail of a request into it.
+struct Stdin {
+    pipe: Mutex<Option<ChildStdin>>,
+    writing: AtomicBool,
+}
+
+impl Stdin {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ChildStdin>> {
+        self.pipe.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write as much of `rest` as the pipe takes now; what is left stays in `rest`. `Err` when
+    /// the pipe is closed or broken (the reply read then reports how the adapter ended).
+    fn write_now(&self, rest: &mut &[u8]) -> io::Result<()> {
+        let mut pipe = self.lock();
+        let Some(pipe) = pipe.as_mut() else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        while !rest.is_empty() {
+            match pipe.write(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => *rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish writing `rest` by `deadline` (from a helper thread), waiting for the pipe to
+    /// drain in short polls so [`Stdin::close`] is never held up for long.
+    fn write_until(&self, mut rest: Vec<u8>, deadline: Instant) {
+        let poll_slice = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 20_000_000,
+        };
+        while !rest.is_empty() && Instant::now() < deadline {
+            let mut left: &[u8] = &rest;
+            if self.write_now(&mut left).is_err() {
+                break;
+            }
+            let written = rest.len() - left.len();
+            rest.drain(..written);
+            if rest.is_empty() {
+                break;
+            }
+            let pipe = self.lock();
+            let Some(pipe) = pipe.as_ref() else { break };
+            let mut fds = [rustix::event::PollFd::new(
+                pipe,
+                rustix::event::PollFlags::OUT,
+            )];
+            let _ = rustix::event::poll(&mut fds, Some(&poll_slice));
+        }
+        self.writing.store(false, Ordering::Release);
+    }
+
+    /// Send EOF.
+    fn close(&self) {
+        *self.lock() = None;
+    }
 }
 
 /// The last bytes an adapter wrote to stderr.
@@ -119,13 +247,19 @@ pub struct Actor {
     label: String,
     child: Child,
     pid: u32,
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    stdin: Arc<Stdin>,
     lines: Receiver<Line>,
+    /// Bytes (and line costs) queued by the stdout reader and not yet taken.
+    queued: Arc<AtomicUsize>,
     stderr: Arc<(Mutex<Tail>, std::sync::Condvar)>,
     hello: Hello,
     next_id: u64,
     timeout: Duration,
-    reaped: bool,
+    findings: Findings,
+    /// How the adapter ended, once seen (it stays unreaped until killed, so its pid and
+    /// process group cannot be reused meanwhile).
+    ended: Option<String>,
+    killed: bool,
 }
 
 impl std::fmt::Debug for Actor {
@@ -148,22 +282,21 @@ impl Actor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("HOME", &spec.home)
-            .env_remove(MASTER_KEY_ENV)
-            // Its own process group: a terminal's Ctrl-C reaches only the runner, which then
-            // kills the whole group, helpers the adapter started included.
-            .process_group(0);
+            .env_remove(MASTER_KEY_ENV);
         if let Some(key) = &spec.master_key {
             command.env(MASTER_KEY_ENV, key);
         }
         if let Some((uid, gid)) = spec.run_as {
-            command.uid(uid).gid(gid);
+            std::os::unix::process::CommandExt::uid(&mut command, uid);
+            std::os::unix::process::CommandExt::gid(&mut command, gid);
         }
-        let mut child = reaper::spawn_registered(&mut command).map_err(|e| ActorError::Spawn {
+        let spawn_error = |e: io::Error| ActorError::Spawn {
             label: spec.label.clone(),
             program: program.to_string_lossy().into_owned(),
             detail: e.to_string(),
             kind: e.kind(),
-        })?;
+        };
+        let mut child = reaper::spawn_registered(&mut command).map_err(spawn_error)?;
         let pid = child.id();
         let (stdin, stdout, stderr) =
             match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
@@ -172,21 +305,33 @@ impl Actor {
             };
         let tail = Arc::new((Mutex::new(Tail::default()), std::sync::Condvar::new()));
         spawn_stderr_reader(stderr, Arc::clone(&tail));
-        let lines = spawn_stdout_reader(stdout);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let lines = spawn_stdout_reader(stdout, Arc::clone(&queued));
+        let nonblocking = rustix::fs::fcntl_getfl(&stdin).and_then(|flags| {
+            rustix::fs::fcntl_setfl(&stdin, flags | rustix::fs::OFlags::NONBLOCK)
+        });
         let mut actor = Actor {
             label: spec.label.clone(),
             child,
             pid,
-            stdin: Arc::new(Mutex::new(Some(stdin))),
+            stdin: Arc::new(Stdin {
+                pipe: Mutex::new(Some(stdin)),
+                writing: AtomicBool::new(false),
+            }),
             lines,
+            queued,
             stderr: tail,
             hello: Hello::new("", &[]),
             next_id: 1,
             timeout: spec.timeout,
-            reaped: false,
+            findings: spec.findings.clone(),
+            ended: None,
+            killed: false,
         };
+        // Without O_NONBLOCK a request write could block the runner: refuse to go on.
+        nonblocking.map_err(|e| spawn_error(e.into()))?;
         let when = "before its hello line";
-        let line = actor.next_line(Instant::now() + spec.timeout, when)?;
+        let line = actor.next_line(deadline_after(spec.timeout), when)?;
         actor.hello = Hello::parse(&line).map_err(|detail| actor.protocol_error(when, detail))?;
         Ok(actor)
     }
@@ -207,28 +352,38 @@ impl Actor {
         self.hello.ops.contains(&op)
     }
 
-    /// Deliver a request without waiting for the reply. Returns its id.
+    /// Deliver a request without waiting for the reply (never blocks). Returns its id.
     pub fn send(&mut self, op: &Op) -> Result<u64, ActorError> {
         let id = self.next_id;
         self.next_id += 1;
+        let when = format!("before request {id} ({})", op.name());
+        if self.stdin.writing.load(Ordering::Acquire) {
+            return Err(self.protocol_error(
+                &when,
+                format!(
+                    "it answered request {} before reading all of it",
+                    id.saturating_sub(1)
+                ),
+            ));
+        }
         let request = Request { id, op: op.clone() };
-        let mut line = request.to_line().map_err(|e| ActorError::Protocol {
-            label: self.label.clone(),
-            when: "while the runner encoded a request".to_owned(),
-            detail: e.to_string(),
-            stderr_tail: String::new(),
-        })?;
-        line.push('\n');
-        // A write error means the adapter is gone; the reply read reports how it ended.
-        if line.len() <= DIRECT_WRITE_MAX {
-            // Fits in the empty pipe (one request at a time), so this cannot block; written from
-            // this thread, the requests of a race reach all actors back to back.
-            let _ = write_line(&self.stdin, line.as_bytes());
-        } else {
-            // A large request could block on an adapter that stopped reading: write it from a
-            // helper thread, and let the reply deadline decide.
+        let mut line = request
+            .to_line()
+            .map_err(|e| self.protocol_error("while the runner encoded a request", e.to_string()))?
+            .into_bytes();
+        line.push(b'\n');
+        // Written from this thread while the pipe takes it, so the requests of a race reach
+        // all actors back to back. A write error means the adapter is gone; the reply read
+        // reports how it ended.
+        let mut rest: &[u8] = &line;
+        if self.stdin.write_now(&mut rest).is_ok() && !rest.is_empty() {
+            // The adapter reads slowly (or not at all): finish from a helper thread, and let
+            // the reply deadline decide.
+            let rest = rest.to_vec();
             let stdin = Arc::clone(&self.stdin);
-            thread::spawn(move || write_line(&stdin, line.as_bytes()));
+            let deadline = deadline_after(self.timeout);
+            stdin.writing.store(true, Ordering::Release);
+            thread::spawn(move || stdin.write_until(rest, deadline));
         }
         Ok(id)
     }
@@ -236,10 +391,20 @@ impl Actor {
     /// Wait for the reply to request `id` of `op`, within the actor's timeout.
     pub fn recv(&mut self, id: u64, op: OpName) -> Result<Reply, ActorError> {
         let when = format!("in reply to request {id} ({op})");
-        let line = self.next_line(Instant::now() + self.timeout, &when)?;
-        let reply = Reply::parse(&line).map_err(|detail| {
+        let line = self.next_line(deadline_after(self.timeout), &when)?;
+        self.parse_reply(&line, id, op, &when)
+    }
+
+    fn parse_reply(
+        &mut self,
+        line: &[u8],
+        id: u64,
+        op: OpName,
+        when: &str,
+    ) -> Result<Reply, ActorError> {
+        let reply = Reply::parse(line).map_err(|detail| {
             self.protocol_error(
-                &when,
+                when,
                 format!(
                     "{detail}: {}",
                     String::from_utf8_lossy(&line[..line.len().min(200)])
@@ -248,33 +413,36 @@ impl Actor {
         })?;
         if reply.id != id {
             return Err(self.protocol_error(
-                &when,
+                when,
                 format!("the reply carries id {}, expected {id}", reply.id),
             ));
         }
         reply
             .check_fields(op)
-            .map_err(|detail| self.protocol_error(&when, detail))?;
+            .map_err(|detail| self.protocol_error(when, detail))?;
+        if let Err(failure) = &reply.outcome {
+            if let Code::Unknown(_) = failure.code {
+                self.findings.push(
+                    CODED_ERRORS,
+                    format!("{}: {op} → {}", self.label, reply.summary()),
+                );
+            }
+        }
         Ok(reply)
     }
 
     /// A reply line if one is already waiting (for fault injection that must not block).
     pub fn try_recv(&mut self, id: u64, op: OpName) -> Option<Result<Reply, ActorError>> {
-        match self.lines.try_recv() {
-            Ok(Line::Text(line)) => {
-                let when = format!("in reply to request {id} ({op})");
-                Some(match Reply::parse(&line) {
-                    Ok(reply) if reply.id == id => Ok(reply),
-                    Ok(reply) => Err(self.protocol_error(
-                        &when,
-                        format!("the reply carries id {}, expected {id}", reply.id),
-                    )),
-                    Err(detail) => Err(self.protocol_error(&when, detail)),
-                })
-            }
-            Ok(_) => Some(Err(self.exited("while a request was in flight"))),
-            Err(_) => None,
-        }
+        let when = format!("in reply to request {id} ({op})");
+        let event = match self.lines.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Line::Eof,
+        };
+        Some(
+            self.take_line(event, &when)
+                .and_then(|line| self.parse_reply(&line, id, op, &when)),
+        )
     }
 
     /// Send one request and wait for its reply.
@@ -283,23 +451,51 @@ impl Actor {
         self.recv(id, op.name())
     }
 
-    fn next_line(&mut self, deadline: Instant, when: &str) -> Result<Vec<u8>, ActorError> {
-        let waited = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(waited) {
-            Ok(Line::Text(line)) => Ok(line),
-            Ok(Line::TooLong) => {
+    /// Turn what the stdout reader delivered into a line or the fault it means.
+    fn take_line(&mut self, event: Line, when: &str) -> Result<Vec<u8>, ActorError> {
+        match event {
+            Line::Text(line) => {
+                self.queued
+                    .fetch_sub(line.len() + LINE_COST, Ordering::AcqRel);
+                Ok(line)
+            }
+            Line::TooLong => {
                 Err(self.protocol_error(when, format!("a line longer than {MAX_LINE} bytes")))
             }
-            Ok(Line::Failed(detail)) => Err(self.protocol_error(when, detail)),
-            Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => Err(self.exited(when)),
-            Err(RecvTimeoutError::Timeout) => {
-                let stderr_tail = self.stderr_tail();
-                Err(ActorError::Timeout {
+            Line::Flood => Err(self.protocol_error(
+                when,
+                format!(
+                    "it wrote more than {MAX_QUEUED} bytes to stdout that no request asked for \
+                     (one reply line per request, nothing else)"
+                ),
+            )),
+            Line::Failed(detail) => Err(self.protocol_error(when, detail)),
+            Line::Eof => Err(self.exited(when)),
+        }
+    }
+
+    fn next_line(&mut self, deadline: Instant, when: &str) -> Result<Vec<u8>, ActorError> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(EXIT_POLL)) {
+                Ok(event) => return self.take_line(event, when),
+                Err(RecvTimeoutError::Disconnected) => return self.take_line(Line::Eof, when),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if self.peek_exit().is_some() {
+                // A reply written just before the exit is already on its way.
+                return match self.lines.recv_timeout(EXIT_POLL) {
+                    Ok(Line::Text(line)) => self.take_line(Line::Text(line), when),
+                    _ => Err(self.exited(when)),
+                };
+            }
+            if left.is_zero() {
+                return Err(ActorError::Timeout {
                     label: self.label.clone(),
                     when: when.to_owned(),
                     waited: self.timeout,
-                    stderr_tail,
-                })
+                    stderr_tail: self.stderr_tail(),
+                });
             }
         }
     }
@@ -313,12 +509,13 @@ impl Actor {
         }
     }
 
-    /// stdout closed: wait briefly for the exit status and the rest of stderr, then report.
+    /// stdout closed or the adapter exited: wait briefly for the exit status and the rest of
+    /// stderr, then report.
     fn exited(&mut self, when: &str) -> ActorError {
         let status = self
-            .wait_until(Instant::now() + Duration::from_secs(1))
-            .map_or_else(|| "still running with stdout closed".to_owned(), describe);
-        self.wait_stderr_closed(Instant::now() + Duration::from_millis(500));
+            .wait_until(deadline_after(Duration::from_secs(1)))
+            .unwrap_or_else(|| "still running with stdout closed".to_owned());
+        self.wait_stderr_closed(deadline_after(Duration::from_millis(500)));
         ActorError::Exited {
             label: self.label.clone(),
             status,
@@ -327,19 +524,32 @@ impl Actor {
         }
     }
 
-    fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+    /// How the adapter ended, if it has, without reaping it.
+    fn peek_exit(&mut self) -> Option<String> {
+        if self.ended.is_none() {
+            let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid).ok()?)?;
+            let options = rustix::process::WaitIdOptions::EXITED
+                | rustix::process::WaitIdOptions::NOHANG
+                | rustix::process::WaitIdOptions::NOWAIT;
+            self.ended = match rustix::process::waitid(rustix::process::WaitId::Pid(pid), options) {
+                Ok(Some(status)) => Some(describe(&status)),
+                Ok(None) => None,
+                // Not waitable: reaped already (by an interrupt's cleanup).
+                Err(_) => Some("ended".to_owned()),
+            };
+        }
+        self.ended.clone()
+    }
+
+    fn wait_until(&mut self, deadline: Instant) -> Option<String> {
         loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.reaped = true;
-                    reaper::unregister_pid(self.pid);
-                    return Some(status);
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(2));
-                }
-                _ => return None,
+            if let Some(ended) = self.peek_exit() {
+                return Some(ended);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -367,17 +577,18 @@ impl Actor {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Close stdin and wait for a clean exit (exit 0 at EOF is part of the protocol).
+    /// Close stdin and wait for a clean exit (exit 0 at EOF is part of the protocol). Helpers
+    /// it leaves behind are killed with it.
     pub fn stop(mut self) -> Result<(), ActorError> {
-        self.close_stdin();
+        self.stdin.close();
         let when = "after EOF on stdin";
-        match self.wait_until(Instant::now() + self.timeout) {
-            Some(status) if status.success() => Ok(()),
+        match self.wait_until(deadline_after(self.timeout)) {
+            Some(status) if status == "exit code 0" => Ok(()),
             Some(status) => {
-                self.wait_stderr_closed(Instant::now() + Duration::from_millis(500));
+                self.wait_stderr_closed(deadline_after(Duration::from_millis(500)));
                 Err(ActorError::Exited {
                     label: self.label.clone(),
-                    status: describe(status),
+                    status,
                     when: when.to_owned(),
                     stderr_tail: self.stderr_tail(),
                 })
@@ -391,24 +602,20 @@ impl Actor {
         }
     }
 
-    /// Send EOF. (A helper thread still writing a large request holds the lock until the
-    /// adapter reads it or dies; stop's deadline covers that.)
-    fn close_stdin(&self) {
-        if let Ok(mut stdin) = self.stdin.try_lock() {
-            *stdin = None;
-        }
-    }
-
-    /// SIGKILL the adapter and every process of its group, and reap it.
+    /// Stop and SIGKILL the adapter, its process group and every descendant, reap them, and
+    /// sweep the helpers it left behind if it had already exited.
     pub fn kill(&mut self) {
-        if self.reaped {
+        if self.killed {
             return;
         }
-        reaper::kill_group(self.pid);
+        self.killed = true;
+        self.stdin.close();
+        let tree = reaper::kill_tree(self.pid);
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.reaped = true;
         reaper::unregister_pid(self.pid);
+        reaper::reap(&tree, self.pid);
+        reaper::sweep_orphans();
     }
 }
 
@@ -418,16 +625,18 @@ impl Drop for Actor {
     }
 }
 
-fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        _ => status.to_string(),
+fn describe(status: &rustix::process::WaitIdStatus) -> String {
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) if status.exited() => format!("exit code {code}"),
+        (_, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "ended".to_owned(),
     }
 }
 
-fn spawn_stdout_reader(stdout: impl Read + Send + 'static) -> Receiver<Line> {
+fn spawn_stdout_reader(
+    stdout: impl Read + Send + 'static,
+    queued: Arc<AtomicUsize>,
+) -> Receiver<Line> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -450,6 +659,19 @@ fn spawn_stdout_reader(stdout: impl Read + Send + 'static) -> Receiver<Line> {
                 Ok(_) => Line::Text(line),
                 Err(e) => Line::Failed(format!("reading its stdout failed: {e}")),
             };
+            let event = match event {
+                Line::Text(line) => {
+                    let cost = line.len() + LINE_COST;
+                    if queued.fetch_add(cost, Ordering::AcqRel) + cost > MAX_QUEUED {
+                        Line::Flood
+                    } else {
+                        Line::Text(line)
+                    }
+                }
+                other => other,
+            };
+            // After a flood the reader stops: the adapter blocks on a full pipe, and the
+            // runner's memory stays bounded.
             let last = !matches!(event, Line::Text(_));
             if tx.send(event).is_err() || last {
                 return;
@@ -458,15 +680,6 @@ fn spawn_stdout_reader(stdout: impl Read + Send + 'static) -> Receiver<Line> {
     });
     rx
 }
-
-fn write_line(stdin: &Mutex<Option<ChildStdin>>, line: &[u8]) -> io::Result<()> {
-    let mut stdin = stdin.lock().unwrap_or_else(|p| p.into_inner());
-    match stdin.as_mut() {
-        Some(pipe) => pipe.write_all(line).and_then(|()| pipe.flush()),
-        None => Err(io::ErrorKind::BrokenPipe.into()),
-    }
-}
-
 fn spawn_stderr_reader(
     mut stderr: impl Read + Send + 'static,
     tail: Arc<(Mutex<Tail>, std::sync::Condvar)>,

@@ -43,7 +43,40 @@ pub const DEFAULT_ACTORS: usize = 4;
 /// The default deadline for one reply.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest `--timeout` accepted.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest `--time` accepted per scenario.
+pub const MAX_TIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The most racing actors.
+pub const MAX_ACTORS: usize = 64;
+
 impl Config {
+    /// Why this configuration cannot run, if it cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.adapter.is_empty() {
+            return Err("the adapter command is empty; pass --adapter CMD [ARGS]...".to_owned());
+        }
+        if !(1..=MAX_ACTORS).contains(&self.actors) {
+            return Err(format!("--actors must be between 1 and {MAX_ACTORS}"));
+        }
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            return Err(format!(
+                "--timeout must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ));
+        }
+        match self.budget {
+            Budget::Rounds(0) => Err("--rounds must be at least 1".to_owned()),
+            Budget::Time(limit) if limit.is_zero() || limit > MAX_TIME => Err(format!(
+                "--time must be more than 0 and at most {} seconds",
+                MAX_TIME.as_secs()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A configuration for `adapter` with every default.
     pub fn new(adapter: Vec<OsString>, adapter_is_builtin: bool) -> Config {
         Config {

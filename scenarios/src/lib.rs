@@ -4,7 +4,9 @@
 //! race catalogue, and reports as a table, JSON and JUnit XML.
 //!
 //! - [`protocol`]: the message types of keyrace-adapter/1.
-//! - [`actor`]: one adapter process with deadlines, stderr capture and kill-and-reap on drop.
+//! - [`actor`]: one adapter process with deadlines, bounded output, stderr capture and
+//!   kill-and-reap on drop; [`reaper`]: containment of every process adapters start, and
+//!   signals; [`scratch`]: the runner's file work, through no-follow directory handles.
 //! - [`scenario`]: the catalogue, one file per scenario.
 //! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
 //! - [`adapter`]: the reference adapter over `keyrace-core`, and its mutants.
@@ -13,11 +15,13 @@ pub mod actor;
 pub mod adapter;
 pub mod config;
 pub mod procfs;
+pub mod progress;
 pub mod protocol;
 pub mod reaper;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod scratch;
 
 pub use config::{Budget, Config};
 pub use report::Report;

@@ -5,42 +5,110 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// `pid` and every process descended from it (by parent pid), as far as `/proc` shows.
-pub fn process_tree(pid: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(parent) = parent_of(child) {
-                parents.push((child, parent));
+/// One line of the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Process {
+    pid: u32,
+    ppid: u32,
+    pgid: u32,
+    state: char,
+}
+
+/// A snapshot of every process `/proc` shows: who is whose parent, and in which group.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessTable {
+    processes: Vec<Process>,
+}
+
+impl ProcessTable {
+    pub fn read() -> ProcessTable {
+        let mut processes = Vec::new();
+        if let Ok(entries) = fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if let Some(process) = stat(pid) {
+                    processes.push(process);
+                }
+            }
+        }
+        ProcessTable { processes }
+    }
+
+    /// `root` and every process descended from it by parent pid.
+    pub fn descendants(&self, root: u32) -> Vec<u32> {
+        let mut tree = BTreeSet::from([root]);
+        loop {
+            let before = tree.len();
+            for p in &self.processes {
+                if tree.contains(&p.ppid) {
+                    tree.insert(p.pid);
+                }
+            }
+            if tree.len() == before {
+                return tree.into_iter().collect();
             }
         }
     }
-    let mut tree = BTreeSet::from([pid]);
-    loop {
-        let before = tree.len();
-        for &(child, parent) in &parents {
-            if tree.contains(&parent) {
-                tree.insert(child);
-            }
-        }
-        if tree.len() == before {
-            return tree.into_iter().collect();
-        }
+
+    /// The processes of process group `pgid`.
+    pub fn group_members(&self, pgid: u32) -> Vec<u32> {
+        self.processes
+            .iter()
+            .filter(|p| p.pgid == pgid)
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// The direct children of `parent`.
+    pub fn children(&self, parent: u32) -> Vec<u32> {
+        self.processes
+            .iter()
+            .filter(|p| p.ppid == parent)
+            .map(|p| p.pid)
+            .collect()
     }
 }
 
-fn parent_of(pid: u32) -> Option<u32> {
+/// `pid` and every process descended from it (by parent pid), as far as `/proc` shows.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    ProcessTable::read().descendants(pid)
+}
+
+fn stat(pid: u32) -> Option<Process> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses, so split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses, so split after
+    // the last ')'.
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let pgid = rest.next()?.parse().ok()?;
+    Some(Process {
+        pid,
+        ppid,
+        pgid,
+        state,
+    })
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    stat(pid).is_some_and(|p| p.state != 'Z' && p.state != 'X')
+}
+
+/// Whether `pid` was started with `name=value` in its environment.
+pub fn has_env(pid: u32, name: &str, value: &str) -> bool {
+    let wanted = format!("{name}={value}");
+    fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+        environ
+            .split(|&b| b == 0)
+            .any(|entry| entry == wanted.as_bytes())
+    })
 }
 
 /// One open file descriptor that points inside a directory.
@@ -129,6 +197,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let me = std::process::id();
         assert!(process_tree(me).contains(&me));
+        assert!(is_running(me));
+        let table = ProcessTable::read();
+        assert!(table
+            .children(std::os::unix::process::parent_id())
+            .contains(&me));
+        assert!(table
+            .group_members(rustix::process::getpgrp().as_raw_nonzero().get() as u32)
+            .contains(&me));
         let before = files_held_inside(&[me], dir.path()).expect("readable");
         assert!(before.is_empty());
         let path = dir.path().join("f");

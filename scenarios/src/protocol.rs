@@ -74,6 +74,9 @@ impl FromStr for OpName {
 pub struct Hello {
     pub name: String,
     pub ops: BTreeSet<OpName>,
+    /// The store keeps no key material of its own (plain files, or a key held by a service
+    /// it does not manage): the key-source scenarios are skipped.
+    pub keyless: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -81,6 +84,8 @@ struct RawHello {
     protocol: String,
     name: String,
     ops: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    keyless: bool,
 }
 
 impl Hello {
@@ -88,6 +93,7 @@ impl Hello {
         Hello {
             name: name.to_owned(),
             ops: ops.iter().copied().collect(),
+            keyless: false,
         }
     }
 
@@ -107,6 +113,7 @@ impl Hello {
         Ok(Hello {
             name: raw.name,
             ops: raw.ops.iter().filter_map(|op| op.parse().ok()).collect(),
+            keyless: raw.keyless,
         })
     }
 
@@ -115,6 +122,7 @@ impl Hello {
             protocol: PROTOCOL.to_owned(),
             name: self.name.clone(),
             ops: self.ops.iter().map(|op| op.as_str().to_owned()).collect(),
+            keyless: self.keyless,
         };
         serde_json::to_string(&raw).unwrap_or_else(|_| unreachable!("plain struct"))
     }
@@ -235,10 +243,27 @@ pub struct Success {
     pub won: Option<bool>,
 }
 
-/// A coded error reply.
+/// The code of an error reply: one of the taxonomy, or a string outside it (which breaks an
+/// invariant of its own, and is judged as a failed op).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    Known(ErrorCode),
+    Unknown(String),
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Code::Known(code) => write!(f, "{code}"),
+            Code::Unknown(code) => write!(f, "{code:?} (not a keyrace code)"),
+        }
+    }
+}
+
+/// An error reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub code: ErrorCode,
+    pub code: Code,
     pub message: String,
 }
 
@@ -285,13 +310,14 @@ impl Reply {
         Reply {
             id,
             outcome: Err(Failure {
-                code,
+                code: Code::Known(code),
                 message: message.into(),
             }),
         }
     }
 
-    /// Parse a reply line strictly: `ok` must be present, an error must carry a known code.
+    /// Parse a reply line strictly: `ok` must be present, an error must carry a code (one
+    /// outside the taxonomy is kept as [`Code::Unknown`] for the runner to report).
     pub fn parse(line: &[u8]) -> Result<Reply, String> {
         let raw: RawReply = serde_json::from_slice(line).map_err(|e| e.to_string())?;
         let outcome = if raw.ok {
@@ -304,9 +330,10 @@ impl Reply {
             let code = raw
                 .code
                 .ok_or("an error reply (\"ok\":false) must carry a \"code\"")?;
-            let code = code.parse::<ErrorCode>().map_err(|_| {
-                format!("{code:?} is not a keyrace error code (see docs/protocol.md)")
-            })?;
+            let code = match code.parse::<ErrorCode>() {
+                Ok(known) => Code::Known(known),
+                Err(_) => Code::Unknown(code),
+            };
             Err(Failure {
                 code,
                 message: raw.message.unwrap_or_default(),
@@ -348,7 +375,10 @@ impl Reply {
             Err(failure) => RawReply {
                 id: self.id,
                 ok: false,
-                code: Some(failure.code.as_str().to_owned()),
+                code: Some(match &failure.code {
+                    Code::Known(code) => code.as_str().to_owned(),
+                    Code::Unknown(code) => code.clone(),
+                }),
                 message: Some(failure.message.clone()),
                 key_id: None,
                 value: None,
@@ -427,7 +457,11 @@ mod tests {
     #[test]
     fn error_reply_needs_a_known_code() {
         assert!(Reply::parse(br#"{"id":1,"ok":false}"#).is_err());
-        assert!(Reply::parse(br#"{"id":1,"ok":false,"code":"OOPS"}"#).is_err());
+        let unknown = Reply::parse(br#"{"id":1,"ok":false,"code":"OOPS"}"#).expect("uncoded");
+        assert_eq!(
+            unknown.outcome.expect_err("an error").code,
+            Code::Unknown("OOPS".to_owned())
+        );
         let reply = Reply::parse(br#"{"id":1,"ok":false,"code":"BUSY","message":"m","extra":1}"#)
             .expect("coded");
         assert_eq!(reply, Reply::failure(1, ErrorCode::Busy, "m"));
@@ -458,6 +492,11 @@ mod tests {
         )
         .expect("hello");
         assert_eq!(hello, Hello::new("x", &[OpName::Put]));
+        let keyless =
+            Hello::parse(br#"{"protocol":"keyrace-adapter/1","name":"x","ops":[],"keyless":true}"#)
+                .expect("keyless hello");
+        assert!(keyless.keyless);
+        assert_eq!(Hello::parse(keyless.to_line().as_bytes()), Ok(keyless));
         assert!(Hello::parse(br#"{"protocol":"keyrace-adapter/2","name":"x","ops":[]}"#).is_err());
         assert!(Hello::parse(b"hello").is_err());
         let line = Hello::new("ref", &OpName::ALL).to_line();

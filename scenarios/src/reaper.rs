@@ -1,26 +1,54 @@
-//! Every live adapter process and the run's scratch directory, so that an interrupted run
-//! (Ctrl-C) still kills and reaps every child and leaves nothing behind.
+//! Containment of every process an adapter starts, and of the run itself on a signal.
+//!
+//! - Each adapter is started as a **child subreaper** of its own tree (set before `exec`, kept
+//!   across it), so a helper that double-forks or calls `setsid` is reparented to the adapter,
+//!   not to init: while the adapter lives, its tree by parent pid is complete (this is also the
+//!   set whose descriptors failed-open-releases-handles inspects).
+//! - Killing an actor stops its whole tree and process group with `SIGSTOP` until no new
+//!   process appears (a stopped process cannot fork), then `SIGKILL`s all of them and reaps
+//!   what becomes ours.
+//! - The runner is a child subreaper too, so what an adapter leaves behind when it exits on
+//!   its own is reparented to the runner; [`sweep_orphans`] kills and reaps it.
+//! - SIGINT, SIGTERM and SIGHUP stop new work and kill every actor; the main thread then
+//!   unwinds, removes the scratch directory and exits 128 + the signal.
 
 use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use rustix::process::{kill_process_group, waitpid, Pid, Signal, WaitOptions};
+use rustix::process::{kill_process, kill_process_group, waitpid, Pid, Signal, WaitOptions};
+
+use crate::procfs;
+
+/// The environment variable that marks a process as started for this run (its value is the
+/// runner's pid), so a library caller's own children are never taken for escaped helpers.
+pub const RUN_MARKER_ENV: &str = "KEYRACE_RUNNER_PID";
+
+/// How long reaping a killed tree may take before it is reported as not reaped.
+const REAP_DEADLINE: Duration = Duration::from_secs(5);
 
 struct Registry {
-    pids: BTreeSet<i32>,
+    /// Pids of live actors (adapter processes started by [`spawn_registered`]).
+    actors: BTreeSet<i32>,
+    /// Directories to remove if a second signal forces an immediate exit.
     dirs: Vec<PathBuf>,
-    /// Set once by [`kill_all`]: no child is started afterwards (the main thread keeps
-    /// running until the handler exits the process).
-    closed: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    pids: BTreeSet::new(),
+    actors: BTreeSet::new(),
     dirs: Vec::new(),
-    closed: false,
 });
+
+/// The signal that interrupted the run (0: none).
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+/// Every child of this process that is not an actor is an escaped adapter helper (true in the
+/// `keyrace` binary, which starts nothing else); otherwise only marked processes are.
+static EXCLUSIVE: AtomicBool = AtomicBool::new(false);
 
 fn registry() -> MutexGuard<'static, Registry> {
     // A panic while holding the lock leaves plain data behind; keep using it.
@@ -29,11 +57,37 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Start `command` and register the child, atomically with respect to [`kill_all`]: the
-/// interrupt handler either sees the child or prevents it from being started.
+/// Declare that this process starts no children but actors, so every other child is an
+/// escaped adapter helper (the `keyrace` binary).
+pub fn own_every_child() {
+    EXCLUSIVE.store(true, Ordering::Relaxed);
+}
+
+/// Make this process the reaper of orphans below it. Returns why not, if it cannot be.
+pub fn become_subreaper() -> Result<(), String> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| format!("cannot become a child subreaper ({e})"))
+}
+
+/// Start `command` as an actor: its own process group, a subreaper of its own tree, killed if
+/// the runner dies, registered atomically with respect to an interrupt (the signal handler
+/// either sees the child or prevents it from being started).
 pub(crate) fn spawn_registered(command: &mut Command) -> std::io::Result<Child> {
+    command
+        .process_group(0)
+        .env(RUN_MARKER_ENV, std::process::id().to_string());
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs between fork and exec and makes only raw prctl and getpid
+    // system calls: no allocation, no lock, nothing that is not async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            Ok(())
+        });
+    }
     let mut registry = registry();
-    if registry.closed {
+    if interrupted().is_some() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::Interrupted,
             "the run was interrupted",
@@ -41,14 +95,14 @@ pub(crate) fn spawn_registered(command: &mut Command) -> std::io::Result<Child> 
     }
     let child = command.spawn()?;
     if let Ok(pid) = i32::try_from(child.id()) {
-        registry.pids.insert(pid);
+        registry.actors.insert(pid);
     }
     Ok(child)
 }
 
 pub(crate) fn unregister_pid(pid: u32) {
     if let Ok(pid) = i32::try_from(pid) {
-        registry().pids.remove(&pid);
+        registry().actors.remove(&pid);
     }
 }
 
@@ -60,59 +114,171 @@ pub(crate) fn unregister_dir(dir: &std::path::Path) {
     registry().dirs.retain(|d| d != dir);
 }
 
-/// SIGKILL the process group of an adapter (it and the helpers it started).
-pub(crate) fn kill_group(pid: u32) {
-    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
-        // ESRCH: already gone, which is the goal.
-        let _ = kill_process_group(pid, Signal::KILL);
-    }
+fn pid(raw: u32) -> Option<Pid> {
+    i32::try_from(raw).ok().and_then(Pid::from_raw)
 }
 
-/// Kill and reap every registered adapter and remove the scratch directories. Called from
-/// the Ctrl-C handler; the normal path does the same through `Drop`.
-pub fn kill_all() {
-    let (pids, dirs) = {
-        let mut registry = registry();
-        registry.closed = true;
-        (
-            std::mem::take(&mut registry.pids),
-            std::mem::take(&mut registry.dirs),
-        )
-    };
-    for &pid in &pids {
-        kill_group(pid as u32);
+/// Stop `root`, its process group and every descendant until the set stops growing, then
+/// SIGKILL them all. Returns the pids signalled (root included).
+///
+/// `root` must not have been reaped yet (a zombie keeps its pid and process group reserved).
+pub(crate) fn kill_tree(root: u32) -> BTreeSet<u32> {
+    // Stop the root and its group at once, before the (slower) walk of /proc: a crash
+    // injected mid-write must land where the trigger fired.
+    if let Some(p) = pid(root) {
+        let _ = kill_process_group(p, Signal::STOP);
+        let _ = kill_process(p, Signal::STOP);
     }
-    for &pid in &pids {
-        if let Some(pid) = Pid::from_raw(pid) {
-            let _ = waitpid(Some(pid), WaitOptions::empty());
+    let mut seen = BTreeSet::from([root]);
+    for _ in 0..64 {
+        let table = procfs::ProcessTable::read();
+        let mut now: BTreeSet<u32> = table.descendants(root).into_iter().collect();
+        now.extend(table.group_members(root));
+        let fresh: Vec<u32> = now.difference(&seen).copied().collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for &p in &fresh {
+            if let Some(p) = pid(p) {
+                let _ = kill_process(p, Signal::STOP);
+            }
+        }
+        seen.extend(fresh);
+    }
+    if let Some(group) = pid(root) {
+        // ESRCH: the group is gone already, which is the goal.
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+    for &p in &seen {
+        if let Some(p) = pid(p) {
+            let _ = kill_process(p, Signal::KILL);
         }
     }
-    for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
+    seen
+}
+
+/// Reap the killed processes that are (or are about to be reparented as) this process's
+/// children, except `skip` (reaped by its `Child`). Returns the pids still alive at the
+/// deadline.
+pub(crate) fn reap(pids: &BTreeSet<u32>, skip: u32) -> Vec<u32> {
+    let deadline = Instant::now() + REAP_DEADLINE;
+    let mut left: Vec<u32> = pids.iter().copied().filter(|&p| p != skip).collect();
+    while !left.is_empty() {
+        left.retain(|&raw| {
+            let Some(p) = pid(raw) else { return false };
+            match waitpid(Some(p), WaitOptions::NOHANG) {
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                // Not our child: gone, or another process's zombie (its parent reaps it).
+                Err(_) => procfs::is_running(raw),
+            }
+        });
+        if left.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    left
+}
+
+/// Kill and reap every process reparented to this one that no actor accounts for: helpers an
+/// adapter left behind when it exited. Returns the pids that could not be reaped.
+pub fn sweep_orphans() -> Vec<u32> {
+    let me = std::process::id();
+    let actors: BTreeSet<u32> = registry().actors.iter().map(|&p| p as u32).collect();
+    let exclusive = EXCLUSIVE.load(Ordering::Relaxed);
+    let table = procfs::ProcessTable::read();
+    let mut survivors = Vec::new();
+    for child in table.children(me) {
+        if actors.contains(&child) {
+            continue;
+        }
+        if !exclusive && !procfs::has_env(child, RUN_MARKER_ENV, &me.to_string()) {
+            continue;
+        }
+        let tree = kill_tree(child);
+        survivors.extend(reap(&tree, 0));
+    }
+    survivors
+}
+
+/// Kill every live actor's tree (from the signal thread: reaping is left to the owners, so
+/// the main thread's `Child` handles stay valid).
+fn kill_every_actor() {
+    let actors: Vec<i32> = registry().actors.iter().copied().collect();
+    for actor in actors {
+        kill_tree(actor as u32);
     }
 }
 
-/// Whether an interrupt has started tearing the run down.
-pub fn interrupted() -> bool {
-    registry().closed
-}
-
-/// Called by the main thread when it finds the run interrupted: the handler kills, reaps and
-/// exits with 130; the main thread must not exit first with another status.
-pub fn wait_for_interrupt_handler() -> ! {
-    loop {
-        std::thread::park();
+/// The signal that interrupted the run, if one did.
+pub fn interrupted() -> Option<Signal> {
+    match SIGNALLED.load(Ordering::SeqCst) {
+        0 => None,
+        raw => Signal::from_named_raw(raw),
     }
 }
 
-/// Install the Ctrl-C handler: kill and reap every child, clean up, exit 130.
-pub fn install_interrupt_handler() {
-    let installed = ctrlc::set_handler(|| {
-        kill_all();
-        eprintln!("keyrace: interrupted; every adapter process was killed and reaped");
-        std::process::exit(130);
+/// The exit status for a run ended by `signal` (128 + its number).
+pub fn exit_code(signal: Signal) -> i32 {
+    128 + signal.as_raw()
+}
+
+pub fn signal_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::INT => "SIGINT",
+        Signal::TERM => "SIGTERM",
+        Signal::HUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+/// Handle SIGINT, SIGTERM and SIGHUP: the first stops new work and kills every actor (the
+/// main thread then unwinds, cleans up and exits 128 + the signal); a second one kills,
+/// removes the scratch directories and exits at once.
+pub fn install_signal_handlers() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("keyrace: cannot handle SIGINT/SIGTERM/SIGHUP ({e}); an interrupt may leave adapter processes behind");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for raw in signals.forever() {
+            let first = {
+                // Under the registry lock, so no actor starts after this point.
+                let _registry = registry();
+                SIGNALLED
+                    .compare_exchange(0, raw, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            };
+            kill_every_actor();
+            if !first {
+                let survivors = sweep_orphans();
+                let dirs = std::mem::take(&mut registry().dirs);
+                for dir in dirs {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                eprintln!(
+                    "keyrace: interrupted again; {}",
+                    containment_summary(&survivors)
+                );
+                std::process::exit(128 + raw);
+            }
+        }
     });
-    if let Err(e) = installed {
-        eprintln!("keyrace: could not install the Ctrl-C handler ({e}); an interrupt may leave adapter processes behind");
+}
+
+/// "every adapter process was killed and reaped", or which were not.
+pub fn containment_summary(survivors: &[u32]) -> String {
+    if survivors.is_empty() {
+        "every adapter process was killed and reaped".to_owned()
+    } else {
+        format!(
+            "{} adapter process(es) could not be reaped (pids {survivors:?}); check them with ps",
+            survivors.len()
+        )
     }
 }

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::actor::FaultKind;
+
 /// Exit codes of `keyrace check` (documented in `docs/protocol.md` and `--help`).
 pub const EXIT_PASS: i32 = 0;
 pub const EXIT_VIOLATION: i32 = 1;
@@ -31,20 +33,39 @@ impl Status {
     }
 }
 
-/// One broken invariant, with what the adapter answered and how to replay it.
+/// One round that broke an invariant: what happened, in order, and how to replay it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     pub round: u32,
-    pub invariant: String,
-    /// The requests and replies involved, one line each.
+    /// The requests, replies and runner actions involved, one line each, in the order they
+    /// happened.
     pub replies: Vec<String>,
+    /// Checks of the round that were not made because it stopped at this violation.
+    pub not_reached: Vec<String>,
     pub repro: String,
 }
+
+/// One invariant a scenario broke: in how many rounds, and the first traces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenInvariant {
+    pub invariant: String,
+    /// Rounds that broke it.
+    pub rounds: u32,
+    /// The first [`TRACES_KEPT`] of them in full.
+    pub traces: Vec<Violation>,
+}
+
+/// Traces kept per broken invariant (all of them go to JSON and JUnit).
+pub const TRACES_KEPT: usize = 10;
+
+/// Traces printed per broken invariant in the text report.
+const TRACES_PRINTED: usize = 2;
 
 /// The adapter failed (exited, garbage, wrong id, no answer) during a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fault {
     pub round: u32,
+    pub kind: FaultKind,
     pub message: String,
     pub stderr_tail: String,
     pub repro: String,
@@ -57,12 +78,87 @@ pub struct ScenarioReport {
     pub rounds: u32,
     /// Rounds that broke at least one invariant.
     pub violating_rounds: u32,
-    /// The first few violations in full.
-    pub violations: Vec<Violation>,
+    /// Every distinct invariant broken, in the order first seen.
+    pub violations: Vec<BrokenInvariant>,
     pub skipped_reason: Option<String>,
     pub fault: Option<Fault>,
     pub seconds: f64,
     pub rounds_per_second: f64,
+}
+
+impl ScenarioReport {
+    /// A report of a scenario that has not run yet.
+    pub fn new(id: &str) -> ScenarioReport {
+        ScenarioReport {
+            id: id.to_owned(),
+            status: Status::Passed,
+            rounds: 0,
+            violating_rounds: 0,
+            violations: Vec::new(),
+            skipped_reason: None,
+            fault: None,
+            seconds: 0.0,
+            rounds_per_second: 0.0,
+        }
+    }
+
+    /// Add the violations of one round, grouped by invariant.
+    pub fn record(
+        &mut self,
+        round: u32,
+        violations: Vec<crate::actor::Finding>,
+        not_reached: &[String],
+        repro: &str,
+    ) {
+        if violations.is_empty() {
+            return;
+        }
+        self.violating_rounds += 1;
+        let mut seen_this_round: Vec<String> = Vec::new();
+        for (invariant, replies) in violations {
+            let index = match self
+                .violations
+                .iter()
+                .position(|b| b.invariant == invariant)
+            {
+                Some(index) => index,
+                None => {
+                    self.violations.push(BrokenInvariant {
+                        invariant: invariant.clone(),
+                        rounds: 0,
+                        traces: Vec::new(),
+                    });
+                    self.violations.len() - 1
+                }
+            };
+            let broken = &mut self.violations[index];
+            if !seen_this_round.contains(&invariant) {
+                broken.rounds += 1;
+                seen_this_round.push(invariant);
+            }
+            if broken.traces.len() < TRACES_KEPT {
+                broken.traces.push(Violation {
+                    round,
+                    replies,
+                    not_reached: not_reached.to_vec(),
+                    repro: repro.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// The status its findings give it: a violation is the headline, whatever else happened.
+    pub fn settle(&mut self) {
+        self.status = if self.violating_rounds > 0 {
+            Status::Failed
+        } else if self.fault.is_some() {
+            Status::Fault
+        } else if self.skipped_reason.is_some() {
+            Status::Skipped
+        } else {
+            Status::Passed
+        };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,25 +171,38 @@ pub struct Report {
     pub scenarios: Vec<ScenarioReport>,
     pub seconds: f64,
     pub exit_code: i32,
+    /// Things the run could not do for itself (a scratch directory it could not remove,
+    /// processes it could not reap).
+    pub warnings: Vec<String>,
 }
 
+/// The verdict when every scenario was skipped.
+pub const NOTHING_CHECKED: &str = "nothing was checked: every scenario was skipped (reasons above); the adapter must implement the ops these scenarios need";
+
 impl Report {
-    /// 2 if the adapter failed anywhere (the run cannot be trusted), else 1 if any invariant
-    /// broke, else 0.
+    /// 1 if any invariant broke (faults are listed beside it), else 2 if the adapter failed
+    /// anywhere or nothing was checked at all, else 0.
     pub fn compute_exit_code(scenarios: &[ScenarioReport]) -> i32 {
-        if scenarios.iter().any(|s| s.status == Status::Fault) {
-            EXIT_FAULT
-        } else if scenarios.iter().any(|s| s.status == Status::Failed) {
+        if scenarios.iter().any(|s| s.violating_rounds > 0) {
             EXIT_VIOLATION
+        } else if scenarios.iter().any(|s| s.fault.is_some())
+            || (!scenarios.is_empty() && scenarios.iter().all(|s| s.status == Status::Skipped))
+        {
+            EXIT_FAULT
         } else {
             EXIT_PASS
         }
     }
 
-    /// The human form: a table, then every violation and fault in detail.
+    /// The human form: a table, then every broken invariant and fault in detail. Everything
+    /// an adapter wrote is shown escaped, so it can neither draw on the terminal nor start a
+    /// line that looks like the runner's.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let name = self.adapter_name.as_deref().unwrap_or("(no hello)");
+        let name = self
+            .adapter_name
+            .as_deref()
+            .map_or_else(|| "(no hello)".to_owned(), printable);
         let _ = writeln!(
             out,
             "keyrace check: {} actors, seed {}, adapter {name}",
@@ -122,47 +231,76 @@ impl Report {
         }
         for s in &self.scenarios {
             if let Some(reason) = &s.skipped_reason {
-                let _ = writeln!(out, "\n{} skipped: {reason}", s.id);
+                let _ = writeln!(out, "\n{} skipped: {}", s.id, printable(reason));
             }
-            for v in &s.violations {
+            for broken in &s.violations {
                 let _ = writeln!(
                     out,
-                    "\n{} round {}: VIOLATION: {}",
-                    s.id, v.round, v.invariant
+                    "\n{}: VIOLATION in {} of {} rounds: {}",
+                    s.id,
+                    broken.rounds,
+                    s.rounds,
+                    printable(&broken.invariant)
                 );
-                for line in &v.replies {
-                    let _ = writeln!(out, "    {line}");
+                for v in broken.traces.iter().take(TRACES_PRINTED) {
+                    let _ = writeln!(out, "  {} round {}:", s.id, v.round);
+                    for line in &v.replies {
+                        let _ = writeln!(out, "    {}", printable(line));
+                    }
+                    for check in &v.not_reached {
+                        let _ = writeln!(
+                            out,
+                            "    (round stopped here; not checked: {})",
+                            printable(check)
+                        );
+                    }
+                    let _ = writeln!(out, "  re-run: {}", printable(&v.repro));
                 }
-                let _ = writeln!(out, "  re-run: {}", v.repro);
-            }
-            if s.violating_rounds as usize > s.violations.len() {
-                let _ = writeln!(
-                    out,
-                    "  ({} more violating rounds not shown)",
-                    s.violating_rounds as usize - s.violations.len()
-                );
+                let shown: std::collections::BTreeSet<u32> = broken
+                    .traces
+                    .iter()
+                    .take(TRACES_PRINTED)
+                    .map(|v| v.round)
+                    .collect();
+                let unshown = (broken.rounds as usize).saturating_sub(shown.len());
+                if unshown > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  ({unshown} more rounds broke it; --json keeps up to {TRACES_KEPT} traces per invariant)"
+                    );
+                }
             }
             if let Some(f) = &s.fault {
                 let _ = writeln!(
                     out,
                     "\n{} round {}: ADAPTER FAULT: {}",
-                    s.id, f.round, f.message
+                    s.id,
+                    f.round,
+                    printable(&f.message)
                 );
                 if f.stderr_tail.is_empty() {
                     let _ = writeln!(out, "  (the adapter wrote nothing to stderr)");
                 } else {
                     let _ = writeln!(out, "  adapter stderr (last lines):");
-                    for line in f.stderr_tail.lines() {
-                        let _ = writeln!(out, "    | {line}");
+                    for line in f.stderr_tail.split('\n') {
+                        let _ = writeln!(out, "    | {}", printable(line));
                     }
                 }
-                let _ = writeln!(out, "  re-run: {}", f.repro);
+                let _ = writeln!(out, "  re-run: {}", printable(&f.repro));
             }
         }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "\nwarning: {}", printable(warning));
+        }
+        let faults = self.scenarios.iter().filter(|s| s.fault.is_some()).count();
         let verdict = match self.exit_code {
-            EXIT_PASS => "all scenarios passed",
-            EXIT_VIOLATION => "invariants were violated",
-            _ => "the adapter failed; fix it and re-run",
+            EXIT_PASS => "all scenarios passed".to_owned(),
+            EXIT_VIOLATION if faults > 0 => format!(
+                "invariants were violated (and the adapter failed in {faults} scenario(s), see above)"
+            ),
+            EXIT_VIOLATION => "invariants were violated".to_owned(),
+            _ if faults > 0 => "the adapter failed; fix it and re-run".to_owned(),
+            _ => NOTHING_CHECKED.to_owned(),
         };
         let _ = writeln!(
             out,
@@ -211,64 +349,84 @@ impl Report {
                 xml_escape(&s.id),
                 s.seconds
             );
-            match s.status {
-                Status::Passed => {
-                    let _ = writeln!(out, "/>");
-                    continue;
-                }
-                _ => {
-                    let _ = writeln!(out, ">");
-                }
+            if s.status == Status::Passed {
+                let _ = writeln!(out, "/>");
+                continue;
             }
-            match s.status {
-                Status::Skipped => {
-                    let reason = s.skipped_reason.as_deref().unwrap_or("");
-                    let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml_escape(reason));
-                }
-                Status::Failed => {
-                    let first = s.violations.first().map_or("", |v| v.invariant.as_str());
-                    let mut body = String::new();
-                    for v in &s.violations {
-                        let _ = writeln!(body, "round {}: {}", v.round, v.invariant);
+            let _ = writeln!(out, ">");
+            if let Some(reason) = s
+                .skipped_reason
+                .as_deref()
+                .filter(|_| s.status == Status::Skipped)
+            {
+                let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml_escape(reason));
+            }
+            if s.status == Status::Failed {
+                let message = s
+                    .violations
+                    .iter()
+                    .map(|b| format!("{} ({} rounds)", b.invariant, b.rounds))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut body = String::new();
+                for broken in &s.violations {
+                    let _ = writeln!(
+                        body,
+                        "{} ({} of {} rounds)",
+                        broken.invariant, broken.rounds, s.rounds
+                    );
+                    for v in &broken.traces {
+                        let _ = writeln!(body, "  round {}:", v.round);
                         for line in &v.replies {
                             let _ = writeln!(body, "    {line}");
                         }
+                        for check in &v.not_reached {
+                            let _ = writeln!(body, "    (not checked: {check})");
+                        }
                         let _ = writeln!(body, "  re-run: {}", v.repro);
                     }
-                    let _ = writeln!(
-                        out,
-                        "      <failure message=\"{}\" type=\"violation\">{}</failure>",
-                        xml_escape(first),
-                        xml_escape(&body)
-                    );
                 }
-                Status::Fault => {
-                    let (message, body) = s.fault.as_ref().map_or_else(
-                        || (String::new(), String::new()),
-                        |f| {
-                            (
-                                f.message.clone(),
-                                format!(
-                                    "{}\nstderr:\n{}\nre-run: {}",
-                                    f.message, f.stderr_tail, f.repro
-                                ),
-                            )
-                        },
-                    );
-                    let _ = writeln!(
-                        out,
-                        "      <error message=\"{}\" type=\"adapter-fault\">{}</error>",
-                        xml_escape(&message),
-                        xml_escape(&body)
-                    );
-                }
-                Status::Passed => {}
+                let _ = writeln!(
+                    out,
+                    "      <failure message=\"{}\" type=\"violation\">{}</failure>",
+                    xml_escape(&message),
+                    xml_escape(&body)
+                );
+            }
+            if let Some(f) = &s.fault {
+                let body = format!(
+                    "{}\nstderr:\n{}\nre-run: {}",
+                    f.message, f.stderr_tail, f.repro
+                );
+                let _ = writeln!(
+                    out,
+                    "      <error message=\"{}\" type=\"adapter-fault\">{}</error>",
+                    xml_escape(&f.message),
+                    xml_escape(&body)
+                );
             }
             let _ = writeln!(out, "    </testcase>");
         }
         out.push_str("  </testsuite>\n</testsuites>\n");
         out
     }
+}
+
+/// `text` made safe for a terminal: control characters (escape sequences, carriage returns,
+/// newlines), bidirectional overrides and line separators are shown escaped (`\u{1b}`, `\n`),
+/// everything else as it is.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let unsafe_char = c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if unsafe_char {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Escape text for XML attributes and content; characters XML 1.0 cannot carry at all
@@ -295,39 +453,32 @@ mod tests {
     use super::*;
 
     fn scenario(id: &str, status: Status) -> ScenarioReport {
-        ScenarioReport {
-            id: id.to_owned(),
-            status,
-            rounds: 3,
-            violating_rounds: u32::from(status == Status::Failed),
-            violations: if status == Status::Failed {
-                vec![Violation {
-                    round: 1,
-                    invariant: "exactly one <winner> & \"more\"".to_owned(),
-                    replies: vec!["actor 0: consume → won true".to_owned()],
-                    repro: "keyrace check --scenario x --seed 1".to_owned(),
-                }]
-            } else {
-                Vec::new()
-            },
-            skipped_reason: (status == Status::Skipped).then(|| "no consume".to_owned()),
-            fault: (status == Status::Fault).then(|| Fault {
-                round: 0,
-                message: "exited".to_owned(),
-                stderr_tail: "boom\u{1}".to_owned(),
-                repro: "keyrace check".to_owned(),
-            }),
-            seconds: 0.5,
-            rounds_per_second: 6.0,
+        let mut s = ScenarioReport::new(id);
+        s.rounds = 3;
+        if status == Status::Failed {
+            s.record(
+                1,
+                vec![(
+                    "exactly one <winner> & \"more\"".to_owned(),
+                    vec!["actor 0: consume → won true".to_owned()],
+                )],
+                &[],
+                "keyrace check --scenario x --seed 1",
+            );
         }
+        s.skipped_reason = (status == Status::Skipped).then(|| "no consume".to_owned());
+        s.fault = (status == Status::Fault).then(|| Fault {
+            round: 0,
+            kind: FaultKind::Exited,
+            message: "exited".to_owned(),
+            stderr_tail: "boom\u{1}".to_owned(),
+            repro: "keyrace check".to_owned(),
+        });
+        s.settle();
+        s
     }
 
-    fn report(statuses: &[Status]) -> Report {
-        let scenarios: Vec<_> = statuses
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| scenario(&format!("s{i}"), s))
-            .collect();
+    fn report(scenarios: Vec<ScenarioReport>) -> Report {
         Report {
             protocol: crate::protocol::PROTOCOL,
             adapter: vec!["a".into()],
@@ -337,42 +488,126 @@ mod tests {
             exit_code: Report::compute_exit_code(&scenarios),
             scenarios,
             seconds: 1.0,
+            warnings: Vec::new(),
         }
     }
 
+    fn of(statuses: &[Status]) -> Report {
+        report(
+            statuses
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| scenario(&format!("s{i}"), s))
+                .collect(),
+        )
+    }
+
     #[test]
-    fn exit_code_prefers_fault_then_violation() {
+    fn a_violation_is_the_headline_then_a_fault_then_nothing_checked() {
+        assert_eq!(of(&[Status::Passed, Status::Skipped]).exit_code, EXIT_PASS);
         assert_eq!(
-            report(&[Status::Passed, Status::Skipped]).exit_code,
-            EXIT_PASS
-        );
-        assert_eq!(
-            report(&[Status::Passed, Status::Failed]).exit_code,
+            of(&[Status::Passed, Status::Failed]).exit_code,
             EXIT_VIOLATION
         );
         assert_eq!(
-            report(&[Status::Failed, Status::Fault]).exit_code,
-            EXIT_FAULT
+            of(&[Status::Failed, Status::Fault]).exit_code,
+            EXIT_VIOLATION
         );
+        assert_eq!(of(&[Status::Passed, Status::Fault]).exit_code, EXIT_FAULT);
+        let skipped = of(&[Status::Skipped, Status::Skipped]);
+        assert_eq!(skipped.exit_code, EXIT_FAULT);
+        assert!(skipped.to_text().contains(NOTHING_CHECKED));
+
+        // A scenario that broke an invariant and then faulted is failed, with the fault beside.
+        let mut both = scenario("both", Status::Failed);
+        both.fault = scenario("f", Status::Fault).fault;
+        both.settle();
+        assert_eq!(both.status, Status::Failed);
+        let text = report(vec![both]).to_text();
+        assert!(text.contains("ADAPTER FAULT"), "{text}");
+        assert!(
+            text.contains("invariants were violated (and the adapter failed in 1 scenario(s)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn violations_are_grouped_by_invariant_with_their_own_counts() {
+        let mut s = ScenarioReport::new("keygen-race");
+        for round in 0..30 {
+            let mut violations = vec![("lost update".to_owned(), vec![format!("r{round}")])];
+            if round % 10 == 3 {
+                violations.push(("same key".to_owned(), vec![format!("k{round}")]));
+            }
+            // Two traces of one invariant in one round count one round.
+            violations.push(("lost update".to_owned(), vec![format!("r{round}b")]));
+            s.record(round, violations, &["later check".to_owned()], "re-run");
+        }
+        s.rounds = 30;
+        s.settle();
+        assert_eq!(s.violating_rounds, 30);
+        let counts: Vec<(&str, u32)> = s
+            .violations
+            .iter()
+            .map(|b| (b.invariant.as_str(), b.rounds))
+            .collect();
+        assert_eq!(counts, [("lost update", 30), ("same key", 3)]);
+        assert_eq!(s.violations[0].traces.len(), TRACES_KEPT);
+        assert_eq!(s.violations[1].traces[0].replies, ["k3"]);
+        let text = report(vec![s]).to_text();
+        assert!(
+            text.contains("VIOLATION in 3 of 30 rounds: same key"),
+            "{text}"
+        );
+        assert!(text.contains("not checked: later check"), "{text}");
+        assert!(text.contains("29 more rounds broke it"), "{text}");
     }
 
     #[test]
     fn renderings_agree_and_escape() {
-        let r = report(&[
+        let r = of(&[
             Status::Passed,
             Status::Failed,
             Status::Skipped,
             Status::Fault,
         ]);
         let text = r.to_text();
-        assert!(text.contains("VIOLATION: exactly one <winner>"));
+        assert!(text.contains("VIOLATION in 1 of 3 rounds: exactly one <winner>"));
         assert!(text.contains("re-run: keyrace check --scenario x --seed 1"));
+        assert!(text.contains("| boom\\u{1}"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
         assert_eq!(json["scenarios"][1]["status"], "failed");
-        assert_eq!(json["exit_code"], 2);
+        assert_eq!(json["scenarios"][1]["violations"][0]["rounds"], 1);
+        assert_eq!(json["exit_code"], EXIT_VIOLATION);
         let xml = r.to_junit();
         assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""));
         assert!(xml.contains("exactly one &lt;winner&gt; &amp; &quot;more&quot;"));
         assert!(!xml.contains('\u{1}'));
+    }
+
+    #[test]
+    fn adapter_text_cannot_forge_lines_or_draw_on_the_terminal() {
+        let forged = "x\nall scenarios passed (0.1 s, exit 0)\r\u{1b}[2J\u{202e}";
+        let shown = printable(forged);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert_eq!(shown.lines().count(), 1);
+        assert!(shown.contains("\\n") && shown.contains("\\u{1b}") && shown.contains("\\u{202e}"));
+        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+
+        let mut s = scenario("s", Status::Fault);
+        if let Some(f) = s.fault.as_mut() {
+            f.message = forged.to_owned();
+            f.stderr_tail = format!("line one\n{forged}");
+        }
+        let mut r = report(vec![s]);
+        r.adapter_name = Some(forged.to_owned());
+        let text = r.to_text();
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(
+            !text
+                .lines()
+                .any(|line| line.starts_with("all scenarios passed")),
+            "{text}"
+        );
     }
 }

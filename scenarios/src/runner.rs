@@ -2,31 +2,30 @@
 //! [`Report`], print it and write the machine forms.
 
 use std::fs;
-use std::io::IsTerminal;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keyrace_core::ErrorCode;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rustix::process::Signal;
 
-use crate::actor::{Actor, ActorError};
+use crate::actor::{Actor, ActorError, FaultKind};
 use crate::config::{Budget, Config};
+use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
-use crate::report::{Fault, Report, ScenarioReport, Status, Violation, EXIT_FAULT};
+use crate::report::{Fault, Report, ScenarioReport, EXIT_FAULT};
 use crate::scenario::{self, Env, Round, ScenarioDef};
+use crate::scratch::{Area, Scratch};
 
-/// Violations shown in full per scenario (the rest are counted).
-const SHOWN_VIOLATIONS: usize = 3;
-
-/// Why a run could not start at all.
+/// Why a run could not start, or did not end on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("unknown scenario {0:?}; `keyrace list` shows the ids")]
     UnknownScenario(String),
+    #[error("{0}")]
+    InvalidConfig(String),
     #[error("cannot prepare the run's scratch directory: {0}; check that the temp directory (TMPDIR) is writable")]
     Scratch(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -35,29 +34,40 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("interrupted by {}; {}; {}", reaper::signal_name(*.signal), reaper::containment_summary(.survivors), .cleanup)]
+    Interrupted {
+        signal: Signal,
+        survivors: Vec<u32>,
+        /// What became of the scratch directory.
+        cleanup: String,
+    },
 }
 
 impl RunError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            RunError::UnknownScenario(_) => ErrorCode::InvalidArgument,
+            RunError::UnknownScenario(_) | RunError::InvalidConfig(_) => ErrorCode::InvalidArgument,
             RunError::Scratch(e) | RunError::Output { source: e, .. } => ErrorCode::from_io(e),
+            RunError::Interrupted { .. } => ErrorCode::Io,
+        }
+    }
+
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Interrupted { signal, .. } => reaper::exit_code(*signal),
+            _ => EXIT_FAULT,
         }
     }
 }
 
 /// Run `keyrace check` and print its report; returns the process exit code.
 pub fn run(cfg: &Config) -> i32 {
-    let checked = check(cfg);
-    if reaper::interrupted() {
-        // The faults of killed actors are not findings; the handler reports and exits.
-        reaper::wait_for_interrupt_handler();
-    }
-    let report = match checked {
+    let report = match check(cfg) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("keyrace: {e}");
-            return EXIT_FAULT;
+            return e.exit_code();
         }
     };
     print!("{}", report.to_text());
@@ -83,17 +93,48 @@ pub fn run(cfg: &Config) -> i32 {
 }
 
 /// Run the selected scenarios and build the report.
+///
+/// The calling process becomes a child subreaper for the run, so helpers an adapter leaves
+/// behind are reparented to it and killed (those marked with [`reaper::RUN_MARKER_ENV`], or
+/// every non-actor child after [`reaper::own_every_child`]).
 pub fn check(cfg: &Config) -> Result<Report, RunError> {
     let started = Instant::now();
+    cfg.validate().map_err(RunError::InvalidConfig)?;
     let defs = select(cfg)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("keyrace-")
-        .tempdir()
-        .map_err(RunError::Scratch)?;
-    reaper::register_dir(scratch.path().to_owned());
-    let result = check_in(cfg, &defs, scratch.path());
-    reaper::unregister_dir(scratch.path());
-    let scenarios = result?;
+    let mut warnings = Vec::new();
+    if let Err(e) = reaper::become_subreaper() {
+        warnings.push(format!(
+            "{e}: helpers an adapter leaves behind when it exits may survive the run"
+        ));
+    }
+    let scratch = Scratch::create().map_err(RunError::Scratch)?;
+    let scratch_path = scratch.area().path().to_owned();
+    let result = check_in(cfg, &defs, scratch.area());
+    let removed = scratch.remove();
+    let survivors = reaper::sweep_orphans();
+    if let Some(signal) = reaper::interrupted() {
+        return Err(RunError::Interrupted {
+            signal,
+            survivors,
+            cleanup: match removed {
+                Ok(()) => "the scratch directory was removed".to_owned(),
+                Err(e) => format!(
+                    "the scratch directory {} could not be removed: {e}",
+                    scratch_path.display()
+                ),
+            },
+        });
+    }
+    if let Err(e) = removed {
+        warnings.push(format!(
+            "the scratch directory {} could not be removed: {e}",
+            scratch_path.display()
+        ));
+    }
+    if !survivors.is_empty() {
+        warnings.push(reaper::containment_summary(&survivors));
+    }
+    let (scenarios, adapter_name) = result?;
     Ok(Report {
         protocol: PROTOCOL,
         adapter: cfg
@@ -101,12 +142,13 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-        adapter_name: scenarios.1,
+        adapter_name,
         seed: cfg.seed,
         actors: cfg.actors,
-        exit_code: Report::compute_exit_code(&scenarios.0),
-        scenarios: scenarios.0,
+        exit_code: Report::compute_exit_code(&scenarios),
+        scenarios,
         seconds: started.elapsed().as_secs_f64(),
+        warnings,
     })
 }
 
@@ -120,84 +162,78 @@ fn select(cfg: &Config) -> Result<Vec<&'static ScenarioDef>, RunError> {
         .collect()
 }
 
-fn make_dir(path: &Path, mode: u32) -> std::io::Result<()> {
-    fs::DirBuilder::new().mode(mode).create(path)?;
-    // The umask may have taken bits away; set exactly what was asked.
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
 fn check_in(
     cfg: &Config,
     defs: &[&'static ScenarioDef],
-    scratch: &Path,
+    scratch: &Area,
 ) -> Result<(Vec<ScenarioReport>, Option<String>), RunError> {
-    // Traversable (not listable) by other users: a scenario may run actors unprivileged.
-    fs::set_permissions(scratch, fs::Permissions::from_mode(0o711)).map_err(RunError::Scratch)?;
-    let home = scratch.join("home");
-    make_dir(&home, 0o700).map_err(RunError::Scratch)?;
+    let home = scratch.create("home", 0o700).map_err(RunError::Scratch)?;
 
-    let probe = Env::new(cfg, home.clone()).spec("probe");
-    let hello = match Actor::spawn(&probe) {
-        Ok(actor) => Ok(actor.hello().clone()),
-        Err(e) => Err(e),
-    };
-    let bar = progress_bar(cfg, defs);
+    let probe = Env::new(cfg, home.path().to_owned()).spec("probe");
+    let hello = Actor::spawn(&probe).map(|actor| actor.hello().clone());
+    let planned: u64 = defs
+        .iter()
+        .filter_map(|def| planned_rounds(cfg, def))
+        .map(u64::from)
+        .sum();
+    let mut progress = Progress::new(
+        cfg.progress,
+        (!matches!(cfg.budget, Budget::Time(_))).then_some(planned),
+    );
     let mut reports = Vec::new();
+    // After an adapter stops answering, every later scenario would wait out the same deadline.
+    let mut hung_in: Option<&str> = None;
     for def in defs {
-        bar.set_message(def.id);
-        let report = match &hello {
-            Ok(hello) => run_scenario(cfg, def, hello, scratch, &home, &bar),
-            Err(e) => fault_report(cfg, def, e),
+        if reaper::interrupted().is_some() {
+            break;
+        }
+        progress.scenario(def.id);
+        let report = match (&hello, hung_in) {
+            (Err(e), _) => fault_report(cfg, def, e),
+            (Ok(_), Some(hung)) => not_run(def, format!(
+                "not run: the adapter stopped answering in {hung} (its fault is shown there); fix that and re-run"
+            )),
+            (Ok(hello), None) => run_scenario(cfg, def, hello, scratch, home.path(), &mut progress),
         };
+        if report
+            .fault
+            .as_ref()
+            .is_some_and(|f| f.kind == FaultKind::Timeout)
+        {
+            hung_in = Some(def.id);
+        }
         reports.push(report);
     }
-    bar.finish_and_clear();
+    progress.finish();
     Ok((reports, hello.ok().map(|h| h.name)))
 }
 
-fn progress_bar(cfg: &Config, defs: &[&ScenarioDef]) -> ProgressBar {
-    if !cfg.progress || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+fn planned_rounds(cfg: &Config, def: &ScenarioDef) -> Option<u32> {
+    match cfg.budget {
+        Budget::Default => Some(def.default_rounds),
+        Budget::Rounds(n) => Some(n),
+        Budget::Time(_) => None,
     }
-    let total: u64 = defs
-        .iter()
-        .map(|def| match cfg.budget {
-            Budget::Default => u64::from(def.default_rounds),
-            Budget::Rounds(n) => u64::from(n),
-            Budget::Time(_) => 0,
-        })
-        .sum();
-    let bar = if total == 0 {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::new(total)
-    };
-    bar.set_draw_target(ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} rounds  {msg:28} {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar
+}
+
+fn not_run(def: &ScenarioDef, reason: String) -> ScenarioReport {
+    let mut report = ScenarioReport::new(def.id);
+    report.skipped_reason = Some(reason);
+    report.settle();
+    report
 }
 
 fn fault_report(cfg: &Config, def: &ScenarioDef, error: &ActorError) -> ScenarioReport {
-    ScenarioReport {
-        id: def.id.to_owned(),
-        status: Status::Fault,
-        rounds: 0,
-        violating_rounds: 0,
-        violations: Vec::new(),
-        skipped_reason: None,
-        fault: Some(Fault {
-            round: 0,
-            message: error.to_string(),
-            stderr_tail: error.stderr_tail().to_owned(),
-            repro: cfg.repro(def.id, 0),
-        }),
-        seconds: 0.0,
-        rounds_per_second: 0.0,
-    }
+    let mut report = ScenarioReport::new(def.id);
+    report.fault = Some(Fault {
+        round: 0,
+        kind: error.kind(),
+        message: error.to_string(),
+        stderr_tail: error.stderr_tail().to_owned(),
+        repro: cfg.repro(def.id, 0),
+    });
+    report.settle();
+    report
 }
 
 /// A seed per (run seed, scenario, round): re-running with `--seed` replays every round's
@@ -218,21 +254,11 @@ fn run_scenario(
     cfg: &Config,
     def: &ScenarioDef,
     hello: &Hello,
-    scratch: &Path,
-    home: &Path,
-    bar: &ProgressBar,
+    scratch: &Area,
+    home: &std::path::Path,
+    progress: &mut Progress,
 ) -> ScenarioReport {
-    let mut report = ScenarioReport {
-        id: def.id.to_owned(),
-        status: Status::Passed,
-        rounds: 0,
-        violating_rounds: 0,
-        violations: Vec::new(),
-        skipped_reason: None,
-        fault: None,
-        seconds: 0.0,
-        rounds_per_second: 0.0,
-    };
+    let mut report = ScenarioReport::new(def.id);
     let missing: Vec<&str> = def
         .needs
         .iter()
@@ -240,20 +266,36 @@ fn run_scenario(
         .map(|op: &OpName| op.as_str())
         .collect();
     if !missing.is_empty() {
-        report.status = Status::Skipped;
-        report.skipped_reason = Some(format!(
-            "the adapter does not implement {} (its hello lists {:?})",
-            missing.join(", "),
-            hello.ops.iter().map(|op| op.as_str()).collect::<Vec<_>>()
-        ));
-        return report;
+        return not_run(
+            def,
+            format!(
+                "the adapter does not implement {} (its hello lists {:?})",
+                missing.join(", "),
+                hello.ops.iter().map(|op| op.as_str()).collect::<Vec<_>>()
+            ),
+        );
     }
-    let dir = scratch.join(def.id);
-    if let Err(e) = make_dir(&dir, 0o711) {
-        report.status = Status::Skipped;
-        report.skipped_reason = Some(format!("cannot create {}: {e}", dir.display()));
-        return report;
+    if def.needs_key && hello.keyless {
+        return not_run(
+            def,
+            "the adapter's hello declares the store keyless (it keeps no key material), so \
+             there is no key source to check"
+                .to_owned(),
+        );
     }
+    let area = match scratch.create(def.id, 0o700) {
+        Ok(area) => area,
+        Err(e) => {
+            return not_run(
+                def,
+                format!(
+                    "cannot create {}: {e}",
+                    scratch.path().join(def.id).display()
+                ),
+            )
+        }
+    };
+    let planned = planned_rounds(cfg, def);
     let started = Instant::now();
     let mut env = Env::new(cfg, home.to_owned());
     loop {
@@ -262,52 +304,66 @@ fn run_scenario(
             Budget::Rounds(n) => report.rounds >= n,
             Budget::Time(limit) => report.rounds > 0 && started.elapsed() >= limit,
         };
-        if done {
+        if done || reaper::interrupted().is_some() {
             break;
         }
         let index = report.rounds;
-        let round_dir = dir.join(format!("round-{index}"));
-        if let Err(e) = make_dir(&round_dir, 0o700) {
-            report.skipped_reason = Some(format!("cannot create {}: {e}", round_dir.display()));
-            break;
-        }
+        let name = format!("round-{index}");
+        let round_area = match area.create(&name, 0o700) {
+            Ok(round_area) => round_area,
+            Err(e) => {
+                report.skipped_reason = Some(format!(
+                    "cannot create {}: {e}",
+                    area.path().join(&name).display()
+                ));
+                break;
+            }
+        };
         let mut round = Round {
             index,
-            dir: round_dir.clone(),
+            dir: round_area.path().to_owned(),
+            area: round_area,
             rng: StdRng::seed_from_u64(round_seed(cfg.seed, def.id, index)),
             violations: Vec::new(),
+            not_reached: Vec::new(),
+            skip: None,
         };
         let result = (def.run_round)(&mut env, &mut round);
-        let _ = fs::remove_dir_all(&round_dir);
+        if reaper::interrupted().is_some() {
+            // What a killed actor answered is not a finding.
+            break;
+        }
+        if let Err(e) = area.remove_all(&name) {
+            report.skipped_reason = Some(format!(
+                "cannot remove {}: {e}",
+                area.path().join(&name).display()
+            ));
+        }
         report.rounds += 1;
-        bar.inc(1);
-        if !round.violations.is_empty() {
-            report.violating_rounds += 1;
-        }
-        for (invariant, replies) in round.violations {
-            if report.violations.len() < SHOWN_VIOLATIONS {
-                report.violations.push(Violation {
-                    round: index,
-                    invariant,
-                    replies,
-                    repro: cfg.repro(def.id, index),
-                });
-            }
-        }
+        let mut violations = env.findings.take();
+        violations.append(&mut round.violations);
+        report.record(
+            index,
+            violations,
+            &round.not_reached,
+            &cfg.repro(def.id, index),
+        );
+        progress.round(def.id, report.rounds, planned, report.violating_rounds);
         if let Err(e) = result {
             report.fault = Some(Fault {
                 round: index,
+                kind: e.kind(),
                 message: e.to_string(),
                 stderr_tail: e.stderr_tail().to_owned(),
                 repro: cfg.repro(def.id, index),
             });
             break;
         }
-        if let Some(reason) = env.skip.take() {
+        if let Some(reason) = round.skip.take() {
             report.skipped_reason = Some(reason);
             break;
         }
-        if cfg.fail_fast && report.violating_rounds > 0 {
+        if report.skipped_reason.is_some() || (cfg.fail_fast && report.violating_rounds > 0) {
             break;
         }
     }
@@ -318,15 +374,7 @@ fn run_scenario(
     } else {
         0.0
     };
-    report.status = if report.fault.is_some() {
-        Status::Fault
-    } else if report.violating_rounds > 0 {
-        Status::Failed
-    } else if report.skipped_reason.is_some() {
-        Status::Skipped
-    } else {
-        Status::Passed
-    };
+    report.settle();
     report
 }
 

@@ -98,10 +98,14 @@ fn adapter_without_hello_times_out() {
 }
 
 #[test]
-fn scenario_needing_a_missing_op_is_skipped_not_passed() {
+fn scenario_needing_a_missing_op_is_skipped_not_passed_and_nothing_checked_is_exit_2() {
     let script = format!("echo '{HELLO}'; cat >/dev/null");
     let (code, report, _) = check_script(&script, "double-bootstrap");
-    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(code, Some(2), "{report}");
+    assert!(
+        report.contains(keyrace_scenarios::report::NOTHING_CHECKED),
+        "{report}"
+    );
     let row = report
         .lines()
         .find(|line| line.starts_with("double-bootstrap"))

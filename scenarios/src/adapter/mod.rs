@@ -185,6 +185,7 @@ fn open(dir: &Path, mutant: Option<Mutant>) -> keyrace_core::Result<(Store<OsFs>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Code;
 
     fn call(op: Op) -> Reply {
         answer(&Request { id: 1, op }, None)
@@ -235,7 +236,7 @@ mod tests {
         assert_eq!(unknown.id, 9);
         assert_eq!(
             unknown.outcome.expect_err("unsupported").code,
-            ErrorCode::UnsupportedOp
+            Code::Known(ErrorCode::UnsupportedOp)
         );
     }
 
@@ -254,7 +255,7 @@ mod tests {
         });
         assert_eq!(
             reply.outcome.expect_err("broken").code,
-            ErrorCode::MetadataCorrupted
+            Code::Known(ErrorCode::MetadataCorrupted)
         );
         assert!(call(Op::Destroy {
             store: store.clone()

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use keyrace_scenarios::adapter::{self, Mutant};
-use keyrace_scenarios::config::{split_adapter, Budget, Config, DEFAULT_ACTORS};
+use keyrace_scenarios::config::{
+    split_adapter, Budget, Config, DEFAULT_ACTORS, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
+};
 use keyrace_scenarios::{reaper, runner, scenario};
 
 #[derive(Parser)]
@@ -43,7 +45,7 @@ struct CheckArgs {
     #[arg(long = "scenario", value_name = "ID")]
     scenarios: Vec<String>,
     /// Racing actors (adapter processes) per scenario.
-    #[arg(long, default_value_t = DEFAULT_ACTORS as u32, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = DEFAULT_ACTORS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_ACTORS as i64))]
     actors: u32,
     /// Rounds per scenario (default: each scenario's own budget).
     #[arg(long, conflicts_with = "time", value_parser = clap::value_parser!(u32).range(1..))]
@@ -71,11 +73,17 @@ struct CheckArgs {
     adapter: Vec<OsString>,
 }
 
-fn seconds(value: f64, what: &str) -> Duration {
+/// `value` seconds as a duration in (0, `max`], or a usage error naming the bounds.
+fn seconds(value: f64, what: &str, max: Duration) -> Duration {
     Duration::try_from_secs_f64(value)
         .ok()
-        .filter(|d| !d.is_zero())
-        .unwrap_or_else(|| usage(&format!("{what} must be a positive number of seconds")))
+        .filter(|d| !d.is_zero() && *d <= max)
+        .unwrap_or_else(|| {
+            usage(&format!(
+                "{what} must be a number of seconds more than 0 and at most {}",
+                max.as_secs()
+            ))
+        })
 }
 
 fn usage(message: &str) -> ! {
@@ -117,18 +125,19 @@ fn main() {
             cfg.actors = args.actors as usize;
             cfg.budget = match (args.rounds, args.time) {
                 (Some(n), _) => Budget::Rounds(n),
-                (None, Some(t)) => Budget::Time(seconds(t, "--time")),
+                (None, Some(t)) => Budget::Time(seconds(t, "--time", MAX_TIME)),
                 (None, None) => Budget::Default,
             };
             if let Some(seed) = args.seed {
                 cfg.seed = seed;
             }
-            cfg.timeout = seconds(args.timeout, "--timeout");
+            cfg.timeout = seconds(args.timeout, "--timeout", MAX_TIMEOUT);
             cfg.json = args.json;
             cfg.junit = args.junit;
             cfg.progress = true;
             cfg.fail_fast = args.fail_fast;
-            reaper::install_interrupt_handler();
+            reaper::own_every_child();
+            reaper::install_signal_handlers();
             std::process::exit(runner::run(&cfg));
         }
     }

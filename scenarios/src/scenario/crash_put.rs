@@ -22,6 +22,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "crash-put",
     summary: "SIGKILL an actor during a put: acknowledged secrets survive, the killed put is old-or-new, the store opens",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
+    needs_key: false,
     default_rounds: 50,
     run_round,
 };
@@ -65,6 +66,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     acked.push(old_put);
     if let Some(failed) = acked.iter().find(|put| !put.ok()) {
         round.violation("puts into a healthy store succeed", vec![failed.describe()]);
+        round.stop_before(&["the killed put leaves its old or its new value, and the store opens"]);
         return Ok(());
     }
 
@@ -93,6 +95,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     )?;
     if !opened.ok() {
         round.violation("the store opens after a crash", vec![opened.describe()]);
+        round.stop_before(&[
+            "every secret acknowledged before the crash reads back exactly",
+            "a secret overwritten during a crash holds its old or its new value",
+        ]);
         return Ok(());
     }
     for put in &acked[..3] {

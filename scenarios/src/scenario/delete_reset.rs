@@ -8,7 +8,7 @@
 //! the files at the top of the store (metadata, key file); a racer resets the store; the
 //! verifier uses the fresh store.
 
-use super::{call, describe_all, files_under, race, Env, Round, ScenarioDef};
+use super::{call, describe_all, race, Env, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -16,9 +16,16 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "delete-reset",
     summary: "a delete racing puts removes only its secret; reset works on a store whose metadata is garbage, and a fresh store follows",
     needs: &[OpName::Put, OpName::Get, OpName::Delete, OpName::Reset],
+    needs_key: false,
     default_rounds: 20,
     run_round,
 };
+
+/// The second half of a round, for reports of rounds that stop before it.
+const RESET_CHECKS: [&str; 2] = [
+    "reset succeeds on a store whose metadata is garbage, without a successful open",
+    "after a reset the next open creates a fresh store that works and holds none of the old secrets",
+];
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
@@ -39,6 +46,11 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         )?;
         if !put.ok() {
             round.violation("puts into a fresh store succeed", vec![put.describe()]);
+            round.stop_before(&[
+                "a delete racing puts removes exactly its own secret and loses no put",
+                RESET_CHECKS[0],
+                RESET_CHECKS[1],
+            ]);
             return Ok(());
         }
     }
@@ -93,23 +105,36 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             "a delete racing puts removes exactly its own secret and loses no put; deleting an absent secret succeeds",
             replies,
         );
+        round.stop_before(&RESET_CHECKS);
         return Ok(());
     }
 
     // Garble the store's own files (metadata, key file), whatever the implementation names
     // them; the secrets stay as they are.
-    let top_level: Vec<_> = files_under(&store)
-        .into_iter()
-        .filter(|file| file.parent() == Some(store.as_path()))
-        .collect();
+    let Some(store_dir) = round.store("store") else {
+        round.stop_before(&RESET_CHECKS);
+        return Ok(());
+    };
+    let top_level: Vec<_> = match store_dir.files() {
+        Ok(files) => files
+            .into_iter()
+            .filter(|file| file.components().count() == 1)
+            .collect(),
+        Err(refusal) => {
+            round.refused(refusal);
+            round.stop_before(&RESET_CHECKS);
+            return Ok(());
+        }
+    };
     for file in &top_level {
-        if let Err(e) = std::fs::write(file, b"\x00garbage, not metadata") {
-            env.skip = Some(format!("cannot damage {}: {e}", file.display()));
+        if let Err(refusal) = store_dir.overwrite(file, b"\x00garbage, not metadata") {
+            round.refused(refusal);
+            round.stop_before(&RESET_CHECKS);
             return Ok(());
         }
     }
     if top_level.is_empty() {
-        env.skip = Some(format!(
+        round.skip = Some(format!(
             "the store keeps no file at its top level ({}) for the runner to damage, so reset \
              cannot be shown to work without a successful open",
             store.display()
@@ -120,7 +145,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         "runner: garbled {}",
         top_level
             .iter()
-            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -131,10 +156,8 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         },
     )?;
     if !reset.ok() {
-        round.violation(
-            "reset succeeds on a store whose metadata is garbage, without a successful open",
-            vec![damaged, reset.describe()],
-        );
+        round.violation(RESET_CHECKS[0], vec![damaged, reset.describe()]);
+        round.stop_before(&RESET_CHECKS[1..]);
         return Ok(());
     }
     let verifier = env.verifier()?;
@@ -163,7 +186,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     )?;
     if old.value() != Some(None) || !put.ok() || get.value() != Some(Some(fresh.as_str())) {
         round.violation(
-            "after a reset the next open creates a fresh store that works and holds none of the old secrets",
+            RESET_CHECKS[1],
             vec![
                 reset.describe(),
                 old.describe(),

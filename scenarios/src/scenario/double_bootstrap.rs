@@ -15,6 +15,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     summary:
         "N actors consume one bootstrap token at once: exactly one wins, a later consume loses",
     needs: &[OpName::Consume],
+    needs_key: false,
     default_rounds: 300,
     run_round,
 };
@@ -32,10 +33,9 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let consumes = race(env.racers()?, ops, &mut round.rng)?;
     let winners = consumes.iter().filter(|c| c.won() == Some(true)).count();
     if winners != 1 {
-        round.violation(
-            format!("exactly one of the racing consumers wins (saw {winners})"),
-            describe_all(&consumes),
-        );
+        let mut replies = describe_all(&consumes);
+        replies.push(format!("runner: {winners} winners"));
+        round.violation("exactly one of the racing consumers wins", replies);
     }
     let later = call(env.verifier()?, Op::Consume { store, token })?;
     if winners > 0 && later.won() != Some(false) {

@@ -8,7 +8,7 @@
 
 use rand::Rng;
 
-use super::{call, describe_all, files_under, race, Env, Round, ScenarioDef};
+use super::{call, describe_all, race, Env, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::procfs;
 use crate::protocol::{Op, OpName};
@@ -17,6 +17,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "failed-open-releases-handles",
     summary: "open a broken store: a coded error, no handle left inside the store (/proc/<pid>/fd), then destroy succeeds",
     needs: &[OpName::Open, OpName::Put, OpName::Destroy],
+    needs_key: false,
     default_rounds: 10,
     run_round,
 };
@@ -33,17 +34,34 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             value,
         },
     )?;
+    const LATER: [&str; 3] = [
+        "opening a store whose every file is garbage fails with a coded error",
+        "a failed open releases every handle inside the store",
+        "destroy succeeds right after a failed open",
+    ];
     if !put.ok() {
         round.violation("a put into a fresh store succeeds", vec![put.describe()]);
+        round.stop_before(&LATER);
         return Ok(());
     }
-    for file in files_under(&store) {
+    let Some(files) = round.store("store") else {
+        round.stop_before(&LATER);
+        return Ok(());
+    };
+    let listed = files.files();
+    for file in listed.iter().flatten() {
         let len = round.rng.random_range(1..64);
         let garbage: Vec<u8> = (0..len).map(|_| round.rng.random()).collect();
-        if let Err(e) = std::fs::write(&file, garbage) {
-            env.skip = Some(format!("cannot break {}: {e}", file.display()));
+        if let Err(refusal) = files.overwrite(file, &garbage) {
+            round.refused(refusal);
+            round.stop_before(&LATER);
             return Ok(());
         }
+    }
+    if let Err(refusal) = listed {
+        round.refused(refusal);
+        round.stop_before(&LATER);
+        return Ok(());
     }
     let store_real = std::fs::canonicalize(&store).unwrap_or_else(|_| store.clone());
 
@@ -63,7 +81,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     for (racer, open) in racers.iter().zip(&opens) {
         let tree = procfs::process_tree(racer.pid());
         let Some(held) = procfs::files_held_inside(&tree, &store_real) else {
-            env.skip = Some(format!(
+            round.skip = Some(format!(
                 "cannot read /proc/{}/fd of the adapter (not Linux, or no permission)",
                 racer.pid()
             ));

@@ -15,6 +15,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "keygen-race",
     summary: "N actors put distinct secrets into one fresh store at once: all succeed, all read back, one key_id",
     needs: &[OpName::Put, OpName::Get],
+    needs_key: false,
     default_rounds: 300,
     run_round,
 };
@@ -60,13 +61,9 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         }
     }
     if key_ids.len() > 1 {
-        round.violation(
-            format!(
-                "every actor uses the same key (saw {} key_ids)",
-                key_ids.len()
-            ),
-            describe_all(&puts),
-        );
+        let mut replies = describe_all(&puts);
+        replies.push(format!("runner: {} distinct key_ids", key_ids.len()));
+        round.violation("every actor uses the same key", replies);
     }
     Ok(())
 }

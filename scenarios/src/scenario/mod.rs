@@ -15,15 +15,16 @@ pub mod put_race;
 pub mod recover_corrupt;
 pub mod restart_durability;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::actor::{Actor, ActorError, ActorSpec};
+use crate::actor::{Actor, ActorError, ActorSpec, Finding, Findings};
 use crate::config::Config;
 use crate::protocol::{Op, OpName, Reply};
+use crate::scratch::{Area, Refusal, StoreDir};
 
 /// One scenario of the catalogue.
 pub struct ScenarioDef {
@@ -32,6 +33,9 @@ pub struct ScenarioDef {
     pub summary: &'static str,
     /// Ops the adapter must announce; otherwise the scenario is skipped.
     pub needs: &'static [OpName],
+    /// The scenario checks where the store's key comes from: skipped for a store whose hello
+    /// declares it `keyless`.
+    pub needs_key: bool,
     /// Rounds of the default budget: small enough for a quick `keyrace check`, large enough
     /// that every mutant is caught in at least 19 of 20 runs.
     pub default_rounds: u32,
@@ -62,8 +66,8 @@ pub struct Env<'a> {
     pub home: PathBuf,
     racers: Vec<Actor>,
     verifier: Option<Actor>,
-    /// Set by a scenario that finds it cannot run here (with the reason).
-    pub skip: Option<String>,
+    /// What the actors noticed while talking (uncoded errors), collected after each round.
+    pub findings: Findings,
 }
 
 impl<'a> Env<'a> {
@@ -73,7 +77,7 @@ impl<'a> Env<'a> {
             home,
             racers: Vec::new(),
             verifier: None,
-            skip: None,
+            findings: Findings::default(),
         }
     }
 
@@ -86,6 +90,7 @@ impl<'a> Env<'a> {
             run_as: None,
             timeout: self.cfg.timeout,
             label: label.to_owned(),
+            findings: self.findings.clone(),
         }
     }
 
@@ -114,20 +119,62 @@ impl<'a> Env<'a> {
     pub fn restart_racers(&mut self) {
         self.racers.clear();
     }
+
+    /// Kill the verifier; the next [`Env::verifier`] starts a new one.
+    pub fn restart_verifier(&mut self) {
+        self.verifier = None;
+    }
 }
 
 /// One round: its directory (fresh, removed afterwards), its randomness (from the seed and
-/// the round number, so `--seed` replays the same choices) and its violations.
+/// the round number, so `--seed` replays the same choices), its violations, and the checks
+/// it stopped before reaching.
 pub struct Round {
     pub index: u32,
     pub dir: PathBuf,
+    /// The runner's handle on `dir`: all its own file work in the round goes through it.
+    pub area: Area,
     pub rng: StdRng,
-    pub violations: Vec<(String, Vec<String>)>,
+    pub violations: Vec<Finding>,
+    pub not_reached: Vec<String>,
+    /// Set by a scenario that finds it cannot run here (with the reason).
+    pub skip: Option<String>,
 }
 
 impl Round {
     pub fn violation(&mut self, invariant: impl Into<String>, replies: Vec<String>) {
         self.violations.push((invariant.into(), replies));
+    }
+
+    /// The round stops early: these checks were not made.
+    pub fn stop_before(&mut self, checks: &[&str]) {
+        self.not_reached
+            .extend(checks.iter().map(|check| (*check).to_owned()));
+    }
+
+    /// The store at `name` in the round directory, as the runner may act on it. A store shape
+    /// the runner refuses to touch (a symlinked store directory, a hard-linked file) is a
+    /// violation; an OS refusal makes the scenario skip. `None` in both cases.
+    pub fn store(&mut self, name: &str) -> Option<StoreDir> {
+        match self.area.store(name) {
+            Ok(store) => Some(store),
+            Err(refusal) => {
+                self.refused(refusal);
+                None
+            }
+        }
+    }
+
+    /// Report what the runner refused to do: a store shape is a violation, an OS error a skip.
+    pub fn refused(&mut self, refusal: Refusal) {
+        match refusal {
+            Refusal::Shape(shape) => self.violation(
+                "the store keeps its files as plain files in its own directory (the runner \
+                 never follows a symlink out of it or writes through a hard link)",
+                vec![format!("runner: {shape}")],
+            ),
+            Refusal::Io(reason) => self.skip = Some(reason),
+        }
     }
 
     /// A fresh random secret value, tagged for readable reports.
@@ -215,24 +262,4 @@ pub fn race(
 
 pub fn describe_all(exchanges: &[Exchange]) -> Vec<String> {
     exchanges.iter().map(Exchange::describe).collect()
-}
-
-/// Every regular file under `dir`, recursively (symlinks are not followed).
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => pending.push(entry.path()),
-                Ok(t) if t.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-        }
-    }
-    files.sort();
-    files
 }

@@ -9,17 +9,18 @@
 //!   restarted actor must read the value back.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{call, Env, Round, ScenarioDef};
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName};
+use crate::scratch::Scratch;
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "no-stable-key",
     summary: "no master key, unwritable store or HOME: refuse with a coded error, never acknowledge a put lost on restart",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
+    needs_key: true,
     default_rounds: 2,
     run_round,
 };
@@ -30,28 +31,41 @@ pub const UNPRIVILEGED: (u32, u32) = (65534, 65534);
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let as_root = rustix::process::getuid().is_root();
     let run_as = as_root.then_some(UNPRIVILEGED);
-    let home = round.path("home");
-    let locked = round.path("locked-store");
-    let open_dir = round.path("writable");
-    let prepared = (|| -> std::io::Result<()> {
-        // The actor (another user when we are root) must be able to reach the round directory.
-        fs::set_permissions(&round.dir, fs::Permissions::from_mode(0o711))?;
-        for dir in [&home, &locked] {
-            fs::create_dir(dir)?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o555))?;
+    // The scratch root is private (0700): an actor run as another user gets a directory of
+    // its own that it can traverse, removed after the round.
+    let foreign = match run_as.map(|_| Scratch::create_traversable()).transpose() {
+        Ok(foreign) => foreign,
+        Err(e) => {
+            round.skip = Some(format!(
+                "cannot create a directory for the unprivileged actor: {e}"
+            ));
+            return Ok(());
         }
-        fs::create_dir(&open_dir)?;
+    };
+    let base = foreign.as_ref().map_or(&round.area, Scratch::area);
+    let prepared = (|| -> std::io::Result<(PathBuf, PathBuf, PathBuf)> {
+        let home = base.create("home", 0o555)?;
+        let locked = base.create("locked-store", 0o555)?;
+        let open_dir = base.create("writable", 0o700)?;
         if let Some((uid, gid)) = run_as {
-            std::os::unix::fs::chown(&open_dir, Some(uid), Some(gid))?;
+            // Inside a root-owned directory no other user can write: the path is ours.
+            std::os::unix::fs::chown(open_dir.path(), Some(uid), Some(gid))?;
         }
-        Ok(())
+        Ok((
+            home.path().to_owned(),
+            locked.path().to_owned(),
+            open_dir.path().to_owned(),
+        ))
     })();
-    if let Err(e) = prepared {
-        env.skip = Some(format!("cannot prepare the directories: {e}"));
-        return Ok(());
-    }
+    let (home, locked, open_dir) = match prepared {
+        Ok(dirs) => dirs,
+        Err(e) => {
+            round.skip = Some(format!("cannot prepare the directories: {e}"));
+            return Ok(());
+        }
+    };
     if !as_root && writable_by_us(&locked) {
-        env.skip = Some(
+        round.skip = Some(
             "a directory with mode 0555 is still writable here (CAP_DAC_OVERRIDE?), so no store directory can be made unwritable".to_owned(),
         );
         return Ok(());
@@ -64,7 +78,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let mut actor = match Actor::spawn(&spec) {
         Ok(actor) => actor,
         Err(e) if run_as.is_some() => {
-            env.skip = Some(format!(
+            round.skip = Some(format!(
                 "the adapter cannot run as the unprivileged user {} ({e}); make the adapter and its interpreter executable by that user, or run keyrace as a normal user",
                 UNPRIVILEGED.0
             ));

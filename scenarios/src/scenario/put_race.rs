@@ -13,6 +13,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "put-race",
     summary: "N actors put distinct and same-name secrets into one existing store at once: nothing acknowledged is lost",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
+    needs_key: false,
     default_rounds: 40,
     run_round,
 };

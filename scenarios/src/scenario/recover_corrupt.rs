@@ -3,13 +3,14 @@
 //! never a wrong value and never a crash; destroy works without a successful open; and a fresh
 //! store at the same path then works.
 //!
-//! Actors: a racer populates a store; the runner corrupts one or two of its files; the same
-//! racer opens it, reads every secret, destroys it, and uses a fresh store at the same path.
+//! Actors: a racer populates a store; the runner corrupts one or two of its files; the
+//! verifier, a process that wrote nothing (so a store that keeps secrets only in its own memory
+//! fails), opens it, reads every secret, destroys it, and uses a fresh store at the same path.
 
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use super::{call, files_under, Env, Exchange, Round, ScenarioDef};
+use super::{call, Env, Exchange, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -17,6 +18,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     id: "recover-corrupt",
     summary: "truncate, garble or remove a store's files: true value or coded error, never a wrong value; destroy works",
     needs: &[OpName::Open, OpName::Put, OpName::Get, OpName::Destroy],
+    needs_key: false,
     default_rounds: 30,
     run_round,
 };
@@ -41,40 +43,56 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     }
     if let Some(failed) = puts.iter().find(|put| !put.ok()) {
         round.violation("puts into a fresh store succeed", vec![failed.describe()]);
+        round.stop_before(&LATER);
         return Ok(());
     }
 
-    let files = files_under(&store);
+    let Some(store_dir) = round.store("store") else {
+        round.stop_before(&LATER);
+        return Ok(());
+    };
+    let files = match store_dir.files() {
+        Ok(files) => files,
+        Err(refusal) => {
+            round.refused(refusal);
+            round.stop_before(&LATER);
+            return Ok(());
+        }
+    };
     let count = round.rng.random_range(1..=2).min(files.len());
-    let mut damage_done = Vec::new();
+    // In the order things happened: the puts, the damage, then what the verifier saw.
+    let mut replies: Vec<String> = puts.iter().map(Exchange::describe).collect();
     let mut removed_any = false;
     for file in files.choose_multiple(&mut round.rng, count) {
         let damage = *[Damage::Truncate, Damage::Garble, Damage::Remove]
             .choose(&mut round.rng)
             .unwrap_or(&Damage::Remove);
-        let len = std::fs::metadata(file).map_or(0, |m| m.len());
-        let result = match damage {
-            Damage::Truncate => std::fs::OpenOptions::new()
-                .write(true)
-                .open(file)
-                .and_then(|f| f.set_len(round.rng.random_range(0..len.max(1)))),
-            Damage::Garble => {
+        let done = match damage {
+            Damage::Truncate => store_dir
+                .len(file)
+                .and_then(|len| store_dir.truncate(file, round.rng.random_range(0..len.max(1)))),
+            Damage::Garble => store_dir.len(file).and_then(|len| {
                 let garbage: Vec<u8> = (0..len.max(1)).map(|_| round.rng.random()).collect();
-                std::fs::write(file, garbage)
-            }
-            Damage::Remove => std::fs::remove_file(file),
+                store_dir.overwrite(file, &garbage)
+            }),
+            Damage::Remove => store_dir.remove(file),
         };
-        if let Err(e) = result {
-            env.skip = Some(format!("cannot damage {}: {e}", file.display()));
+        if let Err(refusal) = done {
+            round.refused(refusal);
+            round.stop_before(&LATER);
             return Ok(());
         }
         removed_any |= matches!(damage, Damage::Remove);
-        let relative = file.strip_prefix(&store).unwrap_or(file);
-        damage_done.push(format!("runner: {damage:?} {}", relative.display()));
+        replies.push(format!("runner: {damage:?} {}", file.display()));
+    }
+    if files.is_empty() {
+        replies.push(format!(
+            "runner: no file under {} to damage",
+            store_dir.path().display()
+        ));
     }
 
     // From here a crash of the adapter is a finding about the store, not a broken adapter.
-    let mut replies = damage_done.clone();
     let checked = check_damaged(env, round, &store, &puts, removed_any, &mut replies);
     if let Err(crash) = checked {
         replies.push(crash.to_string());
@@ -82,10 +100,22 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             replies.push(format!("stderr: {}", crash.stderr_tail()));
         }
         round.violation("a damaged store never crashes the implementation", replies);
-        env.restart_racers();
+        env.restart_verifier();
+    } else if files.is_empty() && round.violations.is_empty() {
+        round.skip = Some(format!(
+            "the store keeps no file under its directory ({}) for the runner to damage",
+            store_dir.path().display()
+        ));
     }
     Ok(())
 }
+
+/// The checks after the damage, for reports of rounds that stop before them.
+const LATER: [&str; 3] = [
+    "a damaged store gives the true value or a coded error, never a wrong value",
+    "destroy succeeds on a damaged store, without a successful open",
+    "a fresh store works at the path of a destroyed one",
+];
 
 fn check_damaged(
     env: &mut Env<'_>,
@@ -95,7 +125,7 @@ fn check_damaged(
     removed_any: bool,
     replies: &mut Vec<String>,
 ) -> Result<(), ActorError> {
-    let actor = &mut env.racers()?[0];
+    let actor = env.verifier()?;
     let open = call(
         actor,
         Op::Open {
@@ -125,7 +155,7 @@ fn check_damaged(
         if !fine {
             round.violation(
                 "a damaged store gives the true value or a coded error, never a wrong value",
-                [replies.clone(), vec![put.describe()]].concat(),
+                replies.clone(),
             );
         }
     }
@@ -141,6 +171,7 @@ fn check_damaged(
             "destroy succeeds on a damaged store, without a successful open",
             replies.clone(),
         );
+        round.stop_before(&["a fresh store works at the path of a destroyed one"]);
         return Ok(());
     }
     let value = round.value("fresh");

@@ -16,6 +16,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     summary:
         "put, stop the actor, start a new one, get: same value (key file, and KEYRACE_MASTER_KEY)",
     needs: &[OpName::Put, OpName::Get],
+    needs_key: false,
     default_rounds: 3,
     run_round,
 };

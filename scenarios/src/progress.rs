@@ -1,0 +1,70 @@
+//! Progress of a long run: a bar on a terminal, and a plain line every few seconds on stderr
+//! when stderr is not a terminal (CI logs), so a slow store never looks like a hang.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a progress line is printed when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+pub enum Progress {
+    Hidden,
+    Bar(ProgressBar),
+    Lines { last: Instant },
+}
+
+impl Progress {
+    /// `planned_rounds`: the rounds of the whole run, when the budget is a number of rounds.
+    pub fn new(enabled: bool, planned_rounds: Option<u64>) -> Progress {
+        if !enabled {
+            return Progress::Hidden;
+        }
+        if !std::io::stderr().is_terminal() {
+            return Progress::Lines {
+                last: Instant::now(),
+            };
+        }
+        let bar = match planned_rounds {
+            Some(total) if total > 0 => ProgressBar::new(total),
+            _ => ProgressBar::new_spinner(),
+        };
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:30} {pos}/{len} rounds  {msg:28} {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        Progress::Bar(bar)
+    }
+
+    pub fn scenario(&mut self, id: &str) {
+        if let Progress::Bar(bar) = self {
+            bar.set_message(id.to_owned());
+        }
+    }
+
+    /// One more round of scenario `id` is done.
+    pub fn round(&mut self, id: &str, rounds: u32, planned: Option<u32>, violating: u32) {
+        match self {
+            Progress::Hidden => {}
+            Progress::Bar(bar) => bar.inc(1),
+            Progress::Lines { last } => {
+                if last.elapsed() >= LINE_EVERY {
+                    *last = Instant::now();
+                    let of = planned.map_or_else(String::new, |n| format!("/{n}"));
+                    eprintln!(
+                        "keyrace: {id}: round {rounds}{of}, {violating} violating rounds so far"
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}

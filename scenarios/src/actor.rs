@@ -251,6 +251,8 @@ pub struct Actor {
     lines: Receiver<Line>,
     /// Bytes (and line costs) queued by the stdout reader and not yet taken.
     queued: Arc<AtomicUsize>,
+    /// The reader stopped at [`MAX_QUEUED`]: every later read is that fault, whatever is queued.
+    flooded: Arc<AtomicBool>,
     stderr: Arc<(Mutex<Tail>, std::sync::Condvar)>,
     hello: Hello,
     next_id: u64,
@@ -306,7 +308,8 @@ impl Actor {
         let tail = Arc::new((Mutex::new(Tail::default()), std::sync::Condvar::new()));
         spawn_stderr_reader(stderr, Arc::clone(&tail));
         let queued = Arc::new(AtomicUsize::new(0));
-        let lines = spawn_stdout_reader(stdout, Arc::clone(&queued));
+        let flooded = Arc::new(AtomicBool::new(false));
+        let lines = spawn_stdout_reader(stdout, Arc::clone(&queued), Arc::clone(&flooded));
         let nonblocking = rustix::fs::fcntl_getfl(&stdin).and_then(|flags| {
             rustix::fs::fcntl_setfl(&stdin, flags | rustix::fs::OFlags::NONBLOCK)
         });
@@ -320,6 +323,7 @@ impl Actor {
             }),
             lines,
             queued,
+            flooded,
             stderr: tail,
             hello: Hello::new("", &[]),
             next_id: 1,
@@ -453,6 +457,11 @@ impl Actor {
 
     /// Turn what the stdout reader delivered into a line or the fault it means.
     fn take_line(&mut self, event: Line, when: &str) -> Result<Vec<u8>, ActorError> {
+        let event = if self.flooded.load(Ordering::Acquire) {
+            Line::Flood
+        } else {
+            event
+        };
         match event {
             Line::Text(line) => {
                 self.queued
@@ -636,6 +645,7 @@ fn describe(status: &rustix::process::WaitIdStatus) -> String {
 fn spawn_stdout_reader(
     stdout: impl Read + Send + 'static,
     queued: Arc<AtomicUsize>,
+    flooded: Arc<AtomicBool>,
 ) -> Receiver<Line> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -663,6 +673,7 @@ fn spawn_stdout_reader(
                 Line::Text(line) => {
                     let cost = line.len() + LINE_COST;
                     if queued.fetch_add(cost, Ordering::AcqRel) + cost > MAX_QUEUED {
+                        flooded.store(true, Ordering::Release);
                         Line::Flood
                     } else {
                         Line::Text(line)
@@ -700,4 +711,76 @@ fn spawn_stderr_reader(
             tail.bytes.drain(..excess);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str) -> ActorSpec {
+        ActorSpec {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            home: std::env::temp_dir(),
+            master_key: None,
+            run_as: None,
+            timeout: Duration::from_secs(10),
+            label: "flooder".to_owned(),
+            findings: Findings::default(),
+        }
+    }
+
+    const HELLO: &str = r#"{"protocol":"keyrace-adapter/1","name":"t","ops":["get"]}"#;
+
+    #[test]
+    fn unrequested_output_past_the_queue_limit_is_a_fault_naming_it() {
+        let mut actor = Actor::spawn(&spec(&format!(
+            "echo '{HELLO}'; head -c 20000000 /dev/zero | tr '\\0' '\\n'; sleep 300"
+        )))
+        .expect("hello");
+        let waited = Instant::now();
+        while !actor.flooded.load(Ordering::Acquire) {
+            assert!(waited.elapsed() < Duration::from_secs(30), "never flooded");
+            thread::sleep(Duration::from_millis(5));
+        }
+        // The reader stopped at the limit: what it holds is bounded by it.
+        assert!(actor.queued.load(Ordering::Acquire) <= MAX_QUEUED + MAX_LINE + LINE_COST);
+        let id = actor
+            .send(&Op::Get {
+                store: "/s".into(),
+                name: "k".into(),
+            })
+            .expect("send");
+        let error = actor.recv(id, OpName::Get).expect_err("a flood");
+        assert_eq!(error.kind(), FaultKind::Protocol);
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("more than {MAX_QUEUED} bytes")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_request_the_adapter_never_reads_does_not_block_the_sender() {
+        // The adapter answers without reading: the pipe fills, and `send` must still return.
+        let mut actor = Actor::spawn(&spec(&format!(
+            "echo '{HELLO}'; i=1; while :; do echo \"{{\\\"id\\\":$i,\\\"ok\\\":true,\\\"value\\\":null}}\"; i=$((i+1)); done"
+        )))
+        .expect("hello");
+        let op = Op::Get {
+            store: "/s".into(),
+            name: "x".repeat(1000),
+        };
+        let started = Instant::now();
+        let error = loop {
+            match actor.send(&op).and_then(|id| actor.recv(id, OpName::Get)) {
+                Ok(_) => assert!(started.elapsed() < Duration::from_secs(30), "never failed"),
+                Err(error) => break error,
+            }
+        };
+        assert!(
+            error.to_string().contains("before reading all of it"),
+            "{error}"
+        );
+    }
 }

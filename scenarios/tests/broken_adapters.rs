@@ -122,7 +122,7 @@ fn ctrl_c_kills_and_reaps_every_adapter() {
         "sleep 300 & echo $! > {}; echo '{HELLO}'; wait",
         pid_file.display()
     );
-    let mut child = std::process::Command::new(common::KEYRACE)
+    let mut child = std::process::Command::new(common::keyrace_bin())
         .args([
             "check",
             "--scenario",

@@ -6,11 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const KEYRACE: &str = env!("CARGO_BIN_EXE_keyrace");
+
+/// The runner under test: this build's, or the one `KEYRACE_BIN` names (to show that a
+/// test fails against another build, such as an older runner).
+pub fn keyrace_bin() -> String {
+    std::env::var("KEYRACE_BIN").unwrap_or_else(|_| KEYRACE.to_owned())
+}
 pub const ADAPTER: &str = env!("CARGO_BIN_EXE_keyrace-adapter");
 
 /// `keyrace ARGS...`, waited for; stdout and stderr captured.
 pub fn keyrace(args: &[&str]) -> Output {
-    Command::new(KEYRACE)
+    Command::new(keyrace_bin())
         .args(args)
         .output()
         .expect("run keyrace")

@@ -18,7 +18,7 @@ use keyrace_scenarios::{reaper, runner, scenario};
     name = "keyrace",
     version,
     about = "Race real processes of a secret/key store through the keyrace-adapter/1 protocol",
-    after_help = "Exit codes: 0 every scenario passed (or was skipped), 1 an invariant was violated, 2 usage error or adapter failure."
+    after_help = "Exit codes: 0 every scenario that ran passed, 1 an invariant was violated (whatever else happened), 2 nothing was violated but something could not be judged (usage error, adapter fault, every scenario skipped), 128+n interrupted by signal n."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -175,8 +175,13 @@ enum Line {
 /// writing the tail of a request into it.
 struct Stdin {
     pipe: Mutex<Option<ChildStdin>>,
-    writing: AtomicBool,
+    writing: Mutex<bool>,
+    written: std::sync::Condvar,
 }
+
+/// How long a new request waits for the helper to finish the previous one: the adapter has
+/// read it (it answered), so only the helper's last steps remain.
+const PREVIOUS_WRITE_GRACE: Duration = Duration::from_secs(1);
 
 impl Stdin {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<ChildStdin>> {
@@ -227,7 +232,20 @@ impl Stdin {
             )];
             let _ = rustix::event::poll(&mut fds, Some(&poll_slice));
         }
-        self.writing.store(false, Ordering::Release);
+        *self.writing.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.written.notify_all();
+    }
+
+    /// Wait until no helper is writing, up to `grace`. False if one still is.
+    fn wait_idle(&self, grace: Duration) -> bool {
+        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        match self
+            .written
+            .wait_timeout_while(writing, grace, |writing| *writing)
+        {
+            Ok((writing, _)) => !*writing,
+            Err(p) => !*p.into_inner().0,
+        }
     }
 
     /// Send EOF.
@@ -245,7 +263,7 @@ struct Tail {
 
 pub struct Actor {
     label: String,
-    child: Child,
+    /// The adapter's pid; it is reaped by pid ([`Actor::kill`]), never through `Child`.
     pid: u32,
     stdin: Arc<Stdin>,
     lines: Receiver<Line>,
@@ -313,13 +331,15 @@ impl Actor {
         let nonblocking = rustix::fs::fcntl_getfl(&stdin).and_then(|flags| {
             rustix::fs::fcntl_setfl(&stdin, flags | rustix::fs::OFlags::NONBLOCK)
         });
+        // Dropping a `Child` neither kills nor waits: the pid stays ours until `kill` reaps it.
+        drop(child);
         let mut actor = Actor {
             label: spec.label.clone(),
-            child,
             pid,
             stdin: Arc::new(Stdin {
                 pipe: Mutex::new(Some(stdin)),
-                writing: AtomicBool::new(false),
+                writing: Mutex::new(false),
+                written: std::sync::Condvar::new(),
             }),
             lines,
             queued,
@@ -361,7 +381,7 @@ impl Actor {
         let id = self.next_id;
         self.next_id += 1;
         let when = format!("before request {id} ({})", op.name());
-        if self.stdin.writing.load(Ordering::Acquire) {
+        if !self.stdin.wait_idle(PREVIOUS_WRITE_GRACE) {
             return Err(self.protocol_error(
                 &when,
                 format!(
@@ -386,7 +406,7 @@ impl Actor {
             let rest = rest.to_vec();
             let stdin = Arc::clone(&self.stdin);
             let deadline = deadline_after(self.timeout);
-            stdin.writing.store(true, Ordering::Release);
+            *stdin.writing.lock().unwrap_or_else(|p| p.into_inner()) = true;
             thread::spawn(move || stdin.write_until(rest, deadline));
         }
         Ok(id)
@@ -611,8 +631,8 @@ impl Actor {
         }
     }
 
-    /// Stop and SIGKILL the adapter, its process group and every descendant, reap them, and
-    /// sweep the helpers it left behind if it had already exited.
+    /// Stop and SIGKILL the adapter, its process group and every descendant, reap them within
+    /// a deadline, and sweep the helpers it left behind if it had already exited.
     pub fn kill(&mut self) {
         if self.killed {
             return;
@@ -620,10 +640,12 @@ impl Actor {
         self.killed = true;
         self.stdin.close();
         let tree = reaper::kill_tree(self.pid);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Unregistered before it is reaped: the signal thread never signals a freed pid.
         reaper::unregister_pid(self.pid);
-        reaper::reap(&tree, self.pid);
+        // Reaped by pid with a deadline (never `Child::wait`, which could block for ever on a
+        // process stuck in the kernel); the `Child` is not used again.
+        let unreaped = reaper::reap(&tree, 0);
+        reaper::note_unreaped(&unreaped);
         reaper::sweep_orphans();
     }
 }
@@ -670,7 +692,9 @@ fn spawn_stdout_reader(
                 Err(e) => Line::Failed(format!("reading its stdout failed: {e}")),
             };
             let event = match event {
-                Line::Text(line) => {
+                Line::Text(mut line) => {
+                    // A long line may sit in twice its length of capacity: give it back.
+                    line.shrink_to_fit();
                     let cost = line.len() + LINE_COST;
                     if queued.fetch_add(cost, Ordering::AcqRel) + cost > MAX_QUEUED {
                         flooded.store(true, Ordering::Release);
@@ -764,7 +788,7 @@ mod tests {
     fn a_request_the_adapter_never_reads_does_not_block_the_sender() {
         // The adapter answers without reading: the pipe fills, and `send` must still return.
         let mut actor = Actor::spawn(&spec(&format!(
-            "echo '{HELLO}'; i=1; while :; do echo \"{{\\\"id\\\":$i,\\\"ok\\\":true,\\\"value\\\":null}}\"; i=$((i+1)); done"
+            "echo '{HELLO}'; i=1; while :; do echo \"{{\\\"id\\\":$i,\\\"ok\\\":true,\\\"value\\\":null}}\"; i=$((i+1)); sleep 0.001; done"
         )))
         .expect("hello");
         let op = Op::Get {

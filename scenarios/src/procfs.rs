@@ -81,13 +81,17 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 }
 
 fn stat(pid: u32) -> Option<Process> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Bytes, not text: the name (comm) is whatever the process set, UTF-8 or not, and a
+    // process must not drop out of the table by renaming itself.
+    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses, so split after
     // the last ')'.
-    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    let pgid = rest.next()?.parse().ok()?;
+    let after = stat.iter().rposition(|&b| b == b')')? + 1;
+    let rest = std::str::from_utf8(&stat[after..]).ok()?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
     Some(Process {
         pid,
         ppid,
@@ -119,23 +123,35 @@ pub struct HeldFile {
     pub target: PathBuf,
 }
 
-/// Every descriptor of `pids` whose target is `dir` or lies inside it (deleted files count:
-/// the kernel shows them as "<path> (deleted)"). `None` when `/proc/<pid>/fd` is unreadable.
-pub fn files_held_inside(pids: &[u32], dir: &Path) -> Option<Vec<HeldFile>> {
-    let mut held = Vec::new();
+/// What the descriptors of a set of processes show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handles {
+    /// Descriptors whose target is the directory or lies inside it (deleted files count: the
+    /// kernel shows them as "<path> (deleted)").
+    pub held: Vec<HeldFile>,
+    /// Processes whose `/proc/<pid>/fd` could not be read (not gone: hidden or forbidden).
+    pub unreadable: Vec<u32>,
+}
+
+/// Every descriptor of `pids` that points at `dir` or inside it.
+pub fn files_held_inside(pids: &[u32], dir: &Path) -> Handles {
+    let mut handles = Handles::default();
     for &pid in pids {
         let entries = match fs::read_dir(format!("/proc/{pid}/fd")) {
             Ok(entries) => entries,
             // The process exited between listing and reading: it holds nothing.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(_) => return None,
+            Err(_) => {
+                handles.unreadable.push(pid);
+                continue;
+            }
         };
         for entry in entries.flatten() {
             let Ok(target) = fs::read_link(entry.path()) else {
                 continue;
             };
             if target.starts_with(dir) {
-                held.push(HeldFile {
+                handles.held.push(HeldFile {
                     pid,
                     fd: entry.file_name().to_string_lossy().into_owned(),
                     target,
@@ -143,7 +159,7 @@ pub fn files_held_inside(pids: &[u32], dir: &Path) -> Option<Vec<HeldFile>> {
             }
         }
     }
-    Some(held)
+    handles
 }
 
 /// Bytes written through `write(2)` and friends by the processes `pids` (`wchar` in
@@ -193,6 +209,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_process_with_a_name_that_is_not_utf8_stays_in_the_table() {
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "printf '\\377\\376)( x' > /proc/self/comm; while :; do sleep 1; done",
+            ])
+            .spawn()
+            .expect("sh");
+        let pid = child.id();
+        let renamed = std::time::Instant::now();
+        while !fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with(b"\xff")) {
+            assert!(
+                renamed.elapsed() < std::time::Duration::from_secs(10),
+                "not renamed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let table = ProcessTable::read();
+        let listed = table.children(std::process::id()).contains(&pid);
+        let running = is_running(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(listed && running, "listed {listed}, running {running}");
+    }
+
+    #[test]
     fn sees_its_own_open_file_and_writes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let me = std::process::id();
@@ -205,17 +247,15 @@ mod tests {
         assert!(table
             .group_members(rustix::process::getpgrp().as_raw_nonzero().get() as u32)
             .contains(&me));
-        let before = files_held_inside(&[me], dir.path()).expect("readable");
-        assert!(before.is_empty());
+        let before = files_held_inside(&[me], dir.path());
+        assert_eq!(before, Handles::default());
         let path = dir.path().join("f");
         let file = fs::File::create(&path).expect("create");
-        let held = files_held_inside(&[me], dir.path()).expect("readable");
+        let held = files_held_inside(&[me], dir.path()).held;
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].target, path);
         drop(file);
-        assert!(files_held_inside(&[me], dir.path())
-            .expect("readable")
-            .is_empty());
+        assert!(files_held_inside(&[me], dir.path()).held.is_empty());
         let mut meter = WriteMeter::new(&[me]).expect("io readable");
         let written = meter.read().expect("io readable");
         fs::write(&path, [0u8; 1000]).expect("write");

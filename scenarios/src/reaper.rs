@@ -43,6 +43,10 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     dirs: Vec::new(),
 });
 
+/// Killed processes that could not be reaped within [`REAP_DEADLINE`], for the closing
+/// message.
+static UNREAPED: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
 /// The signal that interrupted the run (0: none).
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);
 
@@ -181,32 +185,63 @@ pub(crate) fn reap(pids: &BTreeSet<u32>, skip: u32) -> Vec<u32> {
     left
 }
 
-/// Kill and reap every process reparented to this one that no actor accounts for: helpers an
-/// adapter left behind when it exited. Returns the pids that could not be reaped.
+/// Remember processes that were killed but could not be reaped.
+pub(crate) fn note_unreaped(pids: &[u32]) {
+    UNREAPED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(pids);
+}
+
+/// The killed processes still not reaped (those reaped since are dropped).
+pub fn unreaped() -> Vec<u32> {
+    let mut unreaped = UNREAPED.lock().unwrap_or_else(|p| p.into_inner());
+    unreaped.retain(|&pid| procfs::is_running(pid));
+    unreaped.iter().copied().collect()
+}
+
+/// The processes that escaped their actor: children of this process that are not live
+/// actors (every one in the `keyrace` binary, else those carrying this run's mark), with
+/// their descendants. Read under the registry lock, so an actor being started is not one.
+pub fn escaped() -> Vec<u32> {
+    let me = std::process::id();
+    let exclusive = EXCLUSIVE.load(Ordering::Relaxed);
+    let registry = registry();
+    let table = procfs::ProcessTable::read();
+    let mut escaped = BTreeSet::new();
+    for child in table.children(me) {
+        let is_actor = i32::try_from(child).is_ok_and(|c| registry.actors.contains(&c));
+        if is_actor || (!exclusive && !procfs::has_env(child, RUN_MARKER_ENV, &me.to_string())) {
+            continue;
+        }
+        escaped.extend(table.descendants(child));
+    }
+    escaped.into_iter().collect()
+}
+
+/// Kill and reap every process that escaped its actor ([`escaped`]): helpers an adapter left
+/// behind when it exited. Returns the pids that could not be reaped.
 pub fn sweep_orphans() -> Vec<u32> {
     let me = std::process::id();
-    let actors: BTreeSet<u32> = registry().actors.iter().map(|&p| p as u32).collect();
-    let exclusive = EXCLUSIVE.load(Ordering::Relaxed);
     let table = procfs::ProcessTable::read();
     let mut survivors = Vec::new();
-    for child in table.children(me) {
-        if actors.contains(&child) {
-            continue;
+    for root in escaped() {
+        // Only the tops of escaped trees; kill_tree takes their descendants.
+        if table.children(me).contains(&root) {
+            let tree = kill_tree(root);
+            survivors.extend(reap(&tree, 0));
         }
-        if !exclusive && !procfs::has_env(child, RUN_MARKER_ENV, &me.to_string()) {
-            continue;
-        }
-        let tree = kill_tree(child);
-        survivors.extend(reap(&tree, 0));
     }
+    note_unreaped(&survivors);
     survivors
 }
 
-/// Kill every live actor's tree (from the signal thread: reaping is left to the owners, so
-/// the main thread's `Child` handles stay valid).
+/// Kill every live actor's tree (from the signal thread). The registry stays locked
+/// throughout, so no actor is reaped (and its pid reused) meanwhile: an owner unregisters its
+/// actor before reaping it. Reaping is left to the owners.
 fn kill_every_actor() {
-    let actors: Vec<i32> = registry().actors.iter().copied().collect();
-    for actor in actors {
+    let registry = registry();
+    for &actor in &registry.actors {
         kill_tree(actor as u32);
     }
 }
@@ -256,14 +291,22 @@ pub fn install_signal_handlers() {
             };
             kill_every_actor();
             if !first {
-                let survivors = sweep_orphans();
+                sweep_orphans();
                 let dirs = std::mem::take(&mut registry().dirs);
+                let mut left = Vec::new();
                 for dir in dirs {
-                    let _ = std::fs::remove_dir_all(dir);
+                    if std::fs::remove_dir_all(&dir).is_err() && dir.exists() {
+                        left.push(dir.display().to_string());
+                    }
                 }
                 eprintln!(
-                    "keyrace: interrupted again; {}",
-                    containment_summary(&survivors)
+                    "keyrace: interrupted again; every adapter process was sent SIGKILL (the \
+                     main thread was still reaping); {}",
+                    if left.is_empty() {
+                        "the scratch directory was removed".to_owned()
+                    } else {
+                        format!("could not remove {}", left.join(", "))
+                    }
                 );
                 std::process::exit(128 + raw);
             }

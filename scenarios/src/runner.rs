@@ -15,7 +15,7 @@ use crate::config::{Budget, Config};
 use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
-use crate::report::{Fault, Report, ScenarioReport, EXIT_FAULT};
+use crate::report::{Fault, Report, ScenarioReport, EXIT_FAULT, EXIT_VIOLATION};
 use crate::scenario::{self, Env, Round, ScenarioDef};
 use crate::scratch::{Area, Scratch};
 
@@ -75,6 +75,7 @@ pub fn run(cfg: &Config) -> i32 {
         (cfg.json.as_ref(), report.to_json()),
         (cfg.junit.as_ref(), report.to_junit()),
     ];
+    let mut exit_code = report.exit_code;
     for (path, text) in outputs {
         if let Some(path) = path {
             if let Err(source) = fs::write(path, text) {
@@ -85,11 +86,19 @@ pub fn run(cfg: &Config) -> i32 {
                         source
                     }
                 );
-                return EXIT_FAULT;
+                // A violation stays the headline; otherwise the run is not fully reported.
+                if exit_code != EXIT_VIOLATION {
+                    exit_code = EXIT_FAULT;
+                }
             }
         }
     }
-    report.exit_code
+    if let Some(signal) = reaper::interrupted() {
+        // Interrupted after the scenarios ended (while the report was written).
+        eprintln!("keyrace: interrupted by {}", reaper::signal_name(signal));
+        return reaper::exit_code(signal);
+    }
+    exit_code
 }
 
 /// Run the selected scenarios and build the report.
@@ -111,7 +120,8 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
     let scratch_path = scratch.area().path().to_owned();
     let result = check_in(cfg, &defs, scratch.area());
     let removed = scratch.remove();
-    let survivors = reaper::sweep_orphans();
+    reaper::sweep_orphans();
+    let survivors = reaper::unreaped();
     if let Some(signal) = reaper::interrupted() {
         return Err(RunError::Interrupted {
             signal,

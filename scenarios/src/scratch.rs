@@ -126,6 +126,13 @@ impl Scratch {
             .permissions(std::fs::Permissions::from_mode(mode))
             .tempdir()?;
         let area = Area::open_root(temp.path().to_owned())?;
+        // The umask may have taken bits away (0711 must stay traversable).
+        rustix::fs::chmodat(
+            &area.dir,
+            ".",
+            rustix::fs::Mode::from_raw_mode(mode),
+            rustix::fs::AtFlags::empty(),
+        )?;
         crate::reaper::register_dir(temp.path().to_owned());
         Ok(Scratch {
             area,
@@ -164,6 +171,14 @@ pub struct StoreDir {
 impl StoreDir {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the store really is, as the kernel names it in `/proc/<pid>/fd` (through the
+    /// runner's own handle, whatever happened to the path since).
+    pub fn real_path(&self) -> Option<PathBuf> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let dir = self.dir.as_ref()?;
+        std::fs::read_link(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd())).ok()
     }
 
     /// Every regular file below the store, as paths relative to it, sorted. Symlinks, devices

@@ -603,6 +603,7 @@ fn out_of_range_numbers_are_usage_errors() {
         ["check", "--timeout", "1e19"],
         ["check", "--timeout", "0"],
         ["check", "--time", "-1"],
+        ["check", "--time", "1e19"],
         ["check", "--rounds", "0"],
     ] {
         let outcome = world.run("no-ops", &args);

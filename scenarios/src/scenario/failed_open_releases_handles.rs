@@ -4,7 +4,8 @@
 //!
 //! Actors: one racer populates a store, the runner overwrites every file in it with garbage,
 //! all racers open it at once; the runner inspects `/proc/<pid>/fd` of each racer and its
-//! descendants; then a racer destroys the store.
+//! descendants (each adapter is a subreaper of its own tree, so double-forked helpers count,
+//! and so do helpers that escaped to the runner); then a racer destroys the store.
 
 use rand::Rng;
 
@@ -12,6 +13,7 @@ use super::{call, describe_all, race, Env, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::procfs;
 use crate::protocol::{Op, OpName};
+use crate::reaper;
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "failed-open-releases-handles",
@@ -63,7 +65,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         round.stop_before(&LATER);
         return Ok(());
     }
-    let store_real = std::fs::canonicalize(&store).unwrap_or_else(|_| store.clone());
+    let store_real = files.real_path().unwrap_or_else(|| store.clone());
 
     let ops = vec![
         Op::Open {
@@ -78,19 +80,35 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             vec![open.describe()],
         );
     }
+    // Helpers that left their actor's tree count for every actor: the runner cannot tell
+    // whose they were.
+    let escaped = reaper::escaped();
     for (racer, open) in racers.iter().zip(&opens) {
-        let tree = procfs::process_tree(racer.pid());
-        let Some(held) = procfs::files_held_inside(&tree, &store_real) else {
+        let mut pids = procfs::process_tree(racer.pid());
+        pids.extend(&escaped);
+        let handles = procfs::files_held_inside(&pids, &store_real);
+        if handles.unreadable.contains(&racer.pid()) {
             round.skip = Some(format!(
                 "cannot read /proc/{}/fd of the adapter (not Linux, or no permission)",
                 racer.pid()
             ));
             return Ok(());
-        };
-        if !held.is_empty() {
+        }
+        if !handles.unreadable.is_empty() {
+            round.violation(
+                "every process of the adapter lets the runner see its descriptors (/proc/<pid>/fd)",
+                vec![
+                    open.describe(),
+                    format!("  unreadable: pids {:?}", handles.unreadable),
+                ],
+            );
+        }
+        if !handles.held.is_empty() {
             let mut replies = vec![open.describe()];
             replies.extend(
-                held.iter()
+                handles
+                    .held
+                    .iter()
                     .map(|h| format!("  pid {} fd {} → {}", h.pid, h.fd, h.target.display())),
             );
             round.violation(

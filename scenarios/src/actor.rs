@@ -631,22 +631,31 @@ impl Actor {
         }
     }
 
-    /// Stop and SIGKILL the adapter, its process group and every descendant, reap them within
-    /// a deadline, and sweep the helpers it left behind if it had already exited.
+    /// Stop and SIGKILL the adapter, its process group and every descendant, and reap them
+    /// within a deadline. If the adapter had exited on its own, its helpers went to the runner:
+    /// they are swept.
     pub fn kill(&mut self) {
         if self.killed {
             return;
         }
         self.killed = true;
         self.stdin.close();
-        let tree = reaper::kill_tree(self.pid);
+        let exited = self.peek_exit().is_some();
+        let tree = if exited {
+            reaper::kill_group(self.pid);
+            std::collections::BTreeSet::from([self.pid])
+        } else {
+            reaper::kill_tree(self.pid)
+        };
         // Unregistered before it is reaped: the signal thread never signals a freed pid.
         reaper::unregister_pid(self.pid);
         // Reaped by pid with a deadline (never `Child::wait`, which could block for ever on a
-        // process stuck in the kernel); the `Child` is not used again.
-        let unreaped = reaper::reap(&tree, 0);
+        // process stuck in the kernel).
+        let unreaped = reaper::reap(&tree);
         reaper::note_unreaped(&unreaped);
-        reaper::sweep_orphans();
+        if exited {
+            reaper::sweep_orphans();
+        }
     }
 }
 

@@ -162,27 +162,58 @@ pub(crate) fn kill_tree(root: u32) -> BTreeSet<u32> {
 }
 
 /// Reap the killed processes that are (or are about to be reparented as) this process's
-/// children, except `skip` (reaped by its `Child`). Returns the pids still alive at the
-/// deadline.
-pub(crate) fn reap(pids: &BTreeSet<u32>, skip: u32) -> Vec<u32> {
+/// children. Each is waited for through a pidfd (woken at its exit, no polling), within a
+/// shared deadline. Returns the pids still alive at the deadline.
+pub(crate) fn reap(pids: &BTreeSet<u32>) -> Vec<u32> {
     let deadline = Instant::now() + REAP_DEADLINE;
-    let mut left: Vec<u32> = pids.iter().copied().filter(|&p| p != skip).collect();
-    while !left.is_empty() {
-        left.retain(|&raw| {
-            let Some(p) = pid(raw) else { return false };
-            match waitpid(Some(p), WaitOptions::NOHANG) {
-                Ok(Some(_)) => false,
-                Ok(None) => true,
-                // Not our child: gone, or another process's zombie (its parent reaps it).
-                Err(_) => procfs::is_running(raw),
-            }
-        });
-        if left.is_empty() || Instant::now() >= deadline {
-            break;
+    let mut left = Vec::new();
+    for &raw in pids {
+        if !reap_one(raw, deadline) {
+            left.push(raw);
         }
-        std::thread::sleep(Duration::from_millis(1));
     }
     left
+}
+
+/// Wait for `raw` to end and reap it if it is (or becomes) ours. False if it still runs at
+/// `deadline`.
+fn reap_one(raw: u32, deadline: Instant) -> bool {
+    let Some(p) = pid(raw) else { return true };
+    // Without a pidfd (gone already, or an old kernel) fall back to polling.
+    let pidfd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok();
+    loop {
+        match waitpid(Some(p), WaitOptions::NOHANG) {
+            Ok(Some(_)) => return true,
+            Ok(None) => {}
+            // Not our child: gone, another process's zombie (its parent reaps it), or not yet
+            // reparented to us.
+            Err(_) if !procfs::is_running(raw) => return true,
+            Err(_) => {}
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let slice = left.min(Duration::from_millis(10));
+        match &pidfd {
+            Some(fd) => {
+                let timeout = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: i64::from(slice.subsec_nanos()),
+                };
+                let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+                let _ = rustix::event::poll(&mut fds, Some(&timeout));
+            }
+            None => std::thread::sleep(slice.min(Duration::from_millis(1))),
+        }
+    }
+}
+
+/// SIGKILL process group `pgid` (its leader is dead: its tree went to the runner).
+pub(crate) fn kill_group(pgid: u32) {
+    if let Some(group) = pid(pgid) {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
 }
 
 /// Remember processes that were killed but could not be reaped.
@@ -229,7 +260,7 @@ pub fn sweep_orphans() -> Vec<u32> {
         // Only the tops of escaped trees; kill_tree takes their descendants.
         if table.children(me).contains(&root) {
             let tree = kill_tree(root);
-            survivors.extend(reap(&tree, 0));
+            survivors.extend(reap(&tree));
         }
     }
     note_unreaped(&survivors);

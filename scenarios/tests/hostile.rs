@@ -119,6 +119,28 @@ impl World {
         }
     }
 
+    /// Run `keyrace ARGS` (space-separated) against `mode`, and assert its exit code, that the
+    /// report says each of `says`, and that the run was contained.
+    fn expect(&self, mode: &str, args: &str, code: i32, says: &[&str]) -> Outcome {
+        let args: Vec<&str> = args.split(' ').collect();
+        let outcome = self.run(mode, &args);
+        assert_eq!(
+            outcome.code,
+            Some(code),
+            "{mode} {args:?}: {}",
+            outcome.report
+        );
+        for text in says {
+            assert!(
+                outcome.report.contains(text),
+                "{mode} {args:?}: no {text:?} in\n{}",
+                outcome.report
+            );
+        }
+        self.assert_contained(&outcome);
+        outcome
+    }
+
     /// No helper the adapter recorded is still running, no scratch directory is left, the
     /// victim files are intact.
     fn assert_contained(&self, outcome: &Outcome) {
@@ -246,26 +268,13 @@ fn a_flood_of_output_is_a_fault_with_bounded_memory() {
     world.assert_contained(&outcome);
 
     // Output nobody reads (the runner waits for the exit after EOF) must not pile up either.
-    let outcome = world.run(
+    let outcome = world.expect(
         "flood-at-eof",
-        &[
-            "check",
-            "--scenario",
-            "restart-durability",
-            "--rounds",
-            "1",
-            "--timeout",
-            "1",
-        ],
-    );
-    assert_eq!(outcome.code, Some(2), "{}", outcome.report);
-    assert!(
-        outcome.report.contains("did not exit"),
-        "{}",
-        outcome.report
+        "check --scenario restart-durability --rounds 1 --timeout 1",
+        2,
+        &["did not exit"],
     );
     assert_bounded(&outcome, Duration::from_secs(60));
-    world.assert_contained(&outcome);
 }
 
 #[test]
@@ -276,25 +285,12 @@ fn a_store_replaced_by_a_symlink_is_a_violation_and_its_target_is_untouched() {
         "recover-corrupt",
         "delete-reset",
     ] {
-        let outcome = world.run(
+        world.expect(
             "symlink-store",
-            &[
-                "check",
-                "--scenario",
-                scenario,
-                "--rounds",
-                "3",
-                "--timeout",
-                "5",
-            ],
+            &format!("check --scenario {scenario} --rounds 3 --timeout 5"),
+            1,
+            &["was replaced by a symlink"],
         );
-        assert_eq!(outcome.code, Some(1), "{scenario}: {}", outcome.report);
-        assert!(
-            outcome.report.contains("was replaced by a symlink"),
-            "{scenario}: {}",
-            outcome.report
-        );
-        world.assert_contained(&outcome);
     }
 }
 
@@ -302,50 +298,29 @@ fn a_store_replaced_by_a_symlink_is_a_violation_and_its_target_is_untouched() {
 fn a_hard_link_to_an_outside_file_is_never_written_through() {
     let world = World::new();
     for scenario in ["failed-open-releases-handles", "recover-corrupt"] {
-        let outcome = world.run(
+        world.expect(
             "hardlink",
-            &[
-                "check",
-                "--scenario",
-                scenario,
-                "--rounds",
-                "10",
-                "--timeout",
-                "5",
-            ],
+            &format!("check --scenario {scenario} --rounds 10 --timeout 5"),
+            1,
+            &["hard links"],
         );
-        assert_eq!(outcome.code, Some(1), "{scenario}: {}", outcome.report);
-        assert!(
-            outcome.report.contains("hard links"),
-            "{scenario}: {}",
-            outcome.report
-        );
-        world.assert_contained(&outcome);
     }
 }
 
 #[test]
 fn helpers_that_leave_the_process_group_are_killed_after_a_passing_run() {
     let world = World::new();
-    let outcome = world.run(
+    world.expect(
         "escape",
-        &[
-            "check",
-            "--scenario",
-            "restart-durability",
-            "--scenario",
-            "keygen-race",
-            "--rounds",
-            "2",
-        ],
+        "check --scenario restart-durability --scenario keygen-race --rounds 2",
+        0,
+        &[],
     );
-    assert_eq!(outcome.code, Some(0), "{}", outcome.report);
     let helpers = std::fs::read_to_string(world.state().join("pids")).unwrap_or_default();
     assert!(
         helpers.lines().count() >= 2,
         "the adapter started no helper"
     );
-    world.assert_contained(&outcome);
 }
 
 #[test]
@@ -371,9 +346,9 @@ fn sigint_sigterm_and_sighup_kill_everything_clean_up_and_exit_128_plus_the_sign
             );
             assert_eq!(outcome.code, Some(code), "{signal:?}: {}", outcome.report);
             assert!(
-                outcome
-                    .report
-                    .contains("every adapter process was killed and reaped; the scratch directory was removed"),
+                outcome.report.contains(
+                    "every adapter process was killed and reaped; the scratch directory was removed"
+                ),
                 "{}",
                 outcome.report
             );
@@ -385,85 +360,42 @@ fn sigint_sigterm_and_sighup_kill_everything_clean_up_and_exit_128_plus_the_sign
 
 #[test]
 fn a_grandchild_holding_a_store_file_fails_failed_open_releases_handles() {
-    let world = World::new();
-    let outcome = world.run(
+    World::new().expect(
         "grandchild-holds",
-        &[
-            "check",
-            "--scenario",
-            "failed-open-releases-handles",
-            "--rounds",
-            "2",
-            "--timeout",
-            "5",
-        ],
+        "check --scenario failed-open-releases-handles --rounds 2 --timeout 5",
+        1,
+        &["a failed open releases every handle inside the store"],
     );
-    assert_eq!(outcome.code, Some(1), "{}", outcome.report);
-    assert!(
-        outcome
-            .report
-            .contains("a failed open releases every handle inside the store"),
-        "{}",
-        outcome.report
-    );
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn a_store_that_keeps_secrets_only_in_memory_fails_recover_corrupt() {
-    let world = World::new();
-    let outcome = world.run(
+    World::new().expect(
         "memory-only",
-        &[
-            "check",
-            "--scenario",
-            "recover-corrupt",
-            "--rounds",
-            "3",
-            "--timeout",
-            "5",
-        ],
+        "check --scenario recover-corrupt --rounds 3 --timeout 5",
+        1,
+        &["never a wrong value"],
     );
-    assert_eq!(outcome.code, Some(1), "{}", outcome.report);
-    assert!(
-        outcome.report.contains("never a wrong value"),
-        "{}",
-        outcome.report
-    );
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn an_adapter_that_implements_no_op_checked_nothing_and_exits_2() {
-    let world = World::new();
-    let outcome = world.run("no-ops", &["check", "--rounds", "1"]);
-    assert_eq!(outcome.code, Some(2), "{}", outcome.report);
-    assert!(
-        outcome
-            .report
-            .contains(keyrace_scenarios::report::NOTHING_CHECKED),
-        "{}",
-        outcome.report
+    World::new().expect(
+        "no-ops",
+        "check --rounds 1",
+        2,
+        &[keyrace_scenarios::report::NOTHING_CHECKED],
     );
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn adapter_text_is_escaped_and_cannot_forge_report_lines() {
-    let world = World::new();
-    let outcome = world.run(
+    let outcome = World::new().expect(
         "inject",
-        &[
-            "check",
-            "--scenario",
-            "keygen-race",
-            "--rounds",
-            "2",
-            "--timeout",
-            "5",
-        ],
+        "check --scenario keygen-race --rounds 2 --timeout 5",
+        1,
+        &["disk on fire\\nre-run: rm -rf ~"],
     );
-    assert_eq!(outcome.code, Some(1), "{}", outcome.report);
     assert!(!outcome.report.contains('\u{1b}'), "{:?}", outcome.report);
     assert!(!outcome.report.contains('\u{7}'), "{:?}", outcome.report);
     for line in outcome.report.lines() {
@@ -474,74 +406,29 @@ fn adapter_text_is_escaped_and_cannot_forge_report_lines() {
             "forged line: {line}"
         );
     }
-    assert!(
-        outcome.report.contains("disk on fire\\nre-run: rm -rf ~"),
-        "{}",
-        outcome.report
-    );
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn an_uncoded_error_is_a_violation_and_does_not_hide_a_lost_update() {
-    let world = World::new();
-    let outcome = world.run(
+    World::new().expect(
         "uncoded",
+        "check --scenario keygen-race --rounds 3 --timeout 5",
+        1,
         &[
-            "check",
-            "--scenario",
-            "keygen-race",
-            "--rounds",
-            "3",
-            "--timeout",
-            "5",
+            "every acknowledged secret reads back exactly",
+            "every error reply carries a stable code",
+            "NOPE_NOT_A_CODE",
         ],
     );
-    assert_eq!(outcome.code, Some(1), "{}", outcome.report);
-    assert!(
-        outcome
-            .report
-            .contains("every acknowledged secret reads back exactly"),
-        "{}",
-        outcome.report
-    );
-    assert!(
-        outcome
-            .report
-            .contains("every error reply carries a stable code"),
-        "{}",
-        outcome.report
-    );
-    assert!(
-        outcome.report.contains("NOPE_NOT_A_CODE"),
-        "{}",
-        outcome.report
-    );
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn a_keyless_store_skips_the_key_source_scenario_and_nothing_else_changes() {
-    let world = World::new();
-    let outcome = world.run(
+    let outcome = World::new().expect(
         "keyless",
-        &[
-            "check",
-            "--scenario",
-            "no-stable-key",
-            "--scenario",
-            "restart-durability",
-            "--rounds",
-            "1",
-        ],
-    );
-    assert_eq!(outcome.code, Some(0), "{}", outcome.report);
-    assert!(
-        outcome
-            .report
-            .contains("no-stable-key skipped: the adapter's hello declares the store keyless"),
-        "{}",
-        outcome.report
+        "check --scenario no-stable-key --scenario restart-durability --rounds 1",
+        0,
+        &["no-stable-key skipped: the adapter's hello declares the store keyless"],
     );
     let row = outcome
         .report
@@ -549,65 +436,45 @@ fn a_keyless_store_skips_the_key_source_scenario_and_nothing_else_changes() {
         .find(|line| line.starts_with("restart-durability"))
         .expect("row");
     assert!(row.contains("passed"), "{row}");
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn an_adapter_that_exits_while_a_child_holds_its_stdout_is_reported_as_exited_at_once() {
-    let world = World::new();
-    let outcome = world.run(
+    let outcome = World::new().expect(
         "exit-with-child",
-        &[
-            "check",
-            "--scenario",
-            "keygen-race",
-            "--rounds",
-            "1",
-            "--timeout",
-            "30",
-        ],
+        "check --scenario keygen-race --rounds 1 --timeout 30",
+        2,
+        &["exited (exit code 1)", "giving up"],
     );
-    assert_eq!(outcome.code, Some(2), "{}", outcome.report);
-    assert!(
-        outcome.report.contains("exited (exit code 1)"),
-        "{}",
-        outcome.report
-    );
-    assert!(outcome.report.contains("giving up"), "{}", outcome.report);
     assert_bounded(&outcome, Duration::from_secs(20));
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn a_hung_adapter_costs_one_timeout_not_one_per_scenario() {
-    let world = World::new();
-    let outcome = world.run("hang", &["check", "--timeout", "2"]);
-    assert_eq!(outcome.code, Some(2), "{}", outcome.report);
-    assert!(outcome.report.contains("no answer"), "{}", outcome.report);
-    assert!(
-        outcome
-            .report
-            .contains("not run: the adapter stopped answering in keygen-race"),
-        "{}",
-        outcome.report
+    let outcome = World::new().expect(
+        "hang",
+        "check --timeout 2",
+        2,
+        &[
+            "no answer",
+            "not run: the adapter stopped answering in keygen-race",
+        ],
     );
     // One deadline (plus start-up), not nine.
     assert_bounded(&outcome, Duration::from_secs(12));
-    world.assert_contained(&outcome);
 }
 
 #[test]
 fn out_of_range_numbers_are_usage_errors() {
     let world = World::new();
     for args in [
-        ["check", "--timeout", "1e19"],
-        ["check", "--timeout", "0"],
-        ["check", "--time", "-1"],
-        ["check", "--time", "1e19"],
-        ["check", "--rounds", "0"],
+        "check --timeout 1e19",
+        "check --timeout 0",
+        "check --time -1",
+        "check --time 1e19",
+        "check --rounds 0",
     ] {
-        let outcome = world.run("no-ops", &args);
-        assert_eq!(outcome.code, Some(2), "{args:?}: {}", outcome.report);
+        let outcome = world.expect("no-ops", args, 2, &[]);
         assert!(!outcome.report.contains("panicked"), "{}", outcome.report);
     }
 }

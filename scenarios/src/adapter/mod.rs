@@ -107,7 +107,15 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
             if mutant == Some(Mutant::PutGlobalMetaRmw) {
                 mutants::check_index(&opened, name)?;
             }
-            let value = match opened.get(name)? {
+            let found = match (opened.get(name), mutant) {
+                // get-swallows-errors (seed 000: a damaged store gives the true value or a
+                // coded error): a catch-all around reading and decrypting a secret turns every
+                // failure into an empty value, as config stores that "clear invalid config"
+                // do. Diff: `get(name)?` → any error read as `""`.
+                (Err(_), Some(Mutant::GetSwallowsErrors)) => Some(Default::default()),
+                (found, _) => found?,
+            };
+            let value = match found {
                 Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
                     keyrace_core::Error::InvalidArgument {
                         detail: format!("secret {name:?} is not UTF-8 text, which this adapter cannot return as a JSON string"),

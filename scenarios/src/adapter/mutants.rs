@@ -32,10 +32,12 @@ pub enum Mutant {
     SilentEphemeral,
     ResetNeedsOpen,
     DeleteRewritesAll,
+    GetSwallowsErrors,
+    KeyPerProcess,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 9] = [
+    pub const ALL: [Mutant; 11] = [
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::PutGlobalMetaRmw,
@@ -45,9 +47,11 @@ impl Mutant {
         Mutant::SilentEphemeral,
         Mutant::ResetNeedsOpen,
         Mutant::DeleteRewritesAll,
+        Mutant::GetSwallowsErrors,
+        Mutant::KeyPerProcess,
     ];
 
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 11] = [
         "keygen-read-then-write",
         "keygen-excl-then-write",
         "put-global-meta-rmw",
@@ -57,11 +61,24 @@ impl Mutant {
         "silent-ephemeral",
         "reset-needs-open",
         "delete-rewrites-all",
+        "get-swallows-errors",
+        "key-per-process",
     ];
 
     pub fn name(self) -> &'static str {
-        let index = Mutant::ALL.iter().position(|&m| m == self).unwrap_or(0);
-        Mutant::NAMES[index]
+        match self {
+            Mutant::KeygenReadThenWrite => "keygen-read-then-write",
+            Mutant::KeygenExclThenWrite => "keygen-excl-then-write",
+            Mutant::PutGlobalMetaRmw => "put-global-meta-rmw",
+            Mutant::PutInPlace => "put-in-place",
+            Mutant::GraceCheckThenSet => "grace-check-then-set",
+            Mutant::OpenLeaksHandle => "open-leaks-handle",
+            Mutant::SilentEphemeral => "silent-ephemeral",
+            Mutant::ResetNeedsOpen => "reset-needs-open",
+            Mutant::DeleteRewritesAll => "delete-rewrites-all",
+            Mutant::GetSwallowsErrors => "get-swallows-errors",
+            Mutant::KeyPerProcess => "key-per-process",
+        }
     }
 
     /// The scenario expected to catch this mutant.
@@ -74,6 +91,8 @@ impl Mutant {
             Mutant::OpenLeaksHandle => "failed-open-releases-handles",
             Mutant::SilentEphemeral => "no-stable-key",
             Mutant::ResetNeedsOpen | Mutant::DeleteRewritesAll => "delete-reset",
+            Mutant::GetSwallowsErrors => "recover-corrupt",
+            Mutant::KeyPerProcess => "restart-durability",
         }
     }
 }
@@ -96,8 +115,21 @@ pub(crate) fn resolve(dir: &Path, mutant: Option<Mutant>) -> Option<keyrace_core
         Mutant::KeygenReadThenWrite if key_file_mutant => Some(keygen_read_then_write(dir)),
         Mutant::KeygenExclThenWrite if key_file_mutant => Some(keygen_excl_then_write(dir)),
         Mutant::SilentEphemeral => Some(silent_ephemeral(dir)),
+        Mutant::KeyPerProcess if key_file_mutant => Some(key_per_process()),
         _ => None,
     }
+}
+
+/// key-per-process — seed 001 (the key that does not survive a restart): a key is generated
+/// the first time a process needs one and kept only in that process's memory, so everything
+/// it encrypted is unreadable after a restart. Diff: the key file → a process-wide `OnceLock`.
+fn key_per_process() -> keyrace_core::Result<Key> {
+    static KEY: std::sync::OnceLock<Key> = std::sync::OnceLock::new();
+    if let Some(key) = KEY.get() {
+        return Ok(key.clone());
+    }
+    let fresh = Key::generate()?;
+    Ok(KEY.get_or_init(|| fresh).clone())
 }
 
 /// keygen-read-then-write — seed 003 (swamp #391, before PR #405): "no key file" → generate →
@@ -295,6 +327,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
+        assert_eq!(Mutant::ALL.map(Mutant::name), Mutant::NAMES);
         for mutant in Mutant::ALL {
             assert_eq!(mutant.name().parse::<Mutant>(), Ok(mutant));
         }

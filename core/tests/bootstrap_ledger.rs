@@ -231,7 +231,10 @@ fn failed_file_fsync_is_never_won_and_unburns_the_grace() {
     let fs = FaultFs::new();
     let ledger = FileLedger::new(&fs, dir.path());
     FaultFs::set(&fs.fail_file_sync, true);
-    assert!(ledger.try_consume("k").is_err());
+    assert!(
+        matches!(ledger.try_consume("k"), Err(BootstrapError::Ledger { .. })),
+        "an fsync failure is a ledger error"
+    );
     assert!(!ledger.marker_path("k").exists(), "marker removed again");
     FaultFs::set(&fs.fail_file_sync, false);
     assert!(ledger.try_consume("k").expect("retry").won());
@@ -243,7 +246,10 @@ fn failed_dir_fsync_is_never_won_and_unburns_the_grace() {
     let fs = FaultFs::new();
     let ledger = FileLedger::new(&fs, dir.path());
     FaultFs::set(&fs.fail_dir_sync, true);
-    assert!(ledger.try_consume("k").is_err());
+    assert!(
+        matches!(ledger.try_consume("k"), Err(BootstrapError::Ledger { .. })),
+        "an fsync failure is a ledger error"
+    );
     assert!(!ledger.marker_path("k").exists());
     FaultFs::set(&fs.fail_dir_sync, false);
     assert!(ledger.try_consume("k").expect("retry").won());
@@ -256,7 +262,10 @@ fn failed_fsync_and_failed_cleanup_fail_closed() {
     let ledger = FileLedger::new(&fs, dir.path());
     FaultFs::set(&fs.fail_dir_sync, true);
     FaultFs::set(&fs.fail_remove, true);
-    assert!(ledger.try_consume("k").is_err());
+    assert!(
+        matches!(ledger.try_consume("k"), Err(BootstrapError::Ledger { .. })),
+        "an fsync failure is a ledger error"
+    );
     FaultFs::set(&fs.fail_dir_sync, false);
     FaultFs::set(&fs.fail_remove, false);
     // The grace is burned with no winner: nobody can win it twice.

@@ -593,7 +593,11 @@ fn checker_catches_retry_unbounded() {
 
 #[test]
 fn checker_catches_retry_on_divergence() {
-    assert!(divergence_is_surfaced(RetryOnDivergence).is_err());
+    let verdict = divergence_is_surfaced(RetryOnDivergence);
+    assert!(
+        matches!(&verdict, Err(m) if m.starts_with("409 became") && !m.ends_with("after 1 requests")),
+        "{verdict:?}"
+    );
 }
 
 #[test]

@@ -5,26 +5,120 @@
 //! breaks a property that must hold for every input.
 
 use keyrace_core::bootstrap::sth::SignedTreeHead;
-use keyrace_core::envelope;
-use keyrace_core::meta::Meta;
+use keyrace_core::envelope::{self, EnvelopeError};
+use keyrace_core::key::KeyParseError;
+use keyrace_core::meta::{Meta, MetaParseError};
 use keyrace_core::witness::cache;
 use keyrace_core::Key;
 use keyrace_core::{Store, StoreOptions};
 use keyrace_harness::simfs::{CrashMode, Semantics, SimFs};
-use keyrace_scenarios::protocol::{Hello, Reply, Request};
+use keyrace_scenarios::protocol::{Code, Hello, Reply, Request};
 
 /// One fuzz check: feeds bytes to a library function, panics on a broken property.
 pub type Check = fn(&[u8]);
 
+/// What a target's parser makes of an input, in a word or two ("accepted", "rejected:
+/// wrong length"): the corpus replay compares it with `corpus/expected.tsv`, so a parser
+/// that starts accepting what it must reject (or the reverse) turns the replay red.
+pub type Verdict = fn(&[u8]) -> String;
+
+/// One fuzz target: its corpus directory's name, its check and its verdict.
+pub struct Target {
+    pub name: &'static str,
+    pub check: Check,
+    pub verdict: Verdict,
+}
+
 /// The targets, by name, as the corpus directories are named.
-pub const TARGETS: &[(&str, Check)] = &[
-    ("meta", meta),
-    ("envelope", envelope),
-    ("env_key", env_key),
-    ("sth_cache", sth_cache),
-    ("adapter_message", adapter_message),
-    ("store_ops", store_ops),
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "meta",
+        check: meta,
+        verdict: meta_verdict,
+    },
+    Target {
+        name: "envelope",
+        check: envelope,
+        verdict: envelope_verdict,
+    },
+    Target {
+        name: "env_key",
+        check: env_key,
+        verdict: env_key_verdict,
+    },
+    Target {
+        name: "sth_cache",
+        check: sth_cache,
+        verdict: sth_cache_verdict,
+    },
+    Target {
+        name: "adapter_message",
+        check: adapter_message,
+        verdict: adapter_message_verdict,
+    },
+    Target {
+        name: "store_ops",
+        check: store_ops,
+        verdict: |_| "ran".to_owned(),
+    },
 ];
+
+fn meta_verdict(data: &[u8]) -> String {
+    match Meta::parse(data) {
+        Ok(_) => "accepted".to_owned(),
+        Err(MetaParseError::Corrupted(_)) => "rejected: corrupted".to_owned(),
+        Err(MetaParseError::UnsupportedVersion(_)) => "rejected: unsupported version".to_owned(),
+    }
+}
+
+fn envelope_verdict(data: &[u8]) -> String {
+    match envelope::open(&Key::from_bytes([0x11; 32]), "name", data) {
+        Ok(_) => "accepted".to_owned(),
+        Err(EnvelopeError::Malformed(_)) => "rejected: malformed".to_owned(),
+        Err(EnvelopeError::Unauthentic) => "rejected: unauthentic".to_owned(),
+    }
+}
+
+fn env_key_verdict(data: &[u8]) -> String {
+    match Key::parse_text(data) {
+        Ok(_) => "accepted".to_owned(),
+        Err(KeyParseError::Empty) => "rejected: empty".to_owned(),
+        Err(KeyParseError::WrongLength { .. }) => "rejected: wrong length".to_owned(),
+        Err(KeyParseError::NotHexOrBase64) => "rejected: not hex or base64".to_owned(),
+    }
+}
+
+/// Both parsers the target feeds: the cache file, and the tree-head text inside it.
+fn sth_cache_verdict(data: &[u8]) -> String {
+    let cache = if cache::decode(data).is_some() {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    let head = match std::str::from_utf8(data).map(SignedTreeHead::parse) {
+        Ok(Ok(_)) => "accepted",
+        _ => "rejected",
+    };
+    format!("cache file {cache}, head text {head}")
+}
+
+fn adapter_message_verdict(data: &[u8]) -> String {
+    if Request::parse(data).is_ok() {
+        return "request".to_owned();
+    }
+    if let Ok(reply) = Reply::parse(data) {
+        return match reply.outcome {
+            Err(failure) if matches!(failure.code, Code::Unknown(_)) => {
+                "reply with a code outside the taxonomy".to_owned()
+            }
+            _ => "reply".to_owned(),
+        };
+    }
+    if Hello::parse(data).is_ok() {
+        return "hello".to_owned();
+    }
+    "rejected".to_owned()
+}
 
 /// `meta.json` parse + verify: never panics; whatever parses re-serializes to an equal value,
 /// and nothing an attacker writes verifies under a key it does not know.

@@ -5,7 +5,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-/// The codes of `DESIGN.md`, plus `INVALID_ARGUMENT` for input the caller must fix (a secret
+/// The codes of the design (`docs/design.md`), plus `INVALID_ARGUMENT` for input the caller must fix (a secret
 /// name that cannot be stored, a malformed request). The string form never changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -1,5 +1,5 @@
 //! keyrace-core: a minimal, correct reference for the parts of local secret stores that keep
-//! losing secrets in the real world (see `shared/seeds/`), written to be model-checked.
+//! losing secrets in the real world (see `docs/seeds.md`), written to be model-checked.
 //!
 //! - [`keyfile::load_or_create`]: every racing process gets the same complete key (seeds 003, 000).
 //! - [`resolve_key`]: a stable key or a loud `NO_STABLE_KEY`, never a silent ephemeral key (seed 001).

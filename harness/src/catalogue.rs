@@ -1,4 +1,4 @@
-//! The race catalogue of `shared/DESIGN.md` as data: every row's reference model and mutants,
+//! The race catalogue (`docs/design.md`) as data: every row's reference model and mutants,
 //! with the actor counts they run at.
 
 use std::sync::Arc;

@@ -136,7 +136,7 @@ impl Config {
 }
 
 /// Split `keyrace`'s argv at the first `--adapter`: keyrace's own options come before it, and
-/// everything after it is the adapter's argv, verbatim (flags included), as DESIGN.md says.
+/// everything after it is the adapter's argv, verbatim (flags included), as docs/protocol.md says.
 /// `None` when there is no `--adapter`.
 pub fn split_adapter(mut args: Vec<OsString>) -> (Vec<OsString>, Option<Vec<OsString>>) {
     match args.iter().position(|a| a == "--adapter") {

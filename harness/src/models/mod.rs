@@ -1,4 +1,4 @@
-//! The models of the race catalogue (`shared/DESIGN.md`), one module per row, each with the
+//! The models of the race catalogue (`docs/design.md`), one module per row, each with the
 //! mutants it must catch. A model is written once, as a `Fn()` that builds a fresh [`SimFs`],
 //! runs its actors on `keyrace_core::sync::thread` and panics through [`violated`] when the
 //! invariant stated next to it breaks; [`crate::explore`] runs it under loom, shuttle or std.

@@ -3,7 +3,7 @@
 //! | build | explorers | budget (defaults) |
 //! |---|---|---|
 //! | `RUSTFLAGS="--cfg loom"` | [`Explorer::Loom`] | exhaustive within a preemption bound ([`LOOM_PREEMPTION_BOUND`], or `LOOM_MAX_PREEMPTIONS`) |
-//! | `--features shuttle` | [`Explorer::ShuttlePct`] depth 2 and 3, [`Explorer::ShuttleRandom`] | [`SHUTTLE_ITERATIONS`] schedules each |
+//! | `--features shuttle` | [`Explorer::ShuttlePct`] depth 2 and 3, [`Explorer::ShuttleRandom`] | [`SHUTTLE_ITERATIONS`] schedules each, seeded by [`shuttle_seed`] |
 //! | plain | [`Explorer::Stress`] | std threads, [`STRESS_ITERATIONS`] runs: finds little, proves the models run |
 //!
 //! A model is a `Fn()` that panics when its invariant breaks. A run stops at the first failure
@@ -31,6 +31,19 @@ pub const LOOM_PREEMPTION_BOUND_3_ACTORS: usize = 2;
 
 /// Schedules per shuttle explorer.
 pub const SHUTTLE_ITERATIONS: usize = 1000;
+
+/// The seed of the shuttle schedulers when `KEYRACE_SHUTTLE_SEED` is unset: a fixed one, so
+/// that two runs of the suite explore the same schedules and a red run can be reproduced.
+pub const DEFAULT_SHUTTLE_SEED: u64 = 0x6b65_7972_6163_6501;
+
+/// The seed of the shuttle schedulers: `KEYRACE_SHUTTLE_SEED` (decimal), else
+/// [`DEFAULT_SHUTTLE_SEED`]. Printed in every report.
+pub fn shuttle_seed() -> u64 {
+    std::env::var("KEYRACE_SHUTTLE_SEED")
+        .ok()
+        .and_then(|seed| seed.trim().parse().ok())
+        .unwrap_or(DEFAULT_SHUTTLE_SEED)
+}
 
 /// Runs of the plain-build stress explorer.
 pub const STRESS_ITERATIONS: usize = 50;
@@ -270,7 +283,8 @@ fn run_shuttle_pct(
     depth: usize,
     model: impl Fn() + Send + Sync + 'static,
 ) -> Result<(), String> {
-    let scheduler = shuttle::scheduler::PctScheduler::new(depth, iterations);
+    let scheduler =
+        shuttle::scheduler::PctScheduler::new_from_seed(shuttle_seed(), depth, iterations);
     catch(|| {
         shuttle::Runner::new(scheduler, shuttle_config()).run(model);
     })
@@ -281,7 +295,7 @@ fn run_shuttle_random(
     iterations: usize,
     model: impl Fn() + Send + Sync + 'static,
 ) -> Result<(), String> {
-    let scheduler = shuttle::scheduler::RandomScheduler::new(iterations);
+    let scheduler = shuttle::scheduler::RandomScheduler::new_from_seed(shuttle_seed(), iterations);
     catch(|| {
         shuttle::Runner::new(scheduler, shuttle_config()).run(model);
     })

@@ -222,7 +222,15 @@ impl fmt::Display for Report {
             self.rows.len(),
             self.unexpected().len(),
             total.as_secs_f64()
-        )
+        )?;
+        if cfg!(feature = "shuttle") {
+            writeln!(
+                f,
+                "shuttle seed {} (set KEYRACE_SHUTTLE_SEED to explore other schedules)",
+                crate::explore::shuttle_seed()
+            )?;
+        }
+        Ok(())
     }
 }
 

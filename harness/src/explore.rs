@@ -168,6 +168,13 @@ impl Failure {
     }
 
     /// The first line naming the broken invariant (or the panic's first line).
+    /// The model's own setup failed ([`crate::models::SETUP`]): nothing was checked.
+    pub fn broke_setup(&self) -> bool {
+        self.invariant()
+            .strip_prefix(crate::models::VIOLATION_PREFIX)
+            .is_some_and(|invariant| invariant == crate::models::SETUP)
+    }
+
     pub fn invariant(&self) -> &str {
         self.message
             .lines()

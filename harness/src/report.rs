@@ -100,7 +100,10 @@ pub fn run_case(case: &Case, explorer: Explorer) -> Row {
             )
         }
     };
-    let violation = failure.as_ref().map(|f| Failure::is_violation(&f.message));
+    // A broken model setup is an error of the model, never a catch.
+    let violation = failure
+        .as_ref()
+        .map(|f| Failure::is_violation(&f.message) && !f.broke_setup());
     let verdict = match (case.is_mutant(), violation) {
         (_, Some(false)) => Verdict::Error,
         (false, None) => Verdict::Pass,
@@ -269,6 +272,14 @@ mod tests {
             verdict(&case("some-mutant", || panic!("boom"))),
             Verdict::Error
         );
+        let broken_setup = || {
+            panic!(
+                "{VIOLATION_PREFIX}{}\nobserved: no disk",
+                crate::models::SETUP
+            )
+        };
+        assert_eq!(verdict(&case("some-mutant", broken_setup)), Verdict::Error);
+        assert_eq!(verdict(&case("reference", broken_setup)), Verdict::Error);
     }
 
     #[test]

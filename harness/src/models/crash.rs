@@ -76,9 +76,7 @@ pub fn crash_put(put: Put) -> impl Fn() + Send + Sync + 'static {
             let fs = fresh_store();
             // The old value is put by the reference, so it is durable whatever `put` does.
             let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
-            check(&fs, seeded.is_ok(), "the model's setup succeeds", || {
-                show(&seeded)
-            });
+            check(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));
             fs
         };
         at_every_step(fresh, |fs, crash| {
@@ -171,9 +169,7 @@ pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
                                  every secret holds an acknowledged or previous value";
         let fs = fresh_store();
         let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
-        check(&fs, seeded.is_ok(), "the model's setup succeeds", || {
-            show(&seeded)
-        });
+        check(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));
         let results = race_with_power_loss(&fs, 2, CrashMode::ZeroPending, move |me, i| {
             let (name, value): (&str, &[u8]) = if i == 0 { ("s", b"new") } else { ("t", b"t") };
             let result = put.put(me, &store_dir(), &master(), name, value);

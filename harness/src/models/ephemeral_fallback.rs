@@ -59,9 +59,7 @@ pub fn ephemeral_fallback(resolve: Resolve) -> impl Fn() + Send + Sync + 'static
         let made = fs
             .mkdir_durable(Path::new("/home/u"))
             .and_then(|()| fs.mkdir_durable(Path::new("/data")));
-        check(&fs, made.is_ok(), "the model's setup succeeds", || {
-            format!("{made:?}")
-        });
+        check(&fs, made.is_ok(), super::SETUP, || format!("{made:?}"));
         // $HOME is not writable: the key file's directory cannot be created.
         let unwritable = || {
             Fault::always(

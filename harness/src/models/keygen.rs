@@ -134,7 +134,7 @@ pub fn key_dir() -> PathBuf {
 pub fn fresh_home(semantics: Semantics) -> SimFs {
     let fs = SimFs::new(semantics);
     if let Err(e) = fs.mkdir_durable(Path::new("/home/u")) {
-        super::violated(&fs, "the model's setup succeeds", &e.to_string());
+        super::violated(&fs, super::SETUP, &e.to_string());
     }
     fs
 }
@@ -206,9 +206,7 @@ pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send +
             let setup = fs.mkdir_durable(&dir).and_then(|()| {
                 fs.write_durable(&dir.join(KEY_FILE), key_file_bytes(&existing).as_bytes())
             });
-            check(&fs, setup.is_ok(), "the model's setup succeeds", || {
-                format!("{setup:?}")
-            });
+            check(&fs, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
             fs.inject(Fault::nth(Op::OpenRead, "/.keyrace/key", 1, error).for_actor("A"));
             let results = {
                 let (fs, dir) = (fs.clone(), dir.clone());

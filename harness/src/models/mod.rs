@@ -24,6 +24,10 @@ use crate::simfs::SimFs;
 /// First line of every invariant violation; [`crate::explore::Failure::invariant`] finds it.
 pub const VIOLATION_PREFIX: &str = "invariant violated: ";
 
+/// The "invariant" a model states for its own setup. Breaking it says the model is broken, not
+/// the code under test, so it never counts as catching a mutant.
+pub const SETUP: &str = "the model's setup succeeds";
+
 /// Fail the model: the invariant, what was observed, and the filesystem trace in schedule
 /// order.
 pub fn violated(fs: &SimFs, invariant: &str, observed: &str) -> ! {

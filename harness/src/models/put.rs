@@ -146,9 +146,7 @@ pub fn fresh_store() -> SimFs {
                 &StoreOptions::default(),
             )
         });
-    check(&fs, made.is_ok(), "the model's setup succeeds", || {
-        show(&made)
-    });
+    check(&fs, made.is_ok(), super::SETUP, || show(&made));
     fs
 }
 

@@ -98,9 +98,7 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
                 )
             })
             .and_then(|store| store.put("s", b"v"));
-        check(&fs, made.is_ok(), "the model's setup succeeds", || {
-            show(&made)
-        });
+        check(&fs, made.is_ok(), super::SETUP, || show(&made));
         let results = {
             let (fs, dir) = (fs.clone(), dir.clone());
             run_actors(actors, move |i| {

@@ -132,9 +132,7 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
             .try_consume(&ApiKey::new("lk_model_key").key_id())
             .map(|_| ())
             .and_then(|()| log.seal([3; 16]).map(|_| ()));
-        check(&trace, setup.is_ok(), "the model's setup succeeds", || {
-            format!("{setup:?}")
-        });
+        check(&trace, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
         let gate = InProcessTransport::new(WitnessGate::new(ledger, log), |b: &[u8]| b.to_vec());
         let (outcomes, _) = calls(gate, rule, actors);
         trace.note(&format!("after a consumed grace: {outcomes:?}"));

@@ -101,8 +101,8 @@ pub fn sth_cache(write: CacheWrite, writers: usize) -> impl Fn() + Send + Sync +
             .and_then(|()| fs.mkdir_durable(Path::new(VICTIM).parent().unwrap_or(Path::new("/"))))
             .and_then(|()| fs.write_durable(Path::new(VICTIM), VICTIM_BYTES))
             .and_then(|()| fs.symlink(Path::new(VICTIM), cache_of(fs.clone()).path()));
-        check(&fs, planted.is_ok(), INVARIANT, || {
-            format!("the model's setup failed: {planted:?}")
+        check(&fs, planted.is_ok(), super::SETUP, || {
+            format!("{planted:?}")
         });
         fs.set_write_chunk(WRITE_CHUNK);
         let stored: Vec<SignedTreeHead> = (0..writers).map(head_of).collect();

@@ -145,22 +145,23 @@ fn a_directory_at_the_cache_path_is_a_miss_and_an_unwritable_cache() {
 }
 
 #[test]
+#[cfg_attr(not(unix), ignore = "file owners (uids) are a unix notion")]
 fn a_file_owned_by_another_user_is_refused() {
     let dir = fast_tempdir();
     let fs = FaultFs::new();
     let cache = FileCacheStore::new(&fs, dir.path(), SERVER, &ApiKey::new(KEY));
     cache.store(&head(1, 1)).expect("store");
-    let me = fs.process_uid();
-    if let Some(me) = me {
-        *fs.fake_uid.lock().expect("uid") = Some(me);
-        assert_eq!(
-            cache.load(),
-            CacheLoad::Hit(head(1, 1)),
-            "own file: trusted"
-        );
-        *fs.fake_uid.lock().expect("uid") = Some(me.wrapping_add(1));
-        assert_eq!(cache.load(), CacheLoad::Miss(CacheMiss::ForeignOwner));
-    }
+    let me = fs
+        .process_uid()
+        .expect("a uid: file owners exist on this system");
+    *fs.fake_uid.lock().expect("uid") = Some(me);
+    assert_eq!(
+        cache.load(),
+        CacheLoad::Hit(head(1, 1)),
+        "own file: trusted"
+    );
+    *fs.fake_uid.lock().expect("uid") = Some(me.wrapping_add(1));
+    assert_eq!(cache.load(), CacheLoad::Miss(CacheMiss::ForeignOwner));
 }
 
 #[test]

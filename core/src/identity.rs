@@ -296,6 +296,15 @@ mod tests {
                 ..
             })
         ));
+        let other_user = Identity::from_parts(&[nic("e0", a, true)], "h", "someone-else");
+        assert!(matches!(
+            other_user.check_compatible(&recorded),
+            Err(Error::IdentityChanged {
+                component: IdentityComponent::User,
+                ref recorded,
+                ref current,
+            }) if recorded == "u" && current == "someone-else"
+        ));
     }
 
     #[test]

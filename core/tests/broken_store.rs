@@ -531,3 +531,22 @@ fn an_unwritable_place_without_a_master_key_is_no_stable_key() {
     );
     assert!(!dir.exists());
 }
+
+#[test]
+fn create_on_an_existing_store_is_store_exists_and_leaves_it_intact() {
+    let f = populated();
+    let err = match Store::create(OsFs, &f.dir, &f.key, &f.options) {
+        Ok(_) => panic!("an existing store was created again"),
+        Err(err) => err,
+    };
+    assert!(
+        matches!(&err, Error::StoreExists { path } if *path == f.dir),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    let store = Store::open_or_create(OsFs, &f.dir, &f.key, &f.options).expect("still opens");
+    assert_eq!(
+        store.get("a").expect("get").as_deref().map(Vec::as_slice),
+        Some(&b"apple"[..])
+    );
+}

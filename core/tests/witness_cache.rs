@@ -380,3 +380,13 @@ proptest! {
         prop_assert_eq!(decode(&encode(&h)), Some(h));
     }
 }
+
+#[test]
+fn the_temp_dir_cache_lives_in_the_os_temp_dir_under_its_hashed_name() {
+    let key = ApiKey::new(KEY);
+    let cache = FileCacheStore::in_temp_dir(OsFs, SERVER, &key);
+    assert_eq!(
+        cache.path(),
+        std::env::temp_dir().join(cache_file_name(SERVER, &key))
+    );
+}

@@ -178,7 +178,8 @@ pub fn adapter_message(data: &[u8]) {
 
 /// An arbitrary sequence of put/get/delete/reopen/crash on one store in SimFs, checked against
 /// a `HashMap` model: every acknowledged put and delete survives reopens and crashes, every
-/// read returns the model's value, and nothing else ever appears.
+/// read returns the model's value, and nothing else ever appears. A crash may also land inside
+/// a put: the secret then holds its old or its new value (the new one if acknowledged).
 pub fn store_ops(data: &[u8]) {
     let fs = SimFs::new(Semantics::Posix);
     let dir = std::path::Path::new("/store");
@@ -217,16 +218,38 @@ pub fn store_ops(data: &[u8]) {
                 store = open(&actor).expect("reopen");
             }
             _ => {
-                drop(store);
                 let mode = if arg % 2 == 0 {
                     CrashMode::DurableOnly
                 } else {
                     CrashMode::ZeroPending
                 };
+                // arg >= 128: the power fails inside a put of s<arg % 4>, after (arg / 2) % 16
+                // of its filesystem operations; the put is then maybe-applied.
+                let interrupted = (arg >= 128).then(|| {
+                    let name = format!("s{}", arg % 4);
+                    let value = vec![arg; 40];
+                    fs.crash_actor_after(actor.actor_name(), usize::from(arg / 2 % 16));
+                    let acked = store.put(&name, &value).is_ok();
+                    (name, value, acked)
+                });
+                drop(store);
                 fs.crash(mode);
                 process += 1;
                 actor = fs.actor(&format!("p{process}"));
                 store = open(&actor).expect("the store opens after a crash");
+                if let Some((name, value, acked)) = interrupted {
+                    let got = store.get(&name).expect("get after a crash inside a put");
+                    let old = model.get(&name);
+                    let fine = got.as_deref() == Some(&value) || (!acked && got.as_deref() == old);
+                    assert!(
+                        fine,
+                        "step {step}: after a crash inside put {name} (acknowledged: {acked}) get gives {got:?}, not the old {old:?} or the new value"
+                    );
+                    match got {
+                        Some(bytes) => model.insert(name, bytes.to_vec()),
+                        None => model.remove(&name),
+                    };
+                }
             }
         }
         let listed = store.list().expect("list");

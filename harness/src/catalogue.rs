@@ -33,6 +33,8 @@ pub struct Case {
     pub variant: &'static str,
     pub actors: usize,
     pub body: Body,
+    /// The invariants of the row: a mutant is caught only when it breaks one of these.
+    pub invariants: &'static [&'static str],
 }
 
 impl Case {
@@ -57,6 +59,34 @@ fn model(
         variant,
         actors,
         body: Body::Model(Arc::new(m)),
+        invariants: row_invariants(row),
+    }
+}
+
+/// The invariants each row states (the models' own constants, as their violations name them).
+pub fn row_invariants(row: &str) -> &'static [&'static str] {
+    use crate::models::{
+        cold_start, crash, double_bootstrap, ephemeral_fallback, identity_drift, keygen, put,
+        release_before_delete, retry_once, sth_cache,
+    };
+    match row {
+        "keygen-race" | "keygen-race-windows" => &[keygen::KEYGEN_RACE],
+        "keygen-error-masking" => &[keygen::KEYGEN_ERROR_MASKING],
+        "put-race" => &[put::PUT_RACE],
+        "crash-keygen" => &[crash::CRASH_KEYGEN, crash::CRASH_KEYGEN_RACING],
+        "crash-put" => &[crash::CRASH_PUT, crash::CRASH_PUT_RACING],
+        "release-before-delete" => &[release_before_delete::RELEASE_BEFORE_DELETE],
+        "ephemeral-fallback" => &[ephemeral_fallback::EPHEMERAL_FALLBACK],
+        "double-bootstrap" => &[double_bootstrap::DOUBLE_BOOTSTRAP],
+        "cold-start" => &[cold_start::COLD_START],
+        "retry-once" => &[
+            retry_once::RETRIED_ONCE,
+            retry_once::AT_MOST_ONCE,
+            retry_once::DIVERGENCE_SURFACED,
+        ],
+        "sth-cache" => &[sth_cache::STH_CACHE],
+        "identity-drift" => &[identity_drift::INVARIANT],
+        _ => &[],
     }
 }
 
@@ -197,6 +227,7 @@ pub fn catalogue() -> Vec<Case> {
             row: "identity-drift",
             variant: derive.name(),
             actors: 1,
+            invariants: row_invariants("identity-drift"),
             body: Body::Property(Arc::new(move |n| identity_drift(derive, n))),
         });
     }
@@ -206,4 +237,25 @@ pub fn catalogue() -> Vec<Case> {
 /// The case named `row/variant/actors`.
 pub fn find(name: &str) -> Option<Case> {
     catalogue().into_iter().find(|c| c.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_states_its_invariants() {
+        for case in catalogue() {
+            assert!(
+                !case.invariants.is_empty(),
+                "{} states no invariant",
+                case.row
+            );
+            assert!(
+                !case.invariants.contains(&crate::models::SETUP),
+                "{}: a setup check is not an invariant of the row",
+                case.row
+            );
+        }
+    }
 }

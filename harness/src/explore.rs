@@ -167,14 +167,16 @@ impl Failure {
         message.contains(crate::models::VIOLATION_PREFIX)
     }
 
-    /// The first line naming the broken invariant (or the panic's first line).
-    /// The model's own setup failed ([`crate::models::SETUP`]): nothing was checked.
-    pub fn broke_setup(&self) -> bool {
-        self.invariant()
-            .strip_prefix(crate::models::VIOLATION_PREFIX)
-            .is_some_and(|invariant| invariant == crate::models::SETUP)
+    /// The invariant a violation names: the rest of the line after
+    /// [`crate::models::VIOLATION_PREFIX`], wherever an explorer put it (shuttle wraps the
+    /// panic message). `None` for a panic that is not a violation.
+    pub fn broken_invariant(&self) -> Option<&str> {
+        let prefix = crate::models::VIOLATION_PREFIX;
+        let at = self.message.find(prefix)? + prefix.len();
+        self.message[at..].lines().next()
     }
 
+    /// The first line naming the broken invariant (or the panic's first line).
     pub fn invariant(&self) -> &str {
         self.message
             .lines()

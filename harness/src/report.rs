@@ -100,10 +100,12 @@ pub fn run_case(case: &Case, explorer: Explorer) -> Row {
             )
         }
     };
-    // A broken model setup is an error of the model, never a catch.
-    let violation = failure
-        .as_ref()
-        .map(|f| Failure::is_violation(&f.message) && !f.broke_setup());
+    // Only an invariant of the case's row counts: a broken model setup, a sanity check or
+    // another row's invariant is an error of the model, never a catch.
+    let violation = failure.as_ref().map(|f| {
+        f.broken_invariant()
+            .is_some_and(|broken| case.invariants.contains(&broken))
+    });
     let verdict = match (case.is_mutant(), violation) {
         (_, Some(false)) => Verdict::Error,
         (false, None) => Verdict::Pass,
@@ -251,6 +253,7 @@ mod tests {
             variant,
             actors: 2,
             body: Body::Model(Arc::new(body)),
+            invariants: &["something"],
         }
     }
 

@@ -14,6 +14,10 @@ use keyrace_core::witness::{
 use super::{check, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const COLD_START: &str =
+    "every concurrent first call succeeds and exactly one bootstrap request reaches the gate";
+
 /// How concurrent first calls share the learned head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flight {
@@ -114,8 +118,7 @@ fn race<S: HeadSlot + 'static>(slot: S, actors: usize) -> (Vec<Result<Vec<u8>, S
 /// bootstrap request (no last-known head) reaches the gate: the one-time grace is spent once.
 pub fn cold_start(flight: Flight, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str =
-            "every concurrent first call succeeds and exactly one bootstrap request reaches the gate";
+        const INVARIANT: &str = COLD_START;
         let (outcomes, bootstraps) = match flight {
             Flight::Reference => race(SingleFlight::new(), actors),
             Flight::NoSingleFlight => race(Uncoalesced::default(), actors),

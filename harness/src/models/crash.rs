@@ -13,6 +13,24 @@ use super::put::{fresh_store, master, store_dir, Put};
 use super::{actor_name, check, run_actors, show};
 use crate::simfs::{CrashMode, Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const CRASH_KEYGEN: &str = "after a crash and restart the key loads, and a key that was \
+                                 handed out before the crash is the key after it";
+
+/// The invariant of this model, as its violations name it.
+pub const CRASH_PUT: &str = "after a crash and restart the store opens and an overwritten \
+                                 secret holds the old or new value, the new one if acknowledged";
+
+/// The invariant of this model, as its violations name it.
+pub const CRASH_KEYGEN_RACING: &str =
+    "after a power loss during a key-creation race, every key that \
+                                 was handed out is the key the restarted process loads";
+
+/// The invariant of this model, as its violations name it.
+pub const CRASH_PUT_RACING: &str =
+    "after a power loss during concurrent puts, the store opens and \
+                                 every secret holds an acknowledged or previous value";
+
 /// Run `scenario(fs)` crashing actor `A` after every possible number of steps.
 fn at_every_step(fresh: impl Fn() -> SimFs, scenario: impl Fn(&SimFs, Option<CrashMode>)) {
     let probe = fresh();
@@ -31,8 +49,7 @@ fn at_every_step(fresh: impl Fn() -> SimFs, scenario: impl Fn(&SimFs, Option<Cra
 /// key loads without error, and if the key had been handed out it is the same key.
 pub fn crash_keygen(keygen: Keygen) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "after a crash and restart the key loads, and a key that was \
-                                 handed out before the crash is the key after it";
+        const INVARIANT: &str = CRASH_KEYGEN;
         at_every_step(
             || fresh_home(Semantics::Posix),
             |fs, crash| {
@@ -70,8 +87,7 @@ pub fn crash_keygen(keygen: Keygen) -> impl Fn() + Send + Sync + 'static {
 /// was acknowledged.
 pub fn crash_put(put: Put) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "after a crash and restart the store opens and an overwritten \
-                                 secret holds the old or new value, the new one if acknowledged";
+        const INVARIANT: &str = CRASH_PUT;
         let fresh = || {
             let fs = fresh_store();
             // The old value is put by the reference, so it is durable whatever `put` does.
@@ -131,8 +147,7 @@ fn race_with_power_loss<T: Send + 'static>(
 /// the crash is that key.
 pub fn crash_keygen_racing(keygen: Keygen, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "after a power loss during a key-creation race, every key that \
-                                 was handed out is the key the restarted process loads";
+        const INVARIANT: &str = CRASH_KEYGEN_RACING;
         let fs = fresh_home(Semantics::Posix);
         let results = race_with_power_loss(&fs, actors, CrashMode::DurableOnly, move |me, _| {
             let result = keygen.load(me, &key_dir());
@@ -165,8 +180,7 @@ pub fn crash_keygen_racing(keygen: Keygen, actors: usize) -> impl Fn() + Send + 
 /// if acknowledged.
 pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "after a power loss during concurrent puts, the store opens and \
-                                 every secret holds an acknowledged or previous value";
+        const INVARIANT: &str = CRASH_PUT_RACING;
         let fs = fresh_store();
         let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
         check(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));

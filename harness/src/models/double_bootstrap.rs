@@ -10,6 +10,10 @@ use keyrace_core::{Fs, FsFile};
 use super::{actor_name, check, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const DOUBLE_BOOTSTRAP: &str =
+    "exactly one concurrent consumer of a grace wins; a later consume does not";
+
 const LEDGER_DIR: &str = "/ledger";
 const KEY_ID: &str = "api-key-1";
 
@@ -63,8 +67,7 @@ impl Grace {
 /// and every other "already consumed"; a consume after them is "already consumed" too.
 pub fn double_bootstrap(grace: Grace, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str =
-            "exactly one concurrent consumer of a grace wins; a later consume does not";
+        const INVARIANT: &str = DOUBLE_BOOTSTRAP;
         let fs = SimFs::new(Semantics::Posix);
         let outcomes = {
             let fs = fs.clone();

@@ -9,6 +9,10 @@ use super::put::store_dir;
 use super::{check, show};
 use crate::simfs::{CrashMode, Fault, FaultError, Op, Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const EPHEMERAL_FALLBACK: &str = "no acknowledged secret is lost across a restart; without a \
+                                 stable key source the put fails loud with NO_STABLE_KEY";
+
 /// How the key is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolve {
@@ -53,8 +57,7 @@ impl Resolve {
 /// back; the reference fails loud with `NO_STABLE_KEY` instead.
 pub fn ephemeral_fallback(resolve: Resolve) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "no acknowledged secret is lost across a restart; without a \
-                                 stable key source the put fails loud with NO_STABLE_KEY";
+        const INVARIANT: &str = EPHEMERAL_FALLBACK;
         let fs = SimFs::new(Semantics::Posix);
         let made = fs
             .mkdir_durable(Path::new("/home/u"))

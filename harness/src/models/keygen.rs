@@ -15,6 +15,15 @@ use keyrace_core::{load_or_create, Error, ErrorCode, Fs, FsFile, Key, Result};
 use super::{actor_name, check, run_actors, show};
 use crate::simfs::{Fault, FaultError, Op, Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const KEYGEN_RACE: &str =
+    "every racing actor ends with the same complete key, and it is the key on disk";
+
+/// The invariant of this model, as its violations name it.
+pub const KEYGEN_ERROR_MASKING: &str =
+    "a key read error other than NotFound propagates with its code \
+                                 and the existing key is never replaced";
+
 /// A way of loading or creating the key file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keygen {
@@ -150,8 +159,7 @@ pub fn keygen_race(
     semantics: Semantics,
 ) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str =
-            "every racing actor ends with the same complete key, and it is the key on disk";
+        const INVARIANT: &str = KEYGEN_RACE;
         let fs = fresh_home(semantics);
         // A 65-byte key file is written in two steps: a loser can read it empty or partial.
         fs.set_write_chunk(40);
@@ -194,8 +202,7 @@ pub fn keygen_race(
 /// I/O error); the other actors read normally.
 pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "a key read error other than NotFound propagates with its code \
-                                 and the existing key is never replaced";
+        const INVARIANT: &str = KEYGEN_ERROR_MASKING;
         for (error, code) in [
             (FaultError::PermissionDenied, ErrorCode::PermissionDenied),
             (FaultError::Io, ErrorCode::Io),

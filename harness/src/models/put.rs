@@ -14,6 +14,9 @@ use keyrace_core::{Error, Key, Result, Store, StoreOptions};
 use super::{actor_name, check, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const PUT_RACE: &str = "every acknowledged put is readable afterwards with its value";
+
 /// A way of putting and getting secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
@@ -154,7 +157,7 @@ pub fn fresh_store() -> SimFs {
 /// acknowledged put is readable afterwards with its value.
 pub fn put_race(put: Put, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "every acknowledged put is readable afterwards with its value";
+        const INVARIANT: &str = PUT_RACE;
         let fs = fresh_store();
         let dir = store_dir();
         let results = {

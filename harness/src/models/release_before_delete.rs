@@ -13,6 +13,10 @@ use super::put::store_dir;
 use super::{actor_name, check, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const RELEASE_BEFORE_DELETE: &str =
+    "after a failed open, destroy_at_path succeeds within the retry bound";
+
 /// How a store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Open {
@@ -79,8 +83,7 @@ pub fn policy() -> RetryPolicy {
 /// the default bound, loom finds `A` meeting `B`'s open metadata file within 63 executions.)
 pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str =
-            "after a failed open, destroy_at_path succeeds within the retry bound";
+        const INVARIANT: &str = RELEASE_BEFORE_DELETE;
         let fs = SimFs::new(Semantics::Windows);
         let dir = store_dir();
         let made = fs

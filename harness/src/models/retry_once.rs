@@ -16,6 +16,12 @@ use keyrace_core::ErrorCode;
 use super::{check, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
+/// The invariants of this model, as its violations name them.
+pub const RETRIED_ONCE: &str =
+    "a bootstrap-412 that carries a head is retried once and the call succeeds";
+pub const AT_MOST_ONCE: &str = "a call retries at most once";
+pub const DIVERGENCE_SURFACED: &str = "a 409 is surfaced as DIVERGENCE and never retried";
+
 /// The client's retry rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -139,7 +145,7 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
         check(
             &trace,
             outcomes.iter().all(Result::is_ok),
-            "a bootstrap-412 that carries a head is retried once and the call succeeds",
+            RETRIED_ONCE,
             || format!("{outcomes:?}"),
         );
 
@@ -156,7 +162,7 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
                 && outcomes.iter().all(|outcome| {
                     matches!(outcome, Err(e) if e.code() == ErrorCode::BootstrapAlreadyConsumed)
                 }),
-            "a call retries at most once",
+            AT_MOST_ONCE,
             || format!("{actors} calls sent {sent} requests"),
         );
 
@@ -171,7 +177,7 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
         check(
             &trace,
             surfaced && sent == actors,
-            "a 409 is surfaced as DIVERGENCE and never retried",
+            DIVERGENCE_SURFACED,
             || format!("{actors} calls sent {sent} requests: {outcomes:?}"),
         );
     }

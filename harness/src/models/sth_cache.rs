@@ -20,6 +20,10 @@ use keyrace_core::Fs;
 use super::{actor_name, check, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
+/// The invariant of this model, as its violations name it.
+pub const STH_CACHE: &str = "a cache load finds a complete stored head, nothing, or a refused \
+             symlink; the symlink's target is never written; after the writers a load is a hit";
+
 const CACHE_DIR: &str = "/tmp";
 const SERVER: &str = "https://witness.example";
 const API_KEY: &str = "lk_model_key";
@@ -93,8 +97,7 @@ const READER_LOADS: usize = 2;
 /// of one of them.
 pub fn sth_cache(write: CacheWrite, writers: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
-        const INVARIANT: &str = "a cache load finds a complete stored head, nothing, or a refused \
-             symlink; the symlink's target is never written; after the writers a load is a hit";
+        const INVARIANT: &str = STH_CACHE;
         let fs = SimFs::new(Semantics::Posix);
         let planted = fs
             .mkdir_durable(Path::new(CACHE_DIR))

@@ -44,9 +44,15 @@ fn loom_catches_grace_check_then_set() {
             assert!(mine ^ theirs, "exactly one winner");
         })
     });
+    let payload = caught.expect_err("loom must find the two-winner interleaving");
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
     assert!(
-        caught.is_err(),
-        "loom must find the two-winner interleaving"
+        message.contains("exactly one winner"),
+        "loom failed for another reason: {message}"
     );
 }
 

@@ -7,7 +7,7 @@ use common::{keyrace, python3, repo_root, text};
 
 #[test]
 fn reference_adapter_passes_every_scenario() {
-    let output = keyrace(&["check", "--rounds", "2", "--seed", "7"]);
+    let output = keyrace(&["check", "--rounds", "20", "--seed", "7"]);
     let report = text(&output);
     assert_eq!(output.status.code(), Some(0), "{report}");
     assert_every_row_passed(&report);

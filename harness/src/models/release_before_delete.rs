@@ -6,7 +6,7 @@ use std::path::Path;
 
 use keyrace_core::meta::{Meta, META_FILE};
 use keyrace_core::{
-    destroy_at_path_with, Error, Fs, Key, Result, RetryPolicy, Store, StoreOptions,
+    destroy_at_path_with, Error, ErrorCode, Fs, Key, Result, RetryPolicy, Store, StoreOptions,
 };
 
 use super::put::store_dir;
@@ -123,10 +123,18 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
             })
         };
         for (opened, _) in &results {
+            // The wrong key, or a store the other actor is deleting: never a success.
+            let refused = matches!(opened, Err(e) if matches!(
+                e.code(),
+                ErrorCode::IntegrityMismatch
+                    | ErrorCode::NotFound
+                    | ErrorCode::MetadataMissing
+                    | ErrorCode::Busy
+            ));
             check(
                 &fs,
-                opened.is_err(),
-                "an open with the wrong key fails",
+                refused,
+                "an open with the wrong key fails with INTEGRITY_MISMATCH (or finds the store being deleted)",
                 || show(opened),
             );
         }

@@ -231,37 +231,40 @@ pub fn unreaped() -> Vec<u32> {
     unreaped.iter().copied().collect()
 }
 
-/// The processes that escaped their actor: children of this process that are not live
-/// actors (every one in the `keyrace` binary, else those carrying this run's mark), with
-/// their descendants. Read under the registry lock, so an actor being started is not one.
-pub fn escaped() -> Vec<u32> {
+/// The roots of the trees that escaped their actor: children of this process that are not
+/// live actors (every one in the `keyrace` binary, else those carrying this run's mark). Read
+/// under the registry lock, so an actor being started is not one.
+fn escaped_roots(table: &procfs::ProcessTable) -> Vec<u32> {
     let me = std::process::id();
     let exclusive = EXCLUSIVE.load(Ordering::Relaxed);
     let registry = registry();
+    table
+        .children(me)
+        .into_iter()
+        .filter(|&child| {
+            let is_actor = i32::try_from(child).is_ok_and(|c| registry.actors.contains(&c));
+            !is_actor && (exclusive || procfs::has_env(child, RUN_MARKER_ENV, &me.to_string()))
+        })
+        .collect()
+}
+
+/// The processes that escaped their actor ([`escaped_roots`]), with their descendants.
+pub fn escaped() -> Vec<u32> {
     let table = procfs::ProcessTable::read();
     let mut escaped = BTreeSet::new();
-    for child in table.children(me) {
-        let is_actor = i32::try_from(child).is_ok_and(|c| registry.actors.contains(&c));
-        if is_actor || (!exclusive && !procfs::has_env(child, RUN_MARKER_ENV, &me.to_string())) {
-            continue;
-        }
-        escaped.extend(table.descendants(child));
+    for root in escaped_roots(&table) {
+        escaped.extend(table.descendants(root));
     }
     escaped.into_iter().collect()
 }
 
-/// Kill and reap every process that escaped its actor ([`escaped`]): helpers an adapter left
-/// behind when it exited. Returns the pids that could not be reaped.
+/// Kill and reap every tree that escaped its actor ([`escaped_roots`]): helpers an adapter
+/// left behind when it exited. Returns the pids that could not be reaped.
 pub fn sweep_orphans() -> Vec<u32> {
-    let me = std::process::id();
-    let table = procfs::ProcessTable::read();
     let mut survivors = Vec::new();
-    for root in escaped() {
-        // Only the tops of escaped trees; kill_tree takes their descendants.
-        if table.children(me).contains(&root) {
-            let tree = kill_tree(root);
-            survivors.extend(reap(&tree));
-        }
+    for root in escaped_roots(&procfs::ProcessTable::read()) {
+        let tree = kill_tree(root);
+        survivors.extend(reap(&tree));
     }
     note_unreaped(&survivors);
     survivors

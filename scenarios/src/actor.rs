@@ -278,7 +278,7 @@ pub struct Actor {
     findings: Findings,
     /// How the adapter ended, once seen (it stays unreaped until killed, so its pid and
     /// process group cannot be reused meanwhile).
-    ended: Option<String>,
+    ended: Option<Ended>,
     killed: bool,
 }
 
@@ -543,7 +543,10 @@ impl Actor {
     fn exited(&mut self, when: &str) -> ActorError {
         let status = self
             .wait_until(deadline_after(Duration::from_secs(1)))
-            .unwrap_or_else(|| "still running with stdout closed".to_owned());
+            .map_or_else(
+                || "still running with stdout closed".to_owned(),
+                |ended| ended.description,
+            );
         self.wait_stderr_closed(deadline_after(Duration::from_millis(500)));
         ActorError::Exited {
             label: self.label.clone(),
@@ -554,23 +557,26 @@ impl Actor {
     }
 
     /// How the adapter ended, if it has, without reaping it.
-    fn peek_exit(&mut self) -> Option<String> {
+    fn peek_exit(&mut self) -> Option<Ended> {
         if self.ended.is_none() {
             let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid).ok()?)?;
             let options = rustix::process::WaitIdOptions::EXITED
                 | rustix::process::WaitIdOptions::NOHANG
                 | rustix::process::WaitIdOptions::NOWAIT;
             self.ended = match rustix::process::waitid(rustix::process::WaitId::Pid(pid), options) {
-                Ok(Some(status)) => Some(describe(&status)),
+                Ok(Some(status)) => Some(Ended::from(&status)),
                 Ok(None) => None,
                 // Not waitable: reaped already (by an interrupt's cleanup).
-                Err(_) => Some("ended".to_owned()),
+                Err(_) => Some(Ended {
+                    clean: false,
+                    description: "ended".to_owned(),
+                }),
             };
         }
         self.ended.clone()
     }
 
-    fn wait_until(&mut self, deadline: Instant) -> Option<String> {
+    fn wait_until(&mut self, deadline: Instant) -> Option<Ended> {
         loop {
             if let Some(ended) = self.peek_exit() {
                 return Some(ended);
@@ -612,12 +618,12 @@ impl Actor {
         self.stdin.close();
         let when = "after EOF on stdin";
         match self.wait_until(deadline_after(self.timeout)) {
-            Some(status) if status == "exit code 0" => Ok(()),
-            Some(status) => {
+            Some(ended) if ended.clean => Ok(()),
+            Some(ended) => {
                 self.wait_stderr_closed(deadline_after(Duration::from_millis(500)));
                 Err(ActorError::Exited {
                     label: self.label.clone(),
-                    status,
+                    status: ended.description,
                     when: when.to_owned(),
                     stderr_tail: self.stderr_tail(),
                 })
@@ -665,11 +671,23 @@ impl Drop for Actor {
     }
 }
 
-fn describe(status: &rustix::process::WaitIdStatus) -> String {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) if status.exited() => format!("exit code {code}"),
-        (_, Some(signal)) => format!("killed by signal {signal}"),
-        _ => "ended".to_owned(),
+/// How an adapter process ended.
+#[derive(Debug, Clone)]
+struct Ended {
+    /// Exit status 0, as the protocol asks at EOF.
+    clean: bool,
+    /// "exit code 3", "killed by signal 9".
+    description: String,
+}
+
+impl From<&rustix::process::WaitIdStatus> for Ended {
+    fn from(status: &rustix::process::WaitIdStatus) -> Ended {
+        let (clean, description) = match (status.exit_status(), status.terminating_signal()) {
+            (Some(code), _) if status.exited() => (code == 0, format!("exit code {code}")),
+            (_, Some(signal)) => (false, format!("killed by signal {signal}")),
+            _ => (false, "ended".to_owned()),
+        };
+        Ended { clean, description }
     }
 }
 

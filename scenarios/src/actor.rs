@@ -279,6 +279,8 @@ pub struct Actor {
     /// How the adapter ended, once seen (it stays unreaped until killed, so its pid and
     /// process group cannot be reused meanwhile).
     ended: Option<Ended>,
+    /// Reaped by a tracer: the pid may belong to another process by now.
+    reaped: bool,
     killed: bool,
 }
 
@@ -294,6 +296,19 @@ impl std::fmt::Debug for Actor {
 impl Actor {
     /// Start the adapter and wait for its hello line.
     pub fn spawn(spec: &ActorSpec) -> Result<Actor, ActorError> {
+        let mut actor = Actor::start(spec, &mut reaper::spawn_registered)?;
+        let when = "before its hello line";
+        let line = actor.next_line(deadline_after(spec.timeout), when)?;
+        actor.take_hello(&line)?;
+        Ok(actor)
+    }
+
+    /// Start the adapter through `spawner` (which runs the command) without waiting for its
+    /// hello: a tracer must keep serving the adapter's stops meanwhile.
+    pub(crate) fn start(
+        spec: &ActorSpec,
+        spawner: &mut dyn FnMut(&mut Command) -> io::Result<std::process::Child>,
+    ) -> Result<Actor, ActorError> {
         let program = spec.argv.first().cloned().unwrap_or_default();
         let mut command = Command::new(&program);
         command
@@ -316,7 +331,7 @@ impl Actor {
             detail: e.to_string(),
             kind: e.kind(),
         };
-        let mut child = reaper::spawn_registered(&mut command).map_err(spawn_error)?;
+        let mut child = spawner(&mut command).map_err(spawn_error)?;
         let pid = child.id();
         let (stdin, stdout, stderr) =
             match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
@@ -333,7 +348,7 @@ impl Actor {
         });
         // Dropping a `Child` neither kills nor waits: the pid stays ours until `kill` reaps it.
         drop(child);
-        let mut actor = Actor {
+        let actor = Actor {
             label: spec.label.clone(),
             pid,
             stdin: Arc::new(Stdin {
@@ -350,14 +365,44 @@ impl Actor {
             timeout: spec.timeout,
             findings: spec.findings.clone(),
             ended: None,
+            reaped: false,
             killed: false,
         };
         // Without O_NONBLOCK a request write could block the runner: refuse to go on.
         nonblocking.map_err(|e| spawn_error(e.into()))?;
-        let when = "before its hello line";
-        let line = actor.next_line(deadline_after(spec.timeout), when)?;
-        actor.hello = Hello::parse(&line).map_err(|detail| actor.protocol_error(when, detail))?;
         Ok(actor)
+    }
+
+    fn take_hello(&mut self, line: &[u8]) -> Result<(), ActorError> {
+        self.hello = Hello::parse(line)
+            .map_err(|detail| self.protocol_error("before its hello line", detail))?;
+        Ok(())
+    }
+
+    /// The hello line if it has arrived (for a caller that must not block).
+    pub(crate) fn try_hello(&mut self) -> Option<Result<(), ActorError>> {
+        let event = match self.lines.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Line::Eof,
+        };
+        Some(
+            self.take_line(event, "before its hello line")
+                .and_then(|line| self.take_hello(&line)),
+        )
+    }
+
+    /// The adapter was reaped by its tracer, which saw how it ended: its pid is no longer
+    /// ours, so a later kill must not signal it.
+    pub(crate) fn reaped(&mut self, clean: bool, description: String) {
+        self.ended = Some(Ended { clean, description });
+        self.reaped = true;
+        reaper::unregister_pid(self.pid);
+    }
+
+    /// The actor's deadline for one reply.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn label(&self) -> &str {
@@ -646,6 +691,10 @@ impl Actor {
         }
         self.killed = true;
         self.stdin.close();
+        if self.reaped {
+            reaper::sweep_orphans();
+            return;
+        }
         let exited = self.peek_exit().is_some();
         let tree = if exited {
             reaper::kill_group(self.pid);

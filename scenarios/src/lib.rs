@@ -22,6 +22,8 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod scratch;
+#[cfg(target_os = "linux")]
+pub mod trace;
 
 pub use config::{Budget, Config};
 pub use report::Report;

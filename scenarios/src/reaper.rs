@@ -77,6 +77,13 @@ pub fn become_subreaper() -> Result<(), String> {
 /// the runner dies, registered atomically with respect to an interrupt (the signal handler
 /// either sees the child or prevents it from being started).
 pub(crate) fn spawn_registered(command: &mut Command) -> std::io::Result<Child> {
+    prepare(command);
+    spawn_prepared(command)
+}
+
+/// The containment half of [`spawn_registered`]: a caller may add its own `pre_exec` after it
+/// (a tracer's, which must run last), then start the command with [`spawn_prepared`].
+pub(crate) fn prepare(command: &mut Command) {
     command
         .process_group(0)
         .env(RUN_MARKER_ENV, std::process::id().to_string());
@@ -90,6 +97,11 @@ pub(crate) fn spawn_registered(command: &mut Command) -> std::io::Result<Child> 
             Ok(())
         });
     }
+}
+
+/// Start a command made ready by [`prepare`], registered atomically with respect to an
+/// interrupt.
+pub(crate) fn spawn_prepared(command: &mut Command) -> std::io::Result<Child> {
     let mut registry = registry();
     if interrupted().is_some() {
         return Err(std::io::Error::new(

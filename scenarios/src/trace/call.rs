@@ -1,0 +1,342 @@
+//! One stopped file-system call, decoded from the tracee's registers (x86_64 Linux): which
+//! call, its arguments, and the paths it names, resolved against the tracee's working
+//! directory and directory descriptors through `/proc`.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::libc;
+use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::unistd::Pid;
+
+/// What a descriptor argument refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FdTarget {
+    Path(PathBuf),
+    /// A pipe, by inode: how the tracer recognises an actor's reply channel.
+    Pipe(u64),
+    Other,
+}
+
+/// The kinds of calls the tracer tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Open,
+    Close,
+    Write,
+    Rename,
+    Link,
+    Symlink,
+    Unlink,
+    Mkdir,
+    Rmdir,
+    Fsync,
+    SyncAll,
+    Truncate,
+    Ftruncate,
+    Fallocate,
+    Flock,
+    FcntlLock,
+    /// A shared writable mapping: its writes are invisible to the tracer.
+    Mmap,
+    /// copy_file_range, sendfile: writes the tracer does not record.
+    Splice,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub tid: Pid,
+    pub nr: i64,
+    pub kind: Kind,
+    pub args: [u64; 6],
+    /// The paths the call names (the source first), absolute and lexically normalised.
+    pub paths: Vec<PathBuf>,
+    /// The descriptor the call acts on, and what it refers to.
+    pub fd: Option<(i32, FdTarget)>,
+    /// open flags (with `creat` as `O_CREAT|O_WRONLY|O_TRUNC`).
+    pub open_flags: u64,
+}
+
+impl Call {
+    pub(crate) fn decode(tid: Pid, regs: &libc::user_regs_struct) -> Call {
+        let nr = regs.orig_rax as i64;
+        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+        let mut call = Call {
+            tid,
+            nr,
+            kind: Kind::Other,
+            args,
+            paths: Vec::new(),
+            fd: None,
+            open_flags: 0,
+        };
+        let cwd = libc::AT_FDCWD as u64;
+        // (dirfd, path pointer) of each path argument, and the descriptor argument.
+        let (kind, paths, fd): (Kind, Vec<(u64, u64)>, Option<u64>) = match nr {
+            libc::SYS_open => {
+                call.open_flags = args[1];
+                (Kind::Open, vec![(cwd, args[0])], None)
+            }
+            libc::SYS_creat => {
+                call.open_flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
+                (Kind::Open, vec![(cwd, args[0])], None)
+            }
+            libc::SYS_openat => {
+                call.open_flags = args[2];
+                (Kind::Open, vec![(args[0], args[1])], None)
+            }
+            libc::SYS_openat2 => {
+                // struct open_how starts with the u64 flags.
+                call.open_flags = read_u64(tid, args[2]).unwrap_or(0);
+                (Kind::Open, vec![(args[0], args[1])], None)
+            }
+            libc::SYS_rename => (Kind::Rename, vec![(cwd, args[0]), (cwd, args[1])], None),
+            libc::SYS_renameat | libc::SYS_renameat2 => (
+                Kind::Rename,
+                vec![(args[0], args[1]), (args[2], args[3])],
+                None,
+            ),
+            libc::SYS_link => (Kind::Link, vec![(cwd, args[0]), (cwd, args[1])], None),
+            libc::SYS_linkat => (
+                Kind::Link,
+                vec![(args[0], args[1]), (args[2], args[3])],
+                None,
+            ),
+            libc::SYS_symlink => (Kind::Symlink, vec![(cwd, args[1])], None),
+            libc::SYS_symlinkat => (Kind::Symlink, vec![(args[1], args[2])], None),
+            libc::SYS_unlink => (Kind::Unlink, vec![(cwd, args[0])], None),
+            libc::SYS_unlinkat if args[2] & libc::AT_REMOVEDIR as u64 != 0 => {
+                (Kind::Rmdir, vec![(args[0], args[1])], None)
+            }
+            libc::SYS_unlinkat => (Kind::Unlink, vec![(args[0], args[1])], None),
+            libc::SYS_mkdir => (Kind::Mkdir, vec![(cwd, args[0])], None),
+            libc::SYS_mkdirat => (Kind::Mkdir, vec![(args[0], args[1])], None),
+            libc::SYS_rmdir => (Kind::Rmdir, vec![(cwd, args[0])], None),
+            libc::SYS_truncate => (Kind::Truncate, vec![(cwd, args[0])], None),
+            libc::SYS_close => (Kind::Close, vec![], Some(args[0])),
+            libc::SYS_write
+            | libc::SYS_writev
+            | libc::SYS_pwrite64
+            | libc::SYS_pwritev
+            | libc::SYS_pwritev2 => (Kind::Write, vec![], Some(args[0])),
+            libc::SYS_fsync | libc::SYS_fdatasync | libc::SYS_sync_file_range => {
+                (Kind::Fsync, vec![], Some(args[0]))
+            }
+            libc::SYS_syncfs | libc::SYS_sync => (Kind::SyncAll, vec![], None),
+            libc::SYS_ftruncate => (Kind::Ftruncate, vec![], Some(args[0])),
+            libc::SYS_fallocate => (Kind::Fallocate, vec![], Some(args[0])),
+            libc::SYS_flock => (Kind::Flock, vec![], Some(args[0])),
+            libc::SYS_fcntl => (Kind::FcntlLock, vec![], Some(args[0])),
+            libc::SYS_mmap => (Kind::Mmap, vec![], Some(args[4])),
+            libc::SYS_copy_file_range => (Kind::Splice, vec![], Some(args[2])),
+            libc::SYS_sendfile => (Kind::Splice, vec![], Some(args[0])),
+            _ => (Kind::Other, vec![], None),
+        };
+        call.kind = kind;
+        call.paths = paths
+            .into_iter()
+            .filter_map(|(dirfd, ptr)| resolve(tid, dirfd as i32, &read_path(tid, ptr)?))
+            .collect();
+        call.fd = fd.map(|fd| (fd as i32, fd_target(tid, fd as i32)));
+        call
+    }
+
+    /// The system call's name, for traces.
+    pub fn name(&self) -> &'static str {
+        match self.nr {
+            libc::SYS_open => "open",
+            libc::SYS_openat => "openat",
+            libc::SYS_openat2 => "openat2",
+            libc::SYS_creat => "creat",
+            libc::SYS_close => "close",
+            libc::SYS_write => "write",
+            libc::SYS_writev => "writev",
+            libc::SYS_pwrite64 => "pwrite64",
+            libc::SYS_pwritev => "pwritev",
+            libc::SYS_pwritev2 => "pwritev2",
+            libc::SYS_rename => "rename",
+            libc::SYS_renameat => "renameat",
+            libc::SYS_renameat2 => "renameat2",
+            libc::SYS_link => "link",
+            libc::SYS_linkat => "linkat",
+            libc::SYS_symlink => "symlink",
+            libc::SYS_symlinkat => "symlinkat",
+            libc::SYS_unlink => "unlink",
+            libc::SYS_unlinkat => "unlinkat",
+            libc::SYS_mkdir => "mkdir",
+            libc::SYS_mkdirat => "mkdirat",
+            libc::SYS_rmdir => "rmdir",
+            libc::SYS_fsync => "fsync",
+            libc::SYS_fdatasync => "fdatasync",
+            libc::SYS_sync_file_range => "sync_file_range",
+            libc::SYS_sync => "sync",
+            libc::SYS_syncfs => "syncfs",
+            libc::SYS_truncate => "truncate",
+            libc::SYS_ftruncate => "ftruncate",
+            libc::SYS_fallocate => "fallocate",
+            libc::SYS_flock => "flock",
+            libc::SYS_fcntl => "fcntl",
+            libc::SYS_mmap => "mmap",
+            libc::SYS_copy_file_range => "copy_file_range",
+            libc::SYS_sendfile => "sendfile",
+            _ => "syscall",
+        }
+    }
+
+    /// Whether the call acts on something under `scope` (a path it names, or the file its
+    /// descriptor refers to). `sync` acts on everything.
+    pub fn touches(&self, scope: &Path) -> bool {
+        self.kind == Kind::SyncAll
+            || self.paths.iter().any(|p| p.starts_with(scope))
+            || matches!(&self.fd, Some((_, FdTarget::Path(p))) if p.starts_with(scope))
+    }
+
+    /// The call for a trace line, paths shown relative to `scope`: `renameat
+    /// secrets/.tmp-1 → secrets/6b`, `fsync secrets`, `write key (32 bytes)`.
+    pub fn describe(&self, scope: &Path) -> String {
+        let show = |p: &Path| match p.strip_prefix(scope) {
+            Ok(rel) if rel.as_os_str().is_empty() => ".".to_owned(),
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => p.display().to_string(),
+        };
+        let mut text = self.name().to_owned();
+        if !self.paths.is_empty() {
+            let shown: Vec<String> = self.paths.iter().map(|p| show(p)).collect();
+            text.push(' ');
+            text.push_str(&shown.join(" → "));
+        }
+        if let Some((_, FdTarget::Path(p))) = &self.fd {
+            text.push(' ');
+            text.push_str(&show(p));
+        }
+        if self.kind == Kind::Open {
+            let mut flags = Vec::new();
+            for (bit, name) in [
+                (libc::O_CREAT, "O_CREAT"),
+                (libc::O_EXCL, "O_EXCL"),
+                (libc::O_TRUNC, "O_TRUNC"),
+                (libc::O_APPEND, "O_APPEND"),
+            ] {
+                if self.open_flags & bit as u64 != 0 {
+                    flags.push(name);
+                }
+            }
+            if !flags.is_empty() {
+                text.push(' ');
+                text.push_str(&flags.join("|"));
+            }
+        }
+        if self.nr == libc::SYS_write || self.nr == libc::SYS_pwrite64 {
+            text.push_str(&format!(" ({} bytes)", self.args[2]));
+        }
+        text
+    }
+}
+
+/// Read `len` bytes of the tracee's memory at `addr`, page by page so a string that ends
+/// near an unmapped page still reads. Short if the memory ends.
+pub(crate) fn read_memory(tid: Pid, addr: u64, len: usize) -> Vec<u8> {
+    const PAGE: u64 = 4096;
+    let mut out = Vec::with_capacity(len);
+    let mut at = addr;
+    while out.len() < len {
+        let in_page = (PAGE - at % PAGE) as usize;
+        let want = in_page.min(len - out.len());
+        let start = out.len();
+        out.resize(start + want, 0);
+        let got = {
+            let mut local = [std::io::IoSliceMut::new(&mut out[start..])];
+            let remote = [RemoteIoVec {
+                base: at as usize,
+                len: want,
+            }];
+            process_vm_readv(tid, &mut local, &remote).unwrap_or(0)
+        };
+        out.truncate(start + got);
+        if got < want {
+            break;
+        }
+        at += got as u64;
+    }
+    out
+}
+
+fn read_u64(tid: Pid, addr: u64) -> Option<u64> {
+    let bytes: [u8; 8] = read_memory(tid, addr, 8).try_into().ok()?;
+    Some(u64::from_ne_bytes(bytes))
+}
+
+/// A NUL-terminated path argument (at most `PATH_MAX` bytes).
+fn read_path(tid: Pid, addr: u64) -> Option<PathBuf> {
+    if addr == 0 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    let mut at = addr;
+    while bytes.len() < libc::PATH_MAX as usize {
+        let chunk = read_memory(tid, at, 256);
+        if chunk.is_empty() {
+            return None;
+        }
+        if let Some(end) = chunk.iter().position(|&b| b == 0) {
+            bytes.extend_from_slice(&chunk[..end]);
+            return Some(PathBuf::from(OsString::from_vec(bytes)));
+        }
+        at += chunk.len() as u64;
+        bytes.extend_from_slice(&chunk);
+    }
+    None
+}
+
+/// `path` as the tracee means it: relative paths against `dirfd` (or the working directory),
+/// then `.` and `..` removed lexically.
+fn resolve(tid: Pid, dirfd: i32, path: &Path) -> Option<PathBuf> {
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        let base = if dirfd == libc::AT_FDCWD {
+            std::fs::read_link(format!("/proc/{tid}/cwd")).ok()?
+        } else {
+            std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}")).ok()?
+        };
+        base.join(path)
+    };
+    Some(normalise(&full))
+}
+
+pub(crate) fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+pub(crate) fn fd_target(tid: Pid, fd: i32) -> FdTarget {
+    let Ok(link) = std::fs::read_link(format!("/proc/{tid}/fd/{fd}")) else {
+        return FdTarget::Other;
+    };
+    let text = link.to_string_lossy();
+    if let Some(inode) = text
+        .strip_prefix("pipe:[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+    {
+        return FdTarget::Pipe(inode);
+    }
+    if link.is_absolute() {
+        let path = text
+            .strip_suffix(" (deleted)")
+            .map_or(link.clone(), PathBuf::from);
+        return FdTarget::Path(normalise(&path));
+    }
+    FdTarget::Other
+}

@@ -1,0 +1,11 @@
+//! Tracing adapter processes (Linux, x86_64): every file-system call of an actor stops at the
+//! runner through seccomp `RET_TRACE` and ptrace, so the runner can hold each call under the
+//! store directory ([`Tracer::step`], the controlled interleavings) and record them with their
+//! data ([`Observer`], the crash states). Everything else runs at full speed.
+
+mod call;
+mod filter;
+mod tracer;
+
+pub use call::{Call, FdTarget, Kind};
+pub use tracer::{Chooser, Choice, Decision, Observer, StepError, Traced, Tracer};

@@ -1,0 +1,814 @@
+//! The tracer: actors started under ptrace with the seccomp filters of [`super::filter`], one
+//! thread serving every stop. A file-system call under the scope directory is a *store call*:
+//! it is shown to an [`Observer`] (the crash recorder) and, in a controlled step, held until
+//! the scheduler releases it, so between two store calls one actor runs alone. Every other
+//! stop continues at once. An actor's write to its own stdout pipe marks its reply.
+//!
+//! The `Tracer` lives on the thread that made it: ptrace requests are only valid from the
+//! thread that traces, and that thread is the one that forked the actors.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::call::{Call, FdTarget, Kind};
+use super::filter::Filters;
+use crate::actor::{Actor, ActorError, ActorSpec};
+use crate::protocol::{Op, OpName, Reply};
+use crate::reaper;
+
+/// Sees the store calls of traced actors, stopped at entry (and at exit if it asks).
+pub trait Observer {
+    /// A store call of actor `slot` is about to run. True to be shown its result.
+    fn entry(&mut self, slot: usize, call: &Call) -> bool;
+    fn exit(&mut self, slot: usize, call: &Call, ret: i64);
+    /// Actor `slot` is writing its reply.
+    fn replied(&mut self, slot: usize);
+}
+
+/// Why a traced step could not finish.
+#[derive(Debug)]
+pub enum StepError {
+    /// An actor neither stopped nor replied within its deadline (it was killed).
+    Timeout { slot: usize },
+    /// Every held actor waits for a lock that no actor of the race will release.
+    Deadlock { held: Vec<String> },
+    /// ptrace itself failed.
+    Trace(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Timeout { slot } => {
+                write!(
+                    f,
+                    "actor {slot} neither stopped nor replied within its timeout"
+                )
+            }
+            StepError::Deadlock { held } => write!(
+                f,
+                "every actor of the race waits for a lock no other actor releases: {}",
+                held.join("; ")
+            ),
+            StepError::Trace(detail) => write!(f, "tracing failed: {detail}"),
+        }
+    }
+}
+
+/// A held store call the scheduler may release.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub slot: usize,
+    pub call: String,
+}
+
+/// Picks which held call runs next: an index into the choices.
+pub type Chooser<'a> = dyn FnMut(&[Choice]) -> usize + 'a;
+
+/// One released store call of a controlled step.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub slot: usize,
+    pub call: String,
+}
+
+struct Held {
+    tid: Pid,
+    call: Call,
+    /// Its non-blocking lock attempt failed: not enabled until another actor moves.
+    blocked: bool,
+}
+
+/// An actor and what the tracer knows about it.
+pub struct Traced {
+    pub actor: Actor,
+    root: Pid,
+    stdout_pipe: u64,
+    replied: bool,
+    exited: bool,
+    controlled: bool,
+    held: VecDeque<Held>,
+    /// A store write the tracer cannot see (a shared writable mapping).
+    pub unsupported: Option<String>,
+}
+
+struct Pending {
+    call: Call,
+    slot: usize,
+    observe: bool,
+    /// A blocking lock turned non-blocking: the argument register and its first value.
+    lock: Option<u64>,
+}
+
+pub struct Tracer {
+    scope: PathBuf,
+    filters: Arc<Filters>,
+    tasks: HashMap<Pid, usize>,
+    slots: Vec<Option<Traced>>,
+    pending: HashMap<Pid, Pending>,
+    /// Roots started but not yet stopped after their exec (options not yet set).
+    fresh: Vec<Pid>,
+    observer: Option<Box<dyn Observer>>,
+    watchdog: Watchdog,
+    /// Seccomp stops served, for statistics.
+    pub stops: u64,
+}
+
+const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESECCOMP
+    .union(ptrace::Options::PTRACE_O_TRACECLONE)
+    .union(ptrace::Options::PTRACE_O_TRACEFORK)
+    .union(ptrace::Options::PTRACE_O_TRACEVFORK)
+    .union(ptrace::Options::PTRACE_O_TRACEEXEC)
+    .union(ptrace::Options::PTRACE_O_EXITKILL)
+    .union(ptrace::Options::PTRACE_O_TRACESYSGOOD);
+
+impl Tracer {
+    /// A tracer whose store calls are those under `scope`. Fails (with the reason) where
+    /// tracing is not available: not Linux x86_64, or no seccomp.
+    pub fn new(scope: &Path) -> Result<Tracer, String> {
+        if !cfg!(target_arch = "x86_64") {
+            return Err(format!(
+                "controlled exploration decodes x86_64 system calls; this is {}",
+                std::env::consts::ARCH
+            ));
+        }
+        let scope = std::fs::canonicalize(scope)
+            .map_err(|e| format!("cannot resolve {} ({e})", scope.display()))?;
+        Ok(Tracer {
+            scope,
+            filters: Arc::new(Filters::build()?),
+            tasks: HashMap::new(),
+            slots: Vec::new(),
+            pending: HashMap::new(),
+            fresh: Vec::new(),
+            observer: None,
+            watchdog: Watchdog::start(),
+            stops: 0,
+        })
+    }
+
+    pub fn scope(&self) -> &Path {
+        &self.scope
+    }
+
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn Observer>>,
+    ) -> Option<Box<dyn Observer>> {
+        std::mem::replace(&mut self.observer, observer)
+    }
+
+    pub fn traced(&self, slot: usize) -> Option<&Traced> {
+        self.slots.get(slot).and_then(Option::as_ref)
+    }
+
+    pub fn actor(&mut self, slot: usize) -> Option<&mut Actor> {
+        self.slots
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .map(|t| &mut t.actor)
+    }
+
+    /// Start an actor under the tracer and wait (serving its stops) for its hello.
+    pub fn spawn(&mut self, spec: &ActorSpec) -> Result<usize, ActorError> {
+        let filters = Arc::clone(&self.filters);
+        let mut stdout_pipe = 0;
+        let mut spawner = |command: &mut Command| {
+            preflight(command)?;
+            reaper::prepare(command);
+            install_tracing(command, Arc::clone(&filters));
+            let child = reaper::spawn_prepared(command)?;
+            if let Some(stdout) = &child.stdout {
+                stdout_pipe = rustix::fs::fstat(stdout.as_fd())?.st_ino;
+            }
+            Ok(child)
+        };
+        let actor = Actor::start(spec, &mut spawner)?;
+        let root = Pid::from_raw(actor.pid() as i32);
+        let slot = self.slots.len();
+        self.slots.push(Some(Traced {
+            actor,
+            root,
+            stdout_pipe,
+            replied: false,
+            exited: false,
+            controlled: false,
+            held: VecDeque::new(),
+            unsupported: None,
+        }));
+        self.tasks.insert(root, slot);
+        self.fresh.push(root);
+        // The hello is the actor's first write to its stdout: run it freely until then.
+        if let Err(error) = self.step(&[slot], None) {
+            let error = self.step_error(slot, error);
+            self.kill(slot);
+            return Err(error);
+        }
+        let deadline = Instant::now() + spec.timeout;
+        loop {
+            let Some(traced) = self.slots[slot].as_mut() else {
+                unreachable!("just inserted")
+            };
+            if let Some(hello) = traced.actor.try_hello() {
+                traced.replied = false;
+                hello?;
+                return Ok(slot);
+            }
+            if Instant::now() >= deadline {
+                self.kill(slot);
+                return Err(ActorError::Timeout {
+                    label: spec.label.clone(),
+                    when: "before its hello line".to_owned(),
+                    waited: spec.timeout,
+                    stderr_tail: String::new(),
+                });
+            }
+            self.serve_for(Duration::from_millis(1));
+        }
+    }
+
+    /// Send `op` to the actor in `slot` (it runs only as the tracer lets it).
+    pub fn send(&mut self, slot: usize, op: &Op) -> Result<u64, ActorError> {
+        let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return Err(gone(slot));
+        };
+        traced.replied = false;
+        traced.actor.send(op)
+    }
+
+    /// Wait for the reply to request `id`, serving stops meanwhile.
+    pub fn recv(&mut self, slot: usize, id: u64, op: OpName) -> Result<Reply, ActorError> {
+        let Some(timeout) = self.traced(slot).map(|t| t.actor.timeout()) else {
+            return Err(gone(slot));
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                return Err(gone(slot));
+            };
+            if let Some(reply) = traced.actor.try_recv(id, op) {
+                return reply;
+            }
+            if Instant::now() >= deadline {
+                // The ordinary path reports the timeout with the stderr tail.
+                self.kill(slot);
+                let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                    return Err(gone(slot));
+                };
+                return traced.actor.recv(id, op);
+            }
+            self.serve_for(Duration::from_millis(1));
+        }
+    }
+
+    /// One request, run freely to its reply.
+    pub fn call(&mut self, slot: usize, op: &Op) -> Result<Reply, ActorError> {
+        let id = self.send(slot, op)?;
+        self.step(&[slot], None)
+            .map_err(|e| self.step_error(slot, e))?;
+        self.recv(slot, id, op.name())
+    }
+
+    /// Turn a step failure into the actor error a scenario reports.
+    pub fn step_error(&mut self, slot: usize, error: StepError) -> ActorError {
+        let label = self
+            .traced(slot)
+            .map_or_else(|| format!("actor {slot}"), |t| t.actor.label().to_owned());
+        match error {
+            StepError::Timeout { .. } => ActorError::Timeout {
+                label,
+                when: "while it ran under the tracer".to_owned(),
+                waited: self
+                    .traced(slot)
+                    .map_or(Duration::ZERO, |t| t.actor.timeout()),
+                stderr_tail: self
+                    .traced(slot)
+                    .map(|t| t.actor.stderr_tail())
+                    .unwrap_or_default(),
+            },
+            other => ActorError::Protocol {
+                label,
+                when: "while it ran under the tracer".to_owned(),
+                detail: other.to_string(),
+                stderr_tail: String::new(),
+            },
+        }
+    }
+
+    /// Run the actors in `slots` (each has a request outstanding) until each has replied or
+    /// exited. With `choose`, a controlled step: every store call of these actors is held,
+    /// and whenever no actor of the step runs, `choose` picks the held call to release (an
+    /// index into the choices it is shown). Returns the released calls in order.
+    pub fn step(
+        &mut self,
+        slots: &[usize],
+        mut choose: Option<&mut Chooser<'_>>,
+    ) -> Result<Vec<Decision>, StepError> {
+        let controlled = choose.is_some();
+        let mut deadline_for = Duration::ZERO;
+        for &slot in slots {
+            if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                traced.controlled = controlled;
+                deadline_for = deadline_for.max(traced.actor.timeout());
+            }
+        }
+        let result = self.run_step(slots, &mut choose, deadline_for);
+        for &slot in slots {
+            if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                traced.controlled = false;
+                // Whatever is still held runs freely now.
+                let held: Vec<Held> = traced.held.drain(..).collect();
+                for h in held {
+                    self.resume(h.tid, h.call, slot);
+                }
+            }
+        }
+        result
+    }
+
+    fn run_step(
+        &mut self,
+        slots: &[usize],
+        choose: &mut Option<&mut Chooser<'_>>,
+        timeout: Duration,
+    ) -> Result<Vec<Decision>, StepError> {
+        let mut decisions = Vec::new();
+        loop {
+            // Let every running actor of the step reach its next store call or its reply.
+            let mut armed = false;
+            loop {
+                let running: Vec<usize> = slots
+                    .iter()
+                    .copied()
+                    .filter(|&s| {
+                        self.traced(s)
+                            .is_some_and(|t| !t.replied && !t.exited && t.held.is_empty())
+                    })
+                    .collect();
+                if running.is_empty() {
+                    break;
+                }
+                if !armed {
+                    let roots = running
+                        .iter()
+                        .filter_map(|&s| self.traced(s).map(|t| t.root.as_raw() as u32))
+                        .collect();
+                    self.watchdog.arm(Instant::now() + timeout, roots);
+                    armed = true;
+                }
+                match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD)) {
+                    Ok(status) => self.handle(status),
+                    Err(Errno::EINTR) => {}
+                    Err(Errno::ECHILD) => {
+                        for &s in &running {
+                            if let Some(t) = self.slots.get_mut(s).and_then(Option::as_mut) {
+                                t.exited = true;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.watchdog.disarm();
+                        return Err(StepError::Trace(format!("waitpid: {e}")));
+                    }
+                }
+                if self.watchdog.fired() {
+                    self.watchdog.disarm();
+                    return Err(StepError::Timeout { slot: running[0] });
+                }
+            }
+            if armed {
+                self.watchdog.disarm();
+            }
+            let Some(choose) = choose.as_mut() else {
+                return Ok(decisions);
+            };
+            let mut choices = Vec::new();
+            let mut blocked = Vec::new();
+            for &slot in slots {
+                let Some(traced) = self.traced(slot) else {
+                    continue;
+                };
+                if let Some(first) = traced.held.front() {
+                    let text = first.call.describe(&self.scope);
+                    if first.blocked {
+                        blocked.push(format!("{}: {text}", traced.actor.label()));
+                    } else {
+                        choices.push(Choice { slot, call: text });
+                    }
+                }
+            }
+            if choices.is_empty() {
+                if blocked.is_empty() {
+                    return Ok(decisions);
+                }
+                return Err(StepError::Deadlock { held: blocked });
+            }
+            let pick = choose(&choices).min(choices.len() - 1);
+            let slot = choices[pick].slot;
+            decisions.push(Decision {
+                slot,
+                call: choices[pick].call.clone(),
+            });
+            let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Some(held) = traced.held.pop_front() else {
+                continue;
+            };
+            // Another actor moved: a lock it held may be free now.
+            for (other, t) in self.slots.iter_mut().enumerate() {
+                if let Some(t) = t.as_mut().filter(|_| other != slot) {
+                    for h in &mut t.held {
+                        h.blocked = false;
+                    }
+                }
+            }
+            self.resume(held.tid, held.call, slot);
+        }
+    }
+
+    /// Serve stops without blocking for longer than `wait` (when none is pending).
+    fn serve_for(&mut self, wait: Duration) {
+        let mut served = false;
+        loop {
+            match waitpid(
+                None,
+                Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
+            ) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(status) => {
+                    served = true;
+                    self.handle(status);
+                }
+            }
+        }
+        if !served {
+            std::thread::sleep(wait.min(Duration::from_micros(200)));
+        }
+    }
+
+    /// Kill an actor's tree and forget it once every task is gone.
+    pub fn kill(&mut self, slot: usize) {
+        let Some(root) = self.traced(slot).map(|t| t.root) else {
+            return;
+        };
+        let exited = self.traced(slot).is_some_and(|t| t.exited);
+        if !exited {
+            reaper::kill_tree(root.as_raw() as u32);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.tasks.values().any(|&s| s == slot) && Instant::now() < deadline {
+            self.serve_for(Duration::from_millis(1));
+        }
+        self.tasks.retain(|_, s| *s != slot);
+        if let Some(mut traced) = self.slots.get_mut(slot).and_then(Option::take) {
+            if !traced.exited {
+                traced.actor.reaped(false, "killed by signal 9".to_owned());
+            }
+        }
+    }
+
+    fn owner(&mut self, tid: Pid) -> Option<usize> {
+        if let Some(&slot) = self.tasks.get(&tid) {
+            return Some(slot);
+        }
+        // A new task whose creation event has not been seen yet: its thread group or parent.
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .map(Pid::from_raw)
+        };
+        let slot = [field("Tgid:"), field("PPid:")]
+            .into_iter()
+            .flatten()
+            .find_map(|p| self.tasks.get(&p).copied())?;
+        self.tasks.insert(tid, slot);
+        Some(slot)
+    }
+
+    fn handle(&mut self, status: WaitStatus) {
+        match status {
+            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_SECCOMP => {
+                self.on_call(tid)
+            }
+            WaitStatus::PtraceEvent(tid, _, event)
+                if event == libc::PTRACE_EVENT_CLONE
+                    || event == libc::PTRACE_EVENT_FORK
+                    || event == libc::PTRACE_EVENT_VFORK =>
+            {
+                if let (Ok(new), Some(slot)) = (ptrace::getevent(tid), self.owner(tid)) {
+                    self.tasks.insert(Pid::from_raw(new as i32), slot);
+                }
+                let _ = ptrace::cont(tid, None);
+            }
+            WaitStatus::PtraceEvent(tid, _, _) => {
+                let _ = ptrace::cont(tid, None);
+            }
+            WaitStatus::PtraceSyscall(tid) => self.on_exit(tid),
+            WaitStatus::Stopped(tid, signal) => {
+                let signal = if let Some(i) = self.fresh.iter().position(|&p| p == tid) {
+                    // The stop after the first exec: now the options can be set, before the
+                    // adapter makes a single call.
+                    self.fresh.swap_remove(i);
+                    let _ = ptrace::setoptions(tid, OPTIONS);
+                    None
+                } else if signal == Signal::SIGSTOP {
+                    // A new task's attach stop, or a kill's SIGSTOP (a SIGKILL follows).
+                    self.owner(tid);
+                    None
+                } else {
+                    Some(signal)
+                };
+                let _ = ptrace::cont(tid, signal);
+            }
+            WaitStatus::Exited(tid, code) => {
+                self.on_gone(tid, code == 0, format!("exit code {code}"))
+            }
+            WaitStatus::Signaled(tid, signal, _) => {
+                self.on_gone(tid, false, format!("killed by signal {}", signal as i32))
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gone(&mut self, tid: Pid, clean: bool, description: String) {
+        self.pending.remove(&tid);
+        let Some(slot) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        traced.held.retain(|h| h.tid != tid);
+        if tid == traced.root {
+            traced.exited = true;
+            traced.actor.reaped(clean, description);
+        }
+    }
+
+    fn on_call(&mut self, tid: Pid) {
+        let Ok(regs) = ptrace::getregs(tid) else {
+            return;
+        };
+        self.stops += 1;
+        let call = Call::decode(tid, &regs);
+        let Some(slot) = self.owner(tid) else {
+            let _ = ptrace::cont(tid, None);
+            return;
+        };
+        let scope = self.scope.clone();
+        let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            let _ = ptrace::cont(tid, None);
+            return;
+        };
+        if call.kind == Kind::Write
+            && matches!(call.fd, Some((_, FdTarget::Pipe(inode))) if inode == traced.stdout_pipe)
+        {
+            traced.replied = true;
+            if let Some(observer) = self.observer.as_mut() {
+                observer.replied(slot);
+            }
+            let _ = ptrace::cont(tid, None);
+            return;
+        }
+        if !call.touches(&scope) {
+            let _ = ptrace::cont(tid, None);
+            return;
+        }
+        if call.kind == Kind::Mmap || call.kind == Kind::Splice {
+            traced.unsupported.get_or_insert_with(|| {
+                format!(
+                    "{} of a store file: writes the tracer cannot see",
+                    call.describe(&scope)
+                )
+            });
+        }
+        if traced.controlled {
+            traced.held.push_back(Held {
+                tid,
+                call,
+                blocked: false,
+            });
+            return;
+        }
+        self.resume(tid, call, slot);
+    }
+
+    /// Let a stopped store call run, watched to its exit if the observer or a lock needs it.
+    fn resume(&mut self, tid: Pid, call: Call, slot: usize) {
+        let observe = self
+            .observer
+            .as_mut()
+            .is_some_and(|observer| observer.entry(slot, &call));
+        let controlled = self.traced(slot).is_some_and(|t| t.controlled);
+        let lock = if controlled {
+            nonblocking(tid, &call)
+        } else {
+            None
+        };
+        if observe || lock.is_some() {
+            self.pending.insert(
+                tid,
+                Pending {
+                    call,
+                    slot,
+                    observe,
+                    lock,
+                },
+            );
+            let _ = ptrace::syscall(tid, None);
+        } else {
+            let _ = ptrace::cont(tid, None);
+        }
+    }
+
+    fn on_exit(&mut self, tid: Pid) {
+        let Some(pending) = self.pending.remove(&tid) else {
+            let _ = ptrace::cont(tid, None);
+            return;
+        };
+        let Ok(mut regs) = ptrace::getregs(tid) else {
+            return;
+        };
+        let ret = regs.rax as i64;
+        if let Some(original) = pending.lock {
+            regs.rsi = original;
+            if ret == -(libc::EWOULDBLOCK as i64) || ret == -(libc::EACCES as i64) {
+                // Run the call again later: back to the syscall instruction, held as blocked.
+                regs.rip -= 2;
+                regs.rax = regs.orig_rax;
+                let _ = ptrace::setregs(tid, regs);
+                if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
+                    traced.held.push_back(Held {
+                        tid,
+                        call: pending.call,
+                        blocked: true,
+                    });
+                    return;
+                }
+            }
+            let _ = ptrace::setregs(tid, regs);
+        }
+        if pending.observe {
+            if let Some(observer) = self.observer.as_mut() {
+                observer.exit(pending.slot, &pending.call, ret);
+            }
+        }
+        let _ = ptrace::cont(tid, None);
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        for slot in 0..self.slots.len() {
+            self.kill(slot);
+        }
+    }
+}
+
+fn gone(slot: usize) -> ActorError {
+    ActorError::Protocol {
+        label: format!("actor {slot}"),
+        when: "under the tracer".to_owned(),
+        detail: "the actor is gone".to_owned(),
+        stderr_tail: String::new(),
+    }
+}
+
+/// A blocking lock call becomes non-blocking (so a held actor can never deadlock the run):
+/// returns the original argument if the call was rewritten.
+fn nonblocking(tid: Pid, call: &Call) -> Option<u64> {
+    let original = call.args[1];
+    let rewritten = match call.kind {
+        Kind::Flock
+            if original & libc::LOCK_NB as u64 == 0 && original & libc::LOCK_UN as u64 == 0 =>
+        {
+            original | libc::LOCK_NB as u64
+        }
+        Kind::FcntlLock if original == libc::F_SETLKW as u64 => libc::F_SETLK as u64,
+        Kind::FcntlLock if original == libc::F_OFD_SETLKW as u64 => libc::F_OFD_SETLK as u64,
+        _ => return None,
+    };
+    let mut regs = ptrace::getregs(tid).ok()?;
+    regs.rsi = rewritten;
+    ptrace::setregs(tid, regs).ok()?;
+    Some(original)
+}
+
+/// A program that cannot be started fails here, with the ordinary error: under the filter
+/// the child's report of a failed exec could not be written.
+fn preflight(command: &Command) -> std::io::Result<()> {
+    let program = Path::new(command.get_program());
+    let found = if program.components().count() > 1 {
+        program.is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} not found", program.display()),
+        ))
+    }
+}
+
+fn install_tracing(command: &mut Command, filters: Arc<Filters>) {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: between fork and exec the closure makes only the ptrace(TRACEME), prctl and
+    // seccomp system calls: the filters were compiled before the fork, nothing allocates.
+    // The exec that follows stops the child for the tracer, which sets its options before
+    // the adapter's first instruction, so no filtered call runs untraced.
+    unsafe {
+        command.pre_exec(move || {
+            ptrace::traceme().map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            filters.install()
+        });
+    }
+}
+
+/// Kills the actors of a step that outlive its deadline, which wakes the tracer's wait.
+struct Watchdog {
+    state: Arc<(Mutex<WatchState>, Condvar)>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    armed: Option<(Instant, Vec<u32>)>,
+    fired: bool,
+    generation: u64,
+}
+
+impl Watchdog {
+    fn start() -> Watchdog {
+        let state = Arc::new((Mutex::new(WatchState::default()), Condvar::new()));
+        let shared = Arc::downgrade(&state);
+        std::thread::spawn(move || loop {
+            let Some(state) = shared.upgrade() else {
+                return;
+            };
+            let (lock, wake) = &*state;
+            let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let Some((deadline, _)) = guard.armed.clone() else {
+                let generation = guard.generation;
+                let _ = wake.wait_timeout_while(guard, Duration::from_millis(500), |g| {
+                    g.generation == generation
+                });
+                continue;
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                if let Some((_, roots)) = guard.armed.take() {
+                    guard.fired = true;
+                    drop(guard);
+                    for root in roots {
+                        reaper::kill_tree(root);
+                    }
+                }
+                continue;
+            }
+            let generation = guard.generation;
+            let _ = wake.wait_timeout_while(guard, deadline - now, |g| g.generation == generation);
+        });
+        Watchdog { state }
+    }
+
+    fn arm(&self, deadline: Instant, roots: Vec<u32>) {
+        let (lock, wake) = &*self.state;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        guard.armed = Some((deadline, roots));
+        guard.fired = false;
+        guard.generation += 1;
+        wake.notify_one();
+    }
+
+    fn disarm(&self) {
+        let (lock, wake) = &*self.state;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        guard.armed = None;
+        guard.generation += 1;
+        wake.notify_one();
+    }
+
+    fn fired(&self) -> bool {
+        let (lock, _) = &*self.state;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).fired
+    }
+}

@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::explore::{word_text, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
+
 /// How long each scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Budget {
@@ -35,7 +37,13 @@ pub struct Config {
     pub progress: bool,
     /// Stop each scenario at its first violating round.
     pub fail_fast: bool,
+    /// `--explore`: actors under the tracer, races in controlled interleavings, crash states.
+    pub explore: Option<Strategy>,
 }
+
+/// Racing actors under `--explore` unless `--actors` says otherwise: every extra actor
+/// multiplies the schedules.
+pub const DEFAULT_EXPLORE_ACTORS: usize = 2;
 
 /// The default number of racing actors.
 pub const DEFAULT_ACTORS: usize = 4;
@@ -91,7 +99,25 @@ impl Config {
             junit: None,
             progress: false,
             fail_fast: false,
+            explore: None,
         }
+    }
+
+    /// The actors a scenario starts by default in this mode.
+    pub fn default_actors(&self) -> usize {
+        if self.explore.is_some() {
+            DEFAULT_EXPLORE_ACTORS
+        } else {
+            DEFAULT_ACTORS
+        }
+    }
+
+    /// The one-line command that replays round `round`'s schedule `word` exactly.
+    pub fn repro_schedule(&self, id: &str, word: &[usize]) -> String {
+        let mut replay = self.clone();
+        replay.budget = Budget::Default;
+        replay.explore = Some(Strategy::Replay(word.to_vec()));
+        replay.repro(id, 0)
     }
 
     /// The one-line command that re-runs scenario `id` with this seed (through round `round`).
@@ -104,7 +130,25 @@ impl Config {
             "--seed".to_owned(),
             self.seed.to_string(),
         ];
-        if self.actors != DEFAULT_ACTORS {
+        match &self.explore {
+            None => {}
+            Some(Strategy::Dfs { preemptions }) => {
+                parts.extend(["--explore".to_owned(), "dfs".to_owned()]);
+                if *preemptions != DEFAULT_PREEMPTIONS {
+                    parts.extend(["--preemptions".to_owned(), preemptions.to_string()]);
+                }
+            }
+            Some(Strategy::Pct { depth }) => {
+                parts.extend(["--explore".to_owned(), "pct".to_owned()]);
+                if *depth != DEFAULT_DEPTH {
+                    parts.extend(["--depth".to_owned(), depth.to_string()]);
+                }
+            }
+            Some(Strategy::Replay(word)) => {
+                parts.extend(["--schedule".to_owned(), word_text(word)]);
+            }
+        }
+        if self.actors != self.default_actors() {
             parts.push("--actors".to_owned());
             parts.push(self.actors.to_string());
         }

@@ -14,6 +14,9 @@
 pub mod actor;
 pub mod adapter;
 pub mod config;
+#[cfg(target_os = "linux")]
+pub mod crash;
+pub mod explore;
 pub mod procfs;
 pub mod progress;
 pub mod protocol;

@@ -84,6 +84,8 @@ pub struct ScenarioReport {
     pub fault: Option<Fault>,
     pub seconds: f64,
     pub rounds_per_second: f64,
+    /// Under `--explore`: what was explored and what that guarantees.
+    pub explored: Option<String>,
 }
 
 impl ScenarioReport {
@@ -99,6 +101,7 @@ impl ScenarioReport {
             fault: None,
             seconds: 0.0,
             rounds_per_second: 0.0,
+            explored: None,
         }
     }
 
@@ -230,6 +233,9 @@ impl Report {
             );
         }
         for s in &self.scenarios {
+            if let Some(explored) = &s.explored {
+                let _ = writeln!(out, "\n{} explored: {}", s.id, printable(explored));
+            }
             if let Some(reason) = &s.skipped_reason {
                 let _ = writeln!(out, "\n{} skipped: {}", s.id, printable(reason));
             }

@@ -12,11 +12,12 @@ use rustix::process::Signal;
 
 use crate::actor::{Actor, ActorError, FaultKind};
 use crate::config::{Budget, Config};
+use crate::explore::{word_text, Explorer, Strategy};
 use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
 use crate::report::{Fault, Report, ScenarioReport, EXIT_FAULT, EXIT_VIOLATION};
-use crate::scenario::{self, Env, Round, ScenarioDef};
+use crate::scenario::{self, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
 use crate::scratch::{Area, Scratch};
 
 /// Why a run could not start, or did not end on its own.
@@ -293,6 +294,24 @@ fn run_scenario(
                 .to_owned(),
         );
     }
+    match (&cfg.explore, def.mode) {
+        (None, Mode::Traced) => {
+            return not_run(
+                def,
+                "runs only under --explore (it records file-system calls through the tracer)"
+                    .to_owned(),
+            )
+        }
+        (Some(_), Mode::Stochastic) => {
+            return not_run(
+                def,
+                "has no controlled form (its faults are signals and damage, not \
+                 interleavings); run it without --explore"
+                    .to_owned(),
+            )
+        }
+        _ => {}
+    }
     let area = match scratch.create(def.id, 0o700) {
         Ok(area) => area,
         Err(e) => {
@@ -307,10 +326,35 @@ fn run_scenario(
     };
     let planned = planned_rounds(cfg, def);
     let started = Instant::now();
-    let mut env = Env::new(cfg, home.to_owned());
+    let mut env = match &cfg.explore {
+        None => Env::new(cfg, home.to_owned()),
+        Some(strategy) => {
+            let explorer = Explorer::new(
+                strategy.clone(),
+                cfg.actors,
+                round_seed(cfg.seed, def.id, u32::MAX),
+            );
+            match Env::controlled(cfg, home.to_owned(), area.path(), explorer) {
+                Ok(env) => env,
+                Err(reason) => {
+                    return not_run(
+                        def,
+                        format!(
+                            "cannot trace adapters here ({reason}); the stochastic scenarios \
+                             still run without --explore"
+                        ),
+                    )
+                }
+            }
+        }
+    };
+    let default_rounds = match def.mode {
+        Mode::Race if cfg.explore.is_some() => EXPLORE_ROUNDS,
+        _ => def.default_rounds,
+    };
     loop {
         let done = match cfg.budget {
-            Budget::Default => report.rounds >= def.default_rounds,
+            Budget::Default => report.rounds >= default_rounds,
             Budget::Rounds(n) => report.rounds >= n,
             Budget::Time(limit) => report.rounds > 0 && started.elapsed() >= limit,
         };
@@ -338,6 +382,10 @@ fn run_scenario(
             not_reached: Vec::new(),
             skip: None,
         };
+        if let Some(controlled) = env.controlled.as_mut() {
+            controlled.explorer.begin_round();
+            controlled.log.clear();
+        }
         let result = (def.run_round)(&mut env, &mut round);
         if reaper::interrupted().is_some() {
             // What a killed actor answered is not a finding.
@@ -352,12 +400,38 @@ fn run_scenario(
         report.rounds += 1;
         let mut violations = env.findings.take();
         violations.append(&mut round.violations);
-        report.record(
-            index,
-            violations,
-            &round.not_reached,
-            &cfg.repro(def.id, index),
-        );
+        let mut repro = cfg.repro(def.id, index);
+        let mut exhausted = false;
+        if let Some(controlled) = env.controlled.as_mut().filter(|_| def.mode == Mode::Race) {
+            let word = controlled.explorer.word().to_vec();
+            if !word.is_empty() {
+                let mut schedule = vec![format!(
+                    "schedule {} ({}{})",
+                    word_text(&word),
+                    controlled.explorer.strategy().describe(),
+                    if controlled.explorer.diverged {
+                        "; the adapter did not repeat its calls, so the planned schedule \
+                         was left"
+                    } else {
+                        ""
+                    }
+                )];
+                schedule.extend(controlled.log.iter().take(SCHEDULE_LINES).cloned());
+                if controlled.log.len() > SCHEDULE_LINES {
+                    schedule.push(format!(
+                        "… {} more released calls",
+                        controlled.log.len() - SCHEDULE_LINES
+                    ));
+                }
+                for (_, lines) in &mut violations {
+                    lines.extend(schedule.iter().cloned());
+                }
+                repro = cfg.repro_schedule(def.id, &word);
+            }
+            exhausted = !controlled.explorer.end_round();
+            report.explored = Some(explored(&controlled.explorer, report.rounds, exhausted));
+        }
+        report.record(index, violations, &round.not_reached, &repro);
         progress.round(def.id, report.rounds, planned, report.violating_rounds);
         if let Err(e) = result {
             report.fault = Some(Fault {
@@ -373,7 +447,10 @@ fn run_scenario(
             report.skipped_reason = Some(reason);
             break;
         }
-        if report.skipped_reason.is_some() || (cfg.fail_fast && report.violating_rounds > 0) {
+        if exhausted
+            || report.skipped_reason.is_some()
+            || (cfg.fail_fast && report.violating_rounds > 0)
+        {
             break;
         }
     }
@@ -389,6 +466,27 @@ fn run_scenario(
     };
     report.settle();
     report
+}
+
+/// Released calls shown with a violation's schedule.
+const SCHEDULE_LINES: usize = 60;
+
+/// What `--explore` covered in a scenario, for the report.
+fn explored(explorer: &Explorer, rounds: u32, exhausted: bool) -> String {
+    match explorer.strategy() {
+        Strategy::Dfs { preemptions } if exhausted => format!(
+            "all {rounds} schedules with at most {preemptions} preemption(s) (exhaustive within the bound; longest {} decisions)",
+            explorer.longest
+        ),
+        Strategy::Dfs { preemptions } => format!(
+            "{rounds} schedules with at most {preemptions} preemption(s); the bound was NOT exhausted (raise --rounds)"
+        ),
+        Strategy::Pct { .. } => format!(
+            "{rounds} random schedules; {}",
+            explorer.pct_bound().unwrap_or_default()
+        ),
+        Strategy::Replay(_) => "one replayed schedule".to_owned(),
+    }
 }
 
 #[cfg(test)]

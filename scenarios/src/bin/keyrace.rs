@@ -8,9 +8,8 @@ use std::time::Duration;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use keyrace_scenarios::adapter::{self, Mutant};
-use keyrace_scenarios::config::{
-    split_adapter, Budget, Config, DEFAULT_ACTORS, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
-};
+use keyrace_scenarios::config::{split_adapter, Budget, Config, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT};
+use keyrace_scenarios::explore::{parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
 use keyrace_scenarios::{reaper, runner, scenario};
 
 #[derive(Parser)]
@@ -44,9 +43,23 @@ struct CheckArgs {
     /// Run only this scenario (repeatable); default: all of them.
     #[arg(long = "scenario", value_name = "ID")]
     scenarios: Vec<String>,
-    /// Racing actors (adapter processes) per scenario.
-    #[arg(long, default_value_t = DEFAULT_ACTORS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_ACTORS as i64))]
-    actors: u32,
+    /// Racing actors (adapter processes) per scenario [default: 4, or 2 with --explore].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_ACTORS as i64))]
+    actors: Option<u32>,
+    /// Systematic mode (Linux x86_64): actors run under a ptrace tracer, racing scenarios
+    /// explore interleavings of their file-system calls (dfs: bounded-exhaustive, pct:
+    /// randomized with a stated bound), and the crash-state scenarios run.
+    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "dfs", value_parser = ["dfs", "pct"])]
+    explore: Option<String>,
+    /// DFS: the most preemptions per schedule.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PREEMPTIONS, value_parser = clap::value_parser!(u32).range(0..=8))]
+    preemptions: u32,
+    /// PCT: the bug depth to target.
+    #[arg(long, value_name = "D", default_value_t = DEFAULT_DEPTH, value_parser = clap::value_parser!(u32).range(1..=8))]
+    depth: u32,
+    /// Replay exactly this schedule (a word of actor indices, as a violation prints it).
+    #[arg(long, value_name = "WORD", conflicts_with = "explore")]
+    schedule: Option<String>,
     /// Rounds per scenario (default: each scenario's own budget).
     #[arg(long, conflicts_with = "time", value_parser = clap::value_parser!(u32).range(1..))]
     rounds: Option<u32>,
@@ -122,7 +135,19 @@ fn main() {
             };
             let mut cfg = Config::new(adapter, builtin);
             cfg.scenarios = args.scenarios;
-            cfg.actors = args.actors as usize;
+            cfg.explore = match (args.schedule, args.explore.as_deref()) {
+                (Some(word), _) => Some(Strategy::Replay(
+                    parse_word(&word).unwrap_or_else(|e| usage(&e)),
+                )),
+                (None, Some("pct")) => Some(Strategy::Pct { depth: args.depth }),
+                (None, Some(_)) => Some(Strategy::Dfs {
+                    preemptions: args.preemptions,
+                }),
+                (None, None) => None,
+            };
+            cfg.actors = args
+                .actors
+                .map_or_else(|| cfg.default_actors(), |n| n as usize);
             cfg.budget = match (args.rounds, args.time) {
                 (Some(n), _) => Budget::Rounds(n),
                 (None, Some(t)) => Budget::Time(seconds(t, "--time", MAX_TIME)),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
-use super::{call, Env, Exchange, Round, ScenarioDef};
+use super::{call, Env, Exchange, Mode, Round, ScenarioDef};
 use crate::actor::{Actor, ActorError};
 use crate::procfs;
 use crate::protocol::{Op, OpName};
@@ -24,6 +24,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,
     default_rounds: 50,
+    mode: Mode::Stochastic,
     run_round,
 };
 

@@ -8,7 +8,7 @@
 //! the files at the top of the store (metadata, key file); a racer resets the store; the
 //! verifier uses the fresh store.
 
-use super::{call, describe_all, race, Env, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -18,6 +18,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Put, OpName::Get, OpName::Delete, OpName::Reset],
     needs_key: false,
     default_rounds: 20,
+    mode: Mode::Race,
     run_round,
 };
 
@@ -36,8 +37,8 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         .map(|i| round.value(&format!("v{i}")))
         .collect();
     for (i, value) in values.iter().enumerate() {
-        let put = call(
-            &mut env.racers()?[0],
+        let put = env.racer_call(
+            0,
             Op::Put {
                 store: store.clone(),
                 name: format!("secret-{i}"),
@@ -71,33 +72,26 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             },
         })
         .collect();
-    let raced = race(env.racers()?, ops, &mut round.rng)?;
+    let raced = env.race(ops, &mut round.rng)?;
     let mut replies = describe_all(&raced);
     let mut wrong = raced.iter().any(|exchange| !exchange.ok());
-    let verifier = env.verifier()?;
     for (i, original) in values.iter().enumerate() {
         let want = match i {
             0 => None,
             i if i < racers => Some(overwrites[i].as_str()),
             _ => Some(original.as_str()),
         };
-        let get = call(
-            verifier,
-            Op::Get {
-                store: store.clone(),
-                name: format!("secret-{i}"),
-            },
-        )?;
+        let get = env.verify(Op::Get {
+            store: store.clone(),
+            name: format!("secret-{i}"),
+        })?;
         wrong |= get.value() != Some(want);
         replies.push(get.describe());
     }
-    let again = call(
-        verifier,
-        Op::Delete {
-            store: store.clone(),
-            name: "secret-0".to_owned(),
-        },
-    )?;
+    let again = env.verify(Op::Delete {
+        store: store.clone(),
+        name: "secret-0".to_owned(),
+    })?;
     wrong |= !again.ok();
     replies.push(again.describe());
     if wrong {
@@ -149,8 +143,8 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let reset = call(
-        &mut env.racers()?[0],
+    let reset = env.racer_call(
+        0,
         Op::Reset {
             store: store.clone(),
         },
@@ -160,30 +154,20 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         round.stop_before(&RESET_CHECKS[1..]);
         return Ok(());
     }
-    let verifier = env.verifier()?;
-    let old = call(
-        verifier,
-        Op::Get {
-            store: store.clone(),
-            name: "secret-2".to_owned(),
-        },
-    )?;
+    let old = env.verify(Op::Get {
+        store: store.clone(),
+        name: "secret-2".to_owned(),
+    })?;
     let fresh = round.value("fresh");
-    let put = call(
-        verifier,
-        Op::Put {
-            store: store.clone(),
-            name: "fresh".to_owned(),
-            value: fresh.clone(),
-        },
-    )?;
-    let get = call(
-        verifier,
-        Op::Get {
-            store: store.clone(),
-            name: "fresh".to_owned(),
-        },
-    )?;
+    let put = env.verify(Op::Put {
+        store: store.clone(),
+        name: "fresh".to_owned(),
+        value: fresh.clone(),
+    })?;
+    let get = env.verify(Op::Get {
+        store: store.clone(),
+        name: "fresh".to_owned(),
+    })?;
     if old.value() != Some(None) || !put.ok() || get.value() != Some(Some(fresh.as_str())) {
         round.violation(
             RESET_CHECKS[1],

@@ -6,7 +6,7 @@
 
 use rand::Rng;
 
-use super::{call, describe_all, race, Env, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -17,6 +17,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Consume],
     needs_key: false,
     default_rounds: 300,
+    mode: Mode::Race,
     run_round,
 };
 
@@ -30,14 +31,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         };
         env.cfg.actors
     ];
-    let consumes = race(env.racers()?, ops, &mut round.rng)?;
+    let consumes = env.race(ops, &mut round.rng)?;
     let winners = consumes.iter().filter(|c| c.won() == Some(true)).count();
     if winners != 1 {
         let mut replies = describe_all(&consumes);
         replies.push(format!("runner: {winners} winners"));
         round.violation("exactly one of the racing consumers wins", replies);
     }
-    let later = call(env.verifier()?, Op::Consume { store, token })?;
+    let later = env.verify(Op::Consume { store, token })?;
     if winners > 0 && later.won() != Some(false) {
         let mut replies = describe_all(&consumes);
         replies.push(later.describe());

@@ -9,7 +9,7 @@
 
 use rand::Rng;
 
-use super::{call, describe_all, race, Env, Round, ScenarioDef};
+use super::{call, describe_all, race, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::procfs;
 use crate::protocol::{Op, OpName};
@@ -21,6 +21,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Open, OpName::Put, OpName::Destroy],
     needs_key: false,
     default_rounds: 10,
+    mode: Mode::Stochastic,
     run_round,
 };
 

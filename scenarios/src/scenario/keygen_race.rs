@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{call, describe_all, race, Env, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -17,6 +17,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Put, OpName::Get],
     needs_key: false,
     default_rounds: 300,
+    mode: Mode::Race,
     run_round,
 };
 
@@ -29,7 +30,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             value: round.value(&format!("v{i}")),
         })
         .collect();
-    let puts = race(env.racers()?, ops, &mut round.rng)?;
+    let puts = env.race(ops, &mut round.rng)?;
     for put in puts.iter().filter(|put| !put.ok()) {
         round.violation(
             "every racing put into a fresh store succeeds",
@@ -40,18 +41,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         .iter()
         .filter_map(|put| put.key_id().map(str::to_owned))
         .collect();
-    let verifier = env.verifier()?;
     for put in puts.iter().filter(|put| put.ok()) {
         let Op::Put { name, value, .. } = &put.op else {
             continue;
         };
-        let get = call(
-            verifier,
-            Op::Get {
-                store: store.clone(),
-                name: name.clone(),
-            },
-        )?;
+        let get = env.verify(Op::Get {
+            store: store.clone(),
+            name: name.clone(),
+        })?;
         key_ids.extend(get.key_id().map(str::to_owned));
         if get.value() != Some(Some(value.as_str())) {
             round.violation(

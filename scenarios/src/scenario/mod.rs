@@ -23,8 +23,10 @@ use rand::seq::SliceRandom;
 
 use crate::actor::{Actor, ActorError, ActorSpec, Finding, Findings};
 use crate::config::Config;
+use crate::explore::Explorer;
 use crate::protocol::{Op, OpName, Reply};
 use crate::scratch::{Area, Refusal, StoreDir};
+use crate::trace::Tracer;
 
 /// One scenario of the catalogue.
 pub struct ScenarioDef {
@@ -39,8 +41,26 @@ pub struct ScenarioDef {
     /// Rounds of the default budget: small enough for a quick `keyrace check`, large enough
     /// that every mutant is caught in at least 19 of 20 runs.
     pub default_rounds: u32,
+    /// How it runs with and without `--explore`.
+    pub mode: Mode,
     pub run_round: fn(&mut Env<'_>, &mut Round) -> Result<(), ActorError>,
 }
+
+/// Which modes a scenario has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stochastic only (its faults are signals and damage, not interleavings).
+    Stochastic,
+    /// Races at once by default; under `--explore`, one store call at a time in explored
+    /// orders (at most [`EXPLORE_ROUNDS`] schedules by default).
+    Race,
+    /// Only under `--explore`: it needs the tracer (crash states).
+    Traced,
+}
+
+/// The default cap on schedules per racing scenario under `--explore` (DFS usually ends
+/// sooner; PCT runs them all).
+pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
 pub const CATALOGUE: [&ScenarioDef; 9] = [
@@ -68,6 +88,18 @@ pub struct Env<'a> {
     verifier: Option<Actor>,
     /// What the actors noticed while talking (uncoded errors), collected after each round.
     pub findings: Findings,
+    /// Under `--explore`: the actors run under the tracer, races under the explorer.
+    pub controlled: Option<Controlled>,
+}
+
+/// The traced side of an [`Env`]: actor slots in the tracer, and the schedule chooser.
+pub struct Controlled {
+    pub tracer: Tracer,
+    pub explorer: Explorer,
+    racers: Vec<usize>,
+    verifier: Option<usize>,
+    /// The released calls of this round's races: `actor 0: openat store/key O_CREAT`.
+    pub log: Vec<String>,
 }
 
 impl<'a> Env<'a> {
@@ -78,6 +110,146 @@ impl<'a> Env<'a> {
             racers: Vec::new(),
             verifier: None,
             findings: Findings::default(),
+            controlled: None,
+        }
+    }
+
+    /// An environment whose actors run under a tracer scoped to `scope`, with races chosen
+    /// by `explorer`. Fails where tracing is not available.
+    pub fn controlled(
+        cfg: &'a Config,
+        home: PathBuf,
+        scope: &std::path::Path,
+        explorer: Explorer,
+    ) -> Result<Env<'a>, String> {
+        let tracer = Tracer::new(scope)?;
+        let mut env = Env::new(cfg, home);
+        env.controlled = Some(Controlled {
+            tracer,
+            explorer,
+            racers: Vec::new(),
+            verifier: None,
+            log: Vec::new(),
+        });
+        Ok(env)
+    }
+
+    /// The race of `ops[i]` by racer `i`: at the same moment (stochastic), or one store call
+    /// at a time in the order the explorer picks (controlled).
+    pub fn race(&mut self, ops: Vec<Op>, rng: &mut StdRng) -> Result<Vec<Exchange>, ActorError> {
+        if self.controlled.is_none() {
+            return race(self.racers()?, ops, rng);
+        }
+        let slots = self.racer_slots()?;
+        let Some(controlled) = self.controlled.as_mut() else {
+            unreachable!("checked above")
+        };
+        let slots = &slots[..ops.len().min(slots.len())];
+        let mut ids = Vec::new();
+        for (&slot, op) in slots.iter().zip(&ops) {
+            ids.push(controlled.tracer.send(slot, op)?);
+        }
+        let Controlled {
+            tracer, explorer, ..
+        } = controlled;
+        let mut choose = |choices: &[crate::trace::Choice]| explorer.choose(choices);
+        let decisions = match tracer.step(slots, Some(&mut choose)) {
+            Ok(decisions) => decisions,
+            Err(error) => return Err(tracer.step_error(slots[0], error)),
+        };
+        for decision in decisions {
+            controlled
+                .log
+                .push(format!("actor {}: {}", decision.slot, decision.call));
+        }
+        let mut exchanges = Vec::new();
+        for ((&slot, op), id) in slots.iter().zip(ops).zip(ids) {
+            let reply = controlled.tracer.recv(slot, id, op.name())?;
+            exchanges.push(Exchange {
+                actor: format!("actor {slot}"),
+                op,
+                reply,
+            });
+        }
+        Ok(exchanges)
+    }
+
+    /// One request by racer `i`, outside any race.
+    pub fn racer_call(&mut self, i: usize, op: Op) -> Result<Exchange, ActorError> {
+        if self.controlled.is_none() {
+            let racers = self.racers()?;
+            let Some(actor) = racers.get_mut(i) else {
+                unreachable!("racer {i} of {}", racers.len())
+            };
+            return call(actor, op);
+        }
+        let slot = self.racer_slots()?[i];
+        self.traced_call(slot, op)
+    }
+
+    /// One request by the verifier.
+    pub fn verify(&mut self, op: Op) -> Result<Exchange, ActorError> {
+        if self.controlled.is_none() {
+            return call(self.verifier()?, op);
+        }
+        let slot = self.verifier_slot()?;
+        self.traced_call(slot, op)
+    }
+
+    fn traced_call(&mut self, slot: usize, op: Op) -> Result<Exchange, ActorError> {
+        let Some(controlled) = self.controlled.as_mut() else {
+            unreachable!("only under control")
+        };
+        let reply = controlled.tracer.call(slot, &op)?;
+        let actor = controlled
+            .tracer
+            .traced(slot)
+            .map_or_else(|| format!("actor {slot}"), |t| t.actor.label().to_owned());
+        Ok(Exchange { actor, op, reply })
+    }
+
+    /// The racers' slots in the tracer, started on first use.
+    pub fn racer_slots(&mut self) -> Result<Vec<usize>, ActorError> {
+        let want = self.cfg.actors;
+        while self
+            .controlled
+            .as_ref()
+            .is_some_and(|c| c.racers.len() < want)
+        {
+            let n = self.controlled.as_ref().map_or(0, |c| c.racers.len());
+            let spec = self.spec(&format!("actor {n}"));
+            if let Some(controlled) = self.controlled.as_mut() {
+                let slot = controlled.tracer.spawn(&spec)?;
+                controlled.racers.push(slot);
+            }
+        }
+        Ok(self
+            .controlled
+            .as_ref()
+            .map(|c| c.racers.clone())
+            .unwrap_or_default())
+    }
+
+    /// The verifier's slot in the tracer, started on first use.
+    pub fn verifier_slot(&mut self) -> Result<usize, ActorError> {
+        if let Some(slot) = self.controlled.as_ref().and_then(|c| c.verifier) {
+            return Ok(slot);
+        }
+        let spec = self.spec("verifier");
+        let Some(controlled) = self.controlled.as_mut() else {
+            unreachable!("only under control")
+        };
+        let slot = controlled.tracer.spawn(&spec)?;
+        controlled.verifier = Some(slot);
+        Ok(slot)
+    }
+
+    /// Kill the traced verifier; the next [`Env::verifier_slot`] starts a new one.
+    pub fn restart_verifier_slot(&mut self) {
+        if let Some(controlled) = self.controlled.as_mut() {
+            if let Some(slot) = controlled.verifier.take() {
+                controlled.tracer.kill(slot);
+            }
         }
     }
 

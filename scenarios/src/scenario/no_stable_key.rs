@@ -11,7 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{call, Env, Round, ScenarioDef};
+use super::{call, Env, Mode, Round, ScenarioDef};
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName};
 use crate::scratch::Scratch;
@@ -22,6 +22,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: true,
     default_rounds: 2,
+    mode: Mode::Stochastic,
     run_round,
 };
 

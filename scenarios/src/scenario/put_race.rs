@@ -5,7 +5,7 @@
 //! Actors: one racer creates the store; then all racers put distinct names at once; then all
 //! racers put the same name at once; the verifier opens the store and reads everything back.
 
-use super::{call, race, Env, Exchange, Round, ScenarioDef};
+use super::{Env, Exchange, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -15,6 +15,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,
     default_rounds: 40,
+    mode: Mode::Race,
     run_round,
 };
 
@@ -23,9 +24,8 @@ const SHARED: &str = "shared";
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
     let actors = env.cfg.actors;
-    let racers = env.racers()?;
-    let created = call(
-        &mut racers[0],
+    let created = env.racer_call(
+        0,
         Op::Open {
             store: store.clone(),
         },
@@ -41,7 +41,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             value: round.value(&format!("v{i}")),
         })
         .collect();
-    let distinct = race(racers, distinct, &mut round.rng)?;
+    let distinct = env.race(distinct, &mut round.rng)?;
     let same: Vec<Op> = (0..actors)
         .map(|i| Op::Put {
             store: store.clone(),
@@ -49,7 +49,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             value: round.value(&format!("same{i}")),
         })
         .collect();
-    let same = race(racers, same, &mut round.rng)?;
+    let same = env.race(same, &mut round.rng)?;
     for put in distinct.iter().chain(&same).filter(|put| !put.ok()) {
         round.violation(
             "every racing put into an existing store succeeds",
@@ -57,13 +57,9 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         );
     }
 
-    let verifier = env.verifier()?;
-    let opened = call(
-        verifier,
-        Op::Open {
-            store: store.clone(),
-        },
-    )?;
+    let opened = env.verify(Op::Open {
+        store: store.clone(),
+    })?;
     if !opened.ok() {
         round.violation(
             "the store still opens after racing puts",
@@ -74,13 +70,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         let Op::Put { name, value, .. } = &put.op else {
             continue;
         };
-        let get = call(
-            verifier,
-            Op::Get {
-                store: store.clone(),
-                name: name.clone(),
-            },
-        )?;
+        let get = env.verify(Op::Get {
+            store: store.clone(),
+            name: name.clone(),
+        })?;
         let fine = match get.value() {
             Some(Some(got)) => got == value,
             // Maybe applied: a failed put may or may not have left its value.
@@ -94,13 +87,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             );
         }
     }
-    let get = call(
-        verifier,
-        Op::Get {
-            store,
-            name: SHARED.to_owned(),
-        },
-    )?;
+    let get = env.verify(Op::Get {
+        store,
+        name: SHARED.to_owned(),
+    })?;
     if !same_name_outcome_is_valid(&same, &get) {
         let mut replies: Vec<String> = same.iter().map(Exchange::describe).collect();
         replies.push(get.describe());

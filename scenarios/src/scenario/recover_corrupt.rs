@@ -10,7 +10,7 @@
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use super::{call, Env, Exchange, Round, ScenarioDef};
+use super::{call, Env, Exchange, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
@@ -20,6 +20,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Open, OpName::Put, OpName::Get, OpName::Destroy],
     needs_key: false,
     default_rounds: 30,
+    mode: Mode::Stochastic,
     run_round,
 };
 

@@ -7,7 +7,7 @@
 
 use rand::Rng;
 
-use super::{call, Env, Round, ScenarioDef};
+use super::{call, Env, Mode, Round, ScenarioDef};
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName};
 
@@ -18,6 +18,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     needs: &[OpName::Put, OpName::Get],
     needs_key: false,
     default_rounds: 3,
+    mode: Mode::Stochastic,
     run_round,
 };
 

@@ -143,6 +143,31 @@ impl Call {
         call
     }
 
+    /// Whether another process can observe the call's effect (or be blocked by it): the
+    /// calls an interleaving orders. fsync and close change nothing another process sees
+    /// (close's lock release happens right after the actor's previous visible call, while it
+    /// alone runs), and a directory opened for fsync observes nothing.
+    pub fn is_visible(&self) -> bool {
+        match self.kind {
+            Kind::Open => self.open_flags & libc::O_DIRECTORY as u64 == 0,
+            Kind::Write
+            | Kind::Rename
+            | Kind::Link
+            | Kind::Symlink
+            | Kind::Unlink
+            | Kind::Mkdir
+            | Kind::Rmdir
+            | Kind::Truncate
+            | Kind::Ftruncate
+            | Kind::Fallocate
+            | Kind::Flock
+            | Kind::FcntlLock => true,
+            Kind::Close | Kind::Fsync | Kind::SyncAll | Kind::Mmap | Kind::Splice | Kind::Other => {
+                false
+            }
+        }
+    }
+
     /// The system call's name, for traces.
     pub fn name(&self) -> &'static str {
         match self.nr {

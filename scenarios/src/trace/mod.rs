@@ -4,8 +4,9 @@
 //! data ([`Observer`], the crash states). Everything else runs at full speed.
 
 mod call;
+pub(crate) use call::read_memory;
 mod filter;
 mod tracer;
 
 pub use call::{Call, FdTarget, Kind};
-pub use tracer::{Chooser, Choice, Decision, Observer, StepError, Traced, Tracer};
+pub use tracer::{Choice, Chooser, Decision, Observer, StepError, Traced, Tracer};

@@ -597,7 +597,7 @@ impl Tracer {
                 )
             });
         }
-        if traced.controlled {
+        if traced.controlled && call.is_visible() && !opens_directory(&call) {
             traced.held.push_back(Held {
                 tid,
                 call,
@@ -687,6 +687,17 @@ fn gone(slot: usize) -> ActorError {
         detail: "the actor is gone".to_owned(),
         stderr_tail: String::new(),
     }
+}
+
+/// An open of a directory (to fsync it, or to walk it): it observes nothing that an
+/// interleaving orders.
+fn opens_directory(call: &Call) -> bool {
+    call.kind == Kind::Open
+        && call
+            .paths
+            .first()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| m.is_dir())
 }
 
 /// A blocking lock call becomes non-blocking (so a held actor can never deadlock the run):

@@ -1,0 +1,376 @@
+//! The crash recorder: an [`Observer`] that turns one actor's traced store calls into the
+//! logical ops of [`super::ops`] (with the bytes each write wrote), and the snapshot of the
+//! directory before them. Paths are relative to the recorded root (the round directory, so
+//! the creation of the store directory itself is recorded too).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::libc;
+use nix::unistd::Pid;
+
+use super::ops::{Ino, Op, RelPath, Snapshot};
+use crate::trace::{read_memory, Call, FdTarget, Kind, Observer};
+
+/// Largest write recorded: a 16 MiB secret as an envelope, with room.
+const MAX_RECORDED_WRITE: usize = 32 * 1024 * 1024;
+
+/// What one recording produced.
+#[derive(Debug, Default)]
+pub struct Recording {
+    pub ops: Vec<Op>,
+    /// Store calls the recorder could not model (they make the recording "not judged").
+    pub unsupported: Vec<String>,
+}
+
+/// What was learnt at a call's entry, needed at its exit.
+enum Entry {
+    Open {
+        path: RelPath,
+        existed: bool,
+        truncate: bool,
+    },
+    Write {
+        ino: Ino,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Rename {
+        from: RelPath,
+        to: RelPath,
+        ino: Ino,
+    },
+    Link {
+        to: RelPath,
+        ino: Ino,
+    },
+    Remove {
+        path: RelPath,
+    },
+    Mkdir {
+        path: RelPath,
+    },
+    Sync(Op),
+    SetLen {
+        ino: Ino,
+        len: u64,
+    },
+}
+
+struct State {
+    root: PathBuf,
+    slot: usize,
+    inos: HashMap<(u64, u64), Ino>,
+    entries: HashMap<Pid, Entry>,
+    recording: Recording,
+    acked: bool,
+}
+
+/// Records the store calls of the actor in `slot` under `root`.
+#[derive(Clone)]
+pub struct Recorder(Arc<Mutex<State>>);
+
+impl Recorder {
+    /// Start recording: snapshot `root` (assigning an id to every inode in it).
+    pub fn start(root: &Path, slot: usize) -> std::io::Result<(Recorder, Snapshot)> {
+        let mut state = State {
+            root: root.to_owned(),
+            slot,
+            inos: HashMap::new(),
+            entries: HashMap::new(),
+            recording: Recording::default(),
+            acked: false,
+        };
+        let mut snapshot = Snapshot::default();
+        state.snapshot(root, &mut snapshot)?;
+        Ok((Recorder(Arc::new(Mutex::new(state))), snapshot))
+    }
+
+    /// Stop and take what was recorded.
+    pub fn finish(&self) -> Recording {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut state.recording)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    fn snapshot(&mut self, dir: &Path, snapshot: &mut Snapshot) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let Some(rel) = self.rel(&path) else { continue };
+            if meta.is_dir() {
+                snapshot.dirs.push((rel, meta.mode() & 0o7777));
+                self.snapshot(&path, snapshot)?;
+            } else if meta.is_file() {
+                let ino = self.ino(meta.dev(), meta.ino());
+                snapshot
+                    .files
+                    .push((rel, ino, meta.mode() & 0o7777, std::fs::read(&path)?));
+            } else {
+                self.recording.unsupported.push(format!(
+                    "{} is neither a file nor a directory",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn ino(&mut self, dev: u64, ino: u64) -> Ino {
+        let next = self.inos.len() as Ino;
+        *self.inos.entry((dev, ino)).or_insert(next)
+    }
+
+    fn ino_of(&mut self, path: &Path) -> Option<Ino> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(self.ino(meta.dev(), meta.ino()))
+    }
+
+    fn ino_of_fd(&mut self, tid: Pid, fd: i32) -> Option<(Ino, std::fs::Metadata)> {
+        let meta = std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()?;
+        Some((self.ino(meta.dev(), meta.ino()), meta))
+    }
+
+    fn rel(&self, path: &Path) -> Option<RelPath> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        Some(parts.join("/"))
+    }
+
+    fn fd_path(&self, call: &Call) -> Option<(i32, PathBuf)> {
+        match &call.fd {
+            Some((fd, FdTarget::Path(path))) if path.starts_with(&self.root) => {
+                Some((*fd, path.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn unsupported(&mut self, call: &Call, why: &str) {
+        self.recording
+            .unsupported
+            .push(format!("{}: {why}", call.describe(&self.root)));
+    }
+
+    fn entry(&mut self, call: &Call) -> Option<Entry> {
+        let tid = call.tid;
+        let path_rel = |i: usize| call.paths.get(i).and_then(|p| self.rel(p));
+        match call.kind {
+            Kind::Open => {
+                let path = path_rel(0)?;
+                let full = call.paths.first()?;
+                Some(Entry::Open {
+                    existed: std::fs::symlink_metadata(full).is_ok(),
+                    truncate: call.open_flags & libc::O_TRUNC as u64 != 0,
+                    path,
+                })
+            }
+            Kind::Write => {
+                let (fd, _) = self.fd_path(call)?;
+                let (ino, meta) = self.ino_of_fd(tid, fd)?;
+                let offset = match call.nr {
+                    libc::SYS_pwrite64 | libc::SYS_pwritev | libc::SYS_pwritev2 => call.args[3],
+                    _ => position(tid, fd, meta.len())?,
+                };
+                let data = match call.nr {
+                    libc::SYS_write | libc::SYS_pwrite64 => {
+                        let len = call.args[2] as usize;
+                        if len > MAX_RECORDED_WRITE {
+                            self.unsupported(call, "a write too large to record");
+                            return None;
+                        }
+                        read_memory(tid, call.args[1], len)
+                    }
+                    _ => self.gather(call)?,
+                };
+                Some(Entry::Write { ino, offset, data })
+            }
+            Kind::Rename => {
+                let (from, to) = (path_rel(0)?, path_rel(1)?);
+                let ino = self.ino_of(call.paths.first()?)?;
+                Some(Entry::Rename { from, to, ino })
+            }
+            Kind::Link => {
+                let to = path_rel(1)?;
+                let ino = self.ino_of(call.paths.first()?)?;
+                Some(Entry::Link { to, ino })
+            }
+            Kind::Unlink | Kind::Rmdir => Some(Entry::Remove { path: path_rel(0)? }),
+            Kind::Mkdir => Some(Entry::Mkdir { path: path_rel(0)? }),
+            Kind::Fsync => {
+                let (fd, path) = self.fd_path(call)?;
+                let (ino, meta) = self.ino_of_fd(tid, fd)?;
+                Some(Entry::Sync(if meta.is_dir() {
+                    Op::SyncDir {
+                        path: self.rel(&path)?,
+                    }
+                } else {
+                    Op::SyncFile { ino }
+                }))
+            }
+            Kind::SyncAll => Some(Entry::Sync(Op::SyncAll)),
+            Kind::Truncate => {
+                let ino = self.ino_of(call.paths.first()?)?;
+                Some(Entry::SetLen {
+                    ino,
+                    len: call.args[1],
+                })
+            }
+            Kind::Ftruncate => {
+                let (fd, _) = self.fd_path(call)?;
+                let (ino, _) = self.ino_of_fd(tid, fd)?;
+                Some(Entry::SetLen {
+                    ino,
+                    len: call.args[1],
+                })
+            }
+            Kind::Symlink => {
+                self.unsupported(call, "symlinks are not modelled");
+                None
+            }
+            Kind::Mmap | Kind::Splice => {
+                self.unsupported(call, "writes the tracer cannot see");
+                None
+            }
+            Kind::Close | Kind::Flock | Kind::FcntlLock | Kind::Fallocate | Kind::Other => None,
+        }
+    }
+
+    /// The bytes of a writev/pwritev: the iovec array, then each buffer.
+    fn gather(&mut self, call: &Call) -> Option<Vec<u8>> {
+        let count = (call.args[2] as usize).min(1024);
+        let raw = read_memory(call.tid, call.args[1], count * 16);
+        let mut data = Vec::new();
+        for iov in raw.chunks_exact(16) {
+            let base = u64::from_ne_bytes(iov[..8].try_into().ok()?);
+            let len = u64::from_ne_bytes(iov[8..].try_into().ok()?) as usize;
+            if data.len() + len > MAX_RECORDED_WRITE {
+                self.unsupported(call, "a write too large to record");
+                return None;
+            }
+            data.extend(read_memory(call.tid, base, len));
+        }
+        Some(data)
+    }
+
+    fn exit(&mut self, call: &Call, entry: Entry, ret: i64) {
+        if ret < 0 {
+            return;
+        }
+        let op = match entry {
+            Entry::Open {
+                path,
+                existed,
+                truncate,
+            } => {
+                let Some((ino, meta)) = self.ino_of_fd(call.tid, ret as i32) else {
+                    return;
+                };
+                if meta.is_dir() {
+                    return;
+                }
+                if !existed {
+                    Op::Create {
+                        path,
+                        ino,
+                        mode: meta.mode() & 0o7777,
+                    }
+                } else if truncate {
+                    Op::SetLen { ino, len: 0 }
+                } else {
+                    return;
+                }
+            }
+            Entry::Write {
+                ino,
+                offset,
+                mut data,
+            } => {
+                data.truncate(ret as usize);
+                Op::Write { ino, offset, data }
+            }
+            Entry::Rename { from, to, ino } => Op::Rename { from, to, ino },
+            Entry::Link { to, ino } => Op::Link { to, ino },
+            Entry::Remove { path } => Op::Remove { path },
+            Entry::Mkdir { path } => {
+                let Some(full) = call.paths.first() else {
+                    return;
+                };
+                let Ok(meta) = std::fs::symlink_metadata(full) else {
+                    return;
+                };
+                let ino = self.ino(meta.dev(), meta.ino());
+                Op::Mkdir {
+                    path,
+                    ino,
+                    mode: meta.mode() & 0o7777,
+                }
+            }
+            Entry::Sync(op) => op,
+            Entry::SetLen { ino, len } => Op::SetLen { ino, len },
+        };
+        self.recording.ops.push(op);
+    }
+}
+
+/// The file position of `fd` (the end of the file for an `O_APPEND` descriptor).
+fn position(tid: Pid, fd: i32, len: u64) -> Option<u64> {
+    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .map(str::to_owned)
+    };
+    let flags = u64::from_str_radix(&field("flags:")?, 8).ok()?;
+    if flags & libc::O_APPEND as u64 != 0 {
+        return Some(len);
+    }
+    field("pos:")?.parse().ok()
+}
+
+impl Observer for Recorder {
+    fn entry(&mut self, slot: usize, call: &Call) -> bool {
+        let mut state = self.state();
+        if slot != state.slot {
+            return false;
+        }
+        match state.entry(call) {
+            Some(entry) => {
+                state.entries.insert(call.tid, entry);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn exit(&mut self, slot: usize, call: &Call, ret: i64) {
+        let mut state = self.state();
+        if slot != state.slot {
+            return;
+        }
+        if let Some(entry) = state.entries.remove(&call.tid) {
+            state.exit(call, entry, ret);
+        }
+    }
+
+    fn replied(&mut self, slot: usize) {
+        let mut state = self.state();
+        if slot == state.slot && !state.acked {
+            state.acked = true;
+            state.recording.ops.push(Op::Ack);
+        }
+    }
+}

@@ -34,6 +34,7 @@ def open_store(store):
             if os.path.exists(meta): return open_store(store)
             raise Coded("METADATA_MISSING", f"{meta} is missing; destroy the store to start over")
         os.makedirs(secrets, exist_ok=True)
+        fsync_dir(os.path.dirname(os.path.abspath(store)))  # the store's own name, durably
         write_atomic(meta, b'{"format": 1}')  # racing creators all write the same bytes
         return secrets
     except (ValueError, AttributeError) as e:
@@ -60,7 +61,7 @@ def handle(req):
         elif names: fsync_dir(store)
         return {}
     if op == "consume":
-        os.makedirs(store, exist_ok=True)
+        os.makedirs(store, exist_ok=True); fsync_dir(os.path.dirname(os.path.abspath(store)))
         marker = os.path.join(store, hashlib.sha256(req["token"].encode()).hexdigest())
         try: fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError: return {"won": False}

@@ -431,6 +431,13 @@ fn run_scenario(
             exhausted = !controlled.explorer.end_round();
             report.explored = Some(explored(&controlled.explorer, report.rounds, exhausted));
         }
+        if let Some(controlled) = env.controlled.as_ref().filter(|_| def.mode == Mode::Traced) {
+            report.explored = Some(format!(
+                "{} distinct crash states judged ({} broke an invariant), under the portable \
+                 and the ext4 data=ordered persistence profiles",
+                controlled.states_judged, controlled.states_violating
+            ));
+        }
         report.record(index, violations, &round.not_reached, &repro);
         progress.round(def.id, report.rounds, planned, report.violating_rounds);
         if let Err(e) = result {

@@ -22,6 +22,7 @@ fn every_mutant_is_caught_by_its_scenario_with_a_rerun_command() {
                     "1",
                     "--fail-fast",
                 ])
+                .args(mutant.needs_explore().then_some("--explore"))
                 .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -48,5 +49,54 @@ fn every_mutant_is_caught_by_its_scenario_with_a_rerun_command() {
             report.contains(&format!("--mutant {}", mutant.name())),
             "{report}"
         );
+    }
+}
+
+/// Under `--explore`, DFS explores every schedule within its bound: each racing mutant is
+/// caught in every run, and the printed re-run command (its schedule word) reproduces it.
+#[test]
+fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
+    let racing: Vec<Mutant> = Mutant::ALL
+        .into_iter()
+        .filter(|m| {
+            keyrace_scenarios::scenario::find(m.caught_by())
+                .is_some_and(|def| def.mode == keyrace_scenarios::scenario::Mode::Race)
+        })
+        .collect();
+    assert!(racing.len() >= 6, "{racing:?}");
+    for mutant in racing {
+        let output = std::process::Command::new(common::keyrace_bin())
+            .args(["check", "--explore", "--scenario", mutant.caught_by()])
+            .args(["--seed", "1", "--fail-fast"])
+            .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
+            .output()
+            .expect("run keyrace");
+        let report = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{} not caught:\n{report}",
+            mutant.name()
+        );
+        let invariant = report
+            .lines()
+            .find_map(|l| l.split_once(": VIOLATION in ").map(|(_, rest)| rest))
+            .and_then(|rest| rest.split_once(": ").map(|(_, inv)| inv.to_owned()))
+            .expect("a violation line");
+        let rerun = report
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("re-run: keyrace "))
+            .expect("a re-run command");
+        assert!(rerun.contains("--schedule "), "{rerun}");
+        for _ in 0..3 {
+            let replay = std::process::Command::new(common::keyrace_bin())
+                .args(rerun.split_whitespace())
+                .output()
+                .expect("replay");
+            let replayed = text(&replay);
+            assert_eq!(replay.status.code(), Some(1), "replay passed:\n{replayed}");
+            assert!(replayed.contains(&invariant), "{invariant}\n{replayed}");
+            assert!(replayed.contains("one replayed schedule"), "{replayed}");
+        }
     }
 }

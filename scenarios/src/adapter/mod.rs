@@ -96,7 +96,15 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
         Op::Put { store, name, value } => {
             let (opened, key) = open(store, mutant)?;
             match mutant {
-                Some(Mutant::PutInPlace) => mutants::put_in_place(store, &key, name, value)?,
+                Some(Mutant::PutInPlace) => {
+                    mutants::put_in_place(store, &key, name, value, mutants::InPlace::Chunked)?
+                }
+                Some(Mutant::PutInPlaceOneWrite) => {
+                    mutants::put_in_place(store, &key, name, value, mutants::InPlace::OneWrite)?
+                }
+                Some(Mutant::PutRenameNoDirFsync) => {
+                    mutants::put_rename_no_dir_fsync(store, &key, name, value)?
+                }
                 Some(Mutant::PutGlobalMetaRmw) => mutants::put_with_index(&opened, name, value)?,
                 _ => opened.put(name, value.as_bytes())?,
             }

@@ -34,10 +34,13 @@ pub enum Mutant {
     DeleteRewritesAll,
     GetSwallowsErrors,
     KeyPerProcess,
+    PutInPlaceOneWrite,
+    KeygenNoFsync,
+    PutRenameNoDirFsync,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 11] = [
+    pub const ALL: [Mutant; 14] = [
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::PutGlobalMetaRmw,
@@ -49,9 +52,12 @@ impl Mutant {
         Mutant::DeleteRewritesAll,
         Mutant::GetSwallowsErrors,
         Mutant::KeyPerProcess,
+        Mutant::PutInPlaceOneWrite,
+        Mutant::KeygenNoFsync,
+        Mutant::PutRenameNoDirFsync,
     ];
 
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 14] = [
         "keygen-read-then-write",
         "keygen-excl-then-write",
         "put-global-meta-rmw",
@@ -63,6 +69,9 @@ impl Mutant {
         "delete-rewrites-all",
         "get-swallows-errors",
         "key-per-process",
+        "put-in-place-one-write",
+        "keygen-no-fsync",
+        "put-rename-no-dir-fsync",
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +87,9 @@ impl Mutant {
             Mutant::DeleteRewritesAll => "delete-rewrites-all",
             Mutant::GetSwallowsErrors => "get-swallows-errors",
             Mutant::KeyPerProcess => "key-per-process",
+            Mutant::PutInPlaceOneWrite => "put-in-place-one-write",
+            Mutant::KeygenNoFsync => "keygen-no-fsync",
+            Mutant::PutRenameNoDirFsync => "put-rename-no-dir-fsync",
         }
     }
 
@@ -93,7 +105,18 @@ impl Mutant {
             Mutant::ResetNeedsOpen | Mutant::DeleteRewritesAll => "delete-reset",
             Mutant::GetSwallowsErrors => "recover-corrupt",
             Mutant::KeyPerProcess => "restart-durability",
+            Mutant::PutInPlaceOneWrite | Mutant::PutRenameNoDirFsync => "crash-states",
+            Mutant::KeygenNoFsync => "crash-keygen",
         }
+    }
+
+    /// Only the systematic mode (`--explore`) can catch it: a SIGKILL never tears one
+    /// write(2) nor loses the page cache.
+    pub fn needs_explore(self) -> bool {
+        matches!(
+            self,
+            Mutant::PutInPlaceOneWrite | Mutant::KeygenNoFsync | Mutant::PutRenameNoDirFsync
+        )
     }
 }
 
@@ -116,6 +139,7 @@ pub(crate) fn resolve(dir: &Path, mutant: Option<Mutant>) -> Option<keyrace_core
         Mutant::KeygenExclThenWrite if key_file_mutant => Some(keygen_excl_then_write(dir)),
         Mutant::SilentEphemeral => Some(silent_ephemeral(dir)),
         Mutant::KeyPerProcess if key_file_mutant => Some(key_per_process()),
+        Mutant::KeygenNoFsync if key_file_mutant => Some(keygen_no_fsync(dir)),
         _ => None,
     }
 }
@@ -174,6 +198,34 @@ fn keygen_excl_then_write(dir: &Path) -> keyrace_core::Result<Key> {
     }
 }
 
+/// keygen-no-fsync — seed 003 / 000 (the key that a power loss empties): the key is written to
+/// a temp file and linked to its name without a single fsync, of the file or of the
+/// directory. Every process sees a complete key at once, so no SIGKILL shows anything; after a
+/// power loss the name can survive (a later directory fsync persists it) while the data does
+/// not, and every secret encrypted under the key is lost. Diff: `link_noclobber` + `durable`
+/// → temp write + link, no fsync.
+fn keygen_no_fsync(dir: &Path) -> keyrace_core::Result<Key> {
+    let path = dir.join(KEY_FILE);
+    match read_key_file(&OsFs, &path) {
+        Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
+            let key = Key::generate()?;
+            let temp = dir.join(format!("{TEMP_PREFIX}key-{}", std::process::id()));
+            let published = OsFs
+                .create_new(&temp, 0o600)
+                .and_then(|mut file| file.write_all(key_file_bytes(&key).as_bytes()))
+                .and_then(|()| OsFs.link_noreplace(&temp, &path));
+            let _ = std::fs::remove_file(&temp);
+            match published {
+                Ok(()) => Ok(key),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(&OsFs, &path),
+                Err(e) => Err(fs_error("write the key file")(e)),
+            }
+        }
+        other => other,
+    }
+}
+
 /// silent-ephemeral — seed 001 (ObjectStack #1507): the key file lives in `$HOME`, and when it
 /// can be neither read nor created a random per-process key is used without a word. Diff:
 /// `KeySources::from_env(dir)` → `{ key_file_dir: $HOME/.keyrace, mode: DevEphemeral }`.
@@ -195,6 +247,7 @@ pub(crate) fn put_in_place(
     master: &Key,
     name: &str,
     value: &str,
+    style: InPlace,
 ) -> keyrace_core::Result<()> {
     let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
         .map_err(fs_error("read the store metadata"))?;
@@ -215,10 +268,59 @@ pub(crate) fn put_in_place(
             .truncate(true)
             .mode(0o600)
             .open(&path)?;
-        for chunk in sealed.chunks(4 * 1024) {
-            file.write_all(chunk)?;
+        match style {
+            InPlace::Chunked => {
+                for chunk in sealed.chunks(4 * 1024) {
+                    file.write_all(chunk)?;
+                }
+                file.sync_all()
+            }
+            InPlace::OneWrite => file.write_all(&sealed),
         }
-        file.sync_all()
+    };
+    write().map_err(fs_error("write the secret"))
+}
+
+/// How put-in-place writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InPlace {
+    /// Through a 4 KiB buffer, then fsync (caught by a SIGKILL mid-write).
+    Chunked,
+    /// put-in-place-one-write — seed 003 / 000, the commonest bug of all: `fs::write(path,
+    /// envelope)`, one write(2), no fsync. A SIGKILL lands before or after that call, never
+    /// inside it; only a power loss shows the truncated or torn file.
+    OneWrite,
+}
+
+/// put-rename-no-dir-fsync — seed 000: temp file, fsync, rename, but no fsync of the
+/// directory, so an acknowledged put can vanish with the rename after a power loss. Diff:
+/// `write_atomic` without its final `sync_dir`.
+pub(crate) fn put_rename_no_dir_fsync(
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &str,
+) -> keyrace_core::Result<()> {
+    let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
+        .map_err(fs_error("read the store metadata"))?;
+    let meta = Meta::parse(&meta_bytes).map_err(|_| Error::MetadataCorrupted {
+        path: dir.join(META_FILE),
+        detail: "changed while a put ran".to_owned(),
+    })?;
+    let sealed = envelope::seal(
+        &StoreKeys::derive(master, &meta.salt).enc,
+        name,
+        value.as_bytes(),
+    )?;
+    let secrets = dir.join(SECRETS_DIR);
+    let path = secrets.join(secret_file_name(name)?);
+    let temp = secrets.join(format!("{TEMP_PREFIX}{}", std::process::id()));
+    let write = || -> io::Result<()> {
+        let mut file = OsFs.create_new(&temp, 0o600)?;
+        file.write_all(&sealed)?;
+        file.sync_all()?;
+        drop(file);
+        OsFs.rename(&temp, &path)
     };
     write().map_err(fs_error("write the secret"))
 }

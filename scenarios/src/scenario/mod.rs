@@ -5,12 +5,15 @@
 //! the actors and the check. A scenario returns `Err` only when the adapter itself failed
 //! (exited, garbage, no answer); a broken invariant is a [`Round::violation`].
 
+pub mod crash_keygen;
 pub mod crash_put;
+pub mod crash_states;
 pub mod delete_reset;
 pub mod double_bootstrap;
 pub mod failed_open_releases_handles;
 pub mod keygen_race;
 pub mod no_stable_key;
+pub mod power_loss;
 pub mod put_race;
 pub mod recover_corrupt;
 pub mod restart_durability;
@@ -63,7 +66,7 @@ pub enum Mode {
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 9] = [
+pub const CATALOGUE: [&ScenarioDef; 11] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -73,6 +76,8 @@ pub const CATALOGUE: [&ScenarioDef; 9] = [
     &delete_reset::DEF,
     &no_stable_key::DEF,
     &restart_durability::DEF,
+    &crash_keygen::DEF,
+    &crash_states::DEF,
 ];
 
 pub fn find(id: &str) -> Option<&'static ScenarioDef> {
@@ -100,6 +105,9 @@ pub struct Controlled {
     verifier: Option<usize>,
     /// The released calls of this round's races: `actor 0: openat store/key O_CREAT`.
     pub log: Vec<String>,
+    /// Crash states judged, and those that broke an invariant.
+    pub states_judged: u64,
+    pub states_violating: u64,
 }
 
 impl<'a> Env<'a> {
@@ -130,6 +138,8 @@ impl<'a> Env<'a> {
             racers: Vec::new(),
             verifier: None,
             log: Vec::new(),
+            states_judged: 0,
+            states_violating: 0,
         });
         Ok(env)
     }

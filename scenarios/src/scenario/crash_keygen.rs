@@ -1,0 +1,39 @@
+//! crash-keygen (seeds 003, 000): after a power loss at any point of the first put into a
+//! fresh store (which creates the store and its key), the store opens or refuses with a coded
+//! error, the secret reads back exactly once the put was acknowledged (so the key that
+//! encrypted it survived with it), and nothing ever reads back a wrong value.
+//!
+//! Actors: the writer (traced) makes the first put while its file-system calls are recorded;
+//! every crash state of that recording is written to a directory of its own and read by the
+//! verifier. Runs only under `--explore`.
+
+use super::power_loss::{record_and_judge, Expectation};
+use super::{Env, Mode, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{Op, OpName};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "crash-keygen",
+    summary: "power loss during the first put into a fresh store (key creation): every crash state opens or refuses with a code, an acknowledged secret survives",
+    needs: &[OpName::Open, OpName::Put, OpName::Get],
+    needs_key: false,
+    default_rounds: 2,
+    mode: Mode::Traced,
+    run_round,
+};
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let value = round.value("first");
+    let op = Op::Put {
+        store: round.path("store"),
+        name: "first".to_owned(),
+        value: value.clone(),
+    };
+    let expect = Expectation {
+        acked: Vec::new(),
+        name: "first".to_owned(),
+        old: None,
+        new: value,
+    };
+    record_and_judge(env, round, "store", op, &expect)
+}

@@ -450,6 +450,11 @@ fn run_scenario(
             });
             break;
         }
+        if let Some(unsupported) = env.controlled.as_ref().and_then(|c| c.tracer.unsupported()) {
+            // What it found is real; a pass would not be.
+            report.skipped_reason = Some(format!("unsupported, not judged: {unsupported}"));
+            break;
+        }
         if let Some(reason) = round.skip.take() {
             report.skipped_reason = Some(reason);
             break;

@@ -478,3 +478,49 @@ fn out_of_range_numbers_are_usage_errors() {
         assert!(!outcome.report.contains("panicked"), "{}", outcome.report);
     }
 }
+
+/// Under the tracer the same containment holds: an adapter that stops answering inside a
+/// traced race is killed at its deadline (the watchdog wakes the tracer), helpers do not
+/// survive, and a flood is still bounded.
+#[test]
+fn under_explore_a_hang_an_escape_and_a_flood_are_contained() {
+    let world = World::new();
+    let outcome = world.expect(
+        "hang-in-put",
+        "check --explore --scenario keygen-race --timeout 2",
+        2,
+        &["no answer while it ran under the tracer", "keygen-race"],
+    );
+    assert_bounded(&outcome, Duration::from_secs(60));
+    world.assert_contained(&outcome);
+    let outcome = world.run(
+        "escape",
+        &[
+            "check",
+            "--explore",
+            "--scenario",
+            "put-race",
+            "--rounds",
+            "3",
+            "--timeout",
+            "5",
+        ],
+    );
+    world.assert_contained(&outcome);
+    let outcome = world.run(
+        "flood",
+        &[
+            "check",
+            "--explore",
+            "--scenario",
+            "keygen-race",
+            "--rounds",
+            "2",
+            "--timeout",
+            "5",
+        ],
+    );
+    assert_eq!(outcome.code, Some(2), "{}", outcome.report);
+    assert_bounded(&outcome, Duration::from_secs(60));
+    world.assert_contained(&outcome);
+}

@@ -124,3 +124,36 @@ impl Filters {
         seccompiler::apply_filter(&self.trace).map_err(failed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// The deny filter alone (the trace filter needs a tracer): io_uring_setup gets ENOSYS,
+    /// so runtimes fall back to calls the tracer sees.
+    #[test]
+    fn io_uring_setup_fails_with_enosys() {
+        let filters = Filters::build().unwrap();
+        let deny = filters.deny.clone();
+        let mut command = std::process::Command::new("python3");
+        command.args([
+            "-c",
+            "import ctypes; l = ctypes.CDLL(None, use_errno=True); \
+             b = ctypes.create_string_buffer(120); r = l.syscall(425, 4, b); \
+             print(r, ctypes.get_errno())",
+        ]);
+        #[allow(unsafe_code)]
+        // SAFETY: the closure only installs a prebuilt filter (prctl and seccomp calls).
+        unsafe {
+            command.pre_exec(move || {
+                seccompiler::apply_filter(&deny).map_err(|_| std::io::Error::other("seccomp"))
+            });
+        }
+        let out = command.output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("-1 {}", libc::ENOSYS)
+        );
+    }
+}

@@ -145,9 +145,11 @@ impl Tracer {
         }
         let scope = std::fs::canonicalize(scope)
             .map_err(|e| format!("cannot resolve {} ({e})", scope.display()))?;
+        let filters = Arc::new(Filters::build()?);
+        probe(&filters)?;
         Ok(Tracer {
             scope,
-            filters: Arc::new(Filters::build()?),
+            filters,
             tasks: HashMap::new(),
             slots: Vec::new(),
             pending: HashMap::new(),
@@ -155,6 +157,16 @@ impl Tracer {
             observer: None,
             watchdog: Watchdog::start(),
             stops: 0,
+        })
+    }
+
+    /// A store write of some actor that the tracer cannot see, if there was one: a run with
+    /// one proves nothing by passing.
+    pub fn unsupported(&self) -> Option<String> {
+        self.slots.iter().flatten().find_map(|t| {
+            t.unsupported
+                .as_ref()
+                .map(|u| format!("{}: {u}", t.actor.label()))
         })
     }
 
@@ -718,6 +730,48 @@ fn nonblocking(tid: Pid, call: &Call) -> Option<u64> {
     regs.rsi = rewritten;
     ptrace::setregs(tid, regs).ok()?;
     Some(original)
+}
+
+/// Start a child that asks to be traced, installs the filters and exits: ptrace and seccomp
+/// either work here or the reason is known before any actor starts.
+fn probe(filters: &Arc<Filters>) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut command = Command::new(program);
+    let filters = Arc::clone(filters);
+    #[allow(unsafe_code)]
+    // SAFETY: between fork and exec the closure makes only the ptrace, prctl, seccomp and
+    // exit system calls, with filters compiled before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            // Only the errno crosses back to the parent: EPERM means ptrace was refused.
+            ptrace::traceme().map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            filters.install().map_err(|e| {
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                std::io::Error::from_raw_os_error(if errno == libc::EPERM {
+                    libc::EACCES
+                } else {
+                    errno
+                })
+            })?;
+            libc::_exit(0)
+        });
+    }
+    let child = command.spawn().map_err(|e| {
+        if e.raw_os_error() == Some(libc::EPERM) {
+            format!(
+                "ptrace is refused here ({e}): run as root, or allow tracing of child \
+                 processes (kernel.yama.ptrace_scope at most 1, no seccomp policy denying \
+                 ptrace)"
+            )
+        } else {
+            format!("seccomp filters cannot be installed here ({e})")
+        }
+    })?;
+    let pid = Pid::from_raw(child.id() as i32);
+    // It exits at once; reap it (it is traced by this thread and is its child).
+    let _ = waitpid(pid, Some(WaitPidFlag::__WALL));
+    Ok(())
 }
 
 /// A program that cannot be started fails here, with the ordinary error: under the filter

@@ -110,6 +110,8 @@ def misbehave(req):
     if MODE == "escape" and req["id"] == 1:
         helper(detach=False)
         helper(detach=True)
+    if MODE == "hang-in-put" and op == "put" and req["id"] > 1:
+        time.sleep(300)
     if MODE == "memory-only" and op in ("put", "get", "open", "destroy"):
         if op == "put":
             MEMORY[(req["store"], req["name"])] = req["value"]

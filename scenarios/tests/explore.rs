@@ -1,0 +1,151 @@
+//! `keyrace check --explore`: the tracer, the controlled interleavings and the crash states,
+//! checked against small stores in Python (scenarios/tests/adapters/traced.py) and the
+//! reference adapter's mutants.
+
+mod common;
+
+use std::process::Command;
+
+use common::{keyrace, python3, repo_root, text, ADAPTER};
+
+fn traced(mode: &str, args: &[&str]) -> (Option<i32>, String) {
+    let script = repo_root().join("scenarios/tests/adapters/traced.py");
+    let script = script.to_str().expect("utf-8 path");
+    let python = python3();
+    let mut all = vec!["check", "--explore", "--seed", "3"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--adapter", &python, script, mode]);
+    let output = keyrace(&all);
+    (output.status.code(), text(&output))
+}
+
+fn row<'a>(report: &'a str, id: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("no row for {id}: {report}"))
+}
+
+/// No false alarm from a correct store in another language that serialises its puts with a
+/// blocking flock (held actors never deadlock: the tracer makes the lock non-blocking and
+/// retries it), and the same store without the lock is caught losing updates, every run.
+#[test]
+fn a_locked_python_store_passes_and_the_unlocked_one_is_caught() {
+    let scenarios = [
+        "--scenario",
+        "keygen-race",
+        "--scenario",
+        "put-race",
+        "--scenario",
+        "crash-keygen",
+        "--scenario",
+        "crash-states",
+    ];
+    let (code, report) = traced("locked", &scenarios);
+    assert_eq!(code, Some(0), "{report}");
+    for id in ["keygen-race", "put-race", "crash-keygen", "crash-states"] {
+        assert!(row(&report, id).contains("passed"), "{report}");
+    }
+    let (code, report) = traced("unlocked", &["--scenario", "put-race"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains("every acknowledged secret reads back exactly after concurrent puts"),
+        "{report}"
+    );
+    assert!(report.contains("schedule "), "{report}");
+}
+
+/// Writes through a shared writable mapping bypass every system call: such a run is
+/// reported as not judged, never as passed.
+#[test]
+fn writes_through_a_shared_mapping_are_not_judged() {
+    let (code, report) = traced(
+        "mmap",
+        &["--scenario", "put-race", "--scenario", "crash-keygen"],
+    );
+    assert_ne!(code, Some(0), "{report}");
+    for id in ["put-race", "crash-keygen"] {
+        assert!(row(&report, id).contains("skipped"), "{report}");
+        assert!(
+            report.contains(&format!("{id} skipped: unsupported, not judged")),
+            "{report}"
+        );
+    }
+}
+
+/// io_uring_setup fails with ENOSYS under the tracer, so a store that would write through
+/// io_uring falls back to calls the tracer sees, and is judged.
+#[test]
+fn io_uring_is_denied_so_a_store_falls_back_and_is_judged() {
+    let (code, report) = traced("uring", &["--scenario", "crash-keygen"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(row(&report, "crash-keygen").contains("passed"), "{report}");
+}
+
+/// A crash-state violation names the state (what persisted, what was lost or torn), the
+/// profile, the recorded calls, and a re-run command that finds it again.
+#[test]
+fn a_crash_state_violation_names_its_state_and_reruns() {
+    let output = keyrace(&[
+        "check",
+        "--explore",
+        "--scenario",
+        "crash-states",
+        "--seed",
+        "5",
+        "--adapter",
+        ADAPTER,
+        "--mutant",
+        "put-in-place-one-write",
+    ]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains("state: power loss after op"), "{report}");
+    assert!(report.contains("profile"), "{report}");
+    assert!(report.contains("the writer's recorded calls:"), "{report}");
+    assert!(report.contains("set length of"), "{report}");
+    let rerun = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("re-run: keyrace "))
+        .expect("a re-run command");
+    let again = Command::new(common::keyrace_bin())
+        .args(rerun.split_whitespace())
+        .output()
+        .expect("re-run");
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("state: power loss after op"));
+}
+
+/// Where ptrace is refused (here: by a seccomp policy on the runner), --explore says why and
+/// skips; it never pretends to have checked.
+#[test]
+fn where_ptrace_is_refused_explore_says_why() {
+    use std::collections::BTreeMap;
+    use std::os::unix::process::CommandExt;
+
+    let filter: seccompiler::BpfProgram = seccompiler::SeccompFilter::new(
+        BTreeMap::from([(nix::libc::SYS_ptrace, Vec::new())]),
+        seccompiler::SeccompAction::Allow,
+        seccompiler::SeccompAction::Errno(nix::libc::EPERM as u32),
+        std::env::consts::ARCH
+            .try_into()
+            .expect("a seccomp architecture"),
+    )
+    .and_then(TryInto::try_into)
+    .expect("filter");
+    let mut command = Command::new(common::keyrace_bin());
+    command.args(["check", "--explore", "--scenario", "keygen-race"]);
+    #[allow(unsafe_code)]
+    // SAFETY: the closure only installs a prebuilt filter (prctl and seccomp calls).
+    unsafe {
+        command.pre_exec(move || {
+            seccompiler::apply_filter(&filter).map_err(|_| std::io::Error::other("seccomp"))
+        });
+    }
+    let output = command.output().expect("run keyrace");
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{report}");
+    assert!(report.contains("cannot trace adapters here"), "{report}");
+    assert!(report.contains("ptrace is refused here"), "{report}");
+    assert!(report.contains("without --explore"), "{report}");
+}

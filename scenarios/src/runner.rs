@@ -219,8 +219,13 @@ fn check_in(
     Ok((reports, hello.ok().map(|h| h.name)))
 }
 
+/// The rounds a scenario is planned to run (for progress; DFS may end sooner).
 fn planned_rounds(cfg: &Config, def: &ScenarioDef) -> Option<u32> {
+    if let (true, Mode::Stochastic) | (false, Mode::Traced) = (cfg.explore.is_some(), def.mode) {
+        return Some(0);
+    }
     match cfg.budget {
+        Budget::Default if cfg.explore.is_some() && def.mode == Mode::Race => Some(EXPLORE_ROUNDS),
         Budget::Default => Some(def.default_rounds),
         Budget::Rounds(n) => Some(n),
         Budget::Time(_) => None,

@@ -134,4 +134,21 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
     );
     assert_eq!(keyrace(&["check", "--bogus"]).status.code(), Some(2));
     assert_eq!(keyrace(&["check", "--adapter"]).status.code(), Some(2));
+    for (args, says) in [
+        (&["check", "--schedule", "0.x"][..], "is not a schedule"),
+        (&["check", "--explore", "bfs"][..], "invalid value"),
+        (
+            &["check", "--explore", "--schedule", "01"][..],
+            "cannot be used with",
+        ),
+        (
+            &["check", "--explore", "--preemptions", "99"][..],
+            "not in 0..=8",
+        ),
+    ] {
+        let output = keyrace(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output).contains(says), "{args:?}: {}", text(&output));
+    }
+    assert!(listing.contains("[--explore only]"), "{listing}");
 }

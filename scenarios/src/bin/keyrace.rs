@@ -110,7 +110,12 @@ fn main() {
     match cli.command {
         Command::List => {
             for def in scenario::CATALOGUE {
-                println!("{:<30} {}", def.id, def.summary);
+                let mode = match def.mode {
+                    scenario::Mode::Stochastic => "",
+                    scenario::Mode::Race => " [controlled under --explore]",
+                    scenario::Mode::Traced => " [--explore only]",
+                };
+                println!("{:<30} {}{mode}", def.id, def.summary);
             }
         }
         Command::Adapter { mutant } => {

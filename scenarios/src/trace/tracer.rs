@@ -379,7 +379,7 @@ impl Tracer {
                     self.watchdog.arm(Instant::now() + timeout, roots);
                     armed = true;
                 }
-                match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD)) {
+                match wait_next() {
                     Ok(status) => self.handle(status),
                     Err(Errno::EINTR) => {}
                     Err(Errno::ECHILD) => {
@@ -710,6 +710,23 @@ fn opens_directory(call: &Call) -> bool {
             .first()
             .and_then(|p| std::fs::metadata(p).ok())
             .is_some_and(|m| m.is_dir())
+}
+
+/// Polls for this long before blocking: a traced actor usually stops again within a few
+/// microseconds, and a blocked waitpid pays a sleep and a wake-up per stop.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next event of this thread's tracees: polled briefly, then waited for.
+fn wait_next() -> nix::Result<WaitStatus> {
+    let flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
+    let started = Instant::now();
+    while started.elapsed() < SPIN {
+        match waitpid(None, Some(flags | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::hint::spin_loop(),
+            other => return other,
+        }
+    }
+    waitpid(None, Some(flags))
 }
 
 /// A blocking lock call becomes non-blocking (so a held actor can never deadlock the run):

@@ -244,7 +244,13 @@ impl State {
                 self.unsupported(call, "writes the tracer cannot see");
                 None
             }
-            Kind::Close | Kind::Flock | Kind::FcntlLock | Kind::Fallocate | Kind::Other => None,
+            Kind::Close
+            | Kind::Flock
+            | Kind::FcntlLock
+            | Kind::Fallocate
+            | Kind::Stat
+            | Kind::List
+            | Kind::Other => None,
         }
     }
 

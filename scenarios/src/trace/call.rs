@@ -42,6 +42,10 @@ pub enum Kind {
     Mmap,
     /// copy_file_range, sendfile: writes the tracer does not record.
     Splice,
+    /// stat, access, readlink and friends on a path: a check.
+    Stat,
+    /// getdents64: a directory listing.
+    List,
     Other,
 }
 
@@ -130,6 +134,22 @@ impl Call {
             libc::SYS_flock => (Kind::Flock, vec![], Some(args[0])),
             libc::SYS_fcntl => (Kind::FcntlLock, vec![], Some(args[0])),
             libc::SYS_mmap => (Kind::Mmap, vec![], Some(args[4])),
+            libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
+                (Kind::Stat, vec![(cwd, args[0])], None)
+            }
+            // With AT_EMPTY_PATH these are an fstat of a descriptor: not a check of a name.
+            libc::SYS_newfstatat if args[3] & libc::AT_EMPTY_PATH as u64 != 0 => {
+                (Kind::Other, vec![], None)
+            }
+            libc::SYS_statx if args[2] & libc::AT_EMPTY_PATH as u64 != 0 => {
+                (Kind::Other, vec![], None)
+            }
+            libc::SYS_newfstatat
+            | libc::SYS_statx
+            | libc::SYS_faccessat
+            | libc::SYS_faccessat2
+            | libc::SYS_readlinkat => (Kind::Stat, vec![(args[0], args[1])], None),
+            libc::SYS_getdents64 => (Kind::List, vec![], Some(args[0])),
             libc::SYS_copy_file_range => (Kind::Splice, vec![], Some(args[2])),
             libc::SYS_sendfile => (Kind::Splice, vec![], Some(args[0])),
             _ => (Kind::Other, vec![], None),
@@ -161,7 +181,9 @@ impl Call {
             | Kind::Ftruncate
             | Kind::Fallocate
             | Kind::Flock
-            | Kind::FcntlLock => true,
+            | Kind::FcntlLock
+            | Kind::Stat
+            | Kind::List => true,
             Kind::Close | Kind::Fsync | Kind::SyncAll | Kind::Mmap | Kind::Splice | Kind::Other => {
                 false
             }
@@ -206,6 +228,16 @@ impl Call {
             libc::SYS_mmap => "mmap",
             libc::SYS_copy_file_range => "copy_file_range",
             libc::SYS_sendfile => "sendfile",
+            libc::SYS_stat => "stat",
+            libc::SYS_lstat => "lstat",
+            libc::SYS_newfstatat => "newfstatat",
+            libc::SYS_statx => "statx",
+            libc::SYS_access => "access",
+            libc::SYS_faccessat => "faccessat",
+            libc::SYS_faccessat2 => "faccessat2",
+            libc::SYS_readlink => "readlink",
+            libc::SYS_readlinkat => "readlinkat",
+            libc::SYS_getdents64 => "getdents64",
             _ => "syscall",
         }
     }

@@ -12,12 +12,13 @@ use seccompiler::{
 
 /// Calls that stop at the tracer. Reads are left out: the open before a read is the point
 /// where the order between processes matters, and reads are most of an interpreter's start.
+/// `fstat` is left out too (it looks at a file already opened), and `close`: it changes
+/// nothing another process sees but a lock's release, which happens while its actor runs.
 const TRACED: &[i64] = &[
     libc::SYS_open,
     libc::SYS_openat,
     libc::SYS_openat2,
     libc::SYS_creat,
-    libc::SYS_close,
     libc::SYS_write,
     libc::SYS_writev,
     libc::SYS_pwrite64,
@@ -46,6 +47,17 @@ const TRACED: &[i64] = &[
     libc::SYS_flock,
     libc::SYS_copy_file_range,
     libc::SYS_sendfile,
+    // Checks: the "check" of a check-then-act (does the key file exist?) must be ordered too.
+    libc::SYS_stat,
+    libc::SYS_lstat,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_access,
+    libc::SYS_faccessat,
+    libc::SYS_faccessat2,
+    libc::SYS_readlink,
+    libc::SYS_readlinkat,
+    libc::SYS_getdents64,
 ];
 
 /// The two filters, compiled before the fork (the child only installs them).

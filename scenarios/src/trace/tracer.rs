@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -826,37 +826,37 @@ fn install_tracing(command: &mut Command, filters: Arc<Filters>) {
     }
 }
 
-/// Kills the actors of a step that outlive its deadline, which wakes the tracer's wait.
+/// Kills the actors of a step that outlive its deadline, which wakes the tracer's wait. It
+/// checks every [`WATCH_PERIOD`] rather than being woken: arming happens at every decision
+/// of a controlled step, and a wake-up there would cost two context switches each time.
 struct Watchdog {
-    state: Arc<(Mutex<WatchState>, Condvar)>,
+    state: Arc<Mutex<WatchState>>,
 }
+
+/// How late past its deadline a hung step may be killed.
+const WATCH_PERIOD: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct WatchState {
     armed: Option<(Instant, Vec<u32>)>,
     fired: bool,
-    generation: u64,
 }
 
 impl Watchdog {
     fn start() -> Watchdog {
-        let state = Arc::new((Mutex::new(WatchState::default()), Condvar::new()));
+        let state = Arc::new(Mutex::new(WatchState::default()));
         let shared = Arc::downgrade(&state);
         std::thread::spawn(move || loop {
+            std::thread::sleep(WATCH_PERIOD);
             let Some(state) = shared.upgrade() else {
                 return;
             };
-            let (lock, wake) = &*state;
-            let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let Some((deadline, _)) = guard.armed.clone() else {
-                let generation = guard.generation;
-                let _ = wake.wait_timeout_while(guard, Duration::from_millis(500), |g| {
-                    g.generation == generation
-                });
-                continue;
-            };
-            let now = Instant::now();
-            if now >= deadline {
+            let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+            let due = guard
+                .armed
+                .as_ref()
+                .is_some_and(|(deadline, _)| Instant::now() >= *deadline);
+            if due {
                 if let Some((_, roots)) = guard.armed.take() {
                     guard.fired = true;
                     drop(guard);
@@ -864,33 +864,26 @@ impl Watchdog {
                         reaper::kill_tree(root);
                     }
                 }
-                continue;
             }
-            let generation = guard.generation;
-            let _ = wake.wait_timeout_while(guard, deadline - now, |g| g.generation == generation);
         });
         Watchdog { state }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn arm(&self, deadline: Instant, roots: Vec<u32>) {
-        let (lock, wake) = &*self.state;
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.lock();
         guard.armed = Some((deadline, roots));
         guard.fired = false;
-        guard.generation += 1;
-        wake.notify_one();
     }
 
     fn disarm(&self) {
-        let (lock, wake) = &*self.state;
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        guard.armed = None;
-        guard.generation += 1;
-        wake.notify_one();
+        self.lock().armed = None;
     }
 
     fn fired(&self) -> bool {
-        let (lock, _) = &*self.state;
-        lock.lock().unwrap_or_else(|p| p.into_inner()).fired
+        self.lock().fired
     }
 }

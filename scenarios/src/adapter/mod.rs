@@ -164,6 +164,11 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
                         what: "consume the bootstrap grace",
                         source,
                     })?,
+                Some(Mutant::ConsumeNoFsync) => mutants::consume_without_fsync(store, token)
+                    .map_err(|source| keyrace_core::Error::Fs {
+                        what: "consume the bootstrap grace",
+                        source,
+                    })?,
                 _ => FileLedger::new(OsFs, store).try_consume(token)? == Consumed::Won,
             };
             Ok(Success {

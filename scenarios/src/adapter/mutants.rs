@@ -37,10 +37,11 @@ pub enum Mutant {
     PutInPlaceOneWrite,
     KeygenNoFsync,
     PutRenameNoDirFsync,
+    ConsumeNoFsync,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 14] = [
+    pub const ALL: [Mutant; 15] = [
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::PutGlobalMetaRmw,
@@ -55,9 +56,10 @@ impl Mutant {
         Mutant::PutInPlaceOneWrite,
         Mutant::KeygenNoFsync,
         Mutant::PutRenameNoDirFsync,
+        Mutant::ConsumeNoFsync,
     ];
 
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "keygen-read-then-write",
         "keygen-excl-then-write",
         "put-global-meta-rmw",
@@ -72,6 +74,7 @@ impl Mutant {
         "put-in-place-one-write",
         "keygen-no-fsync",
         "put-rename-no-dir-fsync",
+        "consume-no-fsync",
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +93,7 @@ impl Mutant {
             Mutant::PutInPlaceOneWrite => "put-in-place-one-write",
             Mutant::KeygenNoFsync => "keygen-no-fsync",
             Mutant::PutRenameNoDirFsync => "put-rename-no-dir-fsync",
+            Mutant::ConsumeNoFsync => "consume-no-fsync",
         }
     }
 
@@ -107,6 +111,7 @@ impl Mutant {
             Mutant::KeyPerProcess => "restart-durability",
             Mutant::PutInPlaceOneWrite | Mutant::PutRenameNoDirFsync => "crash-states",
             Mutant::KeygenNoFsync => "crash-keygen",
+            Mutant::ConsumeNoFsync => "crash-consume",
         }
     }
 
@@ -115,7 +120,10 @@ impl Mutant {
     pub fn needs_explore(self) -> bool {
         matches!(
             self,
-            Mutant::PutInPlaceOneWrite | Mutant::KeygenNoFsync | Mutant::PutRenameNoDirFsync
+            Mutant::PutInPlaceOneWrite
+                | Mutant::KeygenNoFsync
+                | Mutant::PutRenameNoDirFsync
+                | Mutant::ConsumeNoFsync
         )
     }
 }
@@ -378,6 +386,20 @@ pub(crate) fn check_index(store: &Store<OsFs>, name: &str) -> keyrace_core::Resu
 /// grace-check-then-set — seed 002 (loopctl PR #300, before the atomic conditional UPDATE):
 /// look whether the grace was used, then mark it used. Diff: `create_new(marker)` →
 /// `if !exists(marker) { create(marker) }`, so racing consumers can all win.
+/// consume-no-fsync — seed 002: the grace's marker is created with `O_EXCL` (so racing
+/// consumers are right) but never fsynced, nor its directory: after a power loss the marker
+/// of an acknowledged win can vanish and the grace is granted again. Diff: `FileLedger`'s
+/// create + fsync + directory fsync → create.
+pub(crate) fn consume_without_fsync(dir: &Path, token: &str) -> io::Result<bool> {
+    create_dir_all(&OsFs, dir, 0o700)?;
+    let path = keyrace_core::bootstrap::FileLedger::new(OsFs, dir).marker_path(token);
+    match OsFs.create_new(&path, 0o600) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn consume_check_then_set(dir: &Path, token: &str) -> io::Result<bool> {
     create_dir_all(&OsFs, dir, 0o700)?;
     let path = keyrace_core::bootstrap::FileLedger::new(OsFs, dir).marker_path(token);

@@ -7,7 +7,7 @@
 //! every crash state of that recording is written to a directory of its own and read by the
 //! verifier. Runs only under `--explore`.
 
-use super::power_loss::{record_and_judge, Expectation};
+use super::power_loss::{judge_secrets, judge_states, record, Expectation};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
@@ -29,11 +29,22 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         name: "first".to_owned(),
         value: value.clone(),
     };
+    let Some(recorded) = record(env, round, op)? else {
+        return Ok(());
+    };
+    if !recorded.reply.ok() {
+        round.violation(
+            "a put into a fresh store succeeds",
+            vec![recorded.reply.describe()],
+        );
+        return Ok(());
+    }
     let expect = Expectation {
         acked: Vec::new(),
         name: "first".to_owned(),
         old: None,
-        new: value,
+        new: Some(value),
     };
-    record_and_judge(env, round, "store", op, &expect)
+    let mut judge = judge_secrets(&expect);
+    judge_states(env, round, "store", &recorded, &mut judge)
 }

@@ -1,24 +1,26 @@
 //! crash-states (seeds 003, 000): after a power loss at any point of a put that overwrites a
-//! secret in an existing store, every secret acknowledged before reads back exactly, the one
-//! being written holds its old or its new value (its new value once acknowledged), and the
-//! store opens. Unlike crash-put (a SIGKILL, which never loses the page cache), this judges
-//! every state the disk can hold: writes torn, unsynced data and names lost.
+//! secret in an existing store (even rounds), or of a delete (odd rounds, when the adapter
+//! has `delete`), every secret
+//! acknowledged before reads back exactly, the one being changed holds its old or its new
+//! value (its new value, or nothing for a delete, once acknowledged), and the store opens.
+//! Unlike crash-put (a SIGKILL, which never loses the page cache), this judges every state the
+//! disk can hold: writes torn, unsynced data and names lost.
 //!
-//! Actors: the writer (traced) stores a few secrets and the one to overwrite (10 KiB, so a
-//! write can tear at 4 KiB boundaries), then overwrites it while its calls are recorded; each
-//! crash state is written to a directory of its own and read by the verifier. Runs only under
-//! `--explore`.
+//! Actors: the writer (traced) stores a few secrets and the one to change (10 KiB, so a write
+//! can tear at 4 KiB boundaries), then overwrites or deletes it while its calls are recorded;
+//! each crash state is written to a directory of its own and read by the verifier. Runs only
+//! under `--explore`.
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::power_loss::{record_and_judge, Expectation};
+use super::power_loss::{judge_secrets, judge_states, record, Expectation};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "crash-states",
-    summary: "power loss during an overwriting put: in every crash state acknowledged secrets survive, the put is old-or-new, the store opens",
+    summary: "power loss during an overwriting put or a delete: in every crash state acknowledged secrets survive, the change is old-or-new, the store opens",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,
     default_rounds: 2,
@@ -61,19 +63,39 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         round.violation("puts into a healthy store succeed", vec![put.describe()]);
         return Ok(());
     }
-    let new = long_value(round, "new");
-    let op = Op::Put {
-        store,
-        name: "big".to_owned(),
-        value: new.clone(),
+    let (op, new, what) = if round.index % 2 == 0 || !env.supports(OpName::Delete)? {
+        let new = long_value(round, "new");
+        let op = Op::Put {
+            store,
+            name: "big".to_owned(),
+            value: new.clone(),
+        };
+        (op, Some(new), "an overwriting put")
+    } else {
+        let op = Op::Delete {
+            store,
+            name: "big".to_owned(),
+        };
+        (op, None, "a delete")
     };
+    let Some(recorded) = record(env, round, op)? else {
+        return Ok(());
+    };
+    if !recorded.reply.ok() {
+        round.violation(
+            format!("{what} of a secret in a healthy store succeeds"),
+            vec![recorded.reply.describe()],
+        );
+        return Ok(());
+    }
     let expect = Expectation {
         acked,
         name: "big".to_owned(),
         old: Some(old),
         new,
     };
-    record_and_judge(env, round, "store", op, &expect)
+    let mut judge = judge_secrets(&expect);
+    judge_states(env, round, "store", &recorded, &mut judge)
 }
 
 fn long_value(round: &mut Round, tag: &str) -> String {

@@ -5,6 +5,7 @@
 //! the actors and the check. A scenario returns `Err` only when the adapter itself failed
 //! (exited, garbage, no answer); a broken invariant is a [`Round::violation`].
 
+pub mod crash_consume;
 pub mod crash_keygen;
 pub mod crash_put;
 pub mod crash_states;
@@ -66,7 +67,7 @@ pub enum Mode {
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 11] = [
+pub const CATALOGUE: [&ScenarioDef; 12] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -78,6 +79,7 @@ pub const CATALOGUE: [&ScenarioDef; 11] = [
     &restart_durability::DEF,
     &crash_keygen::DEF,
     &crash_states::DEF,
+    &crash_consume::DEF,
 ];
 
 pub fn find(id: &str) -> Option<&'static ScenarioDef> {
@@ -195,6 +197,19 @@ impl<'a> Env<'a> {
         }
         let slot = self.racer_slots()?[i];
         self.traced_call(slot, op)
+    }
+
+    /// Whether the racers' adapter announced `op` in its hello.
+    pub fn supports(&mut self, op: OpName) -> Result<bool, ActorError> {
+        if self.controlled.is_none() {
+            return Ok(self.racers()?.first().is_some_and(|a| a.supports(op)));
+        }
+        let slot = self.racer_slots()?[0];
+        Ok(self
+            .controlled
+            .as_ref()
+            .and_then(|c| c.tracer.traced(slot))
+            .is_some_and(|t| t.actor.supports(op)))
     }
 
     /// One request by the verifier.

@@ -491,6 +491,9 @@ const SCHEDULE_LINES: usize = 60;
 /// What `--explore` covered in a scenario, for the report.
 fn explored(explorer: &Explorer, rounds: u32, exhausted: bool) -> String {
     match explorer.strategy() {
+        Strategy::Dfs { preemptions } if exhausted && explorer.inexact => format!(
+            "{rounds} schedules with at most {preemptions} preemption(s); NOT exhaustive: the adapter did not repeat its file-system calls from one schedule to the next, so some planned schedules could not be followed"
+        ),
         Strategy::Dfs { preemptions } if exhausted => format!(
             "all {rounds} schedules with at most {preemptions} preemption(s) (exhaustive within the bound; longest {} decisions)",
             explorer.longest

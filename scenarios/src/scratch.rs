@@ -45,6 +45,11 @@ impl Area {
         &self.path
     }
 
+    /// The handle itself, for file work below it.
+    pub(crate) fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
     /// Create the directory `name` inside this one with exactly `mode`, and open it.
     pub fn create(&self, name: &str, mode: u32) -> io::Result<Area> {
         let mut builder = DirBuilder::new();

@@ -55,6 +55,29 @@ fn a_locked_python_store_passes_and_the_unlocked_one_is_caught() {
     assert!(report.contains("schedule "), "{report}");
 }
 
+/// A store that polls for its lock (an O_EXCL lock file, or flock with LOCK_NB, retried
+/// after a sleep) neither hangs the exploration nor is reported: an actor that repeats a
+/// failing call waits until another actor moves.
+#[test]
+fn polling_locks_neither_hang_nor_fail_the_exploration() {
+    for mode in ["polled", "nbflock"] {
+        let (code, report) = traced(mode, &["--scenario", "put-race", "--timeout", "20"]);
+        assert_eq!(code, Some(0), "{mode}: {report}");
+        assert!(row(&report, "put-race").contains("passed"), "{report}");
+        assert!(report.contains("exhaustive within the bound"), "{report}");
+    }
+}
+
+/// A put that replaces one file and then creates another: ext4 hands the new file the inode
+/// number just freed, which must not merge the two files in the crash states (a false alarm
+/// before the recorder gave every new file its own identity).
+#[test]
+fn a_reused_inode_number_is_a_new_file() {
+    let (code, report) = traced("indexed", &["--scenario", "crash-states"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(row(&report, "crash-states").contains("passed"), "{report}");
+}
+
 /// Writes through a shared writable mapping bypass every system call: such a run is
 /// reported as not judged, never as passed.
 #[test]

@@ -1,46 +1,49 @@
-//! Writes a crash state's tree into a fresh directory for another process to judge.
+//! Writes a crash state's tree into a fresh directory for another process to judge, through
+//! a directory handle: an adapter that swaps a directory of the state for a symlink cannot
+//! make the runner write outside it.
 
-use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+
+use cap_std::fs::{Dir, OpenOptions, Permissions};
 
 use super::states::{Entry, Tree};
 
-/// Creates `tree` under `dir` (which exists and is empty), with exact modes.
+/// Creates `tree` in `dir` (which exists and is empty), with exact modes.
 /// Every name is checked before anything is written, so a bad tree leaves `dir` untouched.
-pub fn materialize(tree: &Tree, dir: &Path) -> io::Result<()> {
+pub fn materialize(tree: &Tree, dir: &Dir) -> io::Result<()> {
     let targets = tree
         .entries()
-        .map(|(rel, entry)| Ok((inside(dir, rel)?, entry)))
-        .collect::<io::Result<Vec<(PathBuf, &Entry)>>>()?;
+        .map(|(rel, entry)| Ok((checked(rel)?, entry)))
+        .collect::<io::Result<Vec<(&str, &Entry)>>>()?;
     // Path order puts every directory before its contents.
     for (path, entry) in &targets {
         match entry {
-            Entry::Dir { .. } => fs::create_dir(path)?,
+            Entry::Dir { .. } => dir.create_dir(path)?,
             Entry::File { mode, data } => {
                 // create_new: never follow or reuse something already there.
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)?;
+                let mut f = dir.open_with(path, OpenOptions::new().write(true).create_new(true))?;
                 f.write_all(data)?;
                 // Set explicitly: the mode given at creation is filtered by the umask.
-                f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+                f.set_permissions(permissions(*mode))?;
             }
         }
     }
     // Directory modes last and deepest first: a read-only directory would refuse its contents.
     for (path, entry) in targets.iter().rev() {
         if let Entry::Dir { mode } = entry {
-            fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))?;
+            dir.set_permissions(path, permissions(*mode))?;
         }
     }
     Ok(())
 }
 
-/// `dir` joined with `rel`, refusing any name that could point elsewhere.
-fn inside(dir: &Path, rel: &str) -> io::Result<PathBuf> {
+fn permissions(mode: u32) -> Permissions {
+    Permissions::from_std(std::fs::Permissions::from_mode(mode & 0o7777))
+}
+
+/// `rel`, refusing any name that could point elsewhere.
+fn checked(rel: &str) -> io::Result<&str> {
     let bad = rel.is_empty()
         || rel.contains('\0')
         || rel
@@ -52,12 +55,39 @@ fn inside(dir: &Path, rel: &str) -> io::Result<PathBuf> {
             format!("refusing to materialize path {rel:?}"),
         ));
     }
-    Ok(dir.join(rel))
+    Ok(rel)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn open(path: &Path) -> Dir {
+        Dir::open_ambient_dir(path, cap_std::ambient_authority()).unwrap()
+    }
+
+    /// A symlink an adapter plants in the state directory is never followed out of it.
+    #[test]
+    fn a_planted_symlink_cannot_lead_outside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inner = tmp.path().join("inner");
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&inner).unwrap();
+        fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, inner.join("secrets")).unwrap();
+        let mut tree = Tree::new();
+        tree.insert(
+            "secrets/aa",
+            Entry::File {
+                mode: 0o600,
+                data: b"x".to_vec(),
+            },
+        );
+        assert!(materialize(&tree, &open(&inner)).is_err());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    }
 
     /// Reads a directory back into a tree, for comparison.
     fn read_back(root: &Path, rel: &str, tree: &mut Tree) {
@@ -126,7 +156,7 @@ mod tests {
     fn writes_exactly_the_tree_with_exact_modes() {
         let tmp = tempfile::tempdir().unwrap();
         let tree = sample();
-        materialize(&tree, tmp.path()).unwrap();
+        materialize(&tree, &open(tmp.path())).unwrap();
         let mut back = Tree::new();
         read_back(tmp.path(), "", &mut back);
         // 0o666/0o777 would read back as 0o644/0o755 had the umask applied.
@@ -162,7 +192,7 @@ mod tests {
                     data: b"2".to_vec(),
                 },
             );
-            let err = materialize(&tree, &inner).unwrap_err();
+            let err = materialize(&tree, &open(&inner)).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
             assert!(!tmp.path().join("x").exists(), "{bad:?}");
             assert_eq!(fs::read_dir(&inner).unwrap().count(), 0, "{bad:?}");

@@ -4,7 +4,11 @@
 //! the creation of the store directory itself is recorded too).
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt as _;
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -12,10 +16,17 @@ use nix::libc;
 use nix::unistd::Pid;
 
 use super::ops::{Ino, Op, RelPath, Snapshot};
+use crate::scratch::Area;
 use crate::trace::{read_memory, Call, FdTarget, Kind, Observer};
 
 /// Largest write recorded: a 16 MiB secret as an envelope, with room.
 const MAX_RECORDED_WRITE: usize = 32 * 1024 * 1024;
+
+/// Largest file modelled (snapshot, write end, set length): the crash states hold whole trees.
+const MAX_MODELLED_FILE: u64 = 64 * 1024 * 1024;
+
+/// Most bytes recorded in one operation.
+const MAX_RECORDED_TOTAL: usize = 256 * 1024 * 1024;
 
 /// What one recording produced.
 #[derive(Debug, Default)]
@@ -63,6 +74,8 @@ struct State {
     root: PathBuf,
     slot: usize,
     inos: HashMap<(u64, u64), Ino>,
+    next_ino: Ino,
+    recorded_bytes: usize,
     entries: HashMap<Pid, Entry>,
     recording: Recording,
     acked: bool,
@@ -73,18 +86,21 @@ struct State {
 pub struct Recorder(Arc<Mutex<State>>);
 
 impl Recorder {
-    /// Start recording: snapshot `root` (assigning an id to every inode in it).
-    pub fn start(root: &Path, slot: usize) -> std::io::Result<(Recorder, Snapshot)> {
+    /// Start recording: snapshot the directory `area` (whose real path is `root`, as the
+    /// tracee's calls name it), assigning an id to every inode in it.
+    pub fn start(area: &Area, root: &Path, slot: usize) -> std::io::Result<(Recorder, Snapshot)> {
         let mut state = State {
             root: root.to_owned(),
             slot,
             inos: HashMap::new(),
+            next_ino: 0,
+            recorded_bytes: 0,
             entries: HashMap::new(),
             recording: Recording::default(),
             acked: false,
         };
         let mut snapshot = Snapshot::default();
-        state.snapshot(root, &mut snapshot)?;
+        state.snapshot(area.dir(), "", &mut snapshot)?;
         Ok((Recorder(Arc::new(Mutex::new(state))), snapshot))
     }
 
@@ -100,34 +116,64 @@ impl Recorder {
 }
 
 impl State {
-    fn snapshot(&mut self, dir: &Path, snapshot: &mut Snapshot) -> std::io::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(std::fs::DirEntry::file_name);
-        for entry in entries {
-            let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path)?;
-            let Some(rel) = self.rel(&path) else { continue };
+    /// Read the tree below `dir` (at `rel` from the root) through directory handles, never
+    /// following a symlink: an adapter cannot make the runner read outside the round.
+    fn snapshot(&mut self, dir: &Dir, rel: &str, snapshot: &mut Snapshot) -> std::io::Result<()> {
+        let mut names = dir
+            .entries()?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        names.sort();
+        for name in names {
+            let shown = name.to_string_lossy();
+            let child = if rel.is_empty() {
+                shown.clone().into_owned()
+            } else {
+                format!("{rel}/{shown}")
+            };
+            let meta = dir.symlink_metadata(&name)?;
             if meta.is_dir() {
-                snapshot.dirs.push((rel, meta.mode() & 0o7777));
-                self.snapshot(&path, snapshot)?;
+                snapshot.dirs.push((child.clone(), meta.mode() & 0o7777));
+                let sub = dir.open_dir_nofollow(&name)?;
+                self.snapshot(&sub, &child, snapshot)?;
+            } else if meta.is_file() && meta.len() > MAX_MODELLED_FILE {
+                self.recording.unsupported.push(format!(
+                    "{child} is larger than the {MAX_MODELLED_FILE} bytes the crash states model"
+                ));
             } else if meta.is_file() {
+                let mut file = dir.open_with(
+                    &name,
+                    OpenOptions::new().read(true).follow(FollowSymlinks::No),
+                )?;
+                let mut data = Vec::new();
+                file.read_to_end(&mut data)?;
                 let ino = self.ino(meta.dev(), meta.ino());
                 snapshot
                     .files
-                    .push((rel, ino, meta.mode() & 0o7777, std::fs::read(&path)?));
+                    .push((child, ino, meta.mode() & 0o7777, data));
             } else {
-                self.recording.unsupported.push(format!(
-                    "{} is neither a file nor a directory",
-                    path.display()
-                ));
+                self.recording
+                    .unsupported
+                    .push(format!("{child} is neither a file nor a directory"));
             }
         }
         Ok(())
     }
 
     fn ino(&mut self, dev: u64, ino: u64) -> Ino {
-        let next = self.inos.len() as Ino;
-        *self.inos.entry((dev, ino)).or_insert(next)
+        if let Some(&known) = self.inos.get(&(dev, ino)) {
+            return known;
+        }
+        self.fresh_ino(dev, ino)
+    }
+
+    /// A new file or directory: a new id even if the file system reused an inode number
+    /// freed earlier in the recording (ext4 does at once).
+    fn fresh_ino(&mut self, dev: u64, ino: u64) -> Ino {
+        let id = self.next_ino;
+        self.next_ino += 1;
+        self.inos.insert((dev, ino), id);
+        id
     }
 
     fn ino_of(&mut self, path: &Path) -> Option<Ino> {
@@ -180,9 +226,25 @@ impl State {
             Kind::Write => {
                 let (fd, _) = self.fd_path(call)?;
                 let (ino, meta) = self.ino_of_fd(tid, fd)?;
-                let offset = match call.nr {
-                    libc::SYS_pwrite64 | libc::SYS_pwritev | libc::SYS_pwritev2 => call.args[3],
-                    _ => position(tid, fd, meta.len())?,
+                // pwritev2's offset -1 (and RWF_APPEND) write at the file position.
+                let explicit = match call.nr {
+                    libc::SYS_pwrite64 | libc::SYS_pwritev => Some(call.args[3]),
+                    libc::SYS_pwritev2
+                        if call.args[3] != u64::MAX
+                            && call.args[5] & libc::RWF_APPEND as u64 == 0 =>
+                    {
+                        Some(call.args[3])
+                    }
+                    _ => None,
+                };
+                let offset = match explicit {
+                    Some(offset) => offset,
+                    None if call.nr == libc::SYS_pwritev2
+                        && call.args[5] & libc::RWF_APPEND as u64 != 0 =>
+                    {
+                        meta.len()
+                    }
+                    None => position(tid, fd, meta.len())?,
                 };
                 let data = match call.nr {
                     libc::SYS_write | libc::SYS_pwrite64 => {
@@ -195,20 +257,69 @@ impl State {
                     }
                     _ => self.gather(call)?,
                 };
+                let end = offset.checked_add(data.len() as u64);
+                self.recorded_bytes = self.recorded_bytes.saturating_add(data.len());
+                if end.is_none_or(|end| end > MAX_MODELLED_FILE)
+                    || self.recorded_bytes > MAX_RECORDED_TOTAL
+                {
+                    self.unsupported(call, "a write beyond what the crash states model");
+                    return None;
+                }
                 Some(Entry::Write { ino, offset, data })
             }
             Kind::Rename => {
-                let (from, to) = (path_rel(0)?, path_rel(1)?);
-                let ino = self.ino_of(call.paths.first()?)?;
-                Some(Entry::Rename { from, to, ino })
+                if call.nr == libc::SYS_renameat2
+                    && call.args[4] & libc::RENAME_EXCHANGE as u64 != 0
+                {
+                    self.unsupported(call, "RENAME_EXCHANGE is not modelled");
+                    return None;
+                }
+                match (path_rel(0), path_rel(1)) {
+                    (Some(from), Some(to)) => {
+                        let ino = self.ino_of(call.paths.first()?)?;
+                        Some(Entry::Rename { from, to, ino })
+                    }
+                    // Moved out of the store: for the store, a removal.
+                    (Some(from), None) => Some(Entry::Remove { path: from }),
+                    (None, Some(_)) => {
+                        self.unsupported(
+                            call,
+                            "a file moved into the store from outside it (its writes were not recorded)",
+                        );
+                        None
+                    }
+                    (None, None) => None,
+                }
             }
             Kind::Link => {
                 let to = path_rel(1)?;
-                let ino = self.ino_of(call.paths.first()?)?;
+                // linkat(fd, "", AT_EMPTY_PATH) (an O_TMPFILE file) or a /proc/<pid>/fd link.
+                let by_fd =
+                    call.nr == libc::SYS_linkat && call.args[4] & libc::AT_EMPTY_PATH as u64 != 0;
+                let source = call.paths.first()?;
+                let ino = if by_fd {
+                    self.ino_of_fd(tid, call.args[0] as i32).map(|(ino, _)| ino)
+                } else if source.starts_with("/proc") {
+                    let meta = std::fs::metadata(source).ok()?;
+                    Some(self.ino(meta.dev(), meta.ino()))
+                } else if source.starts_with(&self.root) {
+                    self.ino_of(source)
+                } else {
+                    None
+                };
+                let Some(ino) = ino else {
+                    self.unsupported(
+                        call,
+                        "a file linked into the store from outside it (its writes were not recorded)",
+                    );
+                    return None;
+                };
                 Some(Entry::Link { to, ino })
             }
             Kind::Unlink | Kind::Rmdir => Some(Entry::Remove { path: path_rel(0)? }),
             Kind::Mkdir => Some(Entry::Mkdir { path: path_rel(0)? }),
+            // sync_file_range makes nothing durable (no metadata, no barrier): not an fsync.
+            Kind::Fsync if call.nr == libc::SYS_sync_file_range => None,
             Kind::Fsync => {
                 let (fd, path) = self.fd_path(call)?;
                 let (ino, meta) = self.ino_of_fd(tid, fd)?;
@@ -221,6 +332,10 @@ impl State {
                 }))
             }
             Kind::SyncAll => Some(Entry::Sync(Op::SyncAll)),
+            Kind::Truncate | Kind::Ftruncate if call.args[1] > MAX_MODELLED_FILE => {
+                self.unsupported(call, "a length beyond what the crash states model");
+                None
+            }
             Kind::Truncate => {
                 let ino = self.ino_of(call.paths.first()?)?;
                 Some(Entry::SetLen {
@@ -262,7 +377,7 @@ impl State {
         for iov in raw.chunks_exact(16) {
             let base = u64::from_ne_bytes(iov[..8].try_into().ok()?);
             let len = u64::from_ne_bytes(iov[8..].try_into().ok()?) as usize;
-            if data.len() + len > MAX_RECORDED_WRITE {
+            if data.len().saturating_add(len) > MAX_RECORDED_WRITE {
                 self.unsupported(call, "a write too large to record");
                 return None;
             }
@@ -281,19 +396,21 @@ impl State {
                 existed,
                 truncate,
             } => {
-                let Some((ino, meta)) = self.ino_of_fd(call.tid, ret as i32) else {
+                let Ok(meta) = std::fs::metadata(format!("/proc/{}/fd/{ret}", call.tid)) else {
                     return;
                 };
                 if meta.is_dir() {
                     return;
                 }
                 if !existed {
+                    let ino = self.fresh_ino(meta.dev(), meta.ino());
                     Op::Create {
                         path,
                         ino,
                         mode: meta.mode() & 0o7777,
                     }
                 } else if truncate {
+                    let ino = self.ino(meta.dev(), meta.ino());
                     Op::SetLen { ino, len: 0 }
                 } else {
                     return;
@@ -317,7 +434,7 @@ impl State {
                 let Ok(meta) = std::fs::symlink_metadata(full) else {
                     return;
                 };
-                let ino = self.ino(meta.dev(), meta.ino());
+                let ino = self.fresh_ino(meta.dev(), meta.ino());
                 Op::Mkdir {
                     path,
                     ino,

@@ -99,6 +99,9 @@ pub struct Explorer {
     word: Vec<usize>,
     /// The round did not follow its planned prefix (the adapter is not deterministic).
     pub diverged: bool,
+    /// Some round diverged or ended before its planned prefix: DFS cannot claim to have
+    /// covered its bound.
+    pub inexact: bool,
     exhausted: bool,
     /// PCT: priorities (higher runs first), change points, the longest round seen.
     rng: StdRng,
@@ -119,6 +122,7 @@ impl Explorer {
             preemptions: 0,
             word: Vec::new(),
             diverged: false,
+            inexact: false,
             exhausted: false,
             rng: StdRng::seed_from_u64(seed),
             priorities: Vec::new(),
@@ -207,15 +211,25 @@ impl Explorer {
                     return node.chosen;
                 }
             }
-            // The adapter did something else this time: continue from here as a new branch.
+            // The adapter did something else this time: continue from here as a new branch,
+            // keeping what was already tried at this point.
             self.diverged = true;
+            self.inexact = true;
             self.prefix = i;
         }
         let chosen = self.default_choice(enabled);
+        let mut tried = self
+            .path
+            .get(i)
+            .map(|node| node.tried.clone())
+            .unwrap_or_default();
+        if !tried.contains(&chosen) {
+            tried.push(chosen);
+        }
         self.path.truncate(i);
         self.path.push(Node {
             enabled: enabled.to_vec(),
-            tried: vec![chosen],
+            tried,
             chosen,
             last: self.last,
             preemptions_before: self.preemptions,
@@ -252,6 +266,10 @@ impl Explorer {
             }
             Strategy::Pct { .. } => true,
             Strategy::Dfs { preemptions } => {
+                if self.point < self.prefix {
+                    // Ended before its planned path (an error, or other calls this time).
+                    self.inexact = true;
+                }
                 self.path.truncate(self.point);
                 while let Some(node) = self.path.last_mut() {
                     let next = node.enabled.iter().copied().find(|&slot| {

@@ -87,7 +87,7 @@ pub fn record(
             return Ok(None);
         }
     };
-    let (recorder, snapshot) = match Recorder::start(&root, writer) {
+    let (recorder, snapshot) = match Recorder::start(&round.area, &root, writer) {
         Ok(started) => started,
         Err(e) => {
             round.skip = Some(format!("cannot snapshot {} ({e})", root.display()));
@@ -129,6 +129,16 @@ pub fn judge_states(
     judge: &mut dyn FnMut(&mut Env<'_>, &Path, &CrashState) -> Result<Broken, ActorError>,
 ) -> Result<(), ActorError> {
     let ops = &recorded.ops;
+    let states = match round.area.create("states", 0o700) {
+        Ok(states) => states,
+        Err(e) => {
+            round.skip = Some(format!(
+                "cannot create {} ({e})",
+                round.dir.join("states").display()
+            ));
+            return Ok(());
+        }
+    };
     let mut seen = HashSet::new();
     let mut judged = 0usize;
     let mut violating = 0usize;
@@ -138,17 +148,19 @@ pub fn judge_states(
             if !seen.insert((state.tree.digest(), state.acked)) {
                 continue;
             }
-            let dir = round.dir.join("states").join(judged.to_string());
+            let name = judged.to_string();
             judged += 1;
-            let broken =
-                match std::fs::create_dir_all(&dir).and_then(|()| materialize(&state.tree, &dir)) {
-                    Ok(()) => judge(env, &dir.join(store_rel), &state)?,
-                    Err(e) => vec![(
-                        OPENS,
-                        vec![format!("runner: cannot write the crash state ({e})")],
-                    )],
-                };
-            let _ = std::fs::remove_dir_all(&dir);
+            let written = states
+                .create(&name, 0o700)
+                .and_then(|area| materialize(&state.tree, area.dir()).map(|()| area));
+            let broken = match written {
+                Ok(area) => judge(env, &area.path().join(store_rel), &state)?,
+                Err(e) => vec![(
+                    OPENS,
+                    vec![format!("runner: cannot write the crash state ({e})")],
+                )],
+            };
+            let _ = states.remove_all(&name);
             if broken.is_empty() {
                 continue;
             }

@@ -350,7 +350,14 @@ fn read_path(tid: Pid, addr: u64) -> Option<PathBuf> {
 /// `path` as the tracee means it: relative paths against `dirfd` (or the working directory),
 /// then `.` and `..` removed lexically.
 fn resolve(tid: Pid, dirfd: i32, path: &Path) -> Option<PathBuf> {
-    let full = if path.is_absolute() {
+    // The tracee's /proc/self is not the runner's.
+    let own = |rest: &Path| PathBuf::from(format!("/proc/{tid}")).join(rest);
+    let full = if let Ok(rest) = path
+        .strip_prefix("/proc/self")
+        .or_else(|_| path.strip_prefix("/proc/thread-self"))
+    {
+        own(rest)
+    } else if path.is_absolute() {
         path.to_path_buf()
     } else {
         let base = if dirfd == libc::AT_FDCWD {

@@ -86,8 +86,9 @@ pub struct Decision {
 struct Held {
     tid: Pid,
     call: Call,
-    /// Its non-blocking lock attempt failed: not enabled until another actor moves.
-    blocked: bool,
+    /// A blocking lock made non-blocking failed and was rewound to run again: the actor
+    /// waits for another to move.
+    rewound: bool,
 }
 
 /// An actor and what the tracer knows about it.
@@ -99,6 +100,10 @@ pub struct Traced {
     exited: bool,
     controlled: bool,
     held: VecDeque<Held>,
+    /// The last visible call that failed, and how often in a row: an actor that repeats a
+    /// failing call (polling a lock) waits for another actor to move.
+    failing: Option<(String, u32)>,
+    polling: bool,
     /// A store write the tracer cannot see (a shared writable mapping).
     pub unsupported: Option<String>,
 }
@@ -107,6 +112,8 @@ struct Pending {
     call: Call,
     slot: usize,
     observe: bool,
+    /// A visible call of a controlled step: its result tells whether the actor is polling.
+    watch: bool,
     /// A blocking lock turned non-blocking: the argument register and its first value.
     lock: Option<u64>,
 }
@@ -217,6 +224,8 @@ impl Tracer {
             exited: false,
             controlled: false,
             held: VecDeque::new(),
+            failing: None,
+            polling: false,
             unsupported: None,
         }));
         self.tasks.insert(root, slot);
@@ -273,12 +282,14 @@ impl Tracer {
                 return reply;
             }
             if Instant::now() >= deadline {
-                // The ordinary path reports the timeout with the stderr tail.
-                self.kill(slot);
-                let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
-                    return Err(gone(slot));
+                let error = ActorError::Timeout {
+                    label: traced.actor.label().to_owned(),
+                    when: format!("in reply to request {id} ({op})"),
+                    waited: timeout,
+                    stderr_tail: traced.actor.stderr_tail(),
                 };
-                return traced.actor.recv(id, op);
+                self.kill(slot);
+                return Err(error);
             }
             self.serve_for(Duration::from_millis(1));
         }
@@ -355,10 +366,27 @@ impl Tracer {
         choose: &mut Option<&mut Chooser<'_>>,
         timeout: Duration,
     ) -> Result<Vec<Decision>, StepError> {
+        // One deadline for the whole step: the actors run one after another.
+        let budget = timeout.saturating_mul(u32::try_from(slots.len()).unwrap_or(u32::MAX));
+        let roots = slots
+            .iter()
+            .filter_map(|&s| self.traced(s).filter(|t| !t.exited).map(|t| t.root))
+            .collect();
+        self.watchdog.arm(Instant::now() + budget, roots);
+        let result = self.run_step_armed(slots, choose);
+        self.watchdog.disarm();
+        result
+    }
+
+    fn run_step_armed(
+        &mut self,
+        slots: &[usize],
+        choose: &mut Option<&mut Chooser<'_>>,
+    ) -> Result<Vec<Decision>, StepError> {
         let mut decisions = Vec::new();
+        let mut stalled = 0u32;
         loop {
             // Let every running actor of the step reach its next store call or its reply.
-            let mut armed = false;
             loop {
                 let running: Vec<usize> = slots
                     .iter()
@@ -371,14 +399,6 @@ impl Tracer {
                 if running.is_empty() {
                     break;
                 }
-                if !armed {
-                    let roots = running
-                        .iter()
-                        .filter_map(|&s| self.traced(s).map(|t| t.root.as_raw() as u32))
-                        .collect();
-                    self.watchdog.arm(Instant::now() + timeout, roots);
-                    armed = true;
-                }
                 match wait_next() {
                     Ok(status) => self.handle(status),
                     Err(Errno::EINTR) => {}
@@ -389,43 +409,64 @@ impl Tracer {
                             }
                         }
                     }
-                    Err(e) => {
-                        self.watchdog.disarm();
-                        return Err(StepError::Trace(format!("waitpid: {e}")));
-                    }
+                    Err(e) => return Err(StepError::Trace(format!("waitpid: {e}"))),
                 }
                 if self.watchdog.fired() {
-                    self.watchdog.disarm();
                     return Err(StepError::Timeout { slot: running[0] });
                 }
-            }
-            if armed {
-                self.watchdog.disarm();
             }
             let Some(choose) = choose.as_mut() else {
                 return Ok(decisions);
             };
-            let mut choices = Vec::new();
-            let mut blocked = Vec::new();
+            if self.watchdog.fired() {
+                return Err(StepError::Timeout { slot: slots[0] });
+            }
+            if decisions.len() >= MAX_DECISIONS {
+                return Err(StepError::Deadlock {
+                    held: vec![format!(
+                        "the race did not end within {MAX_DECISIONS} store calls (an actor \
+                         polling for something no other actor of the race provides?)"
+                    )],
+                });
+            }
+            let mut ready = Vec::new();
+            let mut waiting = Vec::new();
             for &slot in slots {
                 let Some(traced) = self.traced(slot) else {
                     continue;
                 };
                 if let Some(first) = traced.held.front() {
-                    let text = first.call.describe(&self.scope);
-                    if first.blocked {
-                        blocked.push(format!("{}: {text}", traced.actor.label()));
+                    let choice = Choice {
+                        slot,
+                        call: first.call.describe(&self.scope),
+                    };
+                    if first.rewound || traced.polling {
+                        waiting.push(choice);
                     } else {
-                        choices.push(Choice { slot, call: text });
+                        ready.push(choice);
                     }
                 }
             }
-            if choices.is_empty() {
-                if blocked.is_empty() {
-                    return Ok(decisions);
+            let choices = if !ready.is_empty() {
+                stalled = 0;
+                ready
+            } else if waiting.is_empty() {
+                return Ok(decisions);
+            } else {
+                // Every actor waits for a lock (or polls): its owner may release it after its
+                // reply (a close the tracer does not stop). Retry for a while, then give up.
+                stalled += 1;
+                if stalled > STALL_RETRIES {
+                    return Err(StepError::Deadlock {
+                        held: waiting
+                            .iter()
+                            .map(|c| format!("actor {}: {}", c.slot, c.call))
+                            .collect(),
+                    });
                 }
-                return Err(StepError::Deadlock { held: blocked });
-            }
+                std::thread::sleep(STALL_PAUSE);
+                waiting
+            };
             let pick = choose(&choices).min(choices.len() - 1);
             let slot = choices[pick].slot;
             decisions.push(Decision {
@@ -438,22 +479,30 @@ impl Tracer {
             let Some(held) = traced.held.pop_front() else {
                 continue;
             };
-            // Another actor moved: a lock it held may be free now.
+            // Another actor moved: a lock it held may be free now, a polled file may exist.
             for (other, t) in self.slots.iter_mut().enumerate() {
                 if let Some(t) = t.as_mut().filter(|_| other != slot) {
+                    t.polling = false;
+                    t.failing = None;
                     for h in &mut t.held {
-                        h.blocked = false;
+                        h.rewound = false;
                     }
                 }
             }
-            self.resume(held.tid, held.call, slot);
+            if held.rewound {
+                // At its syscall instruction again: it stops at seccomp like a new call.
+                let _ = ptrace::cont(held.tid, None);
+            } else {
+                self.resume(held.tid, held.call, slot);
+            }
         }
     }
 
-    /// Serve stops without blocking for longer than `wait` (when none is pending).
+    /// Serve the stops that are pending (at most [`SERVE_BATCH`]), or wait up to `wait`
+    /// when none is.
     fn serve_for(&mut self, wait: Duration) {
         let mut served = false;
-        loop {
+        for _ in 0..SERVE_BATCH {
             match waitpid(
                 None,
                 Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
@@ -527,7 +576,18 @@ impl Tracer {
                 }
                 let _ = ptrace::cont(tid, None);
             }
-            WaitStatus::PtraceEvent(tid, _, _) => {
+            WaitStatus::PtraceEvent(tid, _, event) => {
+                if event == libc::PTRACE_EVENT_EXEC {
+                    // An exec by a thread other than the leader: that thread now has the
+                    // leader's tid, and its own tid will never report an exit.
+                    if let Ok(former) = ptrace::getevent(tid) {
+                        let former = Pid::from_raw(former as i32);
+                        if former != tid {
+                            self.tasks.remove(&former);
+                            self.pending.remove(&former);
+                        }
+                    }
+                }
                 let _ = ptrace::cont(tid, None);
             }
             WaitStatus::PtraceSyscall(tid) => self.on_exit(tid),
@@ -613,7 +673,7 @@ impl Tracer {
             traced.held.push_back(Held {
                 tid,
                 call,
-                blocked: false,
+                rewound: false,
             });
             return;
         }
@@ -632,13 +692,15 @@ impl Tracer {
         } else {
             None
         };
-        if observe || lock.is_some() {
+        let watch = controlled && call.is_visible();
+        if observe || lock.is_some() || watch {
             self.pending.insert(
                 tid,
                 Pending {
                     call,
                     slot,
                     observe,
+                    watch,
                     lock,
                 },
             );
@@ -668,12 +730,28 @@ impl Tracer {
                     traced.held.push_back(Held {
                         tid,
                         call: pending.call,
-                        blocked: true,
+                        rewound: true,
                     });
                     return;
                 }
             }
             let _ = ptrace::setregs(tid, regs);
+        }
+        if pending.watch {
+            let key = pending.call.describe(&self.scope);
+            if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
+                if ret < 0 {
+                    let count = match &traced.failing {
+                        Some((last, n)) if *last == key => n + 1,
+                        _ => 1,
+                    };
+                    traced.polling = count >= POLLING_REPEATS;
+                    traced.failing = Some((key, count));
+                } else {
+                    traced.failing = None;
+                    traced.polling = false;
+                }
+            }
         }
         if pending.observe {
             if let Some(observer) = self.observer.as_mut() {
@@ -711,6 +789,20 @@ fn opens_directory(call: &Call) -> bool {
             .and_then(|p| std::fs::metadata(p).ok())
             .is_some_and(|m| m.is_dir())
 }
+
+/// Released calls after which a race counts as never ending.
+const MAX_DECISIONS: usize = 20_000;
+
+/// A failing visible call repeated this often in a row marks its actor as polling.
+const POLLING_REPEATS: u32 = 2;
+
+/// When every held actor waits for a lock: retries, and the pause between them, before the
+/// race counts as deadlocked.
+const STALL_RETRIES: u32 = 100;
+const STALL_PAUSE: Duration = Duration::from_millis(1);
+
+/// Stops served per call of `serve_for`, so its caller's deadline is checked in between.
+const SERVE_BATCH: usize = 256;
 
 /// Polls for this long before blocking: a traced actor usually stops again within a few
 /// microseconds, and a blocked waitpid pays a sleep and a wake-up per stop.
@@ -827,8 +919,9 @@ fn install_tracing(command: &mut Command, filters: Arc<Filters>) {
 }
 
 /// Kills the actors of a step that outlive its deadline, which wakes the tracer's wait. It
-/// checks every [`WATCH_PERIOD`] rather than being woken: arming happens at every decision
-/// of a controlled step, and a wake-up there would cost two context switches each time.
+/// checks every [`WATCH_PERIOD`] rather than being woken, and signals through pidfds opened
+/// when it was armed, so a root the tracer has reaped meanwhile is never confused with a
+/// process that reused its pid.
 struct Watchdog {
     state: Arc<Mutex<WatchState>>,
 }
@@ -838,7 +931,7 @@ const WATCH_PERIOD: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct WatchState {
-    armed: Option<(Instant, Vec<u32>)>,
+    armed: Option<(Instant, Vec<std::os::fd::OwnedFd>)>,
     fired: bool,
 }
 
@@ -859,9 +952,9 @@ impl Watchdog {
             if due {
                 if let Some((_, roots)) = guard.armed.take() {
                     guard.fired = true;
-                    drop(guard);
-                    for root in roots {
-                        reaper::kill_tree(root);
+                    for root in &roots {
+                        let _ =
+                            rustix::process::pidfd_send_signal(root, rustix::process::Signal::KILL);
                     }
                 }
             }
@@ -873,9 +966,16 @@ impl Watchdog {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn arm(&self, deadline: Instant, roots: Vec<u32>) {
+    fn arm(&self, deadline: Instant, roots: Vec<Pid>) {
+        let pidfds = roots
+            .into_iter()
+            .filter_map(|root| rustix::process::Pid::from_raw(root.as_raw()))
+            .filter_map(|root| {
+                rustix::process::pidfd_open(root, rustix::process::PidfdFlags::empty()).ok()
+            })
+            .collect();
         let mut guard = self.lock();
-        guard.armed = Some((deadline, roots));
+        guard.armed = Some((deadline, pidfds));
         guard.fired = false;
     }
 

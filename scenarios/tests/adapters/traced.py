@@ -5,11 +5,14 @@
 Usage: traced.py MODE
   locked    read-modify-write of secrets.json under a blocking flock: correct
   unlocked  the same without the lock: concurrent puts lose each other's secrets
+  polled    like locked, but the lock is polled: an O_EXCL lock file, retried after a sleep
+  nbflock   like locked, but flock(LOCK_EX | LOCK_NB) retried after a sleep
+  indexed   like locked, and every put also rewrites index.json (the names), which get checks
   mmap      writes secrets.json through a shared writable mapping (invisible to the tracer)
   uring     like locked, but when io_uring_setup works it writes "out of sight" (through a
             shared mapping, as a runtime would through io_uring); when it fails, plainly
 """
-import ctypes, errno, fcntl, json, mmap, os, sys
+import ctypes, errno, fcntl, json, mmap, os, sys, time
 
 MODE = sys.argv[1]
 
@@ -30,7 +33,20 @@ def read(store):
         return {}
 
 
+def replace(path, data):
+    tmp = path + f".tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data); f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path))
+
+
 def write(store, secrets):
+    if MODE == "indexed":
+        replace(os.path.join(store, "secrets.json"), json.dumps(secrets).encode())
+        # A second new file in the same put: ext4 hands it the inode just freed.
+        replace(os.path.join(store, "index.json"), json.dumps(sorted(secrets)).encode())
+        return
     path, data = os.path.join(store, "secrets.json"), json.dumps(secrets).encode()
     if MODE == "mmap" or (MODE == "uring" and IO_URING):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -55,15 +71,32 @@ def ensure(store):
 
 def update(store, change):
     ensure(store)
-    lock = None
-    if MODE != "unlocked":
-        lock = os.open(os.path.join(store, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock, lock_file = None, os.path.join(store, ".lock")
+    if MODE == "polled":
+        while True:
+            try:
+                lock = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                time.sleep(0.001)
+    elif MODE == "nbflock":
+        lock = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.001)
+    elif MODE != "unlocked":
+        lock = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         secrets = read(store)
         change(secrets)
         write(store, secrets)
     finally:
+        if MODE == "polled":
+            os.unlink(lock_file)
         if lock is not None:
             os.close(lock)
 
@@ -77,7 +110,12 @@ def handle(req):
         update(store, lambda s: s.__setitem__(req["name"], req["value"]))
         return {}
     if op == "get":
-        return {"value": read(store).get(req["name"])}
+        secrets = read(store)
+        if MODE == "indexed" and secrets:
+            with open(os.path.join(store, "index.json"), "rb") as f:
+                if json.load(f) != sorted(secrets):
+                    raise ValueError("index.json does not match secrets.json")
+        return {"value": secrets.get(req["name"])}
     raise ValueError(op)
 
 

@@ -57,6 +57,25 @@ fn reference_adapter_passes_every_scenario_under_explore() {
     );
 }
 
+/// The JavaScript example (Node's standard library), in both modes.
+#[test]
+fn javascript_example_adapter_passes_every_scenario_in_both_modes() {
+    let script = repo_root().join("examples/adapter.mjs");
+    let script = script.to_str().expect("utf-8 path");
+    for explore in [false, true] {
+        let mut args = vec!["check", "--rounds", "2"];
+        if explore {
+            args = vec!["check", "--explore"];
+        }
+        args.extend(["--adapter", "node", script]);
+        let output = keyrace(&args);
+        let report = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{report}");
+        assert!(report.contains("javascript example file store"), "{report}");
+        assert_every_row_passed(&report, explore);
+    }
+}
+
 #[test]
 fn python_example_adapter_passes_every_scenario_under_explore() {
     let script = repo_root().join("examples/adapter.py");

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A model: panics with an [`crate::models::Violation`] message when its invariant breaks.
+/// A model: panics with a [`crate::models::violated`] message when its invariant breaks.
 pub type Model = Arc<dyn Fn() + Send + Sync + 'static>;
 
 /// Loom's default preemption bound: every interleaving with at most this many preemptions.

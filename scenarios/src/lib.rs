@@ -9,12 +9,15 @@
 //!   signals; [`scratch`]: the runner's file work, through no-follow directory handles.
 //! - [`scenario`]: the catalogue, one file per scenario.
 //! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
+//!   [`Check`]: the same from Rust, as a builder (a dependent's `cargo test`).
+//! - [`trace`]: adapters under ptrace and seccomp; [`explore`]: controlled interleavings
+//!   (DFS, PCT, replay); [`crash`]: crash states of a recorded operation (`--explore`).
 //! - [`adapter`]: the reference adapter over `keyrace-core`, and its mutants.
 
 pub mod actor;
 pub mod adapter;
+pub mod builder;
 pub mod config;
-#[cfg(target_os = "linux")]
 pub mod crash;
 pub mod explore;
 pub mod procfs;
@@ -25,9 +28,9 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod scratch;
-#[cfg(target_os = "linux")]
 pub mod trace;
 
+pub use builder::Check;
 pub use config::{Budget, Config};
 pub use report::Report;
 pub use runner::{check, run};

@@ -64,7 +64,8 @@ const TRACES_PRINTED: usize = 2;
 /// The adapter failed (exited, garbage, wrong id, no answer) during a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fault {
-    pub round: u32,
+    /// The round it happened in; `None` when the adapter failed before any round (its start).
+    pub round: Option<u32>,
     pub kind: FaultKind,
     pub message: String,
     pub stderr_tail: String,
@@ -185,6 +186,11 @@ pub const NOTHING_CHECKED: &str = "nothing was checked: every scenario was skipp
 impl Report {
     /// 1 if any invariant broke (faults are listed beside it), else 2 if the adapter failed
     /// anywhere or nothing was checked at all, else 0.
+    /// Every scenario that ran passed, and something was checked (exit code 0).
+    pub fn passed(&self) -> bool {
+        self.exit_code == EXIT_PASS
+    }
+
     pub fn compute_exit_code(scenarios: &[ScenarioReport]) -> i32 {
         if scenarios.iter().any(|s| s.violating_rounds > 0) {
             EXIT_VIOLATION
@@ -277,11 +283,14 @@ impl Report {
                 }
             }
             if let Some(f) = &s.fault {
+                let when = match f.round {
+                    Some(round) => format!("round {round}"),
+                    None => "before its first round".to_owned(),
+                };
                 let _ = writeln!(
                     out,
-                    "\n{} round {}: ADAPTER FAULT: {}",
+                    "\n{} {when}: ADAPTER FAULT: {}",
                     s.id,
-                    f.round,
                     printable(&f.message)
                 );
                 if f.stderr_tail.is_empty() {
@@ -474,7 +483,7 @@ mod tests {
         }
         s.skipped_reason = (status == Status::Skipped).then(|| "no consume".to_owned());
         s.fault = (status == Status::Fault).then(|| Fault {
-            round: 0,
+            round: Some(0),
             kind: FaultKind::Exited,
             message: "exited".to_owned(),
             stderr_tail: "boom\u{1}".to_owned(),

@@ -242,7 +242,7 @@ fn not_run(def: &ScenarioDef, reason: String) -> ScenarioReport {
 fn fault_report(cfg: &Config, def: &ScenarioDef, error: &ActorError) -> ScenarioReport {
     let mut report = ScenarioReport::new(def.id);
     report.fault = Some(Fault {
-        round: 0,
+        round: None,
         kind: error.kind(),
         message: error.to_string(),
         stderr_tail: error.stderr_tail().to_owned(),
@@ -447,7 +447,7 @@ fn run_scenario(
         progress.round(def.id, report.rounds, planned, report.violating_rounds);
         if let Err(e) = result {
             report.fault = Some(Fault {
-                round: index,
+                round: Some(index),
                 kind: e.kind(),
                 message: e.to_string(),
                 stderr_tail: e.stderr_tail().to_owned(),

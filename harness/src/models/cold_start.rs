@@ -11,7 +11,7 @@ use keyrace_core::witness::{
     WitnessClient, WitnessRequest, WitnessResponse,
 };
 
-use super::{check, run_actors};
+use super::{require, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -129,7 +129,7 @@ pub fn cold_start(flight: Flight, actors: usize) -> impl Fn() + Send + Sync + 's
             trace.note(&format!("call {i} returns {outcome:?}"));
         }
         let all_ok = outcomes.iter().all(Result::is_ok);
-        check(&trace, all_ok && bootstraps == 1, INVARIANT, || {
+        require(&trace, all_ok && bootstraps == 1, INVARIANT, || {
             format!("{bootstraps} bootstrap requests; outcomes {outcomes:?}")
         });
     }

@@ -10,7 +10,7 @@ use keyrace_core::keyfile::KEY_FILE;
 
 use super::keygen::{fresh_home, key_dir, Keygen};
 use super::put::{fresh_store, master, store_dir, Put};
-use super::{actor_name, check, run_actors, show};
+use super::{actor_name, require, run_actors, show};
 use crate::simfs::{CrashMode, Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -69,7 +69,7 @@ pub fn crash_keygen(keygen: Keygen) -> impl Fn() + Send + Sync + 'static {
                     (Err(_), Ok(_)) => true,
                     (_, Err(_)) => false,
                 };
-                check(fs, fine, INVARIANT, || {
+                require(fs, fine, INVARIANT, || {
                     format!(
                         "before the crash {}, after restart {} (key file {})",
                         show(&before),
@@ -92,7 +92,7 @@ pub fn crash_put(put: Put) -> impl Fn() + Send + Sync + 'static {
             let fs = fresh_store();
             // The old value is put by the reference, so it is durable whatever `put` does.
             let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
-            check(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));
+            require(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));
             fs
         };
         at_every_step(fresh, |fs, crash| {
@@ -110,7 +110,7 @@ pub fn crash_put(put: Put) -> impl Fn() + Send + Sync + 'static {
                 Ok(Some(v)) if v == b"old" => acked.is_err(),
                 _ => false,
             };
-            check(fs, fine, INVARIANT, || {
+            require(fs, fine, INVARIANT, || {
                 format!(
                     "put returned {}, after restart get gives {}",
                     show(&acked),
@@ -163,7 +163,7 @@ pub fn crash_keygen_racing(keygen: Keygen, actors: usize) -> impl Fn() + Send + 
                 (Err(_), Ok(_)) => true,
                 (_, Err(_)) => false,
             };
-            check(&fs, fine, INVARIANT, || {
+            require(&fs, fine, INVARIANT, || {
                 format!(
                     "handed out {}, after restart {}",
                     show(result),
@@ -183,7 +183,7 @@ pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
         const INVARIANT: &str = CRASH_PUT_RACING;
         let fs = fresh_store();
         let seeded = Put::Reference.put(&fs, &store_dir(), &master(), "s", b"old");
-        check(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));
+        require(&fs, seeded.is_ok(), super::SETUP, || show(&seeded));
         let results = race_with_power_loss(&fs, 2, CrashMode::ZeroPending, move |me, i| {
             let (name, value): (&str, &[u8]) = if i == 0 { ("s", b"new") } else { ("t", b"t") };
             let result = put.put(me, &store_dir(), &master(), name, value);
@@ -205,7 +205,7 @@ pub fn crash_put_racing(put: Put) -> impl Fn() + Send + Sync + 'static {
             Ok(None) => !acked(1),
             Err(_) => false,
         };
-        check(&fs, s_fine && t_fine, INVARIANT, || {
+        require(&fs, s_fine && t_fine, INVARIANT, || {
             format!(
                 "puts returned {:?}; after restart s: {}, t: {}",
                 results.iter().flatten().map(show).collect::<Vec<_>>(),

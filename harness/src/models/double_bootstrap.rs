@@ -7,7 +7,7 @@ use keyrace_core::bootstrap::{Consumed, FileLedger};
 use keyrace_core::fs::create_dir_all;
 use keyrace_core::{Fs, FsFile};
 
-use super::{actor_name, check, run_actors};
+use super::{actor_name, require, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -81,11 +81,11 @@ pub fn double_bootstrap(grace: Grace, actors: usize) -> impl Fn() + Send + Sync 
         };
         let winners = outcomes.iter().filter(|o| matches!(o, Ok(true))).count();
         let all_answered = outcomes.iter().all(Result::is_ok);
-        check(&fs, all_answered && winners == 1, INVARIANT, || {
+        require(&fs, all_answered && winners == 1, INVARIANT, || {
             format!("{winners} winners: {outcomes:?}")
         });
         let later = grace.consume(&fs.actor("L"));
-        check(&fs, later == Ok(false), INVARIANT, || {
+        require(&fs, later == Ok(false), INVARIANT, || {
             format!("a later consume returns {later:?}")
         });
     }

@@ -6,7 +6,7 @@ use keyrace_core::{resolve_key, ErrorCode, KeyMode, KeySources, Result, Store, S
 
 use super::keygen::key_dir;
 use super::put::store_dir;
-use super::{check, show};
+use super::{require, show};
 use crate::simfs::{CrashMode, Fault, FaultError, Op, Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -62,7 +62,7 @@ pub fn ephemeral_fallback(resolve: Resolve) -> impl Fn() + Send + Sync + 'static
         let made = fs
             .mkdir_durable(Path::new("/home/u"))
             .and_then(|()| fs.mkdir_durable(Path::new("/data")));
-        check(&fs, made.is_ok(), super::SETUP, || format!("{made:?}"));
+        require(&fs, made.is_ok(), super::SETUP, || format!("{made:?}"));
         // $HOME is not writable: the key file's directory cannot be created.
         let unwritable = || {
             Fault::always(
@@ -76,7 +76,7 @@ pub fn ephemeral_fallback(resolve: Resolve) -> impl Fn() + Send + Sync + 'static
         let acked = resolve.session(&first, |store| store.put("db-password", b"hunter2"));
         first.note(&format!("put returns {}", show(&acked)));
         if let Err(e) = &acked {
-            check(&fs, e.code() == ErrorCode::NoStableKey, INVARIANT, || {
+            require(&fs, e.code() == ErrorCode::NoStableKey, INVARIANT, || {
                 show(&acked)
             });
             return;
@@ -91,7 +91,7 @@ pub fn ephemeral_fallback(resolve: Resolve) -> impl Fn() + Send + Sync + 'static
         };
         restarted.note(&format!("get returns {shown}"));
         let fine = matches!(&read, Ok(Some(v)) if v.as_slice() == b"hunter2");
-        check(&fs, fine, INVARIANT, || {
+        require(&fs, fine, INVARIANT, || {
             format!("db-password was acknowledged; after restart get gives {shown}")
         });
     }

@@ -12,7 +12,7 @@ use keyrace_core::fs::create_dir_all;
 use keyrace_core::keyfile::{key_file_bytes, read_key_file, KEY_FILE};
 use keyrace_core::{load_or_create, Error, ErrorCode, Fs, FsFile, Key, Result};
 
-use super::{actor_name, check, run_actors, show};
+use super::{actor_name, require, run_actors, show};
 use crate::simfs::{Fault, FaultError, Op, Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -175,17 +175,17 @@ pub fn keygen_race(
         };
         let shown: Vec<String> = results.iter().map(show).collect();
         let keys: Vec<&Key> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        check(&fs, keys.len() == results.len(), INVARIANT, || {
+        require(&fs, keys.len() == results.len(), INVARIANT, || {
             format!("not every actor got a key: {shown:?}")
         });
-        check(
+        require(
             &fs,
             keys.windows(2).all(|w| w[0] == w[1]),
             INVARIANT,
             || format!("actors got different keys: {shown:?}"),
         );
         let on_disk = read_key_file(&fs.actor("check"), &dir.join(KEY_FILE));
-        check(
+        require(
             &fs,
             on_disk.as_ref().ok() == keys.first().copied(),
             INVARIANT,
@@ -213,7 +213,7 @@ pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send +
             let setup = fs.mkdir_durable(&dir).and_then(|()| {
                 fs.write_durable(&dir.join(KEY_FILE), key_file_bytes(&existing).as_bytes())
             });
-            check(&fs, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
+            require(&fs, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
             fs.inject(Fault::nth(Op::OpenRead, "/.keyrace/key", 1, error).for_actor("A"));
             let results = {
                 let (fs, dir) = (fs.clone(), dir.clone());
@@ -229,7 +229,7 @@ pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send +
                     Ok(key) => *key == existing,
                     Err(e) => i == 0 && e.code() == code,
                 };
-                check(&fs, fine, INVARIANT, || {
+                require(&fs, fine, INVARIANT, || {
                     format!(
                         "actor {} with injected {error:?}: {} (existing key id {})",
                         actor_name(i),
@@ -239,7 +239,7 @@ pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send +
                 });
             }
             let on_disk = read_key_file(&fs.actor("check"), &dir.join(KEY_FILE));
-            check(
+            require(
                 &fs,
                 on_disk.as_ref().ok() == Some(&existing),
                 INVARIANT,

@@ -37,8 +37,8 @@ pub fn violated(fs: &SimFs, invariant: &str, observed: &str) -> ! {
     )
 }
 
-/// [`violated`] unless `holds`.
-pub fn check(fs: &SimFs, holds: bool, invariant: &str, observed: impl FnOnce() -> String) {
+/// [`violated`] unless `holds`: the models' assertion of an invariant.
+pub fn require(fs: &SimFs, holds: bool, invariant: &str, observed: impl FnOnce() -> String) {
     if !holds {
         violated(fs, invariant, &observed());
     }

@@ -11,7 +11,7 @@ use keyrace_core::meta::{Meta, META_FILE};
 use keyrace_core::store::{secret_file_name, SECRETS_DIR};
 use keyrace_core::{Error, Key, Result, Store, StoreOptions};
 
-use super::{actor_name, check, run_actors, show};
+use super::{actor_name, require, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -149,7 +149,7 @@ pub fn fresh_store() -> SimFs {
                 &StoreOptions::default(),
             )
         });
-    check(&fs, made.is_ok(), super::SETUP, || show(&made));
+    require(&fs, made.is_ok(), super::SETUP, || show(&made));
     fs
 }
 
@@ -172,7 +172,7 @@ pub fn put_race(put: Put, actors: usize) -> impl Fn() + Send + Sync + 'static {
         let checker = fs.actor("check");
         for (i, result) in results.iter().enumerate() {
             // Nothing is injected: a put that fails here is a broken store, not a race lost.
-            check(
+            require(
                 &fs,
                 result.is_ok(),
                 "every put into a healthy store succeeds",
@@ -180,7 +180,7 @@ pub fn put_race(put: Put, actors: usize) -> impl Fn() + Send + Sync + 'static {
             );
             let got = put.get(&checker, &dir, &master(), &format!("s{i}"));
             let expected = vec![b'0' + i as u8];
-            check(
+            require(
                 &fs,
                 matches!(&got, Ok(Some(v)) if *v == expected),
                 INVARIANT,

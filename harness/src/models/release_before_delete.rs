@@ -10,7 +10,7 @@ use keyrace_core::{
 };
 
 use super::put::store_dir;
-use super::{actor_name, check, run_actors, show};
+use super::{actor_name, require, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -101,7 +101,7 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
                 )
             })
             .and_then(|store| store.put("s", b"v"));
-        check(&fs, made.is_ok(), super::SETUP, || show(&made));
+        require(&fs, made.is_ok(), super::SETUP, || show(&made));
         let results = {
             let (fs, dir) = (fs.clone(), dir.clone());
             run_actors(actors, move |i| {
@@ -131,7 +131,7 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
                     | ErrorCode::MetadataMissing
                     | ErrorCode::Busy
             ));
-            check(
+            require(
                 &fs,
                 refused,
                 "an open with the wrong key fails with INTEGRITY_MISMATCH (or finds the store being deleted)",
@@ -140,7 +140,7 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
         }
         let destroyed = results.first().and_then(|(_, d)| d.as_ref());
         let fine = matches!(destroyed, Some(Ok(_))) && !fs.exists(&dir);
-        check(&fs, fine, INVARIANT, || {
+        require(&fs, fine, INVARIANT, || {
             format!(
                 "destroy_at_path returned {} with {} handle(s) still open",
                 destroyed.map(show).unwrap_or_default(),

@@ -13,7 +13,7 @@ use keyrace_core::witness::{
 };
 use keyrace_core::ErrorCode;
 
-use super::{check, run_actors};
+use super::{require, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
 /// The invariants of this model, as its violations name them.
@@ -138,11 +138,11 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
             .try_consume(&ApiKey::new("lk_model_key").key_id())
             .map(|_| ())
             .and_then(|()| log.seal([3; 16]).map(|_| ()));
-        check(&trace, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
+        require(&trace, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
         let gate = InProcessTransport::new(WitnessGate::new(ledger, log), |b: &[u8]| b.to_vec());
         let (outcomes, _) = calls(gate, rule, actors);
         trace.note(&format!("after a consumed grace: {outcomes:?}"));
-        check(
+        require(
             &trace,
             outcomes.iter().all(Result::is_ok),
             RETRIED_ONCE,
@@ -156,7 +156,7 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
         trace.note(&format!(
             "against endless 412s: {sent} requests, {outcomes:?}"
         ));
-        check(
+        require(
             &trace,
             sent <= 2 * actors
                 && outcomes.iter().all(|outcome| {
@@ -174,7 +174,7 @@ pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'stat
         let surfaced = outcomes
             .iter()
             .all(|o| matches!(o, Err(WitnessError::Divergence { .. })));
-        check(
+        require(
             &trace,
             surfaced && sent == actors,
             DIVERGENCE_SURFACED,

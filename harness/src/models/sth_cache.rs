@@ -17,7 +17,7 @@ use keyrace_core::witness::cache::encode;
 use keyrace_core::witness::{ApiKey, CacheLoad, CacheMiss, CacheStore, FileCacheStore};
 use keyrace_core::Fs;
 
-use super::{actor_name, check, run_actors};
+use super::{actor_name, require, run_actors};
 use crate::simfs::{Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
@@ -104,7 +104,7 @@ pub fn sth_cache(write: CacheWrite, writers: usize) -> impl Fn() + Send + Sync +
             .and_then(|()| fs.mkdir_durable(Path::new(VICTIM).parent().unwrap_or(Path::new("/"))))
             .and_then(|()| fs.write_durable(Path::new(VICTIM), VICTIM_BYTES))
             .and_then(|()| fs.symlink(Path::new(VICTIM), cache_of(fs.clone()).path()));
-        check(&fs, planted.is_ok(), super::SETUP, || {
+        require(&fs, planted.is_ok(), super::SETUP, || {
             format!("{planted:?}")
         });
         fs.set_write_chunk(WRITE_CHUNK);
@@ -131,18 +131,18 @@ pub fn sth_cache(write: CacheWrite, writers: usize) -> impl Fn() + Send + Sync +
             CacheLoad::Hit(head) => !stored.contains(head),
             CacheLoad::Miss(miss) => !matches!(miss, CacheMiss::Missing | CacheMiss::Symlink),
         });
-        check(&fs, bad_load.is_none(), INVARIANT, || {
+        require(&fs, bad_load.is_none(), INVARIANT, || {
             format!("a concurrent load found {bad_load:?}")
         });
         let victim = read_file(&fs, Path::new(VICTIM));
-        check(
+        require(
             &fs,
             matches!(&victim, Ok(bytes) if bytes == VICTIM_BYTES),
             INVARIANT,
             || format!("the symlink's target now holds {victim:?}"),
         );
         let last = cache_of(fs.actor("R")).load();
-        check(
+        require(
             &fs,
             matches!(last, CacheLoad::Hit(head) if stored.contains(&head)),
             INVARIANT,

@@ -7,7 +7,7 @@ pub type Ino = u64;
 pub type RelPath = String;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub enum FsOp {
     /// open(O_CREAT) made a new empty file named `path`.
     Create {
         path: RelPath,
@@ -59,26 +59,26 @@ pub enum Op {
     Ack,
 }
 
-impl Op {
+impl FsOp {
     /// A short human description for reports. Never includes written bytes
     /// (they may be key material), only their count.
     pub fn describe(&self) -> String {
         match self {
-            Op::Create { path, .. } => format!("create {path}"),
-            Op::Mkdir { path, .. } => format!("mkdir {path}"),
-            Op::Write { ino, offset, data } => {
+            FsOp::Create { path, .. } => format!("create {path}"),
+            FsOp::Mkdir { path, .. } => format!("mkdir {path}"),
+            FsOp::Write { ino, offset, data } => {
                 format!("write #{ino} {} bytes at {offset}", data.len())
             }
-            Op::SetLen { ino, len } => format!("set length of #{ino} to {len}"),
-            Op::Rename { from, to, .. } => format!("rename {from} → {to}"),
-            Op::Link { to, .. } => format!("link {to}"),
-            Op::Remove { path } => format!("remove {path}"),
-            Op::SyncFile { ino } => format!("fsync #{ino}"),
+            FsOp::SetLen { ino, len } => format!("set length of #{ino} to {len}"),
+            FsOp::Rename { from, to, .. } => format!("rename {from} → {to}"),
+            FsOp::Link { to, .. } => format!("link {to}"),
+            FsOp::Remove { path } => format!("remove {path}"),
+            FsOp::SyncFile { ino } => format!("fsync #{ino}"),
             // "" is the store directory; an empty name would read as a typo.
-            Op::SyncDir { path } if path.is_empty() => "fsync dir .".to_string(),
-            Op::SyncDir { path } => format!("fsync dir {path}"),
-            Op::SyncAll => "sync".to_string(),
-            Op::Ack => "ack".to_string(),
+            FsOp::SyncDir { path } if path.is_empty() => "fsync dir .".to_string(),
+            FsOp::SyncDir { path } => format!("fsync dir {path}"),
+            FsOp::SyncAll => "sync".to_string(),
+            FsOp::Ack => "ack".to_string(),
         }
     }
 
@@ -86,7 +86,7 @@ impl Op {
     pub fn is_persistable(&self) -> bool {
         !matches!(
             self,
-            Op::SyncFile { .. } | Op::SyncDir { .. } | Op::SyncAll | Op::Ack
+            FsOp::SyncFile { .. } | FsOp::SyncDir { .. } | FsOp::SyncAll | FsOp::Ack
         )
     }
 }
@@ -113,7 +113,7 @@ mod tests {
     fn describe_is_short_and_hides_data() {
         let cases = [
             (
-                Op::Create {
+                FsOp::Create {
                     path: "secrets/.tmp-1".into(),
                     ino: 3,
                     mode: 0o600,
@@ -121,16 +121,16 @@ mod tests {
                 "create secrets/.tmp-1",
             ),
             (
-                Op::Write {
+                FsOp::Write {
                     ino: 3,
                     offset: 0,
                     data: b"S3CR3T-VALUE".to_vec(),
                 },
                 "write #3 12 bytes at 0",
             ),
-            (Op::SetLen { ino: 3, len: 0 }, "set length of #3 to 0"),
+            (FsOp::SetLen { ino: 3, len: 0 }, "set length of #3 to 0"),
             (
-                Op::Rename {
+                FsOp::Rename {
                     from: "secrets/.tmp-1".into(),
                     to: "secrets/6b".into(),
                     ino: 3,
@@ -138,23 +138,23 @@ mod tests {
                 "rename secrets/.tmp-1 → secrets/6b",
             ),
             (
-                Op::Link {
+                FsOp::Link {
                     to: "key".into(),
                     ino: 1,
                 },
                 "link key",
             ),
-            (Op::Remove { path: "x".into() }, "remove x"),
-            (Op::SyncFile { ino: 3 }, "fsync #3"),
+            (FsOp::Remove { path: "x".into() }, "remove x"),
+            (FsOp::SyncFile { ino: 3 }, "fsync #3"),
             (
-                Op::SyncDir {
+                FsOp::SyncDir {
                     path: "secrets".into(),
                 },
                 "fsync dir secrets",
             ),
-            (Op::SyncDir { path: "".into() }, "fsync dir ."),
-            (Op::SyncAll, "sync"),
-            (Op::Ack, "ack"),
+            (FsOp::SyncDir { path: "".into() }, "fsync dir ."),
+            (FsOp::SyncAll, "sync"),
+            (FsOp::Ack, "ack"),
         ];
         for (op, want) in cases {
             assert_eq!(op.describe(), want);

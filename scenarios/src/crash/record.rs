@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use nix::libc;
 use nix::unistd::Pid;
 
-use super::ops::{Ino, Op, RelPath, Snapshot};
+use super::ops::{FsOp, Ino, RelPath, Snapshot};
 use crate::scratch::Area;
 use crate::trace::{read_memory, Call, FdTarget, Kind, Observer};
 
@@ -31,7 +31,7 @@ const MAX_RECORDED_TOTAL: usize = 256 * 1024 * 1024;
 /// What one recording produced.
 #[derive(Debug, Default)]
 pub struct Recording {
-    pub ops: Vec<Op>,
+    pub ops: Vec<FsOp>,
     /// Store calls the recorder could not model (they make the recording "not judged").
     pub unsupported: Vec<String>,
 }
@@ -63,7 +63,7 @@ enum Entry {
     Mkdir {
         path: RelPath,
     },
-    Sync(Op),
+    Sync(FsOp),
     SetLen {
         ino: Ino,
         len: u64,
@@ -324,14 +324,14 @@ impl State {
                 let (fd, path) = self.fd_path(call)?;
                 let (ino, meta) = self.ino_of_fd(tid, fd)?;
                 Some(Entry::Sync(if meta.is_dir() {
-                    Op::SyncDir {
+                    FsOp::SyncDir {
                         path: self.rel(&path)?,
                     }
                 } else {
-                    Op::SyncFile { ino }
+                    FsOp::SyncFile { ino }
                 }))
             }
-            Kind::SyncAll => Some(Entry::Sync(Op::SyncAll)),
+            Kind::SyncAll => Some(Entry::Sync(FsOp::SyncAll)),
             Kind::Truncate | Kind::Ftruncate if call.args[1] > MAX_MODELLED_FILE => {
                 self.unsupported(call, "a length beyond what the crash states model");
                 None
@@ -404,14 +404,14 @@ impl State {
                 }
                 if !existed {
                     let ino = self.fresh_ino(meta.dev(), meta.ino());
-                    Op::Create {
+                    FsOp::Create {
                         path,
                         ino,
                         mode: meta.mode() & 0o7777,
                     }
                 } else if truncate {
                     let ino = self.ino(meta.dev(), meta.ino());
-                    Op::SetLen { ino, len: 0 }
+                    FsOp::SetLen { ino, len: 0 }
                 } else {
                     return;
                 }
@@ -422,11 +422,11 @@ impl State {
                 mut data,
             } => {
                 data.truncate(ret as usize);
-                Op::Write { ino, offset, data }
+                FsOp::Write { ino, offset, data }
             }
-            Entry::Rename { from, to, ino } => Op::Rename { from, to, ino },
-            Entry::Link { to, ino } => Op::Link { to, ino },
-            Entry::Remove { path } => Op::Remove { path },
+            Entry::Rename { from, to, ino } => FsOp::Rename { from, to, ino },
+            Entry::Link { to, ino } => FsOp::Link { to, ino },
+            Entry::Remove { path } => FsOp::Remove { path },
             Entry::Mkdir { path } => {
                 let Some(full) = call.paths.first() else {
                     return;
@@ -435,14 +435,14 @@ impl State {
                     return;
                 };
                 let ino = self.fresh_ino(meta.dev(), meta.ino());
-                Op::Mkdir {
+                FsOp::Mkdir {
                     path,
                     ino,
                     mode: meta.mode() & 0o7777,
                 }
             }
             Entry::Sync(op) => op,
-            Entry::SetLen { ino, len } => Op::SetLen { ino, len },
+            Entry::SetLen { ino, len } => FsOp::SetLen { ino, len },
         };
         self.recording.ops.push(op);
     }
@@ -493,7 +493,7 @@ impl Observer for Recorder {
         let mut state = self.state();
         if slot == state.slot && !state.acked {
             state.acked = true;
-            state.recording.ops.push(Op::Ack);
+            state.recording.ops.push(FsOp::Ack);
         }
     }
 }

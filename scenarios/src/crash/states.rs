@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use super::ops::{parent_of, Ino, Op, RelPath, Snapshot};
+use super::ops::{parent_of, FsOp, Ino, RelPath, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
@@ -146,8 +146,8 @@ impl Tree {
 
 impl CrashState {
     /// A one-line account for reports; names ops, never their data.
-    pub fn describe(&self, ops: &[Op]) -> String {
-        let op = |i: usize| ops.get(i).map_or_else(|| "?".to_string(), Op::describe);
+    pub fn describe(&self, ops: &[FsOp]) -> String {
+        let op = |i: usize| ops.get(i).map_or_else(|| "?".to_string(), FsOp::describe);
         let mut s = match self.crash_after {
             0 => "power loss before the first op".to_string(),
             c => format!("power loss after op {} ({})", c - 1, op(c - 1)),
@@ -178,7 +178,7 @@ impl CrashState {
         }
         if let Some((i, kept)) = self.torn {
             let len = match ops.get(i) {
-                Some(Op::Write { data, .. }) => data.len(),
+                Some(FsOp::Write { data, .. }) => data.len(),
                 _ => 0,
             };
             s.push_str(&format!("; torn: {i} kept {kept} of {len} bytes"));
@@ -196,32 +196,32 @@ enum Part {
     OldName,
 }
 
-fn parts(op: &Op, profile: Profile) -> &'static [Part] {
+fn parts(op: &FsOp, profile: Profile) -> &'static [Part] {
     match op {
         _ if !op.is_persistable() => &[],
-        Op::Rename { .. } if profile == Profile::Portable => &[Part::NewName, Part::OldName],
+        FsOp::Rename { .. } if profile == Profile::Portable => &[Part::NewName, Part::OldName],
         _ => &[Part::Whole],
     }
 }
 
 /// Whether `sync` makes `part` of an earlier `op` durable.
-fn forces(sync: &Op, op: &Op, part: Part, profile: Profile) -> bool {
+fn forces(sync: &FsOp, op: &FsOp, part: Part, profile: Profile) -> bool {
     match sync {
-        Op::SyncAll => true,
-        Op::SyncFile { ino } => match op {
-            Op::Write { ino: i, .. } | Op::SetLen { ino: i, .. } => i == ino,
+        FsOp::SyncAll => true,
+        FsOp::SyncFile { ino } => match op {
+            FsOp::Write { ino: i, .. } | FsOp::SetLen { ino: i, .. } => i == ino,
             // ext4 commits the new inode's directory entry in the fsync's transaction.
-            Op::Create { ino: i, .. } => profile == Profile::Ext4Ordered && i == ino,
+            FsOp::Create { ino: i, .. } => profile == Profile::Ext4Ordered && i == ino,
             _ => false,
         },
-        Op::SyncDir { path } => {
+        FsOp::SyncDir { path } => {
             let in_dir = |p: &str| parent_of(p) == path;
             match op {
-                Op::Create { path: p, .. }
-                | Op::Mkdir { path: p, .. }
-                | Op::Link { to: p, .. }
-                | Op::Remove { path: p } => in_dir(p),
-                Op::Rename { from, to, .. } => match part {
+                FsOp::Create { path: p, .. }
+                | FsOp::Mkdir { path: p, .. }
+                | FsOp::Link { to: p, .. }
+                | FsOp::Remove { path: p } => in_dir(p),
+                FsOp::Rename { from, to, .. } => match part {
                     Part::NewName => in_dir(to),
                     Part::OldName => in_dir(from),
                     Part::Whole => in_dir(to) || in_dir(from),
@@ -237,7 +237,7 @@ type Unit = (usize, Part);
 
 /// For each op and each of its parts, the index of the first sync forcing it
 /// (usize::MAX if none): the part is forced in a prefix of length c iff that index < c.
-fn forced_at(ops: &[Op], profile: Profile) -> Vec<Vec<usize>> {
+fn forced_at(ops: &[FsOp], profile: Profile) -> Vec<Vec<usize>> {
     let mut at: Vec<Vec<usize>> = ops
         .iter()
         .map(|op| vec![usize::MAX; parts(op, profile).len()])
@@ -255,7 +255,7 @@ fn forced_at(ops: &[Op], profile: Profile) -> Vec<Vec<usize>> {
         // The journal commits metadata in order: forcing one metadata op forces every earlier one.
         let mut earliest = usize::MAX;
         for (i, op) in ops.iter().enumerate().rev() {
-            if op.is_persistable() && !matches!(op, Op::Write { .. }) {
+            if op.is_persistable() && !matches!(op, FsOp::Write { .. }) {
                 earliest = earliest.min(at[i][0]);
                 at[i][0] = earliest;
             }
@@ -310,7 +310,7 @@ struct Base {
 }
 
 impl Base {
-    fn new(initial: &Snapshot, ops: &[Op]) -> Self {
+    fn new(initial: &Snapshot, ops: &[FsOp]) -> Self {
         let mut names = BTreeMap::new();
         let mut files = HashMap::new();
         let mut dir_modes = HashMap::new();
@@ -324,10 +324,10 @@ impl Base {
         // An inode exists even if the op naming it was lost: a later rename or link may still name it.
         for op in ops {
             match op {
-                Op::Create { ino, mode, .. } => {
+                FsOp::Create { ino, mode, .. } => {
                     files.entry(*ino).or_insert_with(|| (*mode, Vec::new()));
                 }
-                Op::Mkdir { ino, mode, .. } => {
+                FsOp::Mkdir { ino, mode, .. } => {
                     dir_modes.insert(*ino, *mode);
                 }
                 _ => {}
@@ -342,18 +342,18 @@ impl Base {
 
     /// Replays, in program order, the parts of ops[..persisted.len()] marked
     /// persisted: [whole or new-name half, old-name half].
-    fn apply(&self, ops: &[Op], persisted: &[[bool; 2]], torn: Option<(usize, usize)>) -> Tree {
+    fn apply(&self, ops: &[FsOp], persisted: &[[bool; 2]], torn: Option<(usize, usize)>) -> Tree {
         let mut names = self.names.clone();
         let mut files = self.files.clone();
         for (i, (op, &[new, old])) in ops.iter().zip(persisted).enumerate() {
             match op {
-                Op::Create { path, ino, .. } if new && has_parent(&names, path) => {
+                FsOp::Create { path, ino, .. } if new && has_parent(&names, path) => {
                     names.insert(path.clone(), Node::File(*ino));
                 }
-                Op::Mkdir { path, mode, .. } if new && has_parent(&names, path) => {
+                FsOp::Mkdir { path, mode, .. } if new && has_parent(&names, path) => {
                     names.insert(path.clone(), Node::Dir(*mode));
                 }
-                Op::Write { ino, offset, data } if new => {
+                FsOp::Write { ino, offset, data } if new => {
                     let kept = match torn {
                         Some((t, n)) if t == i => &data[..n.min(data.len())],
                         _ => data.as_slice(),
@@ -367,12 +367,12 @@ impl Base {
                         content[start..end].copy_from_slice(kept);
                     }
                 }
-                Op::SetLen { ino, len } if new => {
+                FsOp::SetLen { ino, len } if new => {
                     if let Some((_, content)) = files.get_mut(ino) {
                         content.resize(*len as usize, 0);
                     }
                 }
-                Op::Rename { from, to, ino } => {
+                FsOp::Rename { from, to, ino } => {
                     if new && from != to && has_parent(&names, to) {
                         self.rename_new_half(&mut names, from, to, *ino);
                     }
@@ -385,12 +385,12 @@ impl Base {
                         remove_tree(&mut names, from);
                     }
                 }
-                Op::Link { to, ino }
+                FsOp::Link { to, ino }
                     if new && has_parent(&names, to) && files.contains_key(ino) =>
                 {
                     names.insert(to.clone(), Node::File(*ino));
                 }
-                Op::Remove { path } if new => remove_tree(&mut names, path),
+                FsOp::Remove { path } if new => remove_tree(&mut names, path),
                 _ => {}
             }
         }
@@ -447,7 +447,12 @@ fn remove_tree(names: &mut BTreeMap<RelPath, Node>, path: &str) {
 }
 
 /// Every state a power loss could leave after each prefix of `ops`, deduplicated.
-pub fn enumerate(initial: &Snapshot, ops: &[Op], profile: Profile, limits: &Limits) -> Enumeration {
+pub fn enumerate(
+    initial: &Snapshot,
+    ops: &[FsOp],
+    profile: Profile,
+    limits: &Limits,
+) -> Enumeration {
     let forced = forced_at(ops, profile);
     let base = Base::new(initial, ops);
     let mut out = Enumeration {
@@ -457,7 +462,7 @@ pub fn enumerate(initial: &Snapshot, ops: &[Op], profile: Profile, limits: &Limi
     };
     let mut seen: HashSet<([u8; 32], bool)> = HashSet::new();
     for c in 0..=ops.len() {
-        let acked = ops[..c].iter().any(|op| matches!(op, Op::Ack));
+        let acked = ops[..c].iter().any(|op| matches!(op, FsOp::Ack));
         let (mut always, mut free): (Vec<Unit>, Vec<Unit>) = (Vec::new(), Vec::new());
         for (i, op) in ops[..c].iter().enumerate() {
             for (k, &part) in parts(op, profile).iter().enumerate() {
@@ -479,7 +484,7 @@ pub fn enumerate(initial: &Snapshot, ops: &[Op], profile: Profile, limits: &Limi
                 }
             }
             let tears = kept.iter().flat_map(|&(i, _)| match &ops[i] {
-                Op::Write { data, .. } => tear_points(data.len())
+                FsOp::Write { data, .. } => tear_points(data.len())
                     .into_iter()
                     .map(|t| Some((i, t)))
                     .collect(),
@@ -505,7 +510,7 @@ pub fn enumerate(initial: &Snapshot, ops: &[Op], profile: Profile, limits: &Limi
 
 /// The sets of free units to keep at one crash point.
 fn choices(
-    ops: &[Op],
+    ops: &[FsOp],
     free: &[Unit],
     profile: Profile,
     limits: &Limits,
@@ -529,7 +534,7 @@ fn choices(
             let (writes, meta): (Vec<Unit>, Vec<Unit>) = free
                 .iter()
                 .copied()
-                .partition(|(i, _)| matches!(ops[*i], Op::Write { .. }));
+                .partition(|(i, _)| matches!(ops[*i], FsOp::Write { .. }));
             let (masks, all) = subsets(writes.len(), limits.exhaustive_up_to);
             *exhaustive &= all;
             (0..=meta.len())
@@ -547,7 +552,7 @@ fn choices(
 }
 
 fn state(
-    ops: &[Op],
+    ops: &[FsOp],
     c: usize,
     acked: bool,
     persisted: &[[bool; 2]],
@@ -558,7 +563,7 @@ fn state(
         .filter(|&i| ops[i].is_persistable() && persisted[i] != [true, true])
         .collect();
     let rename_halves = (0..c)
-        .filter(|&i| matches!(ops[i], Op::Rename { .. }))
+        .filter(|&i| matches!(ops[i], FsOp::Rename { .. }))
         .filter_map(|i| match persisted[i] {
             [true, false] => Some((i, RenameHalf::NewNameOnly)),
             [false, true] => Some((i, RenameHalf::OldNameRemovedOnly)),
@@ -581,7 +586,7 @@ mod tests {
 
     const PROFILES: [Profile; 2] = [Profile::Portable, Profile::Ext4Ordered];
 
-    fn run(snap: &Snapshot, ops: &[Op], profile: Profile) -> Enumeration {
+    fn run(snap: &Snapshot, ops: &[FsOp], profile: Profile) -> Enumeration {
         enumerate(snap, ops, profile, &Limits::default())
     }
 
@@ -593,46 +598,46 @@ mod tests {
         }
     }
 
-    fn create(path: &str, ino: Ino) -> Op {
-        Op::Create {
+    fn create(path: &str, ino: Ino) -> FsOp {
+        FsOp::Create {
             path: path.into(),
             ino,
             mode: 0o600,
         }
     }
 
-    fn write(ino: Ino, data: &[u8]) -> Op {
-        Op::Write {
+    fn write(ino: Ino, data: &[u8]) -> FsOp {
+        FsOp::Write {
             ino,
             offset: 0,
             data: data.to_vec(),
         }
     }
 
-    fn rename(from: &str, to: &str, ino: Ino) -> Op {
-        Op::Rename {
+    fn rename(from: &str, to: &str, ino: Ino) -> FsOp {
+        FsOp::Rename {
             from: from.into(),
             to: to.into(),
             ino,
         }
     }
 
-    fn sync_dir(path: &str) -> Op {
-        Op::SyncDir { path: path.into() }
+    fn sync_dir(path: &str) -> FsOp {
+        FsOp::SyncDir { path: path.into() }
     }
 
     /// Atomic replace: write a temp file, fsync it, rename it over, fsync the dir.
-    fn atomic_put(with_dir_sync: bool) -> Vec<Op> {
+    fn atomic_put(with_dir_sync: bool) -> Vec<FsOp> {
         let mut ops = vec![
             create("secrets/.tmp", 2),
             write(2, b"new-value"),
-            Op::SyncFile { ino: 2 },
+            FsOp::SyncFile { ino: 2 },
             rename("secrets/.tmp", "secrets/aa", 2),
         ];
         if with_dir_sync {
             ops.push(sync_dir("secrets"));
         }
-        ops.push(Op::Ack);
+        ops.push(FsOp::Ack);
         ops
     }
 
@@ -667,10 +672,10 @@ mod tests {
     #[test]
     fn in_place_write_is_only_safe_with_fsync() {
         let synced = vec![
-            Op::SetLen { ino: 1, len: 0 },
+            FsOp::SetLen { ino: 1, len: 0 },
             write(1, b"new-value"),
-            Op::SyncFile { ino: 1 },
-            Op::Ack,
+            FsOp::SyncFile { ino: 1 },
+            FsOp::Ack,
         ];
         for profile in PROFILES {
             let e = run(&store_with_aa(), &synced, profile);
@@ -692,7 +697,7 @@ mod tests {
             .iter()
             .any(|s| s.torn == Some((1, 6)) && s.tree.file("secrets/aa") == Some(b"new-va")));
 
-        let unsynced = [synced[0].clone(), synced[1].clone(), Op::Ack];
+        let unsynced = [synced[0].clone(), synced[1].clone(), FsOp::Ack];
         for profile in PROFILES {
             let e = run(&store_with_aa(), &unsynced, profile);
             assert!(e
@@ -737,18 +742,18 @@ mod tests {
         let ops = vec![
             create(".key-tmp", 1),
             write(1, &[7; 32]),
-            Op::Link {
+            FsOp::Link {
                 to: "key".into(),
                 ino: 1,
             },
-            Op::Remove {
+            FsOp::Remove {
                 path: ".key-tmp".into(),
             },
             create("meta", 2),
             write(2, b"{}"),
-            Op::SyncFile { ino: 2 },
+            FsOp::SyncFile { ino: 2 },
             sync_dir(""),
-            Op::Ack,
+            FsOp::Ack,
         ];
         for profile in PROFILES {
             let e = run(&Snapshot::default(), &ops, profile);
@@ -787,8 +792,8 @@ mod tests {
         let ops = [
             create("a", 1),
             write(1, b"v"),
-            Op::SyncFile { ino: 1 },
-            Op::Ack,
+            FsOp::SyncFile { ino: 1 },
+            FsOp::Ack,
         ];
         let acked_missing = |p| {
             run(&Snapshot::default(), &ops, p)
@@ -802,7 +807,7 @@ mod tests {
 
     #[test]
     fn dedup_reports_identical_trees_once() {
-        let ops = [Op::SyncAll, Op::SyncAll, Op::Ack];
+        let ops = [FsOp::SyncAll, FsOp::SyncAll, FsOp::Ack];
         let e = run(&store_with_aa(), &ops, Profile::Portable);
         assert_eq!(e.considered, 4);
         // Same tree unacknowledged (c = 0..=2, first kept) and acknowledged (c = 3).
@@ -854,7 +859,7 @@ mod tests {
         assert_ne!(a.digest(), b.digest());
     }
 
-    fn creates(n: usize) -> Vec<Op> {
+    fn creates(n: usize) -> Vec<FsOp> {
         (0..n).map(|i| create(&format!("f{i}"), i as Ino)).collect()
     }
 
@@ -917,13 +922,13 @@ mod tests {
             files: vec![("d/f".into(), 1, 0o600, b"ab".to_vec())],
         };
         let ops = [
-            Op::Write {
+            FsOp::Write {
                 ino: 1,
                 offset: 4,
                 data: b"z".to_vec(),
             },
             rename("d", "e", 99),
-            Op::SyncAll,
+            FsOp::SyncAll,
         ];
         let e = run(&snap, &ops, Profile::Portable);
         let last = e
@@ -943,7 +948,7 @@ mod tests {
             create("secrets/.tmp", 2),
             write(2, &secret),
             rename("secrets/.tmp", "secrets/aa", 2),
-            Op::Ack,
+            FsOp::Ack,
         ];
         let as_numbers = format!("{:?}", &secret[..4]);
         let as_numbers = as_numbers.trim_matches(|c| c == '[' || c == ']');

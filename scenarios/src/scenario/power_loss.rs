@@ -14,7 +14,7 @@ use std::path::Path;
 use super::{Env, Exchange, Round};
 use crate::actor::ActorError;
 use crate::crash::materialize::materialize;
-use crate::crash::ops::{Op as FsOp, Snapshot};
+use crate::crash::ops::{FsOp, Snapshot};
 use crate::crash::record::Recorder;
 use crate::crash::states::{enumerate, CrashState, Limits, Profile};
 use crate::protocol::{Code, Op};

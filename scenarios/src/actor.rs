@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use keyrace_core::{ErrorCode, MASTER_KEY_ENV};
 
-use crate::protocol::{Code, Hello, Op, OpName, Reply, Request};
+use crate::protocol::{Code, Hello, Op, OpName, Reply, Request, Summary};
 use crate::reaper;
 
 /// Longest stdout line accepted: a 1 MiB secret as JSON, with room for escaping.

@@ -52,7 +52,10 @@ fn adapter_that_exits_at_once_is_a_fault_with_its_stderr() {
     assert_eq!(code, Some(2), "{report}");
     assert!(report.contains("ADAPTER FAULT"), "{report}");
     // It failed at its start, not in a round.
-    assert!(report.contains("put-race before its first round: ADAPTER FAULT"), "{report}");
+    assert!(
+        report.contains("put-race before its first round: ADAPTER FAULT"),
+        "{report}"
+    );
     assert!(report.contains("exit code 3"), "{report}");
     assert!(report.contains("cannot find my store library"), "{report}");
 }

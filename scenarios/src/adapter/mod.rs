@@ -19,46 +19,21 @@ use keyrace_core::{
 
 pub use mutants::Mutant;
 
-use crate::protocol::{Hello, Op, OpName, Reply, Request, Success};
+use crate::protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};
 
 /// The name the reference adapter announces.
 pub const NAME: &str = "keyrace-core reference";
 
 /// Serve requests from `input` until EOF, answering on `output`.
-pub fn serve(
-    mutant: Option<Mutant>,
-    input: impl BufRead,
-    mut output: impl Write,
-) -> io::Result<()> {
+pub fn serve(mutant: Option<Mutant>, input: impl BufRead, output: impl Write) -> io::Result<()> {
     let name = match mutant {
         Some(m) => format!("{NAME} (mutant {})", m.name()),
         None => NAME.to_owned(),
     };
-    writeln!(output, "{}", Hello::new(&name, &OpName::ALL).to_line())?;
-    output.flush()?;
-    for line in input.split(b'\n') {
-        let line = line?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let reply = match Request::parse(&line) {
-            Ok(request) => answer(&request, mutant),
-            Err((id, detail)) => {
-                eprintln!("keyrace-adapter: unreadable request: {detail}");
-                Reply::failure(
-                    id.unwrap_or(0),
-                    match id {
-                        Some(_) => ErrorCode::UnsupportedOp,
-                        None => ErrorCode::InvalidArgument,
-                    },
-                    format!("unreadable request: {detail}"),
-                )
-            }
-        };
-        writeln!(output, "{}", reply.to_line())?;
-        output.flush()?;
-    }
-    Ok(())
+    let hello = Hello::new(&name, &OpName::ALL);
+    keyrace_protocol::serve(&hello, input, output, |op| {
+        handle(op, mutant).map_err(|e| Failure::new(e.code(), e.to_string()))
+    })
 }
 
 /// Run one request against the store it names.
@@ -76,6 +51,8 @@ enum AdapterError {
     Store(#[from] keyrace_core::Error),
     #[error(transparent)]
     Ledger(#[from] BootstrapError),
+    #[error("this adapter does not implement {0}")]
+    Unsupported(String),
 }
 
 impl AdapterError {
@@ -83,6 +60,7 @@ impl AdapterError {
         match self {
             AdapterError::Store(e) => e.code(),
             AdapterError::Ledger(e) => e.code(),
+            AdapterError::Unsupported(_) => ErrorCode::UnsupportedOp,
         }
     }
 }
@@ -176,6 +154,7 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
                 ..Success::default()
             })
         }
+        other => Err(AdapterError::Unsupported(other.name().to_string())),
     }
 }
 

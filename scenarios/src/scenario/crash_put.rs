@@ -16,7 +16,7 @@ use rand::Rng;
 use super::{call, Env, Exchange, Mode, Round, ScenarioDef};
 use crate::actor::{Actor, ActorError};
 use crate::procfs;
-use crate::protocol::{Op, OpName};
+use crate::protocol::{Op, OpName, Summary};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "crash-put",

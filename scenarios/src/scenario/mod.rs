@@ -28,7 +28,7 @@ use rand::seq::SliceRandom;
 use crate::actor::{Actor, ActorError, ActorSpec, Finding, Findings};
 use crate::config::Config;
 use crate::explore::Explorer;
-use crate::protocol::{Op, OpName, Reply};
+use crate::protocol::{Op, OpName, Reply, Summary};
 use crate::scratch::{Area, Refusal, StoreDir};
 use crate::trace::Tracer;
 

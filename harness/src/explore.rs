@@ -7,7 +7,7 @@
 //! | plain | [`Explorer::Stress`] | std threads, [`STRESS_ITERATIONS`] runs: finds little, proves the models run |
 //!
 //! A model is a `Fn()` that panics when its invariant breaks. A run stops at the first failure
-//! and returns a [`Failure`] with the panic message (invariant and trace) and how to replay it.
+//! and returns a [`Counterexample`] with the panic message (invariant and trace) and how to replay it.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -153,14 +153,15 @@ pub enum Replay {
     None,
 }
 
+/// A failing execution a model explorer found: what broke, and how to replay it.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub struct Counterexample {
     /// The panic message: the invariant, details and the trace.
     pub message: String,
     pub replay: Replay,
 }
 
-impl Failure {
+impl Counterexample {
     /// Whether `message` (a panic message) reports a broken model invariant, as opposed to a
     /// model that could not run.
     pub fn is_violation(message: &str) -> bool {
@@ -192,7 +193,7 @@ pub struct Outcome {
     /// Executions run (interleavings for loom, schedules for shuttle), the failing one included.
     pub executions: usize,
     pub elapsed: Duration,
-    pub failure: Option<Failure>,
+    pub failure: Option<Counterexample>,
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -219,7 +220,7 @@ fn counted(model: &Model, counter: &Arc<AtomicUsize>) -> impl Fn() + Send + Sync
 pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    // Violations are expected (every mutant panics) and come back in the `Failure`; the
+    // Violations are expected (every mutant panics) and come back in the `Counterexample`; the
     // default hook would print each one with a backtrace.
     let previous_hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
@@ -228,7 +229,7 @@ pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
     let elapsed = start.elapsed();
     let failure = result.err().map(|message| {
         let replay = replay_handle(explorer, name, model, &message);
-        Failure { message, replay }
+        Counterexample { message, replay }
     });
     panic::set_hook(previous_hook);
     Outcome {
@@ -370,7 +371,7 @@ fn loom_checkpoint(_: usize, _: &str, _: &Model) -> Replay {
 /// Run the recorded failing execution again; `Err(message)` when it fails (as it should).
 /// A handle that cannot be replayed (a mangled schedule string, a file that is not a loom
 /// checkpoint) also comes back as `Err`, whose message then names no broken invariant: see
-/// [`Failure::is_violation`].
+/// [`Counterexample::is_violation`].
 pub fn replay(replay: &Replay, model: &Model) -> Result<(), String> {
     // Quiet, as in `explore`: the panic comes back in the result.
     let previous_hook = panic::take_hook();
@@ -435,7 +436,7 @@ mod tests {
 
     #[test]
     fn the_invariant_line_is_picked_out_of_a_failure() {
-        let failure = Failure {
+        let failure = Counterexample {
             message: format!(
                 "preamble\n{}keys differ\nobserved: x",
                 crate::models::VIOLATION_PREFIX

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::catalogue::{Body, Case, PROPERTY_CASES};
-use crate::explore::{explore, Explorer, Failure, Replay};
+use crate::explore::{explore, Counterexample, Explorer, Replay};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -50,7 +50,7 @@ pub struct Row {
     pub executions: usize,
     pub elapsed: Duration,
     pub verdict: Verdict,
-    pub failure: Option<Failure>,
+    pub failure: Option<Counterexample>,
 }
 
 impl Row {
@@ -88,7 +88,7 @@ pub fn run_case(case: &Case, explorer: Explorer) -> Row {
         Body::Property(property) => {
             let start = Instant::now();
             let outcome = property(PROPERTY_CASES);
-            let failure = outcome.failure.map(|message| Failure {
+            let failure = outcome.failure.map(|message| Counterexample {
                 message,
                 replay: Replay::None,
             });

@@ -6,7 +6,7 @@
 #![cfg(all(feature = "shuttle", not(loom)))]
 
 use keyrace_harness::catalogue::{find, Body};
-use keyrace_harness::explore::{replay, Explorer, Failure, Replay, SHUTTLE_ITERATIONS};
+use keyrace_harness::explore::{replay, Counterexample, Explorer, Replay, SHUTTLE_ITERATIONS};
 use keyrace_harness::report::{check_catalogue, check_replay_reproduces};
 
 #[test]
@@ -39,6 +39,6 @@ fn a_mangled_schedule_is_refused_not_reported_as_reproduced() {
     };
     let outcome = replay(&Replay::Shuttle("not a schedule".to_owned()), model);
     let message = outcome.expect_err("a mangled schedule cannot run");
-    assert!(!Failure::is_violation(&message), "{message}");
+    assert!(!Counterexample::is_violation(&message), "{message}");
     assert!(message.contains("not a shuttle schedule"), "{message}");
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyrace_harness::catalogue::{catalogue, find, Body};
-use keyrace_harness::explore::{replay, Explorer, Failure, Replay};
+use keyrace_harness::explore::{replay, Counterexample, Explorer, Replay};
 use keyrace_harness::report::Report;
 
 #[derive(Parser)]
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
                 }
             };
             match replay(&handle, model) {
-                Err(message) if Failure::is_violation(&message) => {
+                Err(message) if Counterexample::is_violation(&message) => {
                     println!("reproduced:\n{message}");
                     ExitCode::SUCCESS
                 }

@@ -21,7 +21,7 @@ use keyrace_core::sync::thread;
 
 use crate::simfs::SimFs;
 
-/// First line of every invariant violation; [`crate::explore::Failure::invariant`] finds it.
+/// First line of every invariant violation; [`crate::explore::Counterexample::invariant`] finds it.
 pub const VIOLATION_PREFIX: &str = "invariant violated: ";
 
 /// The "invariant" a model states for its own setup. Breaking it says the model is broken, not

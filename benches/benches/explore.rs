@@ -158,7 +158,7 @@ fn run(adapter: &[OsString], scenario: &str, rounds: u64) -> Duration {
         scenario.seconds,
         scenario.rounds_per_second,
         scenario
-            .explored
+            .coverage
             .as_deref()
             .map(|e| format!("; {e}"))
             .unwrap_or_default(),

@@ -85,8 +85,9 @@ pub struct ScenarioReport {
     pub fault: Option<Fault>,
     pub seconds: f64,
     pub rounds_per_second: f64,
-    /// Under `--explore`: what was explored and what that guarantees.
-    pub explored: Option<String>,
+    /// What the budget bought: under `--explore`, what was explored and what that
+    /// guarantees; for a racing scenario in the default mode, the odds of missing a race.
+    pub coverage: Option<String>,
 }
 
 impl ScenarioReport {
@@ -102,7 +103,7 @@ impl ScenarioReport {
             fault: None,
             seconds: 0.0,
             rounds_per_second: 0.0,
-            explored: None,
+            coverage: None,
         }
     }
 
@@ -239,8 +240,8 @@ impl Report {
             );
         }
         for s in &self.scenarios {
-            if let Some(explored) = &s.explored {
-                let _ = writeln!(out, "\n{} explored: {}", s.id, printable(explored));
+            if let Some(coverage) = &s.coverage {
+                let _ = writeln!(out, "\n{} covered: {}", s.id, printable(coverage));
             }
             if let Some(reason) = &s.skipped_reason {
                 let _ = writeln!(out, "\n{} skipped: {}", s.id, printable(reason));

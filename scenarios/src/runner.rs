@@ -434,10 +434,10 @@ fn run_scenario(
                 repro = cfg.repro_schedule(def.id, &word);
             }
             exhausted = !controlled.explorer.end_round();
-            report.explored = Some(explored(&controlled.explorer, report.rounds, exhausted));
+            report.coverage = Some(explored(&controlled.explorer, report.rounds, exhausted));
         }
         if let Some(controlled) = env.controlled.as_ref().filter(|_| def.mode == Mode::Traced) {
-            report.explored = Some(format!(
+            report.coverage = Some(format!(
                 "{} distinct crash states judged ({} broke an invariant), under the portable \
                  and the ext4 data=ordered persistence profiles",
                 controlled.states_judged, controlled.states_violating
@@ -471,6 +471,9 @@ fn run_scenario(
             break;
         }
     }
+    if cfg.explore.is_none() && def.mode == Mode::Race && report.rounds > 0 {
+        report.coverage = Some(chance_coverage(report.rounds, cfg.actors));
+    }
     drop(env);
     // Helpers that escaped an actor that was killed alive (an adapter that gave up being a
     // subreaper) are the runner's by now.
@@ -487,6 +490,27 @@ fn run_scenario(
 
 /// Released calls shown with a violation's schedule.
 const SCHEDULE_LINES: usize = 60;
+
+/// What chance bought in a racing scenario: the odds that a race showing in a given share of
+/// rounds (each round independent) was missed by all of them.
+fn chance_coverage(rounds: u32, actors: usize) -> String {
+    let missed = |share: f64| {
+        let p = (1.0 - share).powf(f64::from(rounds));
+        if p >= 0.001 {
+            format!("{:.1}%", p * 100.0)
+        } else {
+            format!("{p:.0e}")
+        }
+    };
+    format!(
+        "{rounds} rounds of {actors} actors at once: a race that shows in 1 round in 10 is \
+         missed with probability {}, 1 in 100 with {}, 1 in 1,000 with {}; --explore orders \
+         the calls instead",
+        missed(0.1),
+        missed(0.01),
+        missed(0.001)
+    )
+}
 
 /// What `--explore` covered in a scenario, for the report.
 fn explored(explorer: &Explorer, rounds: u32, exhausted: bool) -> String {

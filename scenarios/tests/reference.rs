@@ -11,6 +11,11 @@ fn reference_adapter_passes_every_scenario() {
     let report = text(&output);
     assert_eq!(output.status.code(), Some(0), "{report}");
     assert_every_row_passed(&report, false);
+    // What chance bought, for each racing scenario: (1 - 1/10)^20 = 12.2%.
+    assert!(
+        report.contains("keygen-race covered: 20 rounds of 4 actors at once: a race that shows in 1 round in 10 is missed with probability 12.2%"),
+        "{report}"
+    );
 }
 
 /// Every scenario of the catalogue has a row, and it passed: a skipped one checked nothing.

@@ -37,7 +37,7 @@ fn release_dir() -> PathBuf {
 }
 
 fn reference_adapter() -> PathBuf {
-    let adapter = release_dir().join("keyrace-adapter");
+    let adapter = release_dir().join("keyrace-reference-adapter");
     assert!(
         adapter.exists(),
         "{} is missing: run `cargo build --release -p keyrace-scenarios` first",

@@ -12,13 +12,13 @@ use keyrace_scenarios::config::{Budget, Config};
 use keyrace_scenarios::report::Status;
 use keyrace_scenarios::runner;
 
-/// `target/release/keyrace-adapter`, beside the directory of this bench binary.
+/// `target/release/keyrace-reference-adapter`, beside the directory of this bench binary.
 fn reference_adapter() -> PathBuf {
     let exe = std::env::current_exe().expect("bench binary path");
     let adapter = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("keyrace-adapter"))
+        .map(|dir| dir.join("keyrace-reference-adapter"))
         .expect("bench binary lives in target/<profile>/deps");
     assert!(
         adapter.exists(),

@@ -23,7 +23,7 @@ use crate::scratch::{Area, Scratch};
 /// Why a run could not start, or did not end on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("unknown scenario {0:?}; `keyrace list` shows the ids")]
+    #[error("unknown scenario {0:?}; the scenarios are: {ids}", ids = scenario::CATALOGUE.map(|d| d.id).join(", "))]
     UnknownScenario(String),
     #[error("{0}")]
     InvalidConfig(String),

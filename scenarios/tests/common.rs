@@ -12,7 +12,7 @@ pub const KEYRACE: &str = env!("CARGO_BIN_EXE_keyrace");
 pub fn keyrace_bin() -> String {
     std::env::var("KEYRACE_BIN").unwrap_or_else(|_| KEYRACE.to_owned())
 }
-pub const ADAPTER: &str = env!("CARGO_BIN_EXE_keyrace-adapter");
+pub const ADAPTER: &str = env!("CARGO_BIN_EXE_keyrace-reference-adapter");
 
 /// `keyrace ARGS...`, waited for; stdout and stderr captured.
 pub fn keyrace(args: &[&str]) -> Output {

@@ -152,10 +152,16 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
         listing.lines().count(),
         keyrace_scenarios::scenario::CATALOGUE.len()
     );
-    assert_eq!(
-        keyrace(&["check", "--scenario", "nope"]).status.code(),
-        Some(2)
+    let unknown = keyrace(&["check", "--scenario", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("the scenarios are: keygen-race, put-race"),
+        "{}",
+        text(&unknown)
     );
+    let mutant = keyrace(&["adapter", "--mutant", "nope"]);
+    assert_eq!(mutant.status.code(), Some(2));
+    assert!(text(&mutant).contains("put-in-place"), "{}", text(&mutant));
     assert_eq!(keyrace(&["check", "--bogus"]).status.code(), Some(2));
     assert_eq!(keyrace(&["check", "--adapter"]).status.code(), Some(2));
     for (args, says) in [

@@ -1,5 +1,5 @@
 //! Known-bad variants of the reference adapter's steps, one per real-world bug, so the runner
-//! can be shown to catch each (`keyrace-adapter --mutant NAME`). Each is a small diff against
+//! can be shown to catch each (`keyrace-reference-adapter --mutant NAME`). Each is a small diff against
 //! the reference step it replaces; the comment names the seed (`docs/seeds.md`) and the diff.
 //! The harness crate keeps its own in-process copies for the models; these run across real
 //! processes.

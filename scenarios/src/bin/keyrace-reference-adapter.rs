@@ -1,5 +1,5 @@
 //! The reference adapter: keyrace-adapter/1 on stdin/stdout over keyrace-core.
-//! `keyrace-adapter --mutant NAME` switches on one known-bad variant.
+//! `keyrace-reference-adapter --mutant NAME` switches on one known-bad variant.
 
 use clap::builder::PossibleValuesParser;
 use clap::Parser;
@@ -20,7 +20,7 @@ fn main() {
     let cli = Cli::parse();
     let mutant = cli.mutant.and_then(|name| name.parse::<Mutant>().ok());
     if let Err(e) = adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock()) {
-        eprintln!("keyrace-adapter: {e}");
+        eprintln!("keyrace-reference-adapter: {e}");
         std::process::exit(1);
     }
 }

@@ -7,7 +7,7 @@ use keyrace_core::{resolve_key, ErrorCode, KeyMode, KeySources, Result, Store, S
 use super::keygen::key_dir;
 use super::put::store_dir;
 use super::{require, show};
-use crate::simfs::{CrashMode, Fault, FaultError, Op, Semantics, SimFs};
+use crate::simfs::{CallKind, CrashMode, Fault, FaultError, Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
 pub const EPHEMERAL_FALLBACK: &str = "no acknowledged secret is lost across a restart; without a \
@@ -66,7 +66,7 @@ pub fn ephemeral_fallback(resolve: Resolve) -> impl Fn() + Send + Sync + 'static
         // $HOME is not writable: the key file's directory cannot be created.
         let unwritable = || {
             Fault::always(
-                Op::CreateDir,
+                CallKind::CreateDir,
                 "/home/u/.keyrace",
                 FaultError::PermissionDenied,
             )

@@ -13,7 +13,7 @@ use keyrace_core::keyfile::{key_file_bytes, read_key_file, KEY_FILE};
 use keyrace_core::{load_or_create, Error, ErrorCode, Fs, FsFile, Key, Result};
 
 use super::{actor_name, require, run_actors, show};
-use crate::simfs::{Fault, FaultError, Op, Semantics, SimFs};
+use crate::simfs::{CallKind, Fault, FaultError, Semantics, SimFs};
 
 /// The invariant of this model, as its violations name it.
 pub const KEYGEN_RACE: &str =
@@ -214,7 +214,7 @@ pub fn keygen_error_masking(keygen: Keygen, actors: usize) -> impl Fn() + Send +
                 fs.write_durable(&dir.join(KEY_FILE), key_file_bytes(&existing).as_bytes())
             });
             require(&fs, setup.is_ok(), super::SETUP, || format!("{setup:?}"));
-            fs.inject(Fault::nth(Op::OpenRead, "/.keyrace/key", 1, error).for_actor("A"));
+            fs.inject(Fault::nth(CallKind::OpenRead, "/.keyrace/key", 1, error).for_actor("A"));
             let results = {
                 let (fs, dir) = (fs.clone(), dir.clone());
                 run_actors(actors, move |i| {

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::trace::Op;
+use super::trace::CallKind;
 
 /// The errors a fault can inject, each with the `io::ErrorKind` the core classifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl FaultError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     /// The operation kind; `None` matches every kind.
-    pub op: Option<Op>,
+    pub op: Option<CallKind>,
     /// Matches when the operation's (first) path contains this text.
     pub path_contains: String,
     /// Only this actor's operations; `None` matches every actor.
@@ -50,7 +50,7 @@ pub struct Fault {
 
 impl Fault {
     /// The `nth` (1-based) `op` on a path containing `path_contains` fails once with `error`.
-    pub fn nth(op: Op, path_contains: &str, nth: usize, error: FaultError) -> Fault {
+    pub fn nth(op: CallKind, path_contains: &str, nth: usize, error: FaultError) -> Fault {
         Fault {
             op: Some(op),
             path_contains: path_contains.to_owned(),
@@ -63,7 +63,7 @@ impl Fault {
     }
 
     /// Every `op` on a path containing `path_contains` fails with `error`.
-    pub fn always(op: Op, path_contains: &str, error: FaultError) -> Fault {
+    pub fn always(op: CallKind, path_contains: &str, error: FaultError) -> Fault {
         Fault {
             times: usize::MAX,
             ..Fault::nth(op, path_contains, 1, error)
@@ -77,7 +77,7 @@ impl Fault {
     }
 
     /// Count this operation if it matches; `Some(error)` if it must fail.
-    pub(super) fn hit(&mut self, op: Op, path: &str, actor: &str) -> Option<io::Error> {
+    pub(super) fn hit(&mut self, op: CallKind, path: &str, actor: &str) -> Option<io::Error> {
         let matches = self.op.is_none_or(|o| o == op)
             && path.contains(&self.path_contains)
             && self.actor.as_deref().is_none_or(|a| a == actor);

@@ -28,7 +28,7 @@ use keyrace_core::sync::Mutex;
 use keyrace_core::{DirEntry, Fs, FsFile, Metadata};
 
 pub use fault::{Fault, FaultError};
-pub use trace::{Event, Op, Trace};
+pub use trace::{CallKind, Event, Trace};
 pub use tree::CrashMode;
 use tree::{error, Ino, Node, Tree};
 
@@ -65,7 +65,7 @@ struct State {
 }
 
 impl State {
-    fn record(&mut self, actor: &str, op: Op, path: String, result: String) {
+    fn record(&mut self, actor: &str, op: CallKind, path: String, result: String) {
         let seq = self.trace.len() + 1;
         self.trace.push(Event {
             seq,
@@ -172,7 +172,7 @@ impl SimFs {
     /// Run one operation: one scheduling point, crash point and fault checks, one trace line.
     fn op<T>(
         &self,
-        op: Op,
+        op: CallKind,
         path: &Path,
         to: Option<&Path>,
         describe_ok: impl FnOnce(&T) -> String,
@@ -192,7 +192,7 @@ impl SimFs {
     }
 
     /// Crash points and faults: whether this operation may run at all.
-    fn gate(&self, state: &mut State, op: Op, shown: &str) -> io::Result<()> {
+    fn gate(&self, state: &mut State, op: CallKind, shown: &str) -> io::Result<()> {
         *state.op_counts.entry(self.actor.to_string()).or_default() += 1;
         if self.born < state.generation {
             return Err(io::Error::other(format!(
@@ -285,7 +285,7 @@ impl SimFs {
         state.crash_points.clear();
         state.faults.clear();
         let actor = self.actor.clone();
-        state.record(&actor, Op::Crash, String::new(), format!("{mode:?}"));
+        state.record(&actor, CallKind::Crash, String::new(), format!("{mode:?}"));
     }
 
     /// Add a line to the trace (an actor's acknowledgement, a check's observation).
@@ -293,7 +293,7 @@ impl SimFs {
         let mut state = self.lock();
         state.record(
             &self.actor.clone(),
-            Op::Note,
+            CallKind::Note,
             String::new(),
             text.to_owned(),
         );
@@ -319,7 +319,7 @@ impl SimFs {
     /// does and the `put-in-place` and `cache-*` mutants do. Like the real call it follows a
     /// symlink at `path` and creates a missing target. Not part of [`Fs`] on purpose.
     pub fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
-        let handle = self.op(Op::OpenTruncate, path, None, handle_desc, |state| {
+        let handle = self.op(CallKind::OpenTruncate, path, None, handle_desc, |state| {
             let ino = open_truncate_at(state, path, mode, 0)?;
             Ok((state.open_handle(ino), ino, state.generation))
         })?;
@@ -329,7 +329,7 @@ impl SimFs {
     /// Create a symlink at `link` pointing to `target` (for planting attacks).
     pub fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
         self.op(
-            Op::Symlink,
+            CallKind::Symlink,
             link,
             Some(target),
             |_| "ok".into(),
@@ -434,7 +434,7 @@ impl Read for SimFile {
         let path = self.shown();
         let this = &*self;
         let n = this.fs.op(
-            Op::Read,
+            CallKind::Read,
             Path::new(&path),
             None,
             |n: &usize| format!("{n} bytes"),
@@ -460,7 +460,7 @@ impl Write for SimFile {
         let path = self.shown();
         let this = &*self;
         let n = this.fs.op(
-            Op::Write,
+            CallKind::Write,
             Path::new(&path),
             None,
             |n: &usize| format!("{n} bytes"),
@@ -492,7 +492,7 @@ impl FsFile for SimFile {
         let path = self.shown();
         let this = &*self;
         this.fs.op(
-            Op::SyncFile,
+            CallKind::SyncFile,
             Path::new(&path),
             None,
             |_| "ok".into(),
@@ -511,7 +511,7 @@ impl FsFile for SimFile {
         let path = self.shown();
         let describe = |m: &Metadata| format!("{:?}, {} bytes", m.kind, m.len);
         self.fs
-            .op(Op::Fstat, Path::new(&path), None, describe, |state| {
+            .op(CallKind::Fstat, Path::new(&path), None, describe, |state| {
                 self.live(state)?;
                 Ok(state.tree.metadata(ino, SIM_UID))
             })
@@ -524,7 +524,7 @@ impl Drop for SimFile {
         if state.generation == self.generation {
             state.handles.remove(&self.handle);
             let actor = self.fs.actor.clone();
-            state.record(&actor, Op::Close, self.shown(), "ok".into());
+            state.record(&actor, CallKind::Close, self.shown(), "ok".into());
         }
     }
 }
@@ -533,7 +533,7 @@ impl Fs for SimFs {
     type File = SimFile;
 
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
-        let handle = self.op(Op::CreateNew, path, None, handle_desc, |state| {
+        let handle = self.op(CallKind::CreateNew, path, None, handle_desc, |state| {
             if state.tree.lookup(path)?.is_some() {
                 return Err(error(io::ErrorKind::AlreadyExists, path, "file exists"));
             }
@@ -544,7 +544,7 @@ impl Fs for SimFs {
     }
 
     fn open_read(&self, path: &Path) -> io::Result<SimFile> {
-        let handle = self.op(Op::OpenRead, path, None, handle_desc, |state| {
+        let handle = self.op(CallKind::OpenRead, path, None, handle_desc, |state| {
             let ino = state.tree.lookup_existing(path)?;
             match state.tree.node(ino) {
                 Node::File { .. } => Ok((state.open_handle(ino), ino, state.generation)),
@@ -562,7 +562,7 @@ impl Fs for SimFs {
 
     fn link_noreplace(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.op(
-            Op::Link,
+            CallKind::Link,
             from,
             Some(to),
             |_| "ok".into(),
@@ -583,7 +583,7 @@ impl Fs for SimFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.op(
-            Op::Rename,
+            CallKind::Rename,
             from,
             Some(to),
             |_| "ok".into(),
@@ -620,7 +620,7 @@ impl Fs for SimFs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.op(
-            Op::RemoveFile,
+            CallKind::RemoveFile,
             path,
             None,
             |_| "ok".into(),
@@ -639,7 +639,7 @@ impl Fs for SimFs {
 
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
         self.op(
-            Op::RemoveDir,
+            CallKind::RemoveDir,
             path,
             None,
             |_| "ok".into(),
@@ -662,7 +662,7 @@ impl Fs for SimFs {
 
     fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
         self.op(
-            Op::CreateDir,
+            CallKind::CreateDir,
             path,
             None,
             |_| "ok".into(),
@@ -684,7 +684,7 @@ impl Fs for SimFs {
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
         let describe = |entries: &Vec<DirEntry>| format!("{} entries", entries.len());
-        self.op(Op::ReadDir, path, None, describe, |state| {
+        self.op(CallKind::ReadDir, path, None, describe, |state| {
             let ino = state.tree.lookup_existing(path)?;
             let Node::Dir { entries, .. } = state.tree.node(ino) else {
                 return Err(error(io::ErrorKind::NotADirectory, path, "not a directory"));
@@ -701,7 +701,7 @@ impl Fs for SimFs {
 
     fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
         let describe = |m: &Metadata| format!("{:?}, {} bytes", m.kind, m.len);
-        self.op(Op::Lstat, path, None, describe, |state| {
+        self.op(CallKind::Lstat, path, None, describe, |state| {
             let ino = state.tree.lookup_existing(path)?;
             Ok(state.tree.metadata(ino, SIM_UID))
         })
@@ -713,7 +713,7 @@ impl Fs for SimFs {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.op(
-            Op::SyncDir,
+            CallKind::SyncDir,
             path,
             None,
             |_| "ok".into(),

@@ -6,7 +6,7 @@ use std::path::Path;
 use keyrace_core::fs::read_file;
 use keyrace_core::{FileKind, Fs, FsFile};
 
-use super::{CrashMode, Fault, FaultError, Op, Semantics, SimFs};
+use super::{CallKind, CrashMode, Fault, FaultError, Semantics, SimFs};
 
 fn p(path: &str) -> &Path {
     Path::new(path)
@@ -152,7 +152,7 @@ fn the_kth_matching_operation_fails_with_the_chosen_error() {
     let fs = fs_with_dir(Semantics::Posix);
     fs.write_durable(p("/d/f"), b"x").expect("write");
     fs.inject(Fault::nth(
-        Op::OpenRead,
+        CallKind::OpenRead,
         "/d/f",
         2,
         FaultError::PermissionDenied,
@@ -161,7 +161,7 @@ fn the_kth_matching_operation_fails_with_the_chosen_error() {
     let second = read_file(&fs, p("/d/f")).expect_err("second open fails");
     assert_eq!(second.kind(), ErrorKind::PermissionDenied);
     assert!(read_file(&fs, p("/d/f")).is_ok());
-    fs.inject(Fault::always(Op::RemoveFile, "/d/", FaultError::Busy).for_actor("B"));
+    fs.inject(Fault::always(CallKind::RemoveFile, "/d/", FaultError::Busy).for_actor("B"));
     assert!(fs.actor("A").remove_file(p("/d/f")).is_ok());
     let busy = fs.actor("B").remove_file(p("/d/g")).expect_err("injected");
     assert_eq!(busy.kind(), ErrorKind::ResourceBusy);

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The operations SimFs performs; one per `Fs` call or handle call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum CallKind {
     CreateNew,
     OpenRead,
     OpenTruncate,
@@ -29,28 +29,28 @@ pub enum Op {
     Note,
 }
 
-impl Op {
+impl CallKind {
     pub fn name(self) -> &'static str {
         match self {
-            Op::CreateNew => "create_new",
-            Op::OpenRead => "open_read",
-            Op::OpenTruncate => "open_truncate",
-            Op::Read => "read",
-            Op::Write => "write",
-            Op::SyncFile => "fsync",
-            Op::Fstat => "fstat",
-            Op::Close => "close",
-            Op::Link => "link_noreplace",
-            Op::Rename => "rename",
-            Op::RemoveFile => "remove_file",
-            Op::RemoveDir => "remove_dir",
-            Op::CreateDir => "create_dir",
-            Op::ReadDir => "read_dir",
-            Op::Lstat => "lstat",
-            Op::SyncDir => "fsync_dir",
-            Op::Symlink => "symlink",
-            Op::Crash => "CRASH",
-            Op::Note => "note",
+            CallKind::CreateNew => "create_new",
+            CallKind::OpenRead => "open_read",
+            CallKind::OpenTruncate => "open_truncate",
+            CallKind::Read => "read",
+            CallKind::Write => "write",
+            CallKind::SyncFile => "fsync",
+            CallKind::Fstat => "fstat",
+            CallKind::Close => "close",
+            CallKind::Link => "link_noreplace",
+            CallKind::Rename => "rename",
+            CallKind::RemoveFile => "remove_file",
+            CallKind::RemoveDir => "remove_dir",
+            CallKind::CreateDir => "create_dir",
+            CallKind::ReadDir => "read_dir",
+            CallKind::Lstat => "lstat",
+            CallKind::SyncDir => "fsync_dir",
+            CallKind::Symlink => "symlink",
+            CallKind::Crash => "CRASH",
+            CallKind::Note => "note",
         }
     }
 }
@@ -60,7 +60,7 @@ impl Op {
 pub struct Event {
     pub seq: usize,
     pub actor: String,
-    pub op: Op,
+    pub op: CallKind,
     pub path: String,
     pub result: String,
 }

@@ -257,17 +257,7 @@ pub(crate) fn put_in_place(
     value: &str,
     style: InPlace,
 ) -> keyrace_core::Result<()> {
-    let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
-        .map_err(fs_error("read the store metadata"))?;
-    let meta = Meta::parse(&meta_bytes).map_err(|_| Error::MetadataCorrupted {
-        path: dir.join(META_FILE),
-        detail: "changed while a put ran".to_owned(),
-    })?;
-    let sealed = envelope::seal(
-        &StoreKeys::derive(master, &meta.salt).enc,
-        name,
-        value.as_bytes(),
-    )?;
+    let sealed = seal(dir, master, name, value)?;
     let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
     let write = || -> io::Result<()> {
         let mut file = OpenOptions::new()
@@ -287,6 +277,22 @@ pub(crate) fn put_in_place(
         }
     };
     write().map_err(fs_error("write the secret"))
+}
+
+/// The envelope a put of the store at `dir` writes, sealed as the reference does (for the
+/// mutants that write it their own way).
+fn seal(dir: &Path, master: &Key, name: &str, value: &str) -> keyrace_core::Result<Vec<u8>> {
+    let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
+        .map_err(fs_error("read the store metadata"))?;
+    let meta = Meta::parse(&meta_bytes).map_err(|_| Error::MetadataCorrupted {
+        path: dir.join(META_FILE),
+        detail: "changed while a put ran".to_owned(),
+    })?;
+    envelope::seal(
+        &StoreKeys::derive(master, &meta.salt).enc,
+        name,
+        value.as_bytes(),
+    )
 }
 
 /// How put-in-place writes.
@@ -309,17 +315,7 @@ pub(crate) fn put_rename_no_dir_fsync(
     name: &str,
     value: &str,
 ) -> keyrace_core::Result<()> {
-    let meta_bytes = keyrace_core::fs::read_file(&OsFs, &dir.join(META_FILE))
-        .map_err(fs_error("read the store metadata"))?;
-    let meta = Meta::parse(&meta_bytes).map_err(|_| Error::MetadataCorrupted {
-        path: dir.join(META_FILE),
-        detail: "changed while a put ran".to_owned(),
-    })?;
-    let sealed = envelope::seal(
-        &StoreKeys::derive(master, &meta.salt).enc,
-        name,
-        value.as_bytes(),
-    )?;
+    let sealed = seal(dir, master, name, value)?;
     let secrets = dir.join(SECRETS_DIR);
     let path = secrets.join(secret_file_name(name)?);
     let temp = secrets.join(format!("{TEMP_PREFIX}{}", std::process::id()));

@@ -43,31 +43,11 @@ enum Entry {
         existed: bool,
         truncate: bool,
     },
-    Write {
-        ino: Ino,
-        offset: u64,
-        data: Vec<u8>,
-    },
-    Rename {
-        from: RelPath,
-        to: RelPath,
-        ino: Ino,
-    },
-    Link {
-        to: RelPath,
-        ino: Ino,
-    },
-    Remove {
-        path: RelPath,
-    },
     Mkdir {
         path: RelPath,
     },
-    Sync(FsOp),
-    SetLen {
-        ino: Ino,
-        len: u64,
-    },
+    /// Known whole at entry; recorded if the call succeeds (a write keeps the bytes it wrote).
+    Op(FsOp),
 }
 
 struct State {
@@ -265,7 +245,7 @@ impl State {
                     self.unsupported(call, "a write beyond what the crash states model");
                     return None;
                 }
-                Some(Entry::Write { ino, offset, data })
+                Some(Entry::Op(FsOp::Write { ino, offset, data }))
             }
             Kind::Rename => {
                 if call.nr == libc::SYS_renameat2
@@ -277,10 +257,10 @@ impl State {
                 match (path_rel(0), path_rel(1)) {
                     (Some(from), Some(to)) => {
                         let ino = self.ino_of(call.paths.first()?)?;
-                        Some(Entry::Rename { from, to, ino })
+                        Some(Entry::Op(FsOp::Rename { from, to, ino }))
                     }
                     // Moved out of the store: for the store, a removal.
-                    (Some(from), None) => Some(Entry::Remove { path: from }),
+                    (Some(from), None) => Some(Entry::Op(FsOp::Remove { path: from })),
                     (None, Some(_)) => {
                         self.unsupported(
                             call,
@@ -314,16 +294,16 @@ impl State {
                     );
                     return None;
                 };
-                Some(Entry::Link { to, ino })
+                Some(Entry::Op(FsOp::Link { to, ino }))
             }
-            Kind::Unlink | Kind::Rmdir => Some(Entry::Remove { path: path_rel(0)? }),
+            Kind::Unlink | Kind::Rmdir => Some(Entry::Op(FsOp::Remove { path: path_rel(0)? })),
             Kind::Mkdir => Some(Entry::Mkdir { path: path_rel(0)? }),
             // sync_file_range makes nothing durable (no metadata, no barrier): not an fsync.
             Kind::Fsync if call.nr == libc::SYS_sync_file_range => None,
             Kind::Fsync => {
                 let (fd, path) = self.fd_path(call)?;
                 let (ino, meta) = self.ino_of_fd(tid, fd)?;
-                Some(Entry::Sync(if meta.is_dir() {
+                Some(Entry::Op(if meta.is_dir() {
                     FsOp::SyncDir {
                         path: self.rel(&path)?,
                     }
@@ -331,25 +311,25 @@ impl State {
                     FsOp::SyncFile { ino }
                 }))
             }
-            Kind::SyncAll => Some(Entry::Sync(FsOp::SyncAll)),
+            Kind::SyncAll => Some(Entry::Op(FsOp::SyncAll)),
             Kind::Truncate | Kind::Ftruncate if call.args[1] > MAX_MODELLED_FILE => {
                 self.unsupported(call, "a length beyond what the crash states model");
                 None
             }
             Kind::Truncate => {
                 let ino = self.ino_of(call.paths.first()?)?;
-                Some(Entry::SetLen {
+                Some(Entry::Op(FsOp::SetLen {
                     ino,
                     len: call.args[1],
-                })
+                }))
             }
             Kind::Ftruncate => {
                 let (fd, _) = self.fd_path(call)?;
                 let (ino, _) = self.ino_of_fd(tid, fd)?;
-                Some(Entry::SetLen {
+                Some(Entry::Op(FsOp::SetLen {
                     ino,
                     len: call.args[1],
-                })
+                }))
             }
             Kind::Symlink => {
                 self.unsupported(call, "symlinks are not modelled");
@@ -416,17 +396,14 @@ impl State {
                     return;
                 }
             }
-            Entry::Write {
+            Entry::Op(FsOp::Write {
                 ino,
                 offset,
                 mut data,
-            } => {
+            }) => {
                 data.truncate(ret as usize);
                 FsOp::Write { ino, offset, data }
             }
-            Entry::Rename { from, to, ino } => FsOp::Rename { from, to, ino },
-            Entry::Link { to, ino } => FsOp::Link { to, ino },
-            Entry::Remove { path } => FsOp::Remove { path },
             Entry::Mkdir { path } => {
                 let Some(full) = call.paths.first() else {
                     return;
@@ -441,8 +418,7 @@ impl State {
                     mode: meta.mode() & 0o7777,
                 }
             }
-            Entry::Sync(op) => op,
-            Entry::SetLen { ino, len } => FsOp::SetLen { ino, len },
+            Entry::Op(op) => op,
         };
         self.recording.ops.push(op);
     }

@@ -164,46 +164,48 @@ fn key_per_process() -> keyrace_core::Result<Key> {
     Ok(KEY.get_or_init(|| fresh).clone())
 }
 
-/// keygen-read-then-write — seed 003 (swamp #391, before PR #405): "no key file" → generate →
-/// write with replace. Diff: `publish_noclobber` → `write_atomic`, and no re-read on a lost
-/// race, so a second process silently replaces the first one's key.
-fn keygen_read_then_write(dir: &Path) -> keyrace_core::Result<Key> {
+/// The key file at `dir`, or, when there is none yet, the key that `create` makes and
+/// publishes at `path` (the part where the keygen mutants differ from the reference).
+fn load_or(
+    dir: &Path,
+    create: impl FnOnce(&Path, Key) -> keyrace_core::Result<Key>,
+) -> keyrace_core::Result<Key> {
     let path = dir.join(KEY_FILE);
     match read_key_file(&OsFs, &path) {
         Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
-            let key = Key::generate()?;
-            write_atomic(&OsFs, &path, key_file_bytes(&key).as_bytes())
-                .map_err(fs_error("write the key file"))?;
-            Ok(key)
+            create(&path, Key::generate()?)
         }
         other => other,
     }
+}
+
+/// keygen-read-then-write — seed 003 (swamp #391, before PR #405): "no key file" → generate →
+/// write with replace. Diff: `publish_noclobber` → `write_atomic`, and no re-read on a lost
+/// race, so a second process silently replaces the first one's key.
+fn keygen_read_then_write(dir: &Path) -> keyrace_core::Result<Key> {
+    load_or(dir, |path, key| {
+        write_atomic(&OsFs, path, key_file_bytes(&key).as_bytes())
+            .map_err(fs_error("write the key file"))?;
+        Ok(key)
+    })
 }
 
 /// keygen-excl-then-write — seed 003 (swamp PR #405's fix): `O_EXCL` create, then write into
 /// the file that already has its final name. Diff: temp file + fsync + no-clobber link →
 /// `create_new(path)` + `write_all`; a loser that reads in between gets an empty or partial key.
 fn keygen_excl_then_write(dir: &Path) -> keyrace_core::Result<Key> {
-    let path = dir.join(KEY_FILE);
-    match read_key_file(&OsFs, &path) {
-        Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
-            let key = Key::generate()?;
-            match OsFs.create_new(&path, 0o600) {
-                Ok(mut file) => {
-                    file.write_all(key_file_bytes(&key).as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .and_then(|()| OsFs.sync_dir(dir))
-                        .map_err(fs_error("write the key file"))?;
-                    Ok(key)
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(&OsFs, &path),
-                Err(e) => Err(fs_error("create the key file")(e)),
-            }
+    load_or(dir, |path, key| match OsFs.create_new(path, 0o600) {
+        Ok(mut file) => {
+            file.write_all(key_file_bytes(&key).as_bytes())
+                .and_then(|()| file.sync_all())
+                .and_then(|()| OsFs.sync_dir(dir))
+                .map_err(fs_error("write the key file"))?;
+            Ok(key)
         }
-        other => other,
-    }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(&OsFs, path),
+        Err(e) => Err(fs_error("create the key file")(e)),
+    })
 }
 
 /// keygen-no-fsync — seed 003 / 000 (the key that a power loss empties): the key is written to
@@ -213,25 +215,19 @@ fn keygen_excl_then_write(dir: &Path) -> keyrace_core::Result<Key> {
 /// not, and every secret encrypted under the key is lost. Diff: `link_noclobber` + `durable`
 /// → temp write + link, no fsync.
 fn keygen_no_fsync(dir: &Path) -> keyrace_core::Result<Key> {
-    let path = dir.join(KEY_FILE);
-    match read_key_file(&OsFs, &path) {
-        Err(Error::Fs { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            create_dir_all(&OsFs, dir, 0o700).map_err(fs_error("create the key directory"))?;
-            let key = Key::generate()?;
-            let temp = dir.join(format!("{TEMP_PREFIX}key-{}", std::process::id()));
-            let published = OsFs
-                .create_new(&temp, 0o600)
-                .and_then(|mut file| file.write_all(key_file_bytes(&key).as_bytes()))
-                .and_then(|()| OsFs.link_noreplace(&temp, &path));
-            let _ = std::fs::remove_file(&temp);
-            match published {
-                Ok(()) => Ok(key),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(&OsFs, &path),
-                Err(e) => Err(fs_error("write the key file")(e)),
-            }
+    load_or(dir, |path, key| {
+        let temp = dir.join(format!("{TEMP_PREFIX}key-{}", std::process::id()));
+        let published = OsFs
+            .create_new(&temp, 0o600)
+            .and_then(|mut file| file.write_all(key_file_bytes(&key).as_bytes()))
+            .and_then(|()| OsFs.link_noreplace(&temp, path));
+        let _ = std::fs::remove_file(&temp);
+        match published {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(&OsFs, path),
+            Err(e) => Err(fs_error("write the key file")(e)),
         }
-        other => other,
-    }
+    })
 }
 
 /// silent-ephemeral — seed 001 (ObjectStack #1507): the key file lives in `$HOME`, and when it

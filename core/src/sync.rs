@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | default | `std` | `cargo test --workspace` |
 //! | loom | `loom` (exhaustive, bounded preemptions) | `RUSTFLAGS="--cfg loom" cargo test --release` in its own target dir |
-//! | shuttle | `shuttle` (randomized / PCT schedules) | `cargo test --features keyrace-core/shuttle` |
+//! | shuttle | `shuttle` (randomized / PCT schedules) | `cargo test --features keyrace-harness/shuttle` (which enables `keyrace-core/shuttle`) |
 //!
 //! `cfg(loom)` wins over the `shuttle` feature when both are set. A plain build never switches.
 

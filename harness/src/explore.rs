@@ -218,6 +218,9 @@ fn counted(model: &Model, counter: &Arc<AtomicUsize>) -> impl Fn() + Send + Sync
 /// Run `model` under `explorer` until its budget is spent or the first failure. `name` names
 /// the checkpoint file of a loom failure.
 pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
+    if let Some(problem) = build_mismatch(explorer) {
+        panic!("{problem}");
+    }
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     // Violations are expected (every mutant panics) and come back in the `Counterexample`; the
@@ -238,6 +241,31 @@ pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
         elapsed,
         failure,
     }
+}
+
+/// Why `explorer` cannot run in this build, if it cannot. Features unify: a dependent that
+/// enables only `keyrace-core/shuttle` gets shuttle's primitives in the core and std threads
+/// here, which shuttle reports as an internal error far from the cause.
+fn build_mismatch(explorer: Explorer) -> Option<String> {
+    let shuttle_core = keyrace_core::sync::MODE == "shuttle";
+    let shuttle_explorer = matches!(
+        explorer,
+        Explorer::ShuttlePct { .. } | Explorer::ShuttleRandom { .. }
+    );
+    (shuttle_core != shuttle_explorer && !cfg!(loom)).then(|| {
+        format!(
+            "keyrace-core's primitives are {} but the {} explorer needs {}: enable \
+             `keyrace-harness/shuttle` (it switches the core too) to run the models under \
+             shuttle, and neither feature for std threads",
+            keyrace_core::sync::MODE,
+            explorer,
+            if shuttle_explorer {
+                "shuttle's"
+            } else {
+                "std's"
+            }
+        )
+    })
 }
 
 fn catch(f: impl FnOnce()) -> Result<(), String> {
@@ -425,6 +453,20 @@ fn replay_loom(_: &std::path::Path, _: &Model) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A build whose core and explorer disagree says which feature to enable.
+    #[test]
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    fn a_shuttle_explorer_over_std_primitives_says_what_to_enable() {
+        assert_eq!(build_mismatch(Explorer::Stress { iterations: 1 }), None);
+        let problem = build_mismatch(Explorer::ShuttleRandom { iterations: 1 })
+            .expect("std primitives cannot run under shuttle");
+        assert!(
+            problem.contains("enable `keyrace-harness/shuttle`"),
+            "{problem}"
+        );
+    }
+
     use super::*;
 
     #[test]

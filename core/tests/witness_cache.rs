@@ -278,11 +278,15 @@ fn a_concurrent_reader_never_sees_a_partial_file() {
     let dir = fast_tempdir();
     let cache = store_in(dir.path());
     let done = AtomicBool::new(false);
+    // Everyone starts together, so the reader overlaps the writers even on a busy machine
+    // where it could otherwise be scheduled only after they are done.
+    let start = std::sync::Barrier::new(4);
     thread::scope(|s| {
         let writers: Vec<_> = (0..3u8)
             .map(|w| {
-                let cache = &cache;
+                let (cache, start) = (&cache, &start);
                 s.spawn(move || {
+                    start.wait();
                     for i in 0..150u64 {
                         cache.store(&head(i + 1, w)).expect("store");
                     }
@@ -290,10 +294,14 @@ fn a_concurrent_reader_never_sees_a_partial_file() {
             })
             .collect();
         let reader = s.spawn(|| {
+            start.wait();
             let mut loads = 0u32;
-            while !done.load(Ordering::SeqCst) {
+            loop {
                 never_partial(cache.load()).expect("atomic cache");
                 loads += 1;
+                if done.load(Ordering::SeqCst) {
+                    break;
+                }
             }
             loads
         });

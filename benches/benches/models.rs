@@ -54,7 +54,7 @@ fn loom_explorations(c: &mut Criterion) {
     group.sample_size(10);
     for (case, model) in reference_models() {
         for explorer in &explorers {
-            let explorer = explorer.for_case(&case);
+            let explorer = explorer.for_model(case.actors);
             let executions = explore_reference(explorer, &case, &model);
             let id = format!("{} {explorer} {executions} executions", case.name());
             group.bench_function(id, |b| {
@@ -85,8 +85,8 @@ fn shuttle_schedules(c: &mut Criterion) {
     ];
     // One-actor models have one schedule (the explorer runs them once), so no rate to measure.
     for (case, model) in reference_models().into_iter().filter(|(c, _)| c.actors > 1) {
-        for explorer in explorers.iter().filter(|e| e.applies_to(&case)) {
-            let explorer = explorer.for_case(&case);
+        for explorer in explorers.iter().filter(|e| e.applies_to(case.actors)) {
+            let explorer = explorer.for_model(case.actors);
             let id = format!("{} {explorer}", case.name());
             group.bench_function(id, |b| {
                 b.iter(|| explore_reference(explorer, &case, &model))

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::code::ErrorCode;
-use crate::source::MASTER_KEY_ENV;
+use crate::env::MASTER_KEY_ENV;
 
 /// Which recorded part of the machine identity no longer matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

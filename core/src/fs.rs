@@ -70,6 +70,12 @@ pub trait Fs: Send + Sync {
     /// writing. Fails with `AlreadyExists` if anything exists at `path`, symlinks included.
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File>;
 
+    /// Open `path` for writing, creating it with Unix mode `mode` if absent and truncating it
+    /// otherwise (`O_WRONLY | O_CREAT | O_TRUNC`; a final symlink is followed, as the real call
+    /// does): the open of `std::fs::write` and `File::create`. The core never writes in place
+    /// (it publishes whole files); a store under test may, and so do some mutants.
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<Self::File>;
+
     /// Open an existing file for reading without following a final symlink.
     fn open_read(&self, path: &Path) -> io::Result<Self::File>;
 
@@ -106,6 +112,9 @@ impl<F: Fs + ?Sized> Fs for &F {
     type File = F::File;
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
         (**self).create_new(path, mode)
+    }
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
+        (**self).open_truncate(path, mode)
     }
     fn open_read(&self, path: &Path) -> io::Result<Self::File> {
         (**self).open_read(path)

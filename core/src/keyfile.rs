@@ -11,13 +11,11 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::atomic::{link_noclobber, DIR_MODE};
 use crate::error::{Error, Result};
 use crate::fs::{create_dir_all, sync_parent, FileKind, Fs, FsFile, Metadata};
 use crate::key::Key;
-
-/// Name of the key file inside its directory.
-pub const KEY_FILE: &str = "key";
+use crate::layout::{DIR_MODE, KEY_FILE};
+use crate::publish::link_noclobber;
 
 /// Largest key file read; a valid one is 65 bytes.
 const MAX_KEY_FILE: u64 = 128;

@@ -12,25 +12,29 @@
 //! Every filesystem operation goes through [`Fs`]; every in-memory synchronization through
 //! [`sync`]. Error codes are stable: see [`ErrorCode`].
 
-pub mod atomic;
 pub mod bootstrap;
 pub mod code;
+pub mod env;
 pub mod envelope;
 pub mod error;
 pub mod fs;
 pub mod identity;
 pub mod key;
 pub mod keyfile;
+pub mod layout;
 pub mod meta;
 pub mod os_fs;
+pub mod publish;
 pub mod random;
 pub mod recovery;
 pub mod source;
+pub mod std_fs;
 pub mod store;
 pub mod sync;
 pub mod witness;
 
 pub use code::ErrorCode;
+pub use env::MASTER_KEY_ENV;
 pub use error::{Error, IdentityComponent, IntegrityReason, Result, SourceAttempt};
 pub use fs::{DirEntry, FileKind, Fs, FsFile, Metadata};
 pub use identity::{Identity, Interface};
@@ -41,5 +45,6 @@ pub use recovery::{
     destroy_at_path, destroy_at_path_with, reset_at_path, reset_at_path_with, transient_on_removal,
     Removed, RetryPolicy,
 };
-pub use source::{resolve_key, KeyMode, KeyOrigin, KeySources, ResolvedKey, MASTER_KEY_ENV};
+pub use source::{resolve_key, KeyMode, KeyOrigin, KeySources, ResolvedKey};
+pub use std_fs::StdFs;
 pub use store::{Store, StoreOptions};

@@ -20,9 +20,6 @@ use crate::key::Key;
 /// The format version this build writes and reads.
 pub const META_VERSION: u64 = 1;
 
-/// Name of the metadata file inside a store.
-pub const META_FILE: &str = "meta.json";
-
 /// Largest metadata file read; a real one is well under 1 KiB.
 pub const MAX_META_LEN: u64 = 64 * 1024;
 

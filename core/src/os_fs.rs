@@ -94,6 +94,19 @@ impl Fs for OsFs {
         options.open(path).map(OsFile)
     }
 
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<OsFile> {
+        let mut options = fs_err::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use fs_err::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        options.open(path).map(OsFile)
+    }
+
     fn open_read(&self, path: &Path) -> io::Result<OsFile> {
         let mut options = fs_err::OpenOptions::new();
         options.read(true);

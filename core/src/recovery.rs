@@ -10,13 +10,10 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::atomic::TEMP_PREFIX;
 use crate::code::ErrorCode;
 use crate::error::{Error, Result};
 use crate::fs::{sync_parent, try_symlink_metadata, FileKind, Fs};
-use crate::keyfile::KEY_FILE;
-use crate::meta::META_FILE;
-use crate::store::{secret_name_of, SECRETS_DIR};
+use crate::layout::{secret_name_of, KEY_FILE, META_FILE, SECRETS_DIR, TEMP_PREFIX};
 
 /// How often and how patiently to retry an operation that failed with `BUSY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,13 +8,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::env::MASTER_KEY_ENV;
 use crate::error::{Error, Result, SourceAttempt};
 use crate::fs::Fs;
 use crate::key::Key;
-use crate::keyfile::{load_or_create_staged, KeyFileFailure, KEY_FILE};
-
-/// Name of the environment variable holding the master key.
-pub const MASTER_KEY_ENV: &str = "KEYRACE_MASTER_KEY";
+use crate::keyfile::{load_or_create_staged, KeyFileFailure};
+use crate::layout::KEY_FILE;
 
 /// Whether an ephemeral key may be used when no stable source is available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,19 +15,16 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::atomic::{publish_noclobber, write_atomic, DIR_MODE, TEMP_PREFIX};
 use crate::envelope::{self, MIN_ENVELOPE_LEN};
 use crate::error::{Error, IntegrityReason, Result};
 use crate::fs::{create_dir_all, sync_parent, FileKind, Fs};
 use crate::identity::Identity;
 use crate::key::Key;
-use crate::meta::{Meta, MetaParseError, MetaVerifyError, MAX_META_LEN, META_FILE};
-
-/// Directory of the secret files inside a store.
-pub const SECRETS_DIR: &str = "secrets";
-
-/// Longest secret name, in bytes (names are hex-encoded into file names).
-pub const MAX_NAME_LEN: usize = 100;
+use crate::layout::{
+    secret_file_name, secret_name_of, DIR_MODE, META_FILE, SECRETS_DIR, TEMP_PREFIX,
+};
+use crate::meta::{Meta, MetaParseError, MetaVerifyError, MAX_META_LEN};
+use crate::publish::{publish_noclobber, write_atomic};
 
 /// Largest secret value.
 pub const MAX_VALUE_LEN: usize = 16 * 1024 * 1024;
@@ -56,26 +53,6 @@ impl<F: Fs> std::fmt::Debug for Store<F> {
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
-}
-
-/// Check a secret name and return its file name.
-pub fn secret_file_name(name: &str) -> Result<String> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument {
-            detail: format!(
-                "a secret name is 1 to {MAX_NAME_LEN} bytes, this one is {} bytes",
-                name.len()
-            ),
-        });
-    }
-    Ok(hex::encode(name.as_bytes()))
-}
-
-/// The secret name a file in `secrets/` stands for, if it is one.
-pub fn secret_name_of(file_name: &str) -> Option<String> {
-    let bytes = hex::decode(file_name).ok()?;
-    let name = String::from_utf8(bytes).ok()?;
-    (secret_file_name(&name).ok()? == file_name).then_some(name)
 }
 
 fn read_limited<F: Fs + ?Sized>(fs: &F, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
@@ -317,6 +294,11 @@ impl<F: Fs> Store<F> {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The filesystem the store works through.
+    pub fn fs(&self) -> &F {
+        &self.fs
     }
 
     /// The public fingerprint of the master key in use ([`Key::id`]).

@@ -9,10 +9,10 @@ use std::sync::Barrier;
 use std::thread;
 
 use bootstrap_support::{fast_tempdir, names_in, FaultFs};
-use keyrace_core::atomic::write_atomic;
 use keyrace_core::bootstrap::ledger::{marker_name, MARKER_PREFIX, MAX_KEY_ID};
 use keyrace_core::bootstrap::{BootstrapError, Consumed, FileLedger, GraceLedger, MemoryLedger};
 use keyrace_core::fs::try_symlink_metadata;
+use keyrace_core::publish::write_atomic;
 use keyrace_core::{ErrorCode, OsFs};
 
 const ROUNDS: usize = 1000;

@@ -1,20 +1,24 @@
 //! The race catalogue (`docs/design.md`) as data: every row's reference model and mutants,
 //! with the actor counts they run at.
 
+use std::path::Path;
 use std::sync::Arc;
+
+use keyrace_core::Key;
+use keyrace_mutants::{self as mutants, Mutant};
 
 use crate::explore::Model;
 use crate::models::cold_start::{cold_start, Flight};
 use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
-use crate::models::double_bootstrap::{double_bootstrap, Grace};
-use crate::models::ephemeral_fallback::{ephemeral_fallback, Resolve};
+use crate::models::double_bootstrap::{self, double_bootstrap};
+use crate::models::ephemeral_fallback::{self, ephemeral_fallback, ResolveStep};
 use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
-use crate::models::keygen::{keygen_error_masking, keygen_race, Keygen};
-use crate::models::put::{put_race, Put};
-use crate::models::release_before_delete::{release_before_delete, Open};
+use crate::models::keygen::{self, keygen_error_masking, keygen_race};
+use crate::models::put::{put_race, CoreStore};
+use crate::models::release_before_delete::{self, release_before_delete, OpenStep};
 use crate::models::retry_once::{retry_once, Retry};
 use crate::models::sth_cache::{sth_cache, CacheWrite};
-use crate::simfs::Semantics;
+use crate::simfs::{Semantics, SimFs};
 
 /// What a case runs.
 #[derive(Clone)]
@@ -39,7 +43,7 @@ pub struct Case {
 
 impl Case {
     pub fn is_mutant(&self) -> bool {
-        self.variant != "reference"
+        self.variant != REFERENCE
     }
 
     /// `row/variant/actors`, the name used by the replay command.
@@ -93,99 +97,119 @@ pub fn row_invariants(row: &str) -> &'static [&'static str] {
 /// Proptest cases per identity property run.
 pub const PROPERTY_CASES: u32 = 256;
 
+/// The name of the reference in every row.
+pub const REFERENCE: &str = "reference";
+
+/// A key loader of the keygen and crash-keygen rows.
+type LoadStep = fn(&SimFs, &Path) -> keyrace_core::Result<Key>;
+
 /// Every case, in catalogue order.
 pub fn catalogue() -> Vec<Case> {
     let mut cases = Vec::new();
+    let racing_keygens: [(&str, LoadStep); 3] = [
+        (REFERENCE, keygen::reference),
+        (
+            Mutant::KeygenReadThenWrite.name(),
+            mutants::keygen::read_then_write,
+        ),
+        (
+            Mutant::KeygenExclThenWrite.name(),
+            mutants::keygen::excl_then_write,
+        ),
+    ];
     for actors in [2, 3] {
-        for keygen in [
-            Keygen::Reference,
-            Keygen::ReadThenWrite,
-            Keygen::ExclThenWrite,
+        for (variant, load) in racing_keygens {
+            let body = keygen_race(load, actors, Semantics::Posix);
+            cases.push(model("keygen-race", variant, actors, body));
+        }
+    }
+    for (variant, load) in racing_keygens {
+        let body = keygen_race(load, 2, Semantics::Windows);
+        cases.push(model("keygen-race-windows", variant, 2, body));
+    }
+    for actors in [1, 2] {
+        let loads: [(&str, LoadStep); 2] = [
+            (REFERENCE, keygen::reference),
+            (
+                Mutant::KeygenBroadCatch.name(),
+                mutants::keygen::broad_catch,
+            ),
+        ];
+        for (variant, load) in loads {
+            let body = keygen_error_masking(load, actors);
+            cases.push(model("keygen-error-masking", variant, actors, body));
+        }
+    }
+    for actors in [2, 3] {
+        for (variant, store) in [
+            (REFERENCE, CoreStore::REFERENCE),
+            (Mutant::PutGlobalMetaRmw.name(), CoreStore::GLOBAL_META_RMW),
         ] {
-            cases.push(model(
-                "keygen-race",
-                keygen.name(),
-                actors,
-                keygen_race(keygen, actors, Semantics::Posix),
-            ));
+            cases.push(model("put-race", variant, actors, put_race(store, actors)));
         }
     }
-    for keygen in [
-        Keygen::Reference,
-        Keygen::ReadThenWrite,
-        Keygen::ExclThenWrite,
-    ] {
-        cases.push(model(
-            "keygen-race-windows",
-            keygen.name(),
-            2,
-            keygen_race(keygen, 2, Semantics::Windows),
-        ));
+    let crash_keygens: [(&str, LoadStep); 2] = [
+        (REFERENCE, keygen::reference),
+        (Mutant::KeygenNoFsync.name(), mutants::keygen::no_fsync),
+    ];
+    for (variant, load) in crash_keygens {
+        cases.push(model("crash-keygen", variant, 1, crash_keygen(load)));
+    }
+    for (variant, load) in crash_keygens {
+        let body = crash_keygen_racing(load, 2);
+        cases.push(model("crash-keygen", variant, 2, body));
+    }
+    let crash_stores = [
+        (REFERENCE, CoreStore::REFERENCE),
+        (Mutant::PutInPlace.name(), CoreStore::IN_PLACE),
+    ];
+    for (variant, store) in crash_stores {
+        cases.push(model("crash-put", variant, 1, crash_put(store)));
+    }
+    for (variant, store) in crash_stores {
+        cases.push(model("crash-put", variant, 2, crash_put_racing(store)));
     }
     for actors in [1, 2] {
-        for keygen in [Keygen::Reference, Keygen::BroadCatch] {
-            cases.push(model(
-                "keygen-error-masking",
-                keygen.name(),
-                actors,
-                keygen_error_masking(keygen, actors),
-            ));
+        let opens: [(&str, OpenStep); 2] = [
+            (REFERENCE, release_before_delete::reference),
+            (Mutant::OpenLeaksHandle.name(), |fs, dir, master| {
+                mutants::open::leaking_a_handle_on_failure(fs, dir, || {
+                    release_before_delete::reference(fs, dir, master)
+                })
+            }),
+        ];
+        for (variant, open) in opens {
+            let body = release_before_delete(open, actors);
+            cases.push(model("release-before-delete", variant, actors, body));
         }
     }
-    for actors in [2, 3] {
-        for put in [Put::Reference, Put::GlobalMetaRmw] {
-            cases.push(model("put-race", put.name(), actors, put_race(put, actors)));
-        }
-    }
-    for keygen in [Keygen::Reference, Keygen::NoFsync] {
-        cases.push(model(
-            "crash-keygen",
-            keygen.name(),
-            1,
-            crash_keygen(keygen),
-        ));
-    }
-    for keygen in [Keygen::Reference, Keygen::NoFsync] {
-        cases.push(model(
-            "crash-keygen",
-            keygen.name(),
-            2,
-            crash_keygen_racing(keygen, 2),
-        ));
-    }
-    for put in [Put::Reference, Put::InPlace] {
-        cases.push(model("crash-put", put.name(), 1, crash_put(put)));
-    }
-    for put in [Put::Reference, Put::InPlace] {
-        cases.push(model("crash-put", put.name(), 2, crash_put_racing(put)));
-    }
-    for actors in [1, 2] {
-        for open in [Open::Reference, Open::LeaksHandle] {
-            cases.push(model(
-                "release-before-delete",
-                open.name(),
-                actors,
-                release_before_delete(open, actors),
-            ));
-        }
-    }
-    for resolve in [Resolve::Reference, Resolve::SilentEphemeral] {
+    let resolves: [(&str, ResolveStep); 2] = [
+        (REFERENCE, ephemeral_fallback::reference),
+        (Mutant::SilentEphemeral.name(), |fs, sources| {
+            mutants::open::silent_ephemeral(fs, sources)
+        }),
+    ];
+    for (variant, resolve) in resolves {
         cases.push(model(
             "ephemeral-fallback",
-            resolve.name(),
+            variant,
             1,
             ephemeral_fallback(resolve),
         ));
     }
     for actors in [2, 3] {
-        for grace in [Grace::Reference, Grace::CheckThenSet] {
-            cases.push(model(
-                "double-bootstrap",
-                grace.name(),
-                actors,
-                double_bootstrap(grace, actors),
-            ));
-        }
+        cases.push(model(
+            "double-bootstrap",
+            REFERENCE,
+            actors,
+            double_bootstrap(double_bootstrap::reference, actors),
+        ));
+        cases.push(model(
+            "double-bootstrap",
+            Mutant::GraceCheckThenSet.name(),
+            actors,
+            double_bootstrap(mutants::grace::check_then_set::<SimFs>, actors),
+        ));
     }
     for actors in [2, 3] {
         for flight in [Flight::Reference, Flight::NoSingleFlight] {

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::quiet;
+
 /// A model: panics with a [`crate::models::violated`] message when its invariant breaks.
 pub type Model = Arc<dyn Fn() + Send + Sync + 'static>;
 
@@ -72,11 +74,12 @@ impl fmt::Display for Explorer {
 }
 
 impl Explorer {
-    /// Whether this explorer has anything to explore in `case`: shuttle's PCT refuses a model
-    /// with a single thread ("did not exercise any concurrency"), so sequential cases (one
-    /// actor: crash loops, fault injection) run under the other explorers only.
-    pub fn applies_to(&self, case: &crate::catalogue::Case) -> bool {
-        !matches!(self, Explorer::ShuttlePct { .. }) || case.actors > 1
+    /// Whether this explorer has anything to explore in a model of `actors` actors: shuttle's
+    /// PCT refuses a model with a single thread ("did not exercise any concurrency"), so
+    /// sequential models (one actor: crash loops, fault injection) run under the other
+    /// explorers only.
+    pub fn applies_to(&self, actors: usize) -> bool {
+        !matches!(self, Explorer::ShuttlePct { .. }) || actors > 1
     }
 
     /// This explorer's budget for a model of `actors` actors (see
@@ -100,11 +103,11 @@ impl Explorer {
         }
     }
 
-    /// This explorer's budget for `case`: [`Explorer::for_actors`], or
+    /// This explorer's budget for a model of `actors` actors: [`Explorer::for_actors`], or
     /// [`Explorer::for_sequential`] for a one-actor model.
-    pub fn for_case(self, case: &crate::catalogue::Case) -> Explorer {
-        if case.actors > 1 {
-            self.for_actors(case.actors)
+    pub fn for_model(self, actors: usize) -> Explorer {
+        if actors > 1 {
+            self.for_actors(actors)
         } else {
             self.for_sequential()
         }
@@ -187,6 +190,51 @@ impl Counterexample {
     }
 }
 
+/// The message, then how to replay it (from a test that goes through [`crate::check`]).
+impl fmt::Display for Counterexample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.message.trim_end())?;
+        match &self.replay {
+            Replay::Shuttle(schedule) => write!(
+                f,
+                "replay: run this test again with {}='{schedule}'",
+                crate::check::REPLAY_ENV
+            ),
+            Replay::Loom(path) => write!(
+                f,
+                "replay: run this test again (same RUSTFLAGS) with {}={}",
+                crate::check::REPLAY_ENV,
+                path.display()
+            ),
+            Replay::None => f.write_str(
+                "replay: std threads record no schedule; run under keyrace-harness/shuttle or                  loom for a replayable one",
+            ),
+        }
+    }
+}
+
+/// What replaying a counterexample showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayVerdict {
+    /// The execution broke an invariant again: this message.
+    Reproduced(String),
+    /// The execution passed.
+    Passed,
+    /// The handle could not be replayed (a mangled schedule, not a checkpoint file): why.
+    Unusable(String),
+}
+
+/// Replay `handle` against `model` and judge what happened.
+pub fn judge_replay(handle: &Replay, model: &Model) -> ReplayVerdict {
+    match replay(handle, model) {
+        Err(message) if Counterexample::is_violation(&message) => {
+            ReplayVerdict::Reproduced(message)
+        }
+        Err(message) => ReplayVerdict::Unusable(message),
+        Ok(()) => ReplayVerdict::Passed,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub explorer: Explorer,
@@ -223,18 +271,14 @@ pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
     }
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    // Violations are expected (every mutant panics) and come back in the `Counterexample`; the
-    // default hook would print each one with a backtrace.
-    let previous_hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = run(explorer, counted(model, &counter));
+    // Violations are expected (every mutant panics) and come back in the `Counterexample`.
+    let result = quiet::quietly(|| run(explorer, counted(model, &counter)));
     let executions = counter.load(Ordering::Relaxed);
     let elapsed = start.elapsed();
     let failure = result.err().map(|message| {
-        let replay = replay_handle(explorer, name, model, &message);
+        let replay = quiet::quietly(|| replay_handle(explorer, name, model, &message));
         Counterexample { message, replay }
     });
-    panic::set_hook(previous_hook);
     Outcome {
         explorer,
         executions,
@@ -402,15 +446,11 @@ fn loom_checkpoint(_: usize, _: &str, _: &Model) -> Replay {
 /// [`Counterexample::is_violation`].
 pub fn replay(replay: &Replay, model: &Model) -> Result<(), String> {
     // Quiet, as in `explore`: the panic comes back in the result.
-    let previous_hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = match replay {
+    quiet::quietly(|| match replay {
         Replay::None => Err("this failure has no replay handle".to_owned()),
         Replay::Shuttle(schedule) => replay_shuttle(schedule.trim(), model),
         Replay::Loom(path) => replay_loom(path, model),
-    };
-    panic::set_hook(previous_hook);
-    result
+    })
 }
 
 #[cfg(all(feature = "shuttle", not(loom)))]

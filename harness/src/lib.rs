@@ -1,14 +1,18 @@
 //! keyrace-harness: a simulated filesystem ([`simfs::SimFs`]), one model per row of the race
-//! catalogue ([`models`], listed in [`catalogue`]), a mutant for each real-world bug next to the
-//! model that catches it, and the explorers that run them ([`explore`]: loom, shuttle, or std
-//! threads, chosen by the build; see `.ci/models.sh`).
+//! catalogue ([`models`], listed in [`catalogue`]), and the explorers that run them
+//! ([`explore`]: loom, shuttle, or std threads, chosen by the build; see `.ci/models.sh`).
 //!
-//! Every mutant is a small diff against the reference, kept here and never in the core's API.
+//! Every model takes the implementation it checks ([`subject`]): the reference, a mutant from
+//! `keyrace-mutants` (or, for the witness client's rows, from the model's own module), or an
+//! implementer's own code, checked from its own tests with [`check::assert_holds`].
 
 pub mod catalogue;
+pub mod check;
 pub mod explore;
 pub mod models;
+mod quiet;
 pub mod report;
 pub mod simfs;
+pub mod subject;
 
 pub use keyrace_core as core;

@@ -139,8 +139,8 @@ impl Report {
             match case.body {
                 Body::Property(_) => rows.extend(explorers.first().map(|e| run_case(case, *e))),
                 Body::Model(_) => {
-                    for explorer in explorers.iter().filter(|e| e.applies_to(case)) {
-                        rows.push(run_case(case, explorer.for_case(case)));
+                    for explorer in explorers.iter().filter(|e| e.applies_to(case.actors)) {
+                        rows.push(run_case(case, explorer.for_model(case.actors)));
                     }
                 }
             }
@@ -151,6 +151,26 @@ impl Report {
     /// Rows that fail the suite: a reference that broke its invariant, a model that errored,
     /// or a mutant that no explorer of this run caught. (A mutant missed by one explorer and
     /// caught by another is reported in the table, not failed: the issue asks for at least one.)
+    /// Every failing row's counterexample: case, explorer, verdict, the message (invariant,
+    /// trace) and its replay command.
+    pub fn counterexamples(&self) -> String {
+        let mut out = String::new();
+        for row in &self.rows {
+            let Some(failure) = &row.failure else {
+                continue;
+            };
+            out.push_str(&format!(
+                "\n=== {} under {}: {}\n{}\n",
+                row.case, row.explorer, row.verdict, failure.message
+            ));
+            match row.replay_command() {
+                Some(cmd) => out.push_str(&format!("replay: {cmd}\n")),
+                None => out.push_str("replay: run the same command again (deterministic)\n"),
+            }
+        }
+        out
+    }
+
     pub fn unexpected(&self) -> Vec<&Row> {
         self.rows
             .iter()
@@ -304,44 +324,4 @@ mod tests {
         };
         assert_eq!(never.unexpected().len(), 2);
     }
-}
-
-/// The body of every explorer suite: run the whole catalogue under this build's explorers,
-/// write the table to `table` (`.ci/models.sh` prints it; the test's own output stays captured
-/// to keep out the explorers' chatter about mutants, which are meant to fail), and fail on any
-/// unexpected row.
-pub fn check_catalogue(table: &std::path::Path) -> Report {
-    let report = Report::run(&crate::catalogue::catalogue(), &Explorer::for_build());
-    println!("{report}");
-    if let Err(e) = std::fs::write(table, report.to_string()) {
-        panic!("cannot write the report table {}: {e}", table.display());
-    }
-    assert!(
-        report.unexpected().is_empty(),
-        "{}",
-        report.explain_unexpected()
-    );
-    report
-}
-
-/// Catch mutant case `name` with `explorer`, replay its counterexample, and check that the
-/// replay breaks the same invariant; returns the replay handle for explorer-specific checks.
-pub fn check_replay_reproduces(name: &str, explorer: Explorer) -> Replay {
-    let case =
-        crate::catalogue::find(name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
-    let Body::Model(model) = &case.body else {
-        panic!("{name} is a property, not a model")
-    };
-    let outcome = explore(explorer, "replay-test", model);
-    let failure = outcome
-        .failure
-        .unwrap_or_else(|| panic!("{name} must be caught by {explorer:?}"));
-    let again =
-        crate::explore::replay(&failure.replay, model).expect_err("the replay must fail too");
-    assert!(
-        again.contains(failure.invariant()),
-        "replay broke something else:\n{again}\nexpected: {}",
-        failure.invariant()
-    );
-    failure.replay
 }

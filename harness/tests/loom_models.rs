@@ -6,7 +6,9 @@
 #![cfg(loom)]
 
 use keyrace_harness::explore::{Explorer, Replay};
-use keyrace_harness::report::{check_catalogue, check_replay_reproduces};
+mod support;
+
+use support::{check_catalogue, check_replay_reproduces};
 
 #[test]
 fn reference_passes_and_every_mutant_is_caught_under_loom() {

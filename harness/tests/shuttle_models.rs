@@ -7,7 +7,9 @@
 
 use keyrace_harness::catalogue::{find, Body};
 use keyrace_harness::explore::{replay, Counterexample, Explorer, Replay, SHUTTLE_ITERATIONS};
-use keyrace_harness::report::{check_catalogue, check_replay_reproduces};
+mod support;
+
+use support::{check_catalogue, check_replay_reproduces};
 
 #[test]
 fn reference_passes_and_every_mutant_is_caught_under_shuttle() {

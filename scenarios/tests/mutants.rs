@@ -4,37 +4,38 @@
 mod common;
 
 use common::{text, ADAPTER};
-use keyrace_scenarios::adapter::Mutant;
+use keyrace_scenarios::adapter::{caught_by, needs_explore, Mutant};
 
 /// Every mutant the adapter knows, each run against its scenario at once (in parallel), with a
 /// pinned seed so the random choices of a failing run can be replayed.
 #[test]
 fn every_mutant_is_caught_by_its_scenario_with_a_rerun_command() {
-    let runs: Vec<(Mutant, std::process::Child)> = Mutant::ALL
+    let runs: Vec<(Mutant, &str, std::process::Child)> = Mutant::ALL
         .into_iter()
-        .map(|mutant| {
+        .filter_map(|mutant| Some((mutant, caught_by(mutant)?)))
+        .map(|(mutant, scenario)| {
             let child = std::process::Command::new(common::keyrace_bin())
                 .args([
                     "check",
                     "--scenario",
-                    mutant.caught_by(),
+                    scenario,
                     "--seed",
                     "1",
                     "--fail-fast",
                 ])
-                .args(mutant.needs_explore().then_some("--explore"))
+                .args(needs_explore(mutant).then_some("--explore"))
                 .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("start keyrace");
-            (mutant, child)
+            (mutant, scenario, child)
         })
         .collect();
-    for (mutant, child) in runs {
+    assert!(runs.len() >= 15, "{} mutants run", runs.len());
+    for (mutant, scenario, child) in runs {
         let output = child.wait_with_output().expect("keyrace ran");
         let report = text(&output);
-        let scenario = mutant.caught_by();
         assert_eq!(
             output.status.code(),
             Some(1),
@@ -56,17 +57,18 @@ fn every_mutant_is_caught_by_its_scenario_with_a_rerun_command() {
 /// caught in every run, and the printed re-run command (its schedule word) reproduces it.
 #[test]
 fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
-    let racing: Vec<Mutant> = Mutant::ALL
+    let racing: Vec<(Mutant, &str)> = Mutant::ALL
         .into_iter()
-        .filter(|m| {
-            keyrace_scenarios::scenario::find(m.caught_by())
+        .filter_map(|m| Some((m, caught_by(m)?)))
+        .filter(|(_, scenario)| {
+            keyrace_scenarios::scenario::find(scenario)
                 .is_some_and(|def| def.mode == keyrace_scenarios::scenario::Mode::Race)
         })
         .collect();
     assert!(racing.len() >= 6, "{racing:?}");
-    for mutant in racing {
+    for (mutant, scenario) in racing {
         let output = std::process::Command::new(common::keyrace_bin())
-            .args(["check", "--explore", "--scenario", mutant.caught_by()])
+            .args(["check", "--explore", "--scenario", scenario])
             .args(["--seed", "1", "--fail-fast"])
             .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
             .output()

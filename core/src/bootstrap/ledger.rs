@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::atomic::{DIR_MODE, FILE_MODE};
 use crate::bootstrap::BootstrapError;
 use crate::fs::{create_dir_all, Fs, FsFile};
+use crate::layout::{DIR_MODE, FILE_MODE};
 use crate::sync::Mutex;
 
 /// Longest key id (or adapter token) accepted, in bytes.

@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::atomic::{write_atomic, DIR_MODE};
 use crate::bootstrap::SignedTreeHead;
 use crate::fs::{create_dir_all, FileKind, Fs};
+use crate::layout::DIR_MODE;
+use crate::publish::write_atomic;
 use crate::witness::transport::ApiKey;
 
 /// Largest cache file read; a valid one is under 100 bytes.

@@ -87,6 +87,12 @@ impl FsFile for FaultFile {
 
 impl Fs for FaultFs {
     type File = FaultFile;
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<FaultFile> {
+        Ok(FaultFile {
+            inner: OsFs.open_truncate(path, mode)?,
+            fail_sync: self.fail_file_sync.load(Ordering::SeqCst),
+        })
+    }
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<FaultFile> {
         if self.fail_create.load(Ordering::SeqCst) {
             return Err(injected("create"));
@@ -243,6 +249,9 @@ impl Fs for HookFs<'_> {
     type File = <OsFs as Fs>::File;
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
         OsFs.create_new(path, mode)
+    }
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<Self::File> {
+        OsFs.open_truncate(path, mode)
     }
     fn open_read(&self, path: &Path) -> io::Result<Self::File> {
         OsFs.open_read(path)

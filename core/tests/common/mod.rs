@@ -109,6 +109,9 @@ impl Fs for TestFs {
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<CountedFile> {
         self.track(OsFs.create_new(path, mode))
     }
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<CountedFile> {
+        self.track(OsFs.open_truncate(path, mode))
+    }
     fn open_read(&self, path: &Path) -> io::Result<CountedFile> {
         self.track(OsFs.open_read(path))
     }

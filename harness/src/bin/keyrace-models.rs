@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyrace_harness::catalogue::{catalogue, find, Body};
-use keyrace_harness::explore::{replay, Counterexample, Explorer, Replay};
+use keyrace_harness::explore::{judge_replay, Explorer, Replay, ReplayVerdict};
 use keyrace_harness::report::Report;
 
 #[derive(Parser)]
@@ -65,16 +65,7 @@ fn main() -> ExitCode {
             let report = Report::run(&cases, &Explorer::for_build());
             print!("{report}");
             if counterexamples {
-                for row in report.rows.iter().filter(|r| r.failure.is_some()) {
-                    println!("\n=== {} under {}: {}", row.case, row.explorer, row.verdict);
-                    if let Some(failure) = &row.failure {
-                        println!("{}", failure.message);
-                    }
-                    match row.replay_command() {
-                        Some(cmd) => println!("replay: {cmd}"),
-                        None => println!("replay: run the same command again (deterministic)"),
-                    }
-                }
+                print!("{}", report.counterexamples());
             }
             if report.unexpected().is_empty() {
                 ExitCode::SUCCESS
@@ -104,16 +95,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match replay(&handle, model) {
-                Err(message) if Counterexample::is_violation(&message) => {
+            match judge_replay(&handle, model) {
+                ReplayVerdict::Reproduced(message) => {
                     println!("reproduced:\n{message}");
                     ExitCode::SUCCESS
                 }
-                Err(message) => {
+                ReplayVerdict::Unusable(message) => {
                     eprintln!("cannot replay {case} with that handle: {message}");
                     ExitCode::from(2)
                 }
-                Ok(()) => {
+                ReplayVerdict::Passed => {
                     println!("the execution passed: not reproduced");
                     ExitCode::FAILURE
                 }

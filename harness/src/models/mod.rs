@@ -20,6 +20,7 @@ use std::sync::Arc;
 use keyrace_core::sync::thread;
 
 use crate::simfs::SimFs;
+use crate::subject::ModelError;
 
 /// First line of every invariant violation; [`crate::explore::Counterexample::invariant`] finds it.
 pub const VIOLATION_PREFIX: &str = "invariant violated: ";
@@ -75,10 +76,13 @@ where
     results
 }
 
-/// `Ok(value)` or the error's stable code, for compact observations.
-pub fn show<T: Debug>(result: &keyrace_core::Result<T>) -> String {
+/// `Ok(value)` or the error with its stable code (when it has one), for compact observations.
+pub fn show<T: Debug, E: ModelError>(result: &Result<T, E>) -> String {
     match result {
         Ok(value) => format!("Ok({value:?})"),
-        Err(e) => format!("Err({}: {e})", e.code()),
+        Err(e) => match e.code() {
+            Some(code) => format!("Err({code}: {e})"),
+            None => format!("Err({e})"),
+        },
     }
 }

@@ -1,126 +1,74 @@
-//! Puts into one store: the row `put-race` (seed 000), and the put implementations the
-//! `crash-put` row restarts.
+//! Puts into one store: the row `put-race` (seed 000). The model takes the store under test
+//! as a [`SecretStore`]; [`CoreStore`] is keyrace's own, with its put and get steps swappable
+//! for a mutant's.
 
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use keyrace_core::atomic::{write_atomic, FILE_MODE};
-use keyrace_core::envelope;
-use keyrace_core::fs::read_file;
-use keyrace_core::meta::{Meta, META_FILE};
-use keyrace_core::store::{secret_file_name, SECRETS_DIR};
 use keyrace_core::{Error, Key, Result, Store, StoreOptions};
+use keyrace_mutants::put::{self as mutant, InPlace};
 
 use super::{actor_name, require, run_actors, show};
 use crate::simfs::{Semantics, SimFs};
+use crate::subject::SecretStore;
 
 /// The invariant of this model, as its violations name it.
 pub const PUT_RACE: &str = "every acknowledged put is readable afterwards with its value";
 
-/// A way of putting and getting secrets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Put {
+/// One process's put into the open store: its master key at hand for the mutants that seal
+/// their own envelopes.
+pub type PutStep = fn(&Store<SimFs>, &Key, &str, &[u8]) -> Result<()>;
+
+/// One process's get from the open store.
+pub type GetStep = fn(&Store<SimFs>, &str) -> Result<Option<Vec<u8>>>;
+
+/// keyrace's `Store` under [`master`], each call opening it afresh.
+#[derive(Clone, Copy)]
+pub struct CoreStore {
+    pub put: PutStep,
+    pub get: GetStep,
+}
+
+impl CoreStore {
     /// `Store::put` / `Store::get`: one atomically replaced file per secret.
-    Reference,
-    /// `put-global-meta-rmw` (seed 000): every put also re-writes one shared integrity file
-    /// (an index of secret names that `get` trusts) by read-modify-write, so concurrent puts
-    /// drop each other's entries.
-    GlobalMetaRmw,
-    /// `put-in-place` (seed 003's failure shape for data): the secret file is truncated and
-    /// rewritten in place without fsync, so a crash loses the old and the new value.
-    InPlace,
-}
+    pub const REFERENCE: CoreStore = CoreStore {
+        put: |store, _, name, value| store.put(name, value),
+        get: |store, name| Ok(store.get(name)?.map(|v| v.to_vec())),
+    };
 
-/// The shared file of [`Put::GlobalMetaRmw`].
-const INDEX_FILE: &str = "index";
+    /// `put-global-meta-rmw`: every put also read-modify-writes one shared index.
+    pub const GLOBAL_META_RMW: CoreStore = CoreStore {
+        put: |store, _, name, value| mutant::put_with_index(store, name, value),
+        get: |store, name| Ok(mutant::get_with_index(store, name)?.map(|v| v.to_vec())),
+    };
 
-impl Put {
-    pub fn name(self) -> &'static str {
-        match self {
-            Put::Reference => "reference",
-            Put::GlobalMetaRmw => "put-global-meta-rmw",
-            Put::InPlace => "put-in-place",
-        }
-    }
+    /// `put-in-place`: the envelope is written over the live secret file.
+    pub const IN_PLACE: CoreStore = CoreStore {
+        put: |store, key, name, value| {
+            mutant::in_place(store.fs(), store.dir(), key, name, value, InPlace::Chunked)
+        },
+        ..CoreStore::REFERENCE
+    };
 
-    pub fn put(self, fs: &SimFs, dir: &Path, master: &Key, name: &str, value: &[u8]) -> Result<()> {
-        let store = Store::open(fs.clone(), dir, master, &StoreOptions::default())?;
-        match self {
-            Put::Reference => store.put(name, value),
-            Put::GlobalMetaRmw => {
-                store.put(name, value)?;
-                // The diff: read the shared index, add this name, write it back.
-                let index_path = dir.join(INDEX_FILE);
-                let mut index = match read_file(fs, &index_path) {
-                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-                    Err(source) => {
-                        return Err(Error::Fs {
-                            what: "read the index",
-                            source,
-                        })
-                    }
-                };
-                index.push_str(name);
-                index.push('\n');
-                write_atomic(fs, &index_path, index.as_bytes()).map_err(|source| Error::Fs {
-                    what: "write the index",
-                    source,
-                })
-            }
-            Put::InPlace => put_in_place(fs, dir, master, name, value),
-        }
-    }
-
-    pub fn get(self, fs: &SimFs, dir: &Path, master: &Key, name: &str) -> Result<Option<Vec<u8>>> {
-        let store = Store::open(fs.clone(), dir, master, &StoreOptions::default())?;
-        if self == Put::GlobalMetaRmw {
-            // The index is the integrity authority: an unlisted secret does not exist.
-            let listed = match read_file(fs, &dir.join(INDEX_FILE)) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).lines().any(|l| l == name),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-                Err(source) => {
-                    return Err(Error::Fs {
-                        what: "read the index",
-                        source,
-                    })
-                }
-            };
-            if !listed {
-                return Ok(None);
-            }
-        }
-        Ok(store.get(name)?.map(|v| v.to_vec()))
+    fn open(fs: &SimFs, dir: &Path) -> Result<Store<SimFs>> {
+        Store::open(fs.clone(), dir, &master(), &StoreOptions::default())
     }
 }
 
-fn put_in_place(fs: &SimFs, dir: &Path, master: &Key, name: &str, value: &[u8]) -> Result<()> {
-    let meta_bytes = read_file(fs, &dir.join(META_FILE)).map_err(|source| Error::Fs {
-        what: "read the store metadata",
-        source,
-    })?;
-    let meta = Meta::parse(&meta_bytes).map_err(|e| Error::MetadataCorrupted {
-        path: dir.join(META_FILE),
-        detail: format!("{e:?}"),
-    })?;
-    let keys = meta.verify(master).map_err(|e| Error::MetadataCorrupted {
-        path: dir.join(META_FILE),
-        detail: format!("{e:?}"),
-    })?;
-    let sealed = envelope::seal(&keys.enc, name, value)?;
-    let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
-    // The diff: O_TRUNC on the live file, and no fsync before acknowledging.
-    let mut file = fs
-        .open_truncate(&path, FILE_MODE)
-        .map_err(|source| Error::Fs {
-            what: "open the secret",
-            source,
-        })?;
-    file.write_all(&sealed).map_err(|source| Error::Fs {
-        what: "write the secret",
-        source,
-    })?;
-    Ok(())
+impl SecretStore for CoreStore {
+    type Error = Error;
+
+    fn create(&self, fs: &SimFs, dir: &Path) -> Result<()> {
+        Store::create(fs.clone(), dir, &master(), &StoreOptions::default()).map(drop)
+    }
+
+    fn put(&self, fs: &SimFs, dir: &Path, name: &str, value: &[u8]) -> Result<()> {
+        (self.put)(&CoreStore::open(fs, dir)?, &master(), name, value)
+    }
+
+    fn get(&self, fs: &SimFs, dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+        (self.get)(&CoreStore::open(fs, dir)?, name)
+    }
 }
 
 pub fn store_dir() -> PathBuf {
@@ -132,39 +80,31 @@ pub fn master() -> Key {
     Key::from_bytes([0x5a; 32])
 }
 
-/// A POSIX SimFs with a durable store at [`store_dir`].
-pub fn fresh_store() -> SimFs {
+/// A POSIX SimFs with `store` created, durably, at [`store_dir`].
+pub fn fresh_store<S: SecretStore>(store: &S) -> SimFs {
     let fs = SimFs::new(Semantics::Posix);
-    let made = fs
-        .mkdir_durable(Path::new("/data"))
-        .map_err(|source| Error::Fs {
-            what: "mkdir",
-            source,
-        })
-        .and_then(|()| {
-            Store::create(
-                fs.clone(),
-                &store_dir(),
-                &master(),
-                &StoreOptions::default(),
-            )
-        });
+    if let Err(e) = fs.mkdir_durable(Path::new("/data")) {
+        super::violated(&fs, super::SETUP, &e.to_string());
+    }
+    let made = store.create(&fs.actor("setup"), &store_dir());
     require(&fs, made.is_ok(), super::SETUP, || show(&made));
+    fs.settle();
     fs
 }
 
 /// **put-race.** Invariant: when N actors put distinct secrets into one store at once, every
 /// acknowledged put is readable afterwards with its value.
-pub fn put_race(put: Put, actors: usize) -> impl Fn() + Send + Sync + 'static {
+pub fn put_race<S: SecretStore>(store: S, actors: usize) -> impl Fn() + Send + Sync + 'static {
+    let store = Arc::new(store);
     move || {
         const INVARIANT: &str = PUT_RACE;
-        let fs = fresh_store();
+        let fs = fresh_store(&*store);
         let dir = store_dir();
         let results = {
-            let (fs, dir) = (fs.clone(), dir.clone());
+            let (fs, dir, store) = (fs.clone(), dir.clone(), Arc::clone(&store));
             run_actors(actors, move |i| {
                 let me = fs.actor(&actor_name(i));
-                let result = put.put(&me, &dir, &master(), &format!("s{i}"), &[b'0' + i as u8]);
+                let result = store.put(&me, &dir, &format!("s{i}"), &[b'0' + i as u8]);
                 me.note(&format!("put s{i} returns {}", show(&result)));
                 result
             })
@@ -178,7 +118,7 @@ pub fn put_race(put: Put, actors: usize) -> impl Fn() + Send + Sync + 'static {
                 "every put into a healthy store succeeds",
                 || format!("put s{i} returned {}", show(result)),
             );
-            let got = put.get(&checker, &dir, &master(), &format!("s{i}"));
+            let got = store.get(&checker, &dir, &format!("s{i}"));
             let expected = vec![b'0' + i as u8];
             require(
                 &fs,

@@ -1,12 +1,10 @@
 //! **release-before-delete** (seed 000): under Windows file semantics, a store that fails to
 //! open must be deletable right away.
 
-use std::io::Read;
 use std::path::Path;
 
-use keyrace_core::meta::{Meta, META_FILE};
 use keyrace_core::{
-    destroy_at_path_with, Error, ErrorCode, Fs, Key, Result, RetryPolicy, Store, StoreOptions,
+    destroy_at_path_with, Error, ErrorCode, Key, Result, RetryPolicy, Store, StoreOptions,
 };
 
 use super::put::store_dir;
@@ -17,55 +15,13 @@ use crate::simfs::{Semantics, SimFs};
 pub const RELEASE_BEFORE_DELETE: &str =
     "after a failed open, destroy_at_path succeeds within the retry bound";
 
-/// How a store is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Open {
-    /// `Store::open`: every handle is scoped to the call.
-    Reference,
-    /// `open-leaks-handle` (seed 000, secrets-engine issue #3): the metadata handle outlives a
-    /// failed open, as a connection pool keeps a SQLite handle after a failed verification.
-    LeaksHandle,
-}
+/// One process's open of the store at the directory with the master key: `Ok` if it opened
+/// (the model expects it to fail: the key is wrong).
+pub type OpenStep = fn(&SimFs, &Path, &Key) -> Result<()>;
 
-impl Open {
-    pub fn name(self) -> &'static str {
-        match self {
-            Open::Reference => "reference",
-            Open::LeaksHandle => "open-leaks-handle",
-        }
-    }
-
-    fn open(self, fs: &SimFs, dir: &Path, master: &Key) -> Result<()> {
-        match self {
-            Open::Reference => {
-                Store::open(fs.clone(), dir, master, &StoreOptions::default()).map(drop)
-            }
-            Open::LeaksHandle => {
-                let path = dir.join(META_FILE);
-                let mut file = fs.open_read(&path).map_err(|source| Error::Fs {
-                    what: "open the metadata",
-                    source,
-                })?;
-                let mut bytes = Vec::new();
-                file.read_to_end(&mut bytes).map_err(|source| Error::Fs {
-                    what: "read the metadata",
-                    source,
-                })?;
-                // The diff: the handle is kept (here: never closed) whatever happens next.
-                std::mem::forget(file);
-                let meta = Meta::parse(&bytes).map_err(|e| Error::MetadataCorrupted {
-                    path: path.clone(),
-                    detail: format!("{e:?}"),
-                })?;
-                meta.verify(master)
-                    .map(drop)
-                    .map_err(|_| Error::IntegrityMismatch {
-                        path,
-                        reason: keyrace_core::IntegrityReason::WrongKey,
-                    })
-            }
-        }
-    }
+/// `Store::open`: every handle is scoped to the call.
+pub fn reference(fs: &SimFs, dir: &Path, master: &Key) -> Result<()> {
+    Store::open(fs.clone(), dir, master, &StoreOptions::default()).map(drop)
 }
 
 /// The retry bound of the model: the reference's default policy. Its sleeps become
@@ -81,7 +37,7 @@ pub fn policy() -> RetryPolicy {
 /// failing to open the same store at the same time, so `A`'s deletions can meet `B`'s handles:
 /// the retries must outlast them (their backoff lets `B` take steps, see [`SimFs::sleep`]). (With one attempt instead of
 /// the default bound, loom finds `A` meeting `B`'s open metadata file within 63 executions.)
-pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sync + 'static {
+pub fn release_before_delete(open: OpenStep, actors: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
         const INVARIANT: &str = RELEASE_BEFORE_DELETE;
         let fs = SimFs::new(Semantics::Windows);
@@ -106,7 +62,7 @@ pub fn release_before_delete(open: Open, actors: usize) -> impl Fn() + Send + Sy
             let (fs, dir) = (fs.clone(), dir.clone());
             run_actors(actors, move |i| {
                 let me = fs.actor(&actor_name(i));
-                let opened = open.open(&me, &dir, &Key::from_bytes([2; 32]));
+                let opened = open(&me, &dir, &Key::from_bytes([2; 32]));
                 me.note(&format!(
                     "open with the wrong key returns {}",
                     show(&opened)

@@ -288,6 +288,21 @@ impl SimFs {
         state.record(&actor, CallKind::Crash, String::new(), format!("{mode:?}"));
     }
 
+    /// Make everything written so far durable, as a clean shutdown (or the kernel's writeback
+    /// long before the crash) would: for a model's setup, so that the state it starts from
+    /// survives the crash whatever the code under test did to write it.
+    pub fn settle(&self) {
+        let mut state = self.lock();
+        state.tree.settle();
+        let actor = self.actor.clone();
+        state.record(
+            &actor,
+            CallKind::Note,
+            String::new(),
+            "settled: everything durable".into(),
+        );
+    }
+
     /// Add a line to the trace (an actor's acknowledgement, a check's observation).
     pub fn note(&self, text: &str) {
         let mut state = self.lock();
@@ -312,18 +327,6 @@ impl SimFs {
     /// Whether anything exists at `path` (no trace line, no scheduling semantics of interest).
     pub fn exists(&self, path: &Path) -> bool {
         matches!(self.lock().tree.lookup(path), Ok(Some(_)))
-    }
-
-    /// Open `path` for writing, creating it if absent and truncating it otherwise
-    /// (`O_WRONLY | O_CREAT | O_TRUNC`, no `O_NOFOLLOW`): the in-place write the core never
-    /// does and the `put-in-place` and `cache-*` mutants do. Like the real call it follows a
-    /// symlink at `path` and creates a missing target. Not part of [`Fs`] on purpose.
-    pub fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
-        let handle = self.op(CallKind::OpenTruncate, path, None, handle_desc, |state| {
-            let ino = open_truncate_at(state, path, mode, 0)?;
-            Ok((state.open_handle(ino), ino, state.generation))
-        })?;
-        Ok(self.file(handle, path))
     }
 
     /// Create a symlink at `link` pointing to `target` (for planting attacks).
@@ -531,6 +534,15 @@ impl Drop for SimFile {
 
 impl Fs for SimFs {
     type File = SimFile;
+
+    /// Like the real call, follows a symlink at `path` and creates a missing target.
+    fn open_truncate(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
+        let handle = self.op(CallKind::OpenTruncate, path, None, handle_desc, |state| {
+            let ino = open_truncate_at(state, path, mode, 0)?;
+            Ok((state.open_handle(ino), ino, state.generation))
+        })?;
+        Ok(self.file(handle, path))
+    }
 
     fn create_new(&self, path: &Path, mode: u32) -> io::Result<SimFile> {
         let handle = self.op(CallKind::CreateNew, path, None, handle_desc, |state| {

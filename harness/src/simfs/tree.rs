@@ -220,6 +220,19 @@ impl Tree {
         out
     }
 
+    /// Make every current entry and content durable: what a clean shutdown leaves.
+    pub fn settle(&mut self) {
+        for node in self.nodes.values_mut() {
+            match node {
+                Node::Dir {
+                    entries, durable, ..
+                } => *durable = entries.clone(),
+                Node::File { data, durable, .. } => *durable = data.clone(),
+                Node::Symlink { .. } => {}
+            }
+        }
+    }
+
     /// Apply a crash: keep only durable state, then free what is unreachable.
     pub fn crash(&mut self, mode: CrashMode) {
         for node in self.nodes.values_mut() {

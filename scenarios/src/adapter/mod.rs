@@ -6,18 +6,17 @@
 //! never written to stderr. With `--mutant NAME` one step is replaced by a known-bad variant
 //! from [`mutants`], so the runner's checks can be shown to catch it.
 
-pub mod mutants;
+mod catches;
+mod steps;
 
 use std::io::{self, BufRead, Write};
-use std::path::Path;
 
-use keyrace_core::bootstrap::{BootstrapError, Consumed, FileLedger};
-use keyrace_core::{
-    destroy_at_path, reset_at_path, resolve_key, ErrorCode, Identity, Key, KeySources, OsFs, Store,
-    StoreOptions,
-};
+use keyrace_core::bootstrap::BootstrapError;
+use keyrace_core::{destroy_at_path, ErrorCode, OsFs, Store};
 
-pub use mutants::Mutant;
+pub use catches::{caught_by, needs_explore};
+pub use keyrace_mutants::Mutant;
+use steps::Steps;
 
 use crate::protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};
 
@@ -31,14 +30,15 @@ pub fn serve(mutant: Option<Mutant>, input: impl BufRead, output: impl Write) ->
         None => NAME.to_owned(),
     };
     let hello = Hello::new(&name, &OpName::ALL);
+    let steps = Steps::of(mutant);
     keyrace_protocol::serve(&hello, input, output, |op| {
-        handle(op, mutant).map_err(|e| Failure::new(e.code(), e.to_string()))
+        handle(op, &steps).map_err(|e| Failure::new(e.code(), e.to_string()))
     })
 }
 
 /// Run one request against the store it names.
 pub fn answer(request: &Request, mutant: Option<Mutant>) -> Reply {
-    match handle(&request.op, mutant) {
+    match handle(&request.op, &Steps::of(mutant)) {
         Ok(success) => Reply::success(request.id, success),
         Err(e) => Reply::failure(request.id, e.code(), e.to_string()),
     }
@@ -46,7 +46,7 @@ pub fn answer(request: &Request, mutant: Option<Mutant>) -> Reply {
 
 /// A failed request: the store's errors and the grace ledger's, each with its stable code.
 #[derive(Debug, thiserror::Error)]
-enum AdapterError {
+pub(crate) enum AdapterError {
     #[error(transparent)]
     Store(#[from] keyrace_core::Error),
     #[error(transparent)]
@@ -65,43 +65,20 @@ impl AdapterError {
     }
 }
 
-fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
+fn handle(op: &Op, steps: &Steps) -> Result<Success, AdapterError> {
     match op {
         Op::Open { store } => {
-            let (store, _) = open(store, mutant)?;
+            let (store, _) = (steps.open)(steps, store)?;
             Ok(with_key_id(&store))
         }
         Op::Put { store, name, value } => {
-            let (opened, key) = open(store, mutant)?;
-            match mutant {
-                Some(Mutant::PutInPlace) => {
-                    mutants::put_in_place(store, &key, name, value, mutants::InPlace::Chunked)?
-                }
-                Some(Mutant::PutInPlaceOneWrite) => {
-                    mutants::put_in_place(store, &key, name, value, mutants::InPlace::OneWrite)?
-                }
-                Some(Mutant::PutRenameNoDirFsync) => {
-                    mutants::put_rename_no_dir_fsync(store, &key, name, value)?
-                }
-                Some(Mutant::PutGlobalMetaRmw) => mutants::put_with_index(&opened, name, value)?,
-                _ => opened.put(name, value.as_bytes())?,
-            }
+            let (opened, key) = (steps.open)(steps, store)?;
+            (steps.put)(&opened, &key, name, value.as_bytes())?;
             Ok(with_key_id(&opened))
         }
         Op::Get { store, name } => {
-            let (opened, _) = open(store, mutant)?;
-            if mutant == Some(Mutant::PutGlobalMetaRmw) {
-                mutants::check_index(&opened, name)?;
-            }
-            let found = match (opened.get(name), mutant) {
-                // get-swallows-errors (seed 000: a damaged store gives the true value or a
-                // coded error): a catch-all around reading and decrypting a secret turns every
-                // failure into an empty value, as config stores that "clear invalid config"
-                // do. Diff: `get(name)?` → any error read as `""`.
-                (Err(_), Some(Mutant::GetSwallowsErrors)) => Some(Default::default()),
-                (found, _) => found?,
-            };
-            let value = match found {
+            let (opened, _) = (steps.open)(steps, store)?;
+            let value = match (steps.get)(&opened, name)? {
                 Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
                     keyrace_core::Error::InvalidArgument {
                         detail: format!("secret {name:?} is not UTF-8 text, which this adapter cannot return as a JSON string"),
@@ -115,11 +92,8 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
             })
         }
         Op::Delete { store, name } => {
-            let (opened, _) = open(store, mutant)?;
-            match mutant {
-                Some(Mutant::DeleteRewritesAll) => mutants::delete_by_rewrite(&opened, name)?,
-                _ => opened.delete(name)?,
-            };
+            let (opened, _) = (steps.open)(steps, store)?;
+            (steps.delete)(&opened, name)?;
             Ok(with_key_id(&opened))
         }
         Op::Destroy { store } => {
@@ -127,33 +101,13 @@ fn handle(op: &Op, mutant: Option<Mutant>) -> Result<Success, AdapterError> {
             Ok(Success::default())
         }
         Op::Reset { store } => {
-            if mutant == Some(Mutant::ResetNeedsOpen) {
-                // reset-needs-open (seed 000: "recovery currently depends on a successful
-                // open()"). Diff: the store is opened before it is reset.
-                drop(open(store, mutant)?);
-            }
-            reset_at_path(&OsFs, store, true)?;
+            (steps.reset)(steps, store)?;
             Ok(Success::default())
         }
-        Op::Consume { store, token } => {
-            let won = match mutant {
-                Some(Mutant::GraceCheckThenSet) => mutants::consume_check_then_set(store, token)
-                    .map_err(|source| keyrace_core::Error::Fs {
-                        what: "consume the bootstrap grace",
-                        source,
-                    })?,
-                Some(Mutant::ConsumeNoFsync) => mutants::consume_without_fsync(store, token)
-                    .map_err(|source| keyrace_core::Error::Fs {
-                        what: "consume the bootstrap grace",
-                        source,
-                    })?,
-                _ => FileLedger::new(OsFs, store).try_consume(token)? == Consumed::Won,
-            };
-            Ok(Success {
-                won: Some(won),
-                ..Success::default()
-            })
-        }
+        Op::Consume { store, token } => Ok(Success {
+            won: Some((steps.consume)(store, token)?),
+            ..Success::default()
+        }),
         other => Err(AdapterError::Unsupported(other.name().to_string())),
     }
 }
@@ -163,23 +117,6 @@ fn with_key_id(store: &Store<OsFs>) -> Success {
         key_id: Some(store.key_id().to_owned()),
         ..Success::default()
     }
-}
-
-/// Resolve the key and open (or create) the store; a failure holds no handle afterwards.
-fn open(dir: &Path, mutant: Option<Mutant>) -> keyrace_core::Result<(Store<OsFs>, Key)> {
-    let opened = (|| {
-        let key = mutants::resolve(dir, mutant)
-            .unwrap_or_else(|| resolve_key(&OsFs, &KeySources::from_env(dir)).map(|r| r.key))?;
-        let options = StoreOptions {
-            identity: Some(Identity::current(&OsFs)?),
-        };
-        let store = Store::open_or_create(OsFs, dir, &key, &options)?;
-        Ok((store, key))
-    })();
-    if opened.is_err() && mutant == Some(Mutant::OpenLeaksHandle) {
-        mutants::leak_a_handle(dir);
-    }
-    opened
 }
 
 #[cfg(test)]

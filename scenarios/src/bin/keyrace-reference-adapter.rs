@@ -12,7 +12,7 @@ use keyrace_scenarios::adapter::{self, Mutant};
 )]
 struct Cli {
     /// Switch on one known-bad variant, to show that `keyrace check` catches it.
-    #[arg(long, value_parser = PossibleValuesParser::new(Mutant::NAMES))]
+    #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names()))]
     mutant: Option<String>,
 }
 

@@ -33,7 +33,7 @@ enum Command {
     /// Run the built-in reference adapter on stdin/stdout (what `check` starts by default).
     Adapter {
         /// Switch on one known-bad variant.
-        #[arg(long, value_parser = PossibleValuesParser::new(Mutant::NAMES))]
+        #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names()))]
         mutant: Option<String>,
     },
 }

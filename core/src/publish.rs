@@ -7,15 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::fs::{parent_dir, Fs, FsFile};
-
-/// Prefix of every temp file keyrace creates; recovery recognizes and removes leftovers.
-pub const TEMP_PREFIX: &str = ".keyrace-tmp-";
-
-/// Mode of every file keyrace writes: it may hold key material or ciphertext.
-pub const FILE_MODE: u32 = 0o600;
-
-/// Mode of every directory keyrace creates.
-pub const DIR_MODE: u32 = 0o700;
+use crate::layout::{FILE_MODE, TEMP_PREFIX};
 
 /// A durable private temp file beside its final name; removed on drop unless published.
 struct TempFile<'a, F: Fs + ?Sized> {

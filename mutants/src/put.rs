@@ -1,0 +1,195 @@
+//! Writing, reading and deleting secrets (seeds 000 and 003). Each mutant replaces one step
+//! of `keyrace_core::Store`; the catalogue rows `put-race` and `crash-put` and the runner's
+//! `put-race`, `crash-put`, `crash-states`, `recover-corrupt` and `delete-reset` scenarios
+//! catch them.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use keyrace_core::envelope;
+use keyrace_core::fs::read_file;
+use keyrace_core::layout::{secret_file_name, FILE_MODE, META_FILE, SECRETS_DIR, TEMP_PREFIX};
+use keyrace_core::meta::{Meta, StoreKeys};
+use keyrace_core::{Error, Fs, FsFile, IntegrityReason, Key, Result, Store};
+use zeroize::Zeroizing;
+
+use crate::fs_error;
+
+/// The size of one write of [`InPlace::Chunked`]: a stream writer's buffer.
+pub const CHUNK: usize = 4 * 1024;
+
+/// The envelope a put into the store at `dir` writes, sealed as the reference seals it (for
+/// the mutants that write it their own way).
+pub fn seal<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &[u8],
+) -> Result<Vec<u8>> {
+    let meta_bytes =
+        read_file(fs, &dir.join(META_FILE)).map_err(fs_error("read the store metadata"))?;
+    let meta = Meta::parse(&meta_bytes).map_err(|e| Error::MetadataCorrupted {
+        path: dir.join(META_FILE),
+        detail: format!("{e:?}"),
+    })?;
+    envelope::seal(&StoreKeys::derive(master, &meta.salt).enc, name, value)
+}
+
+/// How [`in_place`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPlace {
+    /// put-in-place — seeds 003 / 000: through a [`CHUNK`]-byte buffer, then fsync. A crash
+    /// (or a SIGKILL) between the truncate and the last write leaves a torn envelope where the
+    /// old, acknowledged value was.
+    Chunked,
+    /// put-in-place-one-write — seeds 003 / 000, the commonest bug of all: `fs::write(path,
+    /// envelope)`, one write(2), no fsync. A SIGKILL lands before or after that call, never
+    /// inside it; only a power loss shows the truncated or torn file.
+    OneWrite,
+}
+
+/// put-in-place and put-in-place-one-write: the envelope is written straight over the
+/// secret's file. Diff: `write_atomic(path)` → `open_truncate(path)` + `write` (+ fsync for
+/// [`InPlace::Chunked`]).
+pub fn in_place<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &[u8],
+    style: InPlace,
+) -> Result<()> {
+    let sealed = seal(fs, dir, master, name, value)?;
+    let path = dir.join(SECRETS_DIR).join(secret_file_name(name)?);
+    let write = || -> io::Result<()> {
+        let mut file = fs.open_truncate(&path, FILE_MODE)?;
+        match style {
+            InPlace::Chunked => {
+                for chunk in sealed.chunks(CHUNK) {
+                    file.write_all(chunk)?;
+                }
+                file.sync_all()
+            }
+            InPlace::OneWrite => file.write_all(&sealed),
+        }
+    };
+    write().map_err(fs_error("write the secret"))
+}
+
+/// put-rename-no-dir-fsync — seed 000: temp file, fsync, rename, but no fsync of the
+/// directory, so an acknowledged put can vanish with the rename after a power loss. Diff:
+/// `write_atomic` without its final `sync_dir`.
+pub fn rename_no_dir_fsync<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &[u8],
+) -> Result<()> {
+    let sealed = seal(fs, dir, master, name, value)?;
+    let secrets = dir.join(SECRETS_DIR);
+    let path = secrets.join(secret_file_name(name)?);
+    let suffix = keyrace_core::random::temp_suffix();
+    let temp = secrets.join(format!("{TEMP_PREFIX}{suffix:016x}"));
+    let write = || -> io::Result<()> {
+        let mut file = fs.create_new(&temp, FILE_MODE)?;
+        file.write_all(&sealed)?;
+        file.sync_all()?;
+        drop(file);
+        fs.rename(&temp, &path)
+    };
+    write().map_err(fs_error("write the secret"))
+}
+
+/// The shared integrity file of put-global-meta-rmw, one secret name per line. Named like a
+/// temp file so that `destroy_at_path` still recognizes the store; the bug is the
+/// read-modify-write, not the name.
+pub fn index_path(dir: &Path) -> PathBuf {
+    dir.join(format!("{TEMP_PREFIX}index"))
+}
+
+fn read_index<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Vec<String>> {
+    match read_file(fs, &index_path(dir)) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(fs_error("read the integrity index")(e)),
+    }
+}
+
+/// put-global-meta-rmw — seed 000 (secrets-engine #3): every put also re-writes one shared
+/// integrity file by read-modify-write, so concurrent puts lose each other's entries and the
+/// store then reports INTEGRITY_MISMATCH for acknowledged secrets ([`check_index`]). Diff:
+/// after `store.put`, `index = read(index); index.push(name); write(index)`.
+pub fn put_with_index<F: Fs>(store: &Store<F>, name: &str, value: &[u8]) -> Result<()> {
+    store.put(name, value)?;
+    let mut index = read_index(store.fs(), store.dir())?;
+    if !index.iter().any(|n| n == name) {
+        index.push(name.to_owned());
+    }
+    let mut bytes = index.join("\n");
+    bytes.push('\n');
+    keyrace_core::publish::write_atomic(store.fs(), &index_path(store.dir()), bytes.as_bytes())
+        .map_err(fs_error("write the integrity index"))
+}
+
+/// put-global-meta-rmw's read side: a secret whose file exists but is missing from the index
+/// counts as tampered.
+pub fn check_index<F: Fs>(store: &Store<F>, name: &str) -> Result<()> {
+    let file = store.dir().join(SECRETS_DIR).join(secret_file_name(name)?);
+    let has_file = keyrace_core::fs::try_symlink_metadata(store.fs(), &file)
+        .map_err(fs_error("look for the secret"))?
+        .is_some();
+    if has_file
+        && !read_index(store.fs(), store.dir())?
+            .iter()
+            .any(|n| n == name)
+    {
+        return Err(Error::IntegrityMismatch {
+            path: index_path(store.dir()),
+            reason: IntegrityReason::SecretAltered {
+                name: name.to_owned(),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// put-global-meta-rmw's `get`: [`check_index`], then the reference's.
+pub fn get_with_index<F: Fs>(store: &Store<F>, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    check_index(store, name)?;
+    store.get(name)
+}
+
+/// get-swallows-errors — seed 000 (a damaged store gives the true value or a coded error): a
+/// catch-all around reading and decrypting a secret turns every failure into an empty value,
+/// as config stores that "clear invalid config" do. Diff: `get(name)?` → any error read as
+/// an empty value.
+pub fn get_swallowing_errors<F: Fs>(
+    store: &Store<F>,
+    name: &str,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    Ok(store
+        .get(name)
+        .unwrap_or_else(|_| Some(Zeroizing::default())))
+}
+
+/// delete-rewrites-all — seed 000's shape (a whole-store read-modify-write): delete loads
+/// every other secret and writes the store back without the deleted one, as a single-file
+/// JSON store does. Diff: `remove_file(secret)` → snapshot all, rewrite all but `name`, then
+/// remove; a put that lands between the snapshot and the rewrite is silently reverted.
+pub fn delete_by_rewrite<F: Fs>(store: &Store<F>, name: &str) -> Result<bool> {
+    let mut snapshot = Vec::new();
+    for other in store.list()?.into_iter().filter(|other| other != name) {
+        if let Some(value) = store.get(&other)? {
+            snapshot.push((other, value));
+        }
+    }
+    for (other, value) in &snapshot {
+        store.put(other, value)?;
+    }
+    store.delete(name)
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (README.md's second command): formatting, lints, tests, the fuzz corpus
-# replayed on stable, benchmarks compiled, and the loom + shuttle model suites.
+# replayed on stable, benchmarks compiled, the loom + shuttle model suites, and the worked
+# example (examples/rust-store) with and without its planted bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
@@ -11,3 +12,7 @@ cargo test --workspace
 cargo test --manifest-path fuzz/Cargo.toml
 cargo bench --workspace --no-run
 bash .ci/models.sh
+# The worked example both ways, under shuttle: its correct build passes the catalogue's models
+# and the runner; with its planted bugs, both are caught by the models and by the runner.
+cargo test -p keyrace-example-store --features shuttle
+cargo test -p keyrace-example-store --features shuttle,planted-bugs

@@ -45,6 +45,17 @@ impl ModelError for io::Error {
     }
 }
 
+/// An adapter's failure: a store whose errors already map to keyrace's codes for its adapter
+/// (`impl From<MyError> for Failure`) hands the models the same.
+impl ModelError for keyrace_protocol::Failure {
+    fn code(&self) -> Option<ErrorCode> {
+        match &self.code {
+            keyrace_protocol::Code::Known(code) => Some(*code),
+            keyrace_protocol::Code::Unknown(_) => None,
+        }
+    }
+}
+
 impl ModelError for String {}
 
 impl ModelError for Box<dyn std::error::Error + Send + Sync> {}

@@ -241,6 +241,15 @@ pub struct Failure {
     pub message: String,
 }
 
+/// The message (the code is [`Failure::code`]).
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
 impl Failure {
     /// A failure with a code of the taxonomy and a message that tells the user what to do.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {

@@ -113,8 +113,18 @@ impl Explorer {
         }
     }
 
-    /// The explorers this build can run, with their default budgets.
+    /// The explorers this build can run, with their default budgets. Panics, saying which
+    /// feature to enable, when `keyrace_core::sync` resolves to other primitives than these
+    /// explorers need (see [`build_mismatch`]).
     pub fn for_build() -> Vec<Explorer> {
+        let explorers = Explorer::configured();
+        if let Some(problem) = explorers.iter().find_map(|e| build_mismatch(*e)) {
+            panic!("{problem}");
+        }
+        explorers
+    }
+
+    fn configured() -> Vec<Explorer> {
         if cfg!(loom) {
             let bound = std::env::var("LOOM_MAX_PREEMPTIONS")
                 .ok()

@@ -280,3 +280,24 @@ fn a_backoff_sleep_returns_once_no_other_process_runs() {
     a.sleep(std::time::Duration::from_millis(500));
     assert_eq!(fs.op_count("A"), 0);
 }
+
+#[test]
+fn std_fs_write_rewrites_in_place_and_a_crash_keeps_only_what_was_synced() {
+    let fs = fs_with_dir(Semantics::Posix);
+    let std = keyrace_core::StdFs::new(&fs);
+    std.write("/d/s", b"old").expect("write");
+    fs.settle();
+    std.write("/d/s", b"new value").expect("rewrite");
+    assert_eq!(std.read_to_string("/d/s").expect("read"), "new value");
+    fs.crash(CrashMode::DurableOnly);
+    let restarted = fs.actor("R");
+    let std = keyrace_core::StdFs::new(&restarted);
+    assert_eq!(std.read("/d/s").expect("read after crash"), b"old");
+    std.write("/d/s", b"newer").expect("rewrite again");
+    fs.crash(CrashMode::ZeroPending);
+    let restarted = fs.actor("R2");
+    let std = keyrace_core::StdFs::new(&restarted);
+    assert_eq!(std.read("/d/s").expect("read after crash"), b"");
+    let calls: Vec<CallKind> = fs.trace().0.iter().map(|e| e.op).collect();
+    assert!(calls.contains(&CallKind::OpenTruncate), "{calls:?}");
+}

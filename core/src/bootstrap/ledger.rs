@@ -47,6 +47,12 @@ impl<L: GraceLedger + ?Sized> GraceLedger for &L {
     }
 }
 
+impl<L: GraceLedger + ?Sized> GraceLedger for Box<L> {
+    fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
+        (**self).try_consume(key_id)
+    }
+}
+
 impl<L: GraceLedger + ?Sized> GraceLedger for crate::sync::Arc<L> {
     fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
         (**self).try_consume(key_id)

@@ -30,12 +30,62 @@ enum Command {
     Check(CheckArgs),
     /// List the scenarios, one line each.
     List,
+    /// Serve the reference witness server (seed 002's protocol, docs/witness.md) over HTTP.
+    WitnessServer(WitnessServerArgs),
+    /// Race a swarm of clients against a witness server and check its invariants.
+    CheckServer(CheckServerArgs),
     /// Run the built-in reference adapter on stdin/stdout (what `check` starts by default).
     Adapter {
         /// Switch on one known-bad variant.
         #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names()))]
         mutant: Option<String>,
     },
+}
+
+#[derive(Args)]
+struct WitnessServerArgs {
+    /// Address to listen on (port 0: an ephemeral port, printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: String,
+    /// Where the one-time grace ledger lives: sqlite:PATH, postgres:CONNECTION
+    /// (e.g. "postgres:host=/var/run/postgresql dbname=keyrace") or memory.
+    #[arg(long, default_value = "sqlite:keyrace-witness.sqlite")]
+    ledger: String,
+    /// Header names: keyrace (X-Keyrace-Last-Known-Head / X-Keyrace-Current-Head) or loopctl
+    /// (X-Loopctl-Last-Known-STH / x-loopctl-current-sth).
+    #[arg(long, default_value = "keyrace")]
+    preset: String,
+    /// Heads to seal at start (0: nothing sealed, the zero placeholder passes).
+    #[arg(long, default_value_t = 0)]
+    sealed: u64,
+    /// Worker threads (and ledger connections).
+    #[arg(long, default_value_t = keyrace_witness::server::DEFAULT_THREADS)]
+    threads: usize,
+    /// Switch on one known-bad variant, to show that `keyrace check-server` catches it.
+    #[arg(long, value_parser = PossibleValuesParser::new(keyrace_witness::mutants::ServerMutant::names()))]
+    mutant: Option<String>,
+}
+
+#[derive(Args)]
+struct CheckServerArgs {
+    /// The server, as http://host:port.
+    url: String,
+    /// Header names the server uses (keyrace or loopctl).
+    #[arg(long, default_value = "keyrace")]
+    preset: String,
+    /// Concurrent clients per bootstrap race.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Bootstrap races, each with a fresh API key.
+    #[arg(long, default_value_t = 50)]
+    rounds: u32,
+    /// Run only this check (repeatable): zero-head, bootstrap-race, refusal-has-no-effect,
+    /// historical-head, forged-head, malformed-head.
+    #[arg(long = "check", value_name = "ID", value_parser = PossibleValuesParser::new(keyrace_witness::check::CHECKS))]
+    checks: Vec<String>,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
 }
 
 #[derive(Args)]
@@ -118,6 +168,8 @@ fn main() {
                 println!("{:<30} {}{mode}", def.id, def.summary);
             }
         }
+        Command::WitnessServer(args) => witness_server(args),
+        Command::CheckServer(args) => check_server(args),
         Command::Adapter { mutant } => {
             let mutant = mutant.and_then(|name| name.parse::<Mutant>().ok());
             if let Err(e) =
@@ -171,4 +223,67 @@ fn main() {
             std::process::exit(runner::run(&cfg));
         }
     }
+}
+
+fn preset(name: &str) -> keyrace_witness::wire::HeadHeaders {
+    name.parse::<keyrace_witness::wire::Preset>()
+        .unwrap_or_else(|e| usage(&e))
+        .headers()
+}
+
+fn witness_server(args: WitnessServerArgs) {
+    use keyrace_witness::server::{ServerConfig, WitnessServer};
+    let spec: keyrace_witness::ledger::LedgerSpec =
+        args.ledger.parse().unwrap_or_else(|e: String| usage(&e));
+    let mutant = args
+        .mutant
+        .map(|name| name.parse().unwrap_or_else(|e: String| usage(&e)));
+    let ledger =
+        keyrace_witness::mutants::ledger_for(&spec, args.threads, mutant).unwrap_or_else(|e| {
+            eprintln!("keyrace witness-server: {e}");
+            std::process::exit(1);
+        });
+    let config = ServerConfig {
+        headers: preset(&args.preset),
+        mutant,
+        sealed: args.sealed,
+    };
+    let server =
+        WitnessServer::start(&args.listen, ledger, config, args.threads).unwrap_or_else(|e| {
+            eprintln!(
+                "keyrace witness-server: cannot listen on {}: {e}",
+                args.listen
+            );
+            std::process::exit(1);
+        });
+    println!("keyrace witness-server listening on {}", server.url());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // Serve until a signal ends the process (SIGINT, SIGTERM: the default action). Every
+    // acknowledged consume is already durable (synchronous = FULL, or PostgreSQL's commit).
+    loop {
+        std::thread::park();
+    }
+}
+
+fn check_server(args: CheckServerArgs) {
+    use keyrace_witness::check::{run, ServerCheck};
+    let check = ServerCheck {
+        headers: preset(&args.preset),
+        clients: args.clients.clamp(2, 1000),
+        rounds: args.rounds.max(1),
+        timeout: seconds(args.timeout, "--timeout", MAX_TIMEOUT),
+        only: args.checks,
+        ..ServerCheck::new(&args.url)
+    };
+    let report = run(&check);
+    print!("{report}");
+    let failed = report.results.iter().any(|r| !r.passed());
+    std::process::exit(if failed {
+        1
+    } else if report.passed() {
+        0
+    } else {
+        2
+    });
 }

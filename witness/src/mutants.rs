@@ -1,0 +1,164 @@
+//! Known-bad variants of the reference witness server, one per real-world bug of seed 002
+//! (loopctl), for the server check to catch (`keyrace witness-server --mutant NAME`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use keyrace_core::bootstrap::ledger::validate_key_id;
+use keyrace_core::bootstrap::{BootstrapError, Consumed, GraceLedger};
+
+use crate::ledger::{PostgresLedger, SqliteLedger};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMutant {
+    /// `ledger-check-then-set` — seed 002 (custody-03 before the conditional UPDATE): read
+    /// whether the grace is consumed, then mark it consumed, two statements. Diff: `UPDATE ...
+    /// WHERE consumed_at IS NULL` → `SELECT consumed_at` then an unconditional `UPDATE`, so
+    /// racing bootstraps on different connections can all win.
+    LedgerCheckThenSet,
+    /// `412-without-head` — seed 002 (loopctl before PR #300 reused the head it read): the 412
+    /// of a consumed grace carries no current head, so the client cannot retry with one and
+    /// every request of a restarted client is refused. Diff: the current-head header of the
+    /// 412 is dropped.
+    RefusalWithoutHead,
+    /// `zero-head-loop` — seed 002: before the first seal the client only knows the zero
+    /// placeholder, and the server calls it a divergence, so every request is a 409 until a
+    /// head is sealed. Diff: the placeholder's "pass while nothing is sealed" → 409.
+    ZeroHeadLoop,
+}
+
+impl ServerMutant {
+    pub const ALL: [ServerMutant; 3] = [
+        ServerMutant::LedgerCheckThenSet,
+        ServerMutant::RefusalWithoutHead,
+        ServerMutant::ZeroHeadLoop,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerMutant::LedgerCheckThenSet => "ledger-check-then-set",
+            ServerMutant::RefusalWithoutHead => "412-without-head",
+            ServerMutant::ZeroHeadLoop => "zero-head-loop",
+        }
+    }
+
+    pub fn names() -> [&'static str; 3] {
+        ServerMutant::ALL.map(ServerMutant::name)
+    }
+}
+
+impl fmt::Display for ServerMutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ServerMutant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ServerMutant, String> {
+        ServerMutant::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown server mutant {s:?}; one of {}",
+                    ServerMutant::names().join(", ")
+                )
+            })
+    }
+}
+
+/// Written with `?1` for SQLite and `$1` for PostgreSQL.
+const SELECT: &str = "SELECT consumed_at FROM keyrace_grace WHERE key_id = $1";
+const MARK: &str = "INSERT INTO keyrace_grace (key_id, consumed_at) VALUES ($1, 1)
+    ON CONFLICT (key_id) DO UPDATE SET consumed_at = 1";
+
+fn for_sqlite(sql: &str) -> String {
+    sql.replace("$1", "?1")
+}
+
+fn ledger_error(detail: String) -> BootstrapError {
+    BootstrapError::Ledger {
+        what: "consume the grace",
+        source: std::io::Error::other(detail),
+    }
+}
+
+/// `ledger-check-then-set` over the SQLite ledger's connections.
+#[derive(Debug)]
+pub struct CheckThenSetSqlite(pub SqliteLedger);
+
+impl GraceLedger for CheckThenSetSqlite {
+    fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
+        validate_key_id(key_id)?;
+        let consumed: Option<i64> = self.0.with_connection(|c| {
+            c.query_row(&for_sqlite(SELECT), [key_id], |row| row.get(0))
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+                .map_err(|e| ledger_error(e.to_string()))
+        })?;
+        if consumed.is_some() {
+            return Ok(Consumed::AlreadyConsumed);
+        }
+        self.0.with_connection(|c| {
+            c.execute(&for_sqlite(MARK), [key_id])
+                .map_err(|e| ledger_error(e.to_string()))
+        })?;
+        Ok(Consumed::Won)
+    }
+}
+
+/// `ledger-check-then-set` over the PostgreSQL ledger's clients.
+#[derive(Debug)]
+pub struct CheckThenSetPostgres(pub PostgresLedger);
+
+impl GraceLedger for CheckThenSetPostgres {
+    fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
+        validate_key_id(key_id)?;
+        let consumed = self.0.with_client(|c| {
+            c.query_opt(SELECT, &[&key_id])
+                .map(|row| row.and_then(|r| r.get::<_, Option<i64>>(0)))
+                .map_err(|e| ledger_error(e.to_string()))
+        })?;
+        if consumed.is_some() {
+            return Ok(Consumed::AlreadyConsumed);
+        }
+        self.0.with_client(|c| {
+            c.execute(MARK, &[&key_id])
+                .map_err(|e| ledger_error(e.to_string()))
+        })?;
+        Ok(Consumed::Won)
+    }
+}
+
+/// The ledger a server runs with: `spec`'s, or, for `ledger-check-then-set`, that mutant over
+/// the same database.
+pub fn ledger_for(
+    spec: &crate::ledger::LedgerSpec,
+    connections: usize,
+    mutant: Option<ServerMutant>,
+) -> Result<Box<dyn GraceLedger>, BootstrapError> {
+    use crate::ledger::LedgerSpec;
+    if mutant != Some(ServerMutant::LedgerCheckThenSet) {
+        return spec.open(connections);
+    }
+    Ok(match spec {
+        LedgerSpec::Sqlite(path) => {
+            Box::new(CheckThenSetSqlite(SqliteLedger::open(path, connections)?))
+        }
+        LedgerSpec::Postgres(config) => Box::new(CheckThenSetPostgres(PostgresLedger::connect(
+            config,
+            connections,
+        )?)),
+        LedgerSpec::Memory => {
+            return Err(BootstrapError::Ledger {
+                what: "start the ledger-check-then-set mutant",
+                source: std::io::Error::other(
+                    "it needs a database ledger: pass --ledger sqlite:PATH or postgres:CONNECTION",
+                ),
+            })
+        }
+    })
+}

@@ -1,0 +1,80 @@
+//! The server check against the reference server (SQLite, and PostgreSQL where one is
+//! configured) passes, and catches every server mutant.
+
+mod support;
+
+use keyrace_witness::check::{run, ServerCheck, ServerReport};
+use keyrace_witness::mutants::ServerMutant;
+use support::{postgres_or_skip, start};
+
+fn check(url: &str, rounds: u32) -> ServerReport {
+    run(&ServerCheck {
+        rounds,
+        ..ServerCheck::new(url)
+    })
+}
+
+fn failed(report: &ServerReport, id: &str) -> bool {
+    report.results.iter().any(|r| r.id == id && !r.passed())
+}
+
+#[test]
+fn the_reference_server_on_sqlite_passes_every_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&support::sqlite(&dir), None, 0);
+    let report = check(&server.url(), 20);
+    assert!(report.passed(), "{report}");
+    assert!(
+        report.results.iter().all(|r| r.skipped.is_none()),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_reference_server_on_postgres_passes_every_check() {
+    let Some(spec) = postgres_or_skip() else {
+        return;
+    };
+    let server = start(&spec, None, 0);
+    let report = check(&server.url(), 20);
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn a_server_with_sealed_heads_refuses_the_zero_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&support::sqlite(&dir), None, 2);
+    let report = check(&server.url(), 2);
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn every_server_mutant_is_caught_by_its_check() {
+    for (mutant, caught_by) in [
+        (ServerMutant::LedgerCheckThenSet, "bootstrap-race"),
+        (ServerMutant::RefusalWithoutHead, "bootstrap-race"),
+        (ServerMutant::ZeroHeadLoop, "zero-head"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = start(&support::sqlite(&dir), Some(mutant), 0);
+        let report = check(&server.url(), 50);
+        assert!(
+            failed(&report, caught_by),
+            "{mutant} not caught by {caught_by}:\n{report}"
+        );
+        assert!(
+            report.to_string().contains(&format!("--check {caught_by}")),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn the_check_then_set_ledger_is_caught_on_postgres_too() {
+    let Some(spec) = postgres_or_skip() else {
+        return;
+    };
+    let server = start(&spec, Some(ServerMutant::LedgerCheckThenSet), 0);
+    let report = check(&server.url(), 50);
+    assert!(failed(&report, "bootstrap-race"), "{report}");
+}

@@ -1,10 +1,14 @@
-//! Grace ledgers in a database, each consume one conditional `UPDATE` (seed 002: loopctl's
-//! `UPDATE api_keys SET sth_bootstrap_consumed_at = now() WHERE id = $1 AND
-//! sth_bootstrap_consumed_at IS NULL`). A key's row is inserted if missing first (an
-//! idempotent `INSERT ... ON CONFLICT DO NOTHING`), then the `UPDATE` guarded by "not yet
-//! consumed" decides: one changed row is the win, none is "already consumed". The database
-//! makes that one statement atomic, so racing consumers in any number of processes get
-//! exactly one winner.
+//! Grace ledgers in a database, each consume decided by one atomic statement that writes only
+//! when it wins (seed 002: loopctl's `UPDATE api_keys SET sth_bootstrap_consumed_at = now()
+//! WHERE id = $1 AND sth_bootstrap_consumed_at IS NULL`):
+//!
+//! 1. the conditional `UPDATE ... WHERE key_id = $1 AND consumed_at IS NULL`: one changed row is
+//!    the win of a key whose row was provisioned unconsumed;
+//! 2. otherwise `INSERT (key_id, consumed_at) ... ON CONFLICT DO NOTHING`: one inserted row is
+//!    the win of a key seen for the first time; a conflict means somebody consumed it first.
+//!
+//! The database makes each statement atomic, so racing consumers in any number of processes
+//! get exactly one winner, and a consume writes (and fsyncs) once at most.
 
 use std::fmt;
 use std::io;
@@ -22,12 +26,22 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS keyrace_grace (
 )";
 /// PostgreSQL's placeholders (`$n`); SQLite's are `?n` (its `$name` parameters are numbered by
 /// first appearance, not by name).
-const INSERT: &str = "INSERT INTO keyrace_grace (key_id) VALUES ($1) ON CONFLICT DO NOTHING";
 const CONSUME: &str =
     "UPDATE keyrace_grace SET consumed_at = $2 WHERE key_id = $1 AND consumed_at IS NULL";
-const SQLITE_INSERT: &str = "INSERT INTO keyrace_grace (key_id) VALUES (?1) ON CONFLICT DO NOTHING";
+const INSERT_CONSUMED: &str =
+    "INSERT INTO keyrace_grace (key_id, consumed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 const SQLITE_CONSUME: &str =
     "UPDATE keyrace_grace SET consumed_at = ?2 WHERE key_id = ?1 AND consumed_at IS NULL";
+const SQLITE_INSERT_CONSUMED: &str =
+    "INSERT INTO keyrace_grace (key_id, consumed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+
+fn won(changed: usize) -> Consumed {
+    if changed == 1 {
+        Consumed::Won
+    } else {
+        Consumed::AlreadyConsumed
+    }
+}
 
 /// How long an SQLite writer waits for another process's lock before failing.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,19 +139,19 @@ impl GraceLedger for SqliteLedger {
         validate_key_id(key_id)?;
         let connection = self.pool.get();
         let error = |e: rusqlite::Error| e.to_string();
-        connection
-            .execute(SQLITE_INSERT, [key_id])
-            .map_err(error)
-            .map_err(db_error("record the key in the SQLite ledger"))?;
-        let changed = connection
-            .execute(SQLITE_CONSUME, rusqlite::params![key_id, now_millis()])
+        let now = now_millis();
+        let updated = connection
+            .execute(SQLITE_CONSUME, rusqlite::params![key_id, now])
             .map_err(error)
             .map_err(db_error("consume the grace in the SQLite ledger"))?;
-        Ok(if changed == 1 {
-            Consumed::Won
-        } else {
-            Consumed::AlreadyConsumed
-        })
+        if updated == 1 {
+            return Ok(Consumed::Won);
+        }
+        let inserted = connection
+            .execute(SQLITE_INSERT_CONSUMED, rusqlite::params![key_id, now])
+            .map_err(error)
+            .map_err(db_error("consume the grace in the SQLite ledger"))?;
+        Ok(won(inserted))
     }
 }
 
@@ -183,19 +197,19 @@ impl GraceLedger for PostgresLedger {
     fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
         validate_key_id(key_id)?;
         let mut client = self.pool.get();
-        client
-            .execute(INSERT, &[&key_id])
-            .map_err(|e| e.to_string())
-            .map_err(db_error("record the key in the PostgreSQL ledger"))?;
-        let changed = client
-            .execute(CONSUME, &[&key_id, &now_millis()])
+        let now = now_millis();
+        let updated = client
+            .execute(CONSUME, &[&key_id, &now])
             .map_err(|e| e.to_string())
             .map_err(db_error("consume the grace in the PostgreSQL ledger"))?;
-        Ok(if changed == 1 {
-            Consumed::Won
-        } else {
-            Consumed::AlreadyConsumed
-        })
+        if updated == 1 {
+            return Ok(Consumed::Won);
+        }
+        let inserted = client
+            .execute(INSERT_CONSUMED, &[&key_id, &now])
+            .map_err(|e| e.to_string())
+            .map_err(db_error("consume the grace in the PostgreSQL ledger"))?;
+        Ok(won(usize::try_from(inserted).unwrap_or(0)))
     }
 }
 
@@ -239,5 +253,73 @@ impl LedgerSpec {
             LedgerSpec::Postgres(config) => Box::new(PostgresLedger::connect(config, connections)?),
             LedgerSpec::Memory => Box::new(MemoryLedger::new()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger(dir: &tempfile::TempDir) -> SqliteLedger {
+        SqliteLedger::open(&dir.path().join("grace.sqlite"), 4).expect("open")
+    }
+
+    #[test]
+    fn a_key_is_won_once_and_stays_consumed_after_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = ledger(&dir);
+        assert_eq!(first.try_consume("k").expect("consume"), Consumed::Won);
+        assert_eq!(
+            first.try_consume("k").expect("again"),
+            Consumed::AlreadyConsumed
+        );
+        drop(first);
+        let reopened = ledger(&dir);
+        assert_eq!(
+            reopened.try_consume("k").expect("after reopen"),
+            Consumed::AlreadyConsumed
+        );
+        assert_eq!(
+            reopened.try_consume("other").expect("other key"),
+            Consumed::Won
+        );
+    }
+
+    #[test]
+    fn a_provisioned_key_is_won_by_exactly_one_of_racing_consumers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = ledger(&dir);
+        // A key the operator created unconsumed, as loopctl's api_keys rows are: the
+        // conditional UPDATE decides it.
+        ledger
+            .with_connection(|c| c.execute("INSERT INTO keyrace_grace (key_id) VALUES ('p')", []))
+            .expect("provision");
+        let wins = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| ledger.try_consume("p").expect("consume")))
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().is_ok_and(|c| c == Consumed::Won))
+                .filter(|&won| won)
+                .count()
+        });
+        assert_eq!(wins, 1);
+    }
+
+    #[test]
+    fn ledger_specs_parse_or_say_what_is_expected() {
+        assert_eq!("memory".parse(), Ok(LedgerSpec::Memory));
+        assert_eq!(
+            "sqlite:/x/y".parse(),
+            Ok(LedgerSpec::Sqlite(PathBuf::from("/x/y")))
+        );
+        assert_eq!(
+            "postgres:host=/tmp".parse(),
+            Ok(LedgerSpec::Postgres("host=/tmp".to_owned()))
+        );
+        let err = "mysql:x".parse::<LedgerSpec>().expect_err("unknown");
+        assert!(err.contains("sqlite:PATH"), "{err}");
+        assert!("sqlite:".parse::<LedgerSpec>().is_err());
     }
 }

@@ -25,13 +25,33 @@ pub enum ServerMutant {
     /// placeholder, and the server calls it a divergence, so every request is a 409 until a
     /// head is sealed. Diff: the placeholder's "pass while nothing is sealed" → 409.
     ZeroHeadLoop,
+    /// `op-before-refusal`: the guarded operation runs before the gate decides, so a refused
+    /// request has had its effect and the client's retry runs it twice. Diff: count the
+    /// operation, then check.
+    OpBeforeRefusal,
+    /// `newest-head-only`: only the newest head passes, so a client that persisted a head
+    /// before the next seal is refused with a 409 it can never get out of (the stale-STH trap
+    /// seed 002's PR rules out: heads are append-only). Diff: `has_held(head)` → `head ==
+    /// newest`.
+    NewestHeadOnly,
+    /// `trusts-any-head`: any well-formed head passes, so a forged or rolled-back history is
+    /// never noticed. Diff: the log lookup is skipped.
+    TrustsAnyHead,
+    /// `malformed-as-absent`: a head header that does not parse is treated as absent, so a
+    /// garbled header burns the key's grace instead of being a 400. Diff: `parse(header)?` →
+    /// `parse(header).ok()`.
+    MalformedAsAbsent,
 }
 
 impl ServerMutant {
-    pub const ALL: [ServerMutant; 3] = [
+    pub const ALL: [ServerMutant; 7] = [
         ServerMutant::LedgerCheckThenSet,
         ServerMutant::RefusalWithoutHead,
         ServerMutant::ZeroHeadLoop,
+        ServerMutant::OpBeforeRefusal,
+        ServerMutant::NewestHeadOnly,
+        ServerMutant::TrustsAnyHead,
+        ServerMutant::MalformedAsAbsent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,10 +59,14 @@ impl ServerMutant {
             ServerMutant::LedgerCheckThenSet => "ledger-check-then-set",
             ServerMutant::RefusalWithoutHead => "412-without-head",
             ServerMutant::ZeroHeadLoop => "zero-head-loop",
+            ServerMutant::OpBeforeRefusal => "op-before-refusal",
+            ServerMutant::NewestHeadOnly => "newest-head-only",
+            ServerMutant::TrustsAnyHead => "trusts-any-head",
+            ServerMutant::MalformedAsAbsent => "malformed-as-absent",
         }
     }
 
-    pub fn names() -> [&'static str; 3] {
+    pub fn names() -> [&'static str; 7] {
         ServerMutant::ALL.map(ServerMutant::name)
     }
 }

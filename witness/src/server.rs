@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use keyrace_core::bootstrap::{
-    BootstrapError, GraceLedger, MemoryHeadLog, SignedTreeHead, Status, WitnessGate,
+    BootstrapError, GraceLedger, MemoryHeadLog, Pass, SignedTreeHead, Status, WitnessGate,
 };
 use keyrace_core::witness::ApiKey;
 use keyrace_core::ErrorCode;
@@ -225,24 +225,16 @@ impl State {
                 )
             }
         };
-        let zero_refused = self.config.mutant == Some(ServerMutant::ZeroHeadLoop)
-            && claimed.as_deref() == Some(SignedTreeHead::ZERO.to_string().as_str());
-        let checked = if zero_refused {
-            // The mutant's diff: the placeholder is a divergence even before the first seal.
-            let current = self.log_current();
-            Err(BootstrapError::Divergence {
-                current_head: current,
-            })
-        } else {
-            self.gate.check(&key.key_id(), claimed.as_deref())
-        };
+        if self.config.mutant == Some(ServerMutant::OpBeforeRefusal) {
+            self.count_op(&key);
+        }
+        let checked = self.check(&key, claimed.as_deref());
         match checked {
             Ok(pass) => {
-                let ops = {
-                    let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-                    let count = ops.entry(key.key_id()).or_insert(0);
-                    *count += 1;
-                    *count
+                let ops = if self.config.mutant == Some(ServerMutant::OpBeforeRefusal) {
+                    self.ops_of(&key)
+                } else {
+                    self.count_op(&key)
                 };
                 let response = json_response(200, &OpsBody { ops });
                 match header(&names.current, &pass.current_head.to_string()) {
@@ -263,6 +255,46 @@ impl State {
                     None => response,
                 }
             }
+        }
+    }
+
+    /// Run the guarded operation for `key`: count it. Returns the count.
+    fn count_op(&self, key: &ApiKey) -> u64 {
+        let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        let count = ops.entry(key.key_id()).or_insert(0);
+        *count += 1;
+        *count
+    }
+
+    fn ops_of(&self, key: &ApiKey) -> u64 {
+        let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        ops.get(&key.key_id()).copied().unwrap_or(0)
+    }
+
+    /// The gate's verdict, or a mutant's.
+    fn check(&self, key: &ApiKey, claimed: Option<&str>) -> Result<Pass, BootstrapError> {
+        let parsed = claimed.map(SignedTreeHead::parse);
+        let current = self.log_current();
+        let sealed = !current.is_zero();
+        let pass = Ok(Pass {
+            current_head: current,
+            bootstrapped: false,
+        });
+        let diverged = Err(BootstrapError::Divergence {
+            current_head: current,
+        });
+        match (self.config.mutant, parsed) {
+            (Some(ServerMutant::ZeroHeadLoop), Some(Ok(head))) if head.is_zero() => diverged,
+            (Some(ServerMutant::TrustsAnyHead), Some(Ok(_))) => pass,
+            (Some(ServerMutant::NewestHeadOnly), Some(Ok(head)))
+                if head != current && (sealed || !head.is_zero()) =>
+            {
+                diverged
+            }
+            (Some(ServerMutant::MalformedAsAbsent), Some(Err(_))) => {
+                self.gate.check(&key.key_id(), None)
+            }
+            _ => self.gate.check(&key.key_id(), claimed),
         }
     }
 

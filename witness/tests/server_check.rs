@@ -50,10 +50,19 @@ fn a_server_with_sealed_heads_refuses_the_zero_head() {
 
 #[test]
 fn every_server_mutant_is_caught_by_its_check() {
+    assert_eq!(
+        ServerMutant::ALL.len(),
+        7,
+        "a new mutant needs its line below"
+    );
     for (mutant, caught_by) in [
         (ServerMutant::LedgerCheckThenSet, "bootstrap-race"),
         (ServerMutant::RefusalWithoutHead, "bootstrap-race"),
         (ServerMutant::ZeroHeadLoop, "zero-head"),
+        (ServerMutant::OpBeforeRefusal, "refusal-has-no-effect"),
+        (ServerMutant::NewestHeadOnly, "historical-head"),
+        (ServerMutant::TrustsAnyHead, "forged-head"),
+        (ServerMutant::MalformedAsAbsent, "malformed-head"),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let server = start(&support::sqlite(&dir), Some(mutant), 0);

@@ -3,9 +3,12 @@
 
 The store is a directory: `store.json` ({"format": 1}) and `secrets/<hex name>`, one JSON file
 per secret with a SHA-256 of its value, each replaced atomically (temp, fsync, rename, fsync dir).
+The `witness` op is a witness client (docs/witness.md) with urllib: it sends the last known
+head, retries a bootstrap-412 once with the head it carries, never retries a 409, coalesces
+concurrent cold starts, and keeps the head in a cache file it replaces atomically.
 Check it: keyrace check --adapter python3 examples/adapter.py
 """
-import hashlib, json, os, shutil, sys
+import hashlib, json, os, re, shutil, stat, sys, threading, urllib.error, urllib.request
 
 class Coded(Exception):
     def __init__(self, code, message): super().__init__(message); self.code = code
@@ -53,7 +56,100 @@ def clear_store(store):  # without opening it (it may be damaged); never a direc
         shutil.rmtree(secrets) if name == "secrets" else os.remove(os.path.join(store, name))
     return names
 
+# The witness client. A head is `<position>:<22 base64url>`, canonical (the last character
+# carries 2 bits, so it is one of A, Q, g, w); anything else is no head.
+HEAD = re.compile(r"(0|[1-9][0-9]{0,19}):[A-Za-z0-9_-]{21}[AQgw]")
+CODES = {"BOOTSTRAP_ALREADY_CONSUMED", "DIVERGENCE", "INVALID_ARGUMENT", "IO", "BUSY", "NOT_FOUND",
+         "PERMISSION_DENIED"}
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+def valid_head(head):
+    return isinstance(head, str) and HEAD.fullmatch(head) is not None and int(head.split(":")[0]) < 2**64
+
+def load_head(path):  # a miss for anything but our own regular file holding a valid head
+    try: fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError: return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid(): return None
+        data = os.read(fd, 4096)
+    finally: os.close(fd)
+    try: head = json.loads(data).get("head")
+    except (ValueError, AttributeError): return None
+    return head if valid_head(head) else None
+
+def store_head(path, head):  # temp, fsync, rename over the name (never through a link), fsync dir
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.urandom(8).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try: os.write(fd, json.dumps({"version": 1, "head": head}).encode()); os.fsync(fd)
+    finally: os.close(fd)
+    os.replace(tmp, path); fsync_dir(os.path.dirname(path))
+
+class WitnessClient:
+    def __init__(self, url, key, cache_dir):
+        self.url, self.key, self.head, self.leading = url.rstrip("/") + "/v1/witness", key, None, False
+        self.cache = os.path.join(cache_dir, "keyrace-py-sth-" + hashlib.sha256(f"{url}\0{key}".encode()).hexdigest()[:32] + ".json")
+        self.cond = threading.Condition()
+
+    def send(self, head):
+        headers = {"Authorization": f"Bearer {self.key}", **({"X-Keyrace-Last-Known-Head": head} if head else {})}
+        request = urllib.request.Request(self.url, data=b"", method="POST", headers=headers)
+        try:
+            with NO_PROXY.open(request, timeout=3) as r: status, current, body = r.status, r.headers.get("X-Keyrace-Current-Head"), r.read(65536)
+        except urllib.error.HTTPError as e: status, current, body = e.code, e.headers.get("X-Keyrace-Current-Head"), e.read(65536)
+        except (urllib.error.URLError, OSError) as e: raise Coded("IO", f"cannot reach the witness server: {e}")
+        try: code = json.loads(body).get("code")
+        except (ValueError, AttributeError): code = None
+        return status, code, current if valid_head(current) and status in (200, 409, 412) else None
+
+    def learn(self, head):
+        with self.cond:
+            if head == self.head: return
+            self.head = head
+        try: store_head(self.cache, head)
+        except OSError: pass  # an unwritable cache is no cache
+
+    def call(self):
+        with self.cond:  # one cold-start leader; the others wait for the head it learns
+            while self.head is None and self.leading: self.cond.wait()
+            head, leading = self.head, self.head is None
+            self.leading = leading
+        learned = None
+        try:
+            if leading:
+                head = learned = load_head(self.cache)
+                if head:
+                    with self.cond: self.head = head
+            for attempt in (1, 2):
+                status, code, carried = self.send(head)
+                if carried: self.learn(carried); learned = carried
+                if leading:
+                    with self.cond: self.leading = False; self.cond.notify_all()
+                    leading = False
+                if status == 200: return
+                if status == 409: raise Coded("DIVERGENCE", f"the server's history does not hold head {head}; investigate, do not retry")
+                if status == 412 and code == "BOOTSTRAP_ALREADY_CONSUMED" and attempt == 1 and carried:
+                    head = carried; continue
+                if status == 412 and code == "BOOTSTRAP_ALREADY_CONSUMED":
+                    raise Coded(code, "the key's one-time bootstrap grace is consumed and the retry with its head did not pass")
+                raise Coded(code if code in CODES else "IO", f"the witness server answered {status}")
+        finally:
+            if leading:
+                with self.cond: self.leading = False; self.cond.notify_all()
+
+def witness(req):
+    client, errors = WitnessClient(req["url"], req["api_key"], req["cache_dir"]), []
+    def one():
+        try: client.call()
+        except Coded as e: errors.append(e)
+    threads = [threading.Thread(target=one) for _ in range(max(1, min(int(req.get("concurrency") or 1), 64)))]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    if errors: raise errors[0]
+    return {}
+
 def handle(req):
+    if req["op"] == "witness": return witness(req)
     op, store = req["op"], req["store"]
     if op in ("destroy", "reset"):
         names = clear_store(store)
@@ -88,7 +184,7 @@ def handle(req):
     raise Coded("UNSUPPORTED_OP", f"no op {op!r}")
 
 print(json.dumps({"protocol": "keyrace-adapter/1", "name": "python example file store",
-                  "ops": ["open", "put", "get", "delete", "destroy", "reset", "consume"]}), flush=True)
+                  "ops": ["open", "put", "get", "delete", "destroy", "reset", "consume", "witness"]}), flush=True)
 for line in sys.stdin:
     req = json.loads(line)
     try: reply = {"ok": True, **handle(req)}

@@ -4,11 +4,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use keyrace_core::bootstrap::SignedTreeHead;
+use keyrace_core::witness::{RetryOnce, SingleFlight};
 use keyrace_core::Key;
+use keyrace_mutants::witness::CacheWrite;
 use keyrace_mutants::{self as mutants, Mutant};
 
 use crate::explore::Model;
-use crate::models::cold_start::{cold_start, Flight};
+use crate::models::cold_start::cold_start;
 use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
 use crate::models::double_bootstrap::{self, double_bootstrap};
 use crate::models::ephemeral_fallback::{self, ephemeral_fallback, ResolveStep};
@@ -16,8 +19,8 @@ use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
 use crate::models::keygen::{self, keygen_error_masking, keygen_race};
 use crate::models::put::{put_race, CoreStore};
 use crate::models::release_before_delete::{self, release_before_delete, OpenStep};
-use crate::models::retry_once::{retry_once, Retry};
-use crate::models::sth_cache::{sth_cache, CacheWrite};
+use crate::models::retry_once::retry_once;
+use crate::models::sth_cache::{self, sth_cache, StoreStep};
 use crate::simfs::{Semantics, SimFs};
 
 /// What a case runs.
@@ -212,38 +215,52 @@ pub fn catalogue() -> Vec<Case> {
         ));
     }
     for actors in [2, 3] {
-        for flight in [Flight::Reference, Flight::NoSingleFlight] {
-            cases.push(model(
-                "cold-start",
-                flight.name(),
-                actors,
-                cold_start(flight, actors),
-            ));
-        }
+        let body = cold_start(SingleFlight::<SignedTreeHead>::new, actors);
+        cases.push(model("cold-start", REFERENCE, actors, body));
+        let body = cold_start(mutants::witness::Uncoalesced::default, actors);
+        cases.push(model(
+            "cold-start",
+            Mutant::NoSingleflight.name(),
+            actors,
+            body,
+        ));
     }
     for actors in [1, 2] {
-        for rule in [Retry::Reference, Retry::Unbounded, Retry::OnDivergence] {
-            cases.push(model(
-                "retry-once",
-                rule.name(),
-                actors,
-                retry_once(rule, actors),
-            ));
-        }
+        cases.push(model(
+            "retry-once",
+            REFERENCE,
+            actors,
+            retry_once(RetryOnce, actors),
+        ));
+        let body = retry_once(mutants::witness::RetryUnbounded, actors);
+        cases.push(model(
+            "retry-once",
+            Mutant::RetryUnbounded.name(),
+            actors,
+            body,
+        ));
+        let body = retry_once(mutants::witness::RetryOnDivergence, actors);
+        cases.push(model(
+            "retry-once",
+            Mutant::RetryOnDivergence.name(),
+            actors,
+            body,
+        ));
     }
     // One writer and the reader, then two writers and the reader.
     for writers in [1, 2] {
-        for write in [
-            CacheWrite::Reference,
-            CacheWrite::WriteInPlace,
-            CacheWrite::FollowsSymlink,
-        ] {
-            cases.push(model(
-                "sth-cache",
-                write.name(),
-                writers + 1,
-                sth_cache(write, writers),
-            ));
+        let stores: [(&str, StoreStep); 3] = [
+            (REFERENCE, sth_cache::reference),
+            (Mutant::CacheWriteInPlace.name(), |cache, head| {
+                mutants::witness::store(cache, head, CacheWrite::InPlace)
+            }),
+            (Mutant::CacheFollowsSymlink.name(), |cache, head| {
+                mutants::witness::store(cache, head, CacheWrite::FollowsSymlink)
+            }),
+        ];
+        for (variant, store) in stores {
+            let body = sth_cache(store, writers);
+            cases.push(model("sth-cache", variant, writers + 1, body));
         }
     }
     for derive in [Derive::Reference, Derive::FirstMac] {

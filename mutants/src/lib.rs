@@ -5,13 +5,14 @@
 //! runs the same bodies on the real one. Where the two need a different exposure (a SIGKILL
 //! needs a write long enough to land in), that is a parameter of the body, not a second copy.
 //!
-//! The mutants of the witness client, its head cache and the identity derivation live beside
-//! their models in `keyrace-harness` (they have no process-level counterpart).
+//! The identity derivation's mutant lives beside its property in `keyrace-harness` (it has no
+//! process-level counterpart).
 
 pub mod grace;
 pub mod keygen;
 pub mod open;
 pub mod put;
+pub mod witness;
 
 use std::io;
 
@@ -52,10 +53,20 @@ pub enum Mutant {
     GraceCheckThenSet,
     /// [`grace::consume_without_fsync`].
     ConsumeNoFsync,
+    /// [`witness::RetryUnbounded`].
+    RetryUnbounded,
+    /// [`witness::RetryOnDivergence`].
+    RetryOnDivergence,
+    /// [`witness::Uncoalesced`].
+    NoSingleflight,
+    /// [`witness::CacheWrite::InPlace`].
+    CacheWriteInPlace,
+    /// [`witness::CacheWrite::FollowsSymlink`].
+    CacheFollowsSymlink,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::KeygenBroadCatch,
@@ -72,6 +83,11 @@ impl Mutant {
         Mutant::ResetNeedsOpen,
         Mutant::GraceCheckThenSet,
         Mutant::ConsumeNoFsync,
+        Mutant::RetryUnbounded,
+        Mutant::RetryOnDivergence,
+        Mutant::NoSingleflight,
+        Mutant::CacheWriteInPlace,
+        Mutant::CacheFollowsSymlink,
     ];
 
     /// The mutant's name: the catalogue's variant, `--mutant NAME`, and the docs' name.
@@ -93,11 +109,16 @@ impl Mutant {
             Mutant::ResetNeedsOpen => "reset-needs-open",
             Mutant::GraceCheckThenSet => "grace-check-then-set",
             Mutant::ConsumeNoFsync => "consume-no-fsync",
+            Mutant::RetryUnbounded => "retry-unbounded",
+            Mutant::RetryOnDivergence => "retry-on-divergence",
+            Mutant::NoSingleflight => "no-singleflight",
+            Mutant::CacheWriteInPlace => "cache-write-in-place",
+            Mutant::CacheFollowsSymlink => "cache-follows-symlink",
         }
     }
 
     /// Every name, in [`Mutant::ALL`]'s order (for a CLI's list of possible values).
-    pub fn names() -> [&'static str; 16] {
+    pub fn names() -> [&'static str; 21] {
         Mutant::ALL.map(Mutant::name)
     }
 }

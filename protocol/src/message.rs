@@ -27,10 +27,11 @@ pub enum OpName {
     Destroy,
     Reset,
     Consume,
+    Witness,
 }
 
 impl OpName {
-    pub const ALL: [OpName; 7] = [
+    pub const ALL: [OpName; 8] = [
         OpName::Open,
         OpName::Put,
         OpName::Get,
@@ -38,6 +39,7 @@ impl OpName {
         OpName::Destroy,
         OpName::Reset,
         OpName::Consume,
+        OpName::Witness,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -49,6 +51,7 @@ impl OpName {
             OpName::Destroy => "destroy",
             OpName::Reset => "reset",
             OpName::Consume => "consume",
+            OpName::Witness => "witness",
         }
     }
 }
@@ -160,6 +163,17 @@ pub enum Op {
         store: PathBuf,
         token: String,
     },
+    /// One call of the store's witness client (or `concurrency` concurrent calls of one
+    /// client, in one process) against the witness server at `url` (`docs/witness.md`).
+    Witness {
+        url: String,
+        api_key: String,
+        /// Where the client keeps its head cache.
+        cache_dir: PathBuf,
+        /// Concurrent calls of one client (absent: 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        concurrency: Option<u32>,
+    },
 }
 
 impl Op {
@@ -172,6 +186,7 @@ impl Op {
             Op::Destroy { .. } => OpName::Destroy,
             Op::Reset { .. } => OpName::Reset,
             Op::Consume { .. } => OpName::Consume,
+            Op::Witness { .. } => OpName::Witness,
         }
     }
 }

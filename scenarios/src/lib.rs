@@ -28,6 +28,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod scratch;
+pub mod scripted;
 pub mod trace;
 
 pub use builder::Check;

@@ -78,6 +78,29 @@ impl Area {
         }
     }
 
+    /// Create the file `name` with `bytes` (never through a symlink: it must not exist).
+    pub fn write_new(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true).mode(0o600);
+        self.dir.open_with(name, &options)?.write_all(bytes)
+    }
+
+    /// The contents of the file `name`, read without following a symlink, at most `limit`
+    /// bytes.
+    pub fn read_file(&self, name: &str, limit: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut options = OpenOptions::new();
+        options.read(true).follow(FollowSymlinks::No).custom_flags(
+            (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32,
+        );
+        let mut bytes = Vec::new();
+        self.dir
+            .open_with(name, &options)?
+            .take(limit)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     /// The store an adapter made at `name` in this directory.
     pub fn store(&self, name: &str) -> Result<StoreDir, Refusal> {
         let path = self.path.join(name);
@@ -246,6 +269,17 @@ impl StoreDir {
     pub fn remove(&self, file: &Path) -> Result<(), Refusal> {
         let (dir, name) = self.parent_of(file)?;
         dir.remove_file(name).map_err(|e| self.io("remove", &e))
+    }
+
+    /// Replace `file` by a symlink to `target` (an attack the scenario plants: the runner
+    /// creates the link, it never follows one).
+    pub fn plant_symlink(&self, file: &Path, target: &Path) -> Result<(), Refusal> {
+        let (dir, name) = self.parent_of(file)?;
+        match dir.remove_file(name) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io("remove", &e)),
+            _ => {}
+        }
+        rustix::fs::symlinkat(target, &dir, name).map_err(|e| self.io("plant a symlink", &e.into()))
     }
 
     /// Open `file` for writing without following a symlink, and only if it is a regular file

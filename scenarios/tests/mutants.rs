@@ -102,3 +102,35 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
         }
     }
 }
+
+/// The witness client's mutants are caught by a single round of their scenario, whatever the
+/// seed: 20 runs, 20 catches (their scenarios script the server; nothing is left to chance).
+#[test]
+fn client_mutants_are_caught_in_20_of_20_single_round_runs() {
+    let client = [
+        Mutant::RetryUnbounded,
+        Mutant::RetryOnDivergence,
+        Mutant::NoSingleflight,
+        Mutant::CacheFollowsSymlink,
+    ];
+    for mutant in client {
+        let scenario = caught_by(mutant).expect("a client mutant has its scenario");
+        let caught = (1..=20)
+            .filter(|seed| {
+                let output = std::process::Command::new(common::keyrace_bin())
+                    .args(["check", "--scenario", scenario, "--rounds", "1"])
+                    .args(["--seed", &seed.to_string()])
+                    .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
+                    .output()
+                    .expect("run keyrace");
+                output.status.code() == Some(1) && text(&output).contains("VIOLATION")
+            })
+            .count();
+        assert_eq!(
+            caught,
+            20,
+            "{} caught in {caught} of 20 runs",
+            mutant.name()
+        );
+    }
+}

@@ -4,11 +4,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use keyrace_core::bootstrap::{MemoryHeadLog, MemoryLedger, SignedTreeHead, WitnessGate};
-use keyrace_core::sync::Mutex;
+use keyrace_core::bootstrap::{MemoryHeadLog, MemoryLedger, WitnessGate};
 use keyrace_core::witness::{
-    Acquire, ApiKey, HeadSlot, InProcessTransport, NoCache, RetryOnce, SingleFlight, Transport,
-    WitnessClient, WitnessRequest, WitnessResponse,
+    ApiKey, HeadSlot, InProcessTransport, NoCache, RetryOnce, Transport, WitnessClient,
+    WitnessRequest, WitnessResponse,
 };
 
 use super::{require, run_actors};
@@ -17,52 +16,6 @@ use crate::simfs::{Semantics, SimFs};
 /// The invariant of this model, as its violations name it.
 pub const COLD_START: &str =
     "every concurrent first call succeeds and exactly one bootstrap request reaches the gate";
-
-/// How concurrent first calls share the learned head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flight {
-    /// `SingleFlight`: one leader bootstraps, the others wait for its head.
-    Reference,
-    /// `no-singleflight` (seed 002, loopctl PR #300 before cold-start coalescing): every caller
-    /// that finds no head bootstraps itself. Diff: `acquire` never waits for a leader.
-    NoSingleFlight,
-}
-
-impl Flight {
-    pub fn name(self) -> &'static str {
-        match self {
-            Flight::Reference => "reference",
-            Flight::NoSingleFlight => "no-singleflight",
-        }
-    }
-}
-
-/// The mutant's slot: a head or nothing, no flights.
-#[derive(Default)]
-struct Uncoalesced(Mutex<Option<SignedTreeHead>>);
-
-impl HeadSlot for Uncoalesced {
-    fn acquire(&self) -> Acquire<SignedTreeHead> {
-        match self.get() {
-            Some(head) => Acquire::Known(head),
-            None => Acquire::Lead,
-        }
-    }
-    fn finish_lead(&self, learned: Option<SignedTreeHead>) {
-        if let Some(head) = learned {
-            self.set(head);
-        }
-    }
-    fn get(&self) -> Option<SignedTreeHead> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    fn set(&self, head: SignedTreeHead) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
-    }
-    fn waiting(&self) -> usize {
-        0
-    }
-}
 
 /// The gate, counting the requests that carry no head (bootstrap requests).
 struct CountingTransport<T> {
@@ -116,13 +69,13 @@ fn race<S: HeadSlot + 'static>(slot: S, actors: usize) -> (Vec<Result<Vec<u8>, S
 
 /// Invariant: concurrent cold-start calls of one client all succeed, and exactly one
 /// bootstrap request (no last-known head) reaches the gate: the one-time grace is spent once.
-pub fn cold_start(flight: Flight, actors: usize) -> impl Fn() + Send + Sync + 'static {
+pub fn cold_start<S: HeadSlot + 'static>(
+    slot: fn() -> S,
+    actors: usize,
+) -> impl Fn() + Send + Sync + 'static {
     move || {
         const INVARIANT: &str = COLD_START;
-        let (outcomes, bootstraps) = match flight {
-            Flight::Reference => race(SingleFlight::new(), actors),
-            Flight::NoSingleFlight => race(Uncoalesced::default(), actors),
-        };
+        let (outcomes, bootstraps) = race(slot(), actors);
         // No filesystem in this model: an empty SimFs carries the observations as its trace.
         let trace = SimFs::new(Semantics::Posix);
         for (i, outcome) in outcomes.iter().enumerate() {

@@ -8,8 +8,8 @@ use keyrace_core::bootstrap::{
     GraceLedger, MemoryHeadLog, MemoryLedger, SignedTreeHead, WitnessGate,
 };
 use keyrace_core::witness::{
-    ApiKey, InProcessTransport, NoCache, RetryOnce, RetryRule, SingleFlight, Transport,
-    WitnessClient, WitnessError, WitnessRequest, WitnessResponse,
+    ApiKey, InProcessTransport, NoCache, RetryRule, SingleFlight, Transport, WitnessClient,
+    WitnessError, WitnessRequest, WitnessResponse,
 };
 use keyrace_core::ErrorCode;
 
@@ -21,46 +21,6 @@ pub const RETRIED_ONCE: &str =
     "a bootstrap-412 that carries a head is retried once and the call succeeds";
 pub const AT_MOST_ONCE: &str = "a call retries at most once";
 pub const DIVERGENCE_SURFACED: &str = "a 409 is surfaced as DIVERGENCE and never retried";
-
-/// The client's retry rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// `RetryOnce`: one retry, only for a 412 `BOOTSTRAP_ALREADY_CONSUMED` with a head.
-    Reference,
-    /// `retry-unbounded` (seed 002, before "bounded to a single attempt"): every
-    /// bootstrap-412 with a head is retried, however many came before. Diff: `attempt == 1`
-    /// dropped.
-    Unbounded,
-    /// `retry-on-divergence` (seed 002, MEDIUM-4): a 409 is retried with the head it carried,
-    /// silently accepting a forked log. Diff: `|| status == 409`.
-    OnDivergence,
-}
-
-impl Retry {
-    pub fn name(self) -> &'static str {
-        match self {
-            Retry::Reference => "reference",
-            Retry::Unbounded => "retry-unbounded",
-            Retry::OnDivergence => "retry-on-divergence",
-        }
-    }
-}
-
-impl RetryRule for Retry {
-    fn retry_with(
-        &self,
-        attempt: u32,
-        response: &WitnessResponse,
-        carried: Option<SignedTreeHead>,
-    ) -> Option<SignedTreeHead> {
-        match self {
-            Retry::Reference => RetryOnce.retry_with(attempt, response, carried),
-            Retry::Unbounded => RetryOnce.retry_with(1, response, carried),
-            Retry::OnDivergence if response.status == 409 => carried,
-            Retry::OnDivergence => RetryOnce.retry_with(attempt, response, carried),
-        }
-    }
-}
 
 /// A server that refuses the first `refusals` requests the same way and then answers 200, so a
 /// client that retries without bound still terminates, with its extra requests counted.
@@ -100,14 +60,14 @@ impl Transport for Refusing {
 }
 
 type Outcomes = Vec<Result<Vec<u8>, WitnessError>>;
-type Client<T> = WitnessClient<T, NoCache, SingleFlight<SignedTreeHead>, Retry>;
+type Client<T, R> = WitnessClient<T, NoCache, SingleFlight<SignedTreeHead>, R>;
 
 /// `actors` concurrent calls of one client with `rule` over `transport`.
-fn calls<T: Transport + 'static>(
+fn calls<T: Transport + 'static, R: RetryRule + 'static>(
     transport: T,
-    rule: Retry,
+    rule: R,
     actors: usize,
-) -> (Outcomes, Arc<Client<T>>) {
+) -> (Outcomes, Arc<Client<T, R>>) {
     let client = Arc::new(WitnessClient::with_parts(
         transport,
         NoCache,
@@ -127,7 +87,10 @@ fn calls<T: Transport + 'static>(
 /// Invariant: a call whose bootstrap is refused with 412 and a head is retried once and then
 /// succeeds; a call that keeps getting 412s sends at most two requests; a 409 is surfaced as
 /// `DIVERGENCE` after one request and never retried.
-pub fn retry_once(rule: Retry, actors: usize) -> impl Fn() + Send + Sync + 'static {
+pub fn retry_once<R: RetryRule + Copy + 'static>(
+    rule: R,
+    actors: usize,
+) -> impl Fn() + Send + Sync + 'static {
     move || {
         let trace = SimFs::new(Semantics::Posix);
 

@@ -8,14 +8,11 @@
 //! and the victim file stays untouched (`core/tests/witness_cache.rs` covers the foreign
 //! owner); invariant (3) below is about the user's own link only.
 
-use std::io::Write;
 use std::path::Path;
 
 use keyrace_core::bootstrap::SignedTreeHead;
 use keyrace_core::fs::read_file;
-use keyrace_core::witness::cache::encode;
 use keyrace_core::witness::{ApiKey, CacheLoad, CacheMiss, CacheStore, FileCacheStore};
-use keyrace_core::Fs;
 
 use super::{actor_name, require, run_actors};
 use crate::simfs::{Semantics, SimFs};
@@ -34,46 +31,13 @@ const VICTIM_BYTES: &[u8] = b"ssh-ed25519 AAAA victim@host\n";
 /// a file being written in place can see it half done.
 const WRITE_CHUNK: usize = 16;
 
-/// How a writer persists the head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheWrite {
-    /// `FileCacheStore::store`: private temp file, fsync, rename over the name (which replaces
-    /// a planted symlink), directory fsync.
-    Reference,
-    /// `cache-write-in-place` (seed 002, HIGH-1's torn file): remove the cache file, create it
-    /// again and write it. Diff: `write_atomic(path)` → `remove; create_new(path); write`.
-    WriteInPlace,
-    /// `cache-follows-symlink` (seed 002, HIGH-1 / CWE-59): `File::create(path)` and write,
-    /// which opens through a symlink at the path and truncates its target.
-    FollowsSymlink,
-}
+/// How a writer persists the head: `FileCacheStore::store` (private temp file, fsync, rename
+/// over the name, which replaces a planted symlink, directory fsync), or a mutant's.
+pub type StoreStep = fn(&FileCacheStore<SimFs>, &SignedTreeHead) -> std::io::Result<()>;
 
-impl CacheWrite {
-    pub fn name(self) -> &'static str {
-        match self {
-            CacheWrite::Reference => "reference",
-            CacheWrite::WriteInPlace => "cache-write-in-place",
-            CacheWrite::FollowsSymlink => "cache-follows-symlink",
-        }
-    }
-
-    fn store(self, cache: &FileCacheStore<SimFs>, head: &SignedTreeHead) -> std::io::Result<()> {
-        let fs = cache.fs();
-        match self {
-            CacheWrite::Reference => cache.store(head),
-            CacheWrite::WriteInPlace => {
-                match fs.remove_file(cache.path()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
-                let mut file = fs.create_new(cache.path(), 0o600)?;
-                file.write_all(&encode(head))
-            }
-            CacheWrite::FollowsSymlink => fs
-                .open_truncate(cache.path(), 0o600)?
-                .write_all(&encode(head)),
-        }
-    }
+/// The reference store, as the model takes it.
+pub fn reference(cache: &FileCacheStore<SimFs>, head: &SignedTreeHead) -> std::io::Result<()> {
+    cache.store(head)
 }
 
 /// The cache as one process of the user sees it.
@@ -95,7 +59,7 @@ const READER_LOADS: usize = 2;
 /// planted symlink (refused) — never a partial or corrupt file; (2) the file the planted
 /// symlink points at is never written; (3) once the writers are done, a load finds the head
 /// of one of them.
-pub fn sth_cache(write: CacheWrite, writers: usize) -> impl Fn() + Send + Sync + 'static {
+pub fn sth_cache(write: StoreStep, writers: usize) -> impl Fn() + Send + Sync + 'static {
     move || {
         const INVARIANT: &str = STH_CACHE;
         let fs = SimFs::new(Semantics::Posix);
@@ -115,7 +79,7 @@ pub fn sth_cache(write: CacheWrite, writers: usize) -> impl Fn() + Send + Sync +
                 let me = fs.actor(&actor_name(i));
                 let cache = cache_of(me.clone());
                 let loads = if i < writers {
-                    let stored = write.store(&cache, &head_of(i));
+                    let stored = write(&cache, &head_of(i));
                     me.note(&format!("store returns {stored:?}"));
                     Vec::new()
                 } else {

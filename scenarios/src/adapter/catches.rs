@@ -19,11 +19,17 @@ pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
         Mutant::PutInPlaceOneWrite | Mutant::PutRenameNoDirFsync => "crash-states",
         Mutant::KeygenNoFsync => "crash-keygen",
         Mutant::ConsumeNoFsync => "crash-consume",
+        Mutant::RetryUnbounded => "retry-bounded",
+        Mutant::RetryOnDivergence => "no-retry-on-divergence",
+        Mutant::NoSingleflight => "cold-start",
+        Mutant::CacheWriteInPlace => "cache-torn",
+        Mutant::CacheFollowsSymlink => "cache-symlink",
     })
 }
 
-/// Only the systematic mode (`--explore`) can catch it: a SIGKILL never tears one write(2)
-/// nor loses the page cache.
+/// Only the systematic mode (`--explore`) can catch it: a SIGKILL never tears one
+/// write(2) nor loses the page cache, and a reader lands between another process's unlink
+/// and write of a 48-byte cache file only when the schedule puts it there.
 pub fn needs_explore(mutant: Mutant) -> bool {
     matches!(
         mutant,
@@ -31,5 +37,6 @@ pub fn needs_explore(mutant: Mutant) -> bool {
             | Mutant::KeygenNoFsync
             | Mutant::PutRenameNoDirFsync
             | Mutant::ConsumeNoFsync
+            | Mutant::CacheWriteInPlace
     )
 }

@@ -20,6 +20,9 @@ use steps::Steps;
 
 use crate::protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};
 
+/// Most concurrent calls one `witness` op makes.
+pub const MAX_CONCURRENCY: u32 = 64;
+
 /// The name the reference adapter announces.
 pub const NAME: &str = "keyrace-core reference";
 
@@ -51,6 +54,8 @@ pub(crate) enum AdapterError {
     Store(#[from] keyrace_core::Error),
     #[error(transparent)]
     Ledger(#[from] BootstrapError),
+    #[error(transparent)]
+    Witness(#[from] keyrace_core::witness::WitnessError),
     #[error("this adapter does not implement {0}")]
     Unsupported(String),
 }
@@ -60,6 +65,7 @@ impl AdapterError {
         match self {
             AdapterError::Store(e) => e.code(),
             AdapterError::Ledger(e) => e.code(),
+            AdapterError::Witness(e) => e.code(),
             AdapterError::Unsupported(_) => ErrorCode::UnsupportedOp,
         }
     }
@@ -108,6 +114,21 @@ fn handle(op: &Op, steps: &Steps) -> Result<Success, AdapterError> {
             won: Some((steps.consume)(store, token)?),
             ..Success::default()
         }),
+        Op::Witness {
+            url,
+            api_key,
+            cache_dir,
+            concurrency,
+        } => {
+            let call = steps::WitnessCall {
+                url,
+                api_key,
+                cache_dir,
+                concurrency: concurrency.map_or(1, |n| n.clamp(1, MAX_CONCURRENCY) as usize),
+            };
+            (steps.witness)(&call)?;
+            Ok(Success::default())
+        }
         other => Err(AdapterError::Unsupported(other.name().to_string())),
     }
 }

@@ -3,14 +3,21 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use keyrace_core::bootstrap::{Consumed, FileLedger};
+use keyrace_core::witness::{
+    ApiKey, CacheStore, FileCacheStore, HeadSlot, RetryOnce, RetryRule, SingleFlight,
+    WitnessClient, WitnessError,
+};
 use keyrace_core::{
     reset_at_path, resolve_key, Identity, Key, KeySources, OsFs, Result, Store, StoreOptions,
     MASTER_KEY_ENV,
 };
 use keyrace_mutants::put::InPlace;
-use keyrace_mutants::{grace, keygen, open, put, Mutant};
+use keyrace_mutants::{grace, keygen, open, put, witness, Mutant};
+use keyrace_witness::transport::HttpTransport;
+use keyrace_witness::wire::HeadHeaders;
 use zeroize::Zeroizing;
 
 use super::AdapterError;
@@ -33,6 +40,54 @@ pub(super) struct Steps {
     pub reset: fn(&Steps, &Path) -> Result<()>,
     /// `Ok(true)` for "won".
     pub consume: fn(&Path, &str) -> std::result::Result<bool, AdapterError>,
+    /// Every call of the op succeeded, or the first error.
+    pub witness: fn(&WitnessCall<'_>) -> std::result::Result<(), AdapterError>,
+}
+
+/// The arguments of a `witness` op.
+pub(super) struct WitnessCall<'a> {
+    pub url: &'a str,
+    pub api_key: &'a str,
+    pub cache_dir: &'a Path,
+    pub concurrency: usize,
+}
+
+/// How long one HTTP exchange of the witness client may take: well inside the runner's
+/// per-request deadline, so a slow server gives a coded error, not a hung adapter.
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn reference_cache(call: &WitnessCall<'_>) -> FileCacheStore<OsFs> {
+    FileCacheStore::new(OsFs, call.cache_dir, call.url, &ApiKey::new(call.api_key))
+}
+
+/// `call.concurrency` concurrent calls of one client made of these parts.
+fn witness_with<C: CacheStore, S: HeadSlot, R: RetryRule>(
+    call: &WitnessCall<'_>,
+    cache: C,
+    slot: S,
+    rule: R,
+) -> std::result::Result<(), AdapterError> {
+    let transport = HttpTransport::new(call.url, HeadHeaders::default(), WITNESS_TIMEOUT);
+    let client = WitnessClient::with_parts(transport, cache, slot, rule, ApiKey::new(call.api_key));
+    let results: Vec<std::result::Result<Vec<u8>, WitnessError>> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..call.concurrency.max(1))
+            .map(|_| scope.spawn(|| client.call(b"")))
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| {
+                c.join().unwrap_or_else(|_| {
+                    Err(WitnessError::Transport {
+                        source: io::Error::other("a client thread panicked"),
+                    })
+                })
+            })
+            .collect()
+    });
+    match results.into_iter().find_map(std::result::Result::err) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 impl Steps {
@@ -44,6 +99,7 @@ impl Steps {
         delete: Store::delete,
         reset: |_, dir| reset_at_path(&OsFs, dir, true).map(drop),
         consume: |dir, token| Ok(FileLedger::new(OsFs, dir).try_consume(token)? == Consumed::Won),
+        witness: |call| witness_with(call, reference_cache(call), SingleFlight::new(), RetryOnce),
     };
 
     /// The reference's steps with `mutant`'s one step switched in.
@@ -138,6 +194,47 @@ impl Steps {
             },
             Mutant::ConsumeNoFsync => Steps {
                 consume: |dir, token| ledger_io(grace::consume_without_fsync(&OsFs, dir, token)),
+                ..reference
+            },
+            Mutant::RetryUnbounded => Steps {
+                witness: |call| {
+                    let cache = reference_cache(call);
+                    witness_with(call, cache, SingleFlight::new(), witness::RetryUnbounded)
+                },
+                ..reference
+            },
+            Mutant::RetryOnDivergence => Steps {
+                witness: |call| {
+                    let cache = reference_cache(call);
+                    witness_with(call, cache, SingleFlight::new(), witness::RetryOnDivergence)
+                },
+                ..reference
+            },
+            Mutant::NoSingleflight => Steps {
+                witness: |call| {
+                    let slot = witness::Uncoalesced::default();
+                    witness_with(call, reference_cache(call), slot, RetryOnce)
+                },
+                ..reference
+            },
+            Mutant::CacheWriteInPlace => Steps {
+                witness: |call| {
+                    let cache = witness::MutantCache {
+                        inner: reference_cache(call),
+                        write: witness::CacheWrite::InPlace,
+                    };
+                    witness_with(call, cache, SingleFlight::new(), RetryOnce)
+                },
+                ..reference
+            },
+            Mutant::CacheFollowsSymlink => Steps {
+                witness: |call| {
+                    let cache = witness::MutantCache {
+                        inner: reference_cache(call),
+                        write: witness::CacheWrite::FollowsSymlink,
+                    };
+                    witness_with(call, cache, SingleFlight::new(), RetryOnce)
+                },
                 ..reference
             },
         }

@@ -5,6 +5,10 @@
 //! the actors and the check. A scenario returns `Err` only when the adapter itself failed
 //! (exited, garbage, no answer); a broken invariant is a [`Round::violation`].
 
+pub mod cache_keyed;
+pub mod cache_symlink;
+pub mod cache_torn;
+pub mod cold_start;
 pub mod crash_consume;
 pub mod crash_keygen;
 pub mod crash_put;
@@ -12,12 +16,19 @@ pub mod crash_states;
 pub mod delete_reset;
 pub mod double_bootstrap;
 pub mod failed_open_releases_handles;
+pub mod head_persists;
 pub mod keygen_race;
+pub mod no_retry_on_divergence;
 pub mod no_stable_key;
 pub mod power_loss;
 pub mod put_race;
 pub mod recover_corrupt;
 pub mod restart_durability;
+pub mod retry_bounded;
+pub mod retry_once;
+pub mod server_faults;
+pub mod witness_call;
+pub mod zero_head;
 
 use std::path::PathBuf;
 
@@ -67,7 +78,7 @@ pub enum Mode {
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 12] = [
+pub const CATALOGUE: [&ScenarioDef; 22] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -80,6 +91,16 @@ pub const CATALOGUE: [&ScenarioDef; 12] = [
     &crash_keygen::DEF,
     &crash_states::DEF,
     &crash_consume::DEF,
+    &retry_once::DEF,
+    &retry_bounded::DEF,
+    &no_retry_on_divergence::DEF,
+    &cold_start::DEF,
+    &head_persists::DEF,
+    &zero_head::DEF,
+    &cache_keyed::DEF,
+    &cache_symlink::DEF,
+    &cache_torn::DEF,
+    &server_faults::DEF,
 ];
 
 pub fn find(id: &str) -> Option<&'static ScenarioDef> {

@@ -1,0 +1,49 @@
+//! head-persists (seed 002, loopctl PR #300): the head a client learned survives its process:
+//! a fresh process's first request carries it, so it never trips the one-time grace's 412.
+//!
+//! Actors: the verifier bootstraps (the server passes and hands out its head); the verifier
+//! is restarted (a new process) and calls again with the same server, key and cache
+//! directory.
+
+use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::{Env, Mode, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::OpName;
+use crate::scripted::{head, Answer, Seen};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "head-persists",
+    summary: "a fresh process's first request carries the head an earlier process learned",
+    needs: &[OpName::Witness],
+    needs_key: false,
+    default_rounds: 10,
+    mode: Mode::Stochastic,
+    run_round,
+};
+
+const INVARIANT: &str = "a fresh process's first request carries the head the last process learned (no second bootstrap)";
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let current = head(31);
+    let script = Box::new(move |n: usize, seen: &Seen| match &seen.head {
+        None if n == 0 => Answer::Pass(current),
+        None => Answer::Consumed(current),
+        Some(_) => Answer::Pass(current),
+    });
+    let Some(server) = server(round, script) else {
+        return Ok(());
+    };
+    let key = api_key(round);
+    let Some(cache) = cache_dir(round) else {
+        return Ok(());
+    };
+    let first = env.verify(op(server.url(), &key, &cache, 1))?;
+    env.restart_verifier();
+    let second = env.verify(op(server.url(), &key, &cache, 1))?;
+    let seen = server.seen();
+    let carried = seen.get(1).and_then(|s| s.head.as_deref()) == Some(current.to_string().as_str());
+    if !first.ok() || !carried {
+        round.violation(INVARIANT, evidence(&[&first, &second], &server));
+    }
+    Ok(())
+}

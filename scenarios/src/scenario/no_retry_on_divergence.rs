@@ -1,0 +1,50 @@
+//! no-retry-on-divergence (seed 002): a 409 `DIVERGENCE` is surfaced after one request and
+//! never retried, even though it carries a head the client could resend: retrying would
+//! silently accept a forked or rolled-back log.
+//!
+//! Actors: the verifier makes one call against a server that answers 409 with a head (and,
+//! after a few, 200, so a client that retries 409s still ends).
+
+use super::witness_call::{api_key, cache_dir, code, evidence, op, server};
+use super::{Env, Mode, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{ErrorCode, OpName};
+use crate::scripted::{head, Answer};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "no-retry-on-divergence",
+    summary: "a 409 is surfaced as DIVERGENCE after one request, never retried",
+    needs: &[OpName::Witness],
+    needs_key: false,
+    default_rounds: 10,
+    mode: Mode::Stochastic,
+    run_round,
+};
+
+const INVARIANT: &str = "a 409 is surfaced as DIVERGENCE after exactly one request";
+
+const REFUSALS: usize = 3;
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let current = head(13);
+    let script = Box::new(move |n: usize, _: &crate::scripted::Seen| {
+        if n < REFUSALS {
+            Answer::Diverged(current)
+        } else {
+            Answer::Pass(current)
+        }
+    });
+    let Some(server) = server(round, script) else {
+        return Ok(());
+    };
+    let key = api_key(round);
+    let Some(cache) = cache_dir(round) else {
+        return Ok(());
+    };
+    let call = env.verify(op(server.url(), &key, &cache, 1))?;
+    let fine = server.seen().len() == 1 && code(&call) == Some(ErrorCode::Divergence);
+    if !fine {
+        round.violation(INVARIANT, evidence(&[&call], &server));
+    }
+    Ok(())
+}

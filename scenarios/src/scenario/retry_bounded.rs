@@ -1,0 +1,53 @@
+//! retry-bounded (seed 002): against a server that answers every request with 412
+//! `BOOTSTRAP_ALREADY_CONSUMED` and a head, a call sends exactly two requests (the bootstrap
+//! and one retry), then fails with `BOOTSTRAP_ALREADY_CONSUMED`: never a retry loop.
+//!
+//! Actors: the verifier makes one call on a cold cache.
+
+use super::witness_call::{api_key, cache_dir, code, evidence, op, server};
+use super::{Env, Mode, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{ErrorCode, OpName};
+use crate::scripted::{head, Answer};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "retry-bounded",
+    summary:
+        "against endless 412s a call sends exactly two requests, then BOOTSTRAP_ALREADY_CONSUMED",
+    needs: &[OpName::Witness],
+    needs_key: false,
+    default_rounds: 10,
+    mode: Mode::Stochastic,
+    run_round,
+};
+
+const INVARIANT: &str =
+    "against endless 412s a call sends exactly two requests and fails with BOOTSTRAP_ALREADY_CONSUMED";
+
+/// Refusals before the scripted server gives in: a client that retries without bound still
+/// ends, with its extra requests counted.
+const REFUSALS: usize = 5;
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let current = head(9);
+    let script = Box::new(move |n: usize, _: &crate::scripted::Seen| {
+        if n < REFUSALS {
+            Answer::Consumed(current)
+        } else {
+            Answer::Pass(current)
+        }
+    });
+    let Some(server) = server(round, script) else {
+        return Ok(());
+    };
+    let key = api_key(round);
+    let Some(cache) = cache_dir(round) else {
+        return Ok(());
+    };
+    let call = env.verify(op(server.url(), &key, &cache, 1))?;
+    let fine = server.seen().len() == 2 && code(&call) == Some(ErrorCode::BootstrapAlreadyConsumed);
+    if !fine {
+        round.violation(INVARIANT, evidence(&[&call], &server));
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! What the client scenarios share: the `witness` op against a scripted server, fresh API
+//! keys, and reading the error code of a reply.
+
+use std::path::Path;
+
+use rand::distr::{Alphanumeric, SampleString};
+
+use super::{Exchange, Round};
+use crate::protocol::{Code, ErrorCode, Op};
+use crate::scripted::{Script, ScriptedServer};
+
+/// `concurrency` calls (1: a plain call) of the client with `api_key` against `url`, its cache
+/// in `cache_dir`.
+pub fn op(url: &str, api_key: &str, cache_dir: &Path, concurrency: u32) -> Op {
+    Op::Witness {
+        url: url.to_owned(),
+        api_key: api_key.to_owned(),
+        cache_dir: cache_dir.to_owned(),
+        concurrency: (concurrency > 1).then_some(concurrency),
+    }
+}
+
+/// The round's cache directory, created (as a real client's, `$TMPDIR` or `$HOME/.cache`,
+/// exists before it runs); `None` after marking the round skipped.
+pub fn cache_dir(round: &mut Round) -> Option<std::path::PathBuf> {
+    match round.area.create("cache", 0o700) {
+        Ok(area) => Some(area.path().to_owned()),
+        Err(e) => {
+            round.skip = Some(format!("cannot create the cache directory: {e}"));
+            None
+        }
+    }
+}
+
+/// A fresh API key for this round.
+pub fn api_key(round: &mut Round) -> String {
+    format!("lk_{}", Alphanumeric.sample_string(&mut round.rng, 20))
+}
+
+/// A scripted server, or `None` after marking the round skipped (no loopback socket here).
+pub fn server(round: &mut Round, script: Script) -> Option<ScriptedServer> {
+    match ScriptedServer::start(script) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            round.skip = Some(format!("cannot start a loopback HTTP server: {e}"));
+            None
+        }
+    }
+}
+
+/// The error code of a failed exchange.
+pub fn code(exchange: &Exchange) -> Option<ErrorCode> {
+    match &exchange.reply.outcome {
+        Err(failure) => match failure.code {
+            Code::Known(code) => Some(code),
+            Code::Unknown(_) => None,
+        },
+        Ok(_) => None,
+    }
+}
+
+/// The exchange and the server's requests, for a violation's report.
+pub fn evidence(exchanges: &[&Exchange], server: &ScriptedServer) -> Vec<String> {
+    let mut lines: Vec<String> = exchanges.iter().map(|e| e.describe()).collect();
+    lines.extend(server.describe());
+    lines
+}

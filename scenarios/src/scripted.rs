@@ -43,6 +43,8 @@ pub enum Answer {
     Diverged(SignedTreeHead),
     /// A status with no head and no keyrace body (a broken or overloaded server).
     Status(u16),
+    /// No answer for this long, then a 503 (a hung server: a client must give up first).
+    Slow(std::time::Duration),
 }
 
 /// Decides the answer to request number `n` (from 0) of this server, given what it saw.
@@ -92,6 +94,10 @@ impl ScriptedServer {
                     } else {
                         Answer::Status(404)
                     };
+                    if let Answer::Slow(delay) = answer {
+                        // The fault being injected: the server hangs (this thread only).
+                        std::thread::sleep(delay);
+                    }
                     // A client that went away is its own problem.
                     let _ = request.respond(respond(&answer, &headers));
                 }
@@ -140,6 +146,7 @@ fn respond(answer: &Answer, headers: &HeadHeaders) -> Response<io::Cursor<Vec<u8
         Answer::Consumed(head) => (412, Some(head), Some(ErrorCode::BootstrapAlreadyConsumed)),
         Answer::Diverged(head) => (409, Some(head), Some(ErrorCode::Divergence)),
         Answer::Status(status) => (*status, None, None),
+        Answer::Slow(_) => (503, None, None),
     };
     let body = match code {
         Some(code) => {

@@ -1,8 +1,12 @@
 //! server-faults (seed 002): a server that fails (500, 503 without a head, a 404 from a wrong
-//! endpoint) gets exactly one request per call, and the call fails with a keyrace error code:
-//! no retry loop, no success invented, no crash.
+//! endpoint, or no answer for longer than a client should wait) gets exactly one request per
+//! call, and the call fails with a keyrace error code: no retry loop, no success invented, no
+//! hang, no crash.
 //!
-//! Actors: the verifier calls once per fault.
+//! Actors: the verifier calls once per fault (the hung server only in the first round: it
+//! costs [`HANG`] each time).
+
+use std::time::Duration;
 
 use super::witness_call::{api_key, code, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
@@ -12,7 +16,8 @@ use crate::scripted::{Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "server-faults",
-    summary: "a failing server gets one request per call and a coded error back, never a loop",
+    summary:
+        "a failing or hung server gets one request per call and a coded error back, never a loop",
     needs: &[OpName::Witness],
     needs_key: false,
     default_rounds: 3,
@@ -23,24 +28,38 @@ pub const DEF: ScenarioDef = ScenarioDef {
 const INVARIANT: &str =
     "a server failure is answered after exactly one request with a keyrace error code";
 
+/// How long the hung server stays silent: past the reference client's 3 s timeout, well inside
+/// the runner's 10 s per-request deadline (a client with no timeout at all hangs its adapter,
+/// which the runner reports as a fault).
+pub const HANG: Duration = Duration::from_secs(4);
+
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
-    for status in [500u16, 503, 404] {
-        let script = Box::new(move |_: usize, _: &Seen| Answer::Status(status));
+    let mut faults = vec![
+        Answer::Status(500),
+        Answer::Status(503),
+        Answer::Status(404),
+    ];
+    if round.index == 0 {
+        faults.push(Answer::Slow(HANG));
+    }
+    for (i, fault) in faults.into_iter().enumerate() {
+        let shown = match &fault {
+            Answer::Slow(delay) => format!("no answer for {delay:?}, then 503"),
+            Answer::Status(status) => format!("{status}"),
+            other => format!("{other:?}"),
+        };
+        let script = Box::new(move |_: usize, _: &Seen| fault.clone());
         let Some(server) = server(round, script) else {
             return Ok(());
         };
         let key = api_key(round);
-        let call = env.verify(op(
-            server.url(),
-            &key,
-            &round.path(&format!("cache-{status}")),
-            1,
-        ))?;
+        let cache = round.path(&format!("cache-{i}"));
+        let call = env.verify(op(server.url(), &key, &cache, 1))?;
         if server.seen().len() != 1 || call.ok() || code(&call).is_none() {
             let mut lines = evidence(&[&call], &server);
             lines.insert(
                 0,
-                format!("runner: the server answers every request with {status}"),
+                format!("runner: the server answers every request with {shown}"),
             );
             round.violation(INVARIANT, lines);
         }

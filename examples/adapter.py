@@ -8,7 +8,7 @@ head, retries a bootstrap-412 once with the head it carries, never retries a 409
 concurrent cold starts, and keeps the head in a cache file it replaces atomically.
 Check it: keyrace check --adapter python3 examples/adapter.py
 """
-import hashlib, json, os, re, shutil, stat, sys, threading, urllib.error, urllib.request
+import hashlib, http.client, json, os, re, shutil, stat, sys, threading, urllib.error, urllib.request
 
 class Coded(Exception):
     def __init__(self, code, message): super().__init__(message); self.code = code
@@ -94,10 +94,13 @@ class WitnessClient:
     def send(self, head):
         headers = {"Authorization": f"Bearer {self.key}", **({"X-Keyrace-Last-Known-Head": head} if head else {})}
         request = urllib.request.Request(self.url, data=b"", method="POST", headers=headers)
+        def whole(r):  # the whole body or an error: a cut answer is no answer
+            if int(r.headers.get("Content-Length") or 0) > 65536: raise Coded("IO", "the witness server's answer is too large")
+            return r.read()
         try:
-            with NO_PROXY.open(request, timeout=3) as r: status, current, body = r.status, r.headers.get("X-Keyrace-Current-Head"), r.read(65536)
-        except urllib.error.HTTPError as e: status, current, body = e.code, e.headers.get("X-Keyrace-Current-Head"), e.read(65536)
-        except (urllib.error.URLError, OSError) as e: raise Coded("IO", f"cannot reach the witness server: {e}")
+            with NO_PROXY.open(request, timeout=3) as r: status, current, body = r.status, r.headers.get("X-Keyrace-Current-Head"), whole(r)
+        except urllib.error.HTTPError as e: status, current, body = e.code, e.headers.get("X-Keyrace-Current-Head"), whole(e)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e: raise Coded("IO", f"cannot reach the witness server: {e}")
         try: code = json.loads(body).get("code")
         except (ValueError, AttributeError): code = None
         return status, code, current if valid_head(current) and status in (200, 409, 412) else None
@@ -139,14 +142,16 @@ class WitnessClient:
 
 def witness(req):
     client, errors = WitnessClient(req["url"], req["api_key"], req["cache_dir"]), []
+    calls = max(1, min(int(req.get("concurrency") or 1), 64))
+    cached = load_head(client.cache) if calls == 1 else None  # a fresh client's first request carries it
     def one():
         try: client.call()
         except Coded as e: errors.append(e)
-    threads = [threading.Thread(target=one) for _ in range(max(1, min(int(req.get("concurrency") or 1), 64)))]
+    threads = [threading.Thread(target=one) for _ in range(calls)]
     for t in threads: t.start()
     for t in threads: t.join()
     if errors: raise errors[0]
-    return {}
+    return {"head": cached, "from_cache": cached is not None} if calls == 1 else {}
 
 def handle(req):
     if req["op"] == "witness": return witness(req)

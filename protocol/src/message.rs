@@ -230,6 +230,11 @@ pub struct Success {
     pub value: Option<Option<String>>,
     /// `consume`: whether this call consumed the token.
     pub won: Option<bool>,
+    /// `witness` (one call, optional): the head its first request carried; `Some(None)` is
+    /// JSON `null` (none: a bootstrap).
+    pub head: Option<Option<String>>,
+    /// `witness` (one call, optional): whether that head came from the cache file.
+    pub from_cache: Option<bool>,
 }
 
 /// The code of an error reply: one of the taxonomy, or a string outside it (which breaks an
@@ -299,6 +304,14 @@ struct RawReply {
     value: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     won: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "present_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    head: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_cache: Option<bool>,
 }
 
 /// Tell `"value": null` (present, null) from a missing `"value"`.
@@ -333,6 +346,8 @@ impl Reply {
                 key_id: raw.key_id,
                 value: raw.value,
                 won: raw.won,
+                head: raw.head,
+                from_cache: raw.from_cache,
             })
         } else {
             let code = raw
@@ -379,6 +394,8 @@ impl Reply {
                 key_id: success.key_id.clone(),
                 value: success.value.clone(),
                 won: success.won,
+                head: success.head.clone(),
+                from_cache: success.from_cache,
             },
             Err(failure) => RawReply {
                 id: self.id,
@@ -391,6 +408,8 @@ impl Reply {
                 key_id: None,
                 value: None,
                 won: None,
+                head: None,
+                from_cache: None,
             },
         };
         serde_json::to_string(&raw).unwrap_or_else(|_| unreachable!("plain struct"))
@@ -462,6 +481,24 @@ mod tests {
                     key_id: Some("ab".into()),
                     value: Some(None),
                     won: Some(true),
+                    head: None,
+                    from_cache: None,
+                },
+            ),
+            Reply::success(
+                4,
+                Success {
+                    head: Some(Some("3:AAAAAAAAAAAAAAAAAAAAAA".into())),
+                    from_cache: Some(true),
+                    ..Success::default()
+                },
+            ),
+            Reply::success(
+                5,
+                Success {
+                    head: Some(None),
+                    from_cache: Some(false),
+                    ..Success::default()
                 },
             ),
             Reply::failure(3, ErrorCode::NoStableKey, "set KEYRACE_MASTER_KEY"),

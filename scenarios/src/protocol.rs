@@ -39,6 +39,17 @@ impl Summary for Reply {
                 if let Some(won) = success.won {
                     parts.push(format!("won {won}"));
                 }
+                if let Some(head) = &success.head {
+                    let from = match success.from_cache {
+                        Some(true) => " (from the cache)",
+                        Some(false) => " (not from the cache)",
+                        None => "",
+                    };
+                    parts.push(match head {
+                        Some(head) => format!("sent head {head}{from}"),
+                        None => format!("sent no head{from}"),
+                    });
+                }
                 if let Some(key_id) = &success.key_id {
                     parts.push(format!("key_id {key_id}"));
                 }

@@ -5,7 +5,7 @@
 //! What the client sent is the evidence: the runner judges the requests this server saw,
 //! not what the adapter says it did.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -45,6 +45,9 @@ pub enum Answer {
     Status(u16),
     /// No answer for this long, then a 503 (a hung server: a client must give up first).
     Slow(std::time::Duration),
+    /// The connection dies mid-answer: a 200's status line and headers, half its body, then
+    /// nothing more.
+    Cut,
 }
 
 /// Decides the answer to request number `n` (from 0) of this server, given what it saw.
@@ -98,6 +101,14 @@ impl ScriptedServer {
                         // The fault being injected: the server hangs (this thread only).
                         std::thread::sleep(delay);
                     }
+                    if let Answer::Cut = answer {
+                        let mut writer = request.into_writer();
+                        let _ = writer.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"ops",
+                        );
+                        let _ = writer.flush();
+                        continue;
+                    }
                     // A client that went away is its own problem.
                     let _ = request.respond(respond(&answer, &headers));
                 }
@@ -146,7 +157,7 @@ fn respond(answer: &Answer, headers: &HeadHeaders) -> Response<io::Cursor<Vec<u8
         Answer::Consumed(head) => (412, Some(head), Some(ErrorCode::BootstrapAlreadyConsumed)),
         Answer::Diverged(head) => (409, Some(head), Some(ErrorCode::Divergence)),
         Answer::Status(status) => (*status, None, None),
-        Answer::Slow(_) => (503, None, None),
+        Answer::Slow(_) | Answer::Cut => (503, None, None),
     };
     let body = match code {
         Some(code) => {

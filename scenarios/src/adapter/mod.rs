@@ -126,8 +126,12 @@ fn handle(op: &Op, steps: &Steps) -> Result<Success, AdapterError> {
                 cache_dir,
                 concurrency: concurrency.map_or(1, |n| n.clamp(1, MAX_CONCURRENCY) as usize),
             };
-            (steps.witness)(&call)?;
-            Ok(Success::default())
+            let used = (steps.witness)(&call)?;
+            Ok(Success {
+                head: used.as_ref().map(|u| u.head.map(|h| h.to_string())),
+                from_cache: used.map(|u| u.from_cache),
+                ..Success::default()
+            })
         }
         other => Err(AdapterError::Unsupported(other.name().to_string())),
     }

@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyrace_core::bootstrap::{Consumed, FileLedger};
+use keyrace_core::bootstrap::{Consumed, FileLedger, SignedTreeHead};
 use keyrace_core::witness::{
     ApiKey, CacheStore, FileCacheStore, HeadSlot, RetryOnce, RetryRule, SingleFlight,
     WitnessClient, WitnessError,
@@ -40,8 +40,9 @@ pub(super) struct Steps {
     pub reset: fn(&Steps, &Path) -> Result<()>,
     /// `Ok(true)` for "won".
     pub consume: fn(&Path, &str) -> std::result::Result<bool, AdapterError>,
-    /// Every call of the op succeeded, or the first error.
-    pub witness: fn(&WitnessCall<'_>) -> std::result::Result<(), AdapterError>,
+    /// Every call of the op succeeded (and, for one call, the head its first request carried
+    /// and whether it came from the cache), or the first error.
+    pub witness: fn(&WitnessCall<'_>) -> std::result::Result<Option<HeadUsed>, AdapterError>,
 }
 
 /// The arguments of a `witness` op.
@@ -60,13 +61,27 @@ fn reference_cache(call: &WitnessCall<'_>) -> FileCacheStore<OsFs> {
     FileCacheStore::new(OsFs, call.cache_dir, call.url, &ApiKey::new(call.api_key))
 }
 
+/// The head a single call's first request carried (`None`: a bootstrap), and whether it came
+/// from the cache. A fresh client's first request carries what the cache holds.
+pub(super) struct HeadUsed {
+    pub head: Option<SignedTreeHead>,
+    pub from_cache: bool,
+}
+
 /// `call.concurrency` concurrent calls of one client made of these parts.
 fn witness_with<C: CacheStore, S: HeadSlot, R: RetryRule>(
     call: &WitnessCall<'_>,
     cache: C,
     slot: S,
     rule: R,
-) -> std::result::Result<(), AdapterError> {
+) -> std::result::Result<Option<HeadUsed>, AdapterError> {
+    let used = (call.concurrency <= 1).then(|| {
+        let head = cache.load().head();
+        HeadUsed {
+            head,
+            from_cache: head.is_some(),
+        }
+    });
     let transport = HttpTransport::new(call.url, HeadHeaders::default(), WITNESS_TIMEOUT);
     let client = WitnessClient::with_parts(transport, cache, slot, rule, ApiKey::new(call.api_key));
     let results: Vec<std::result::Result<Vec<u8>, WitnessError>> = std::thread::scope(|scope| {
@@ -86,7 +101,7 @@ fn witness_with<C: CacheStore, S: HeadSlot, R: RetryRule>(
     });
     match results.into_iter().find_map(std::result::Result::err) {
         Some(e) => Err(e.into()),
-        None => Ok(()),
+        None => Ok(used),
     }
 }
 

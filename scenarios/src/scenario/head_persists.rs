@@ -23,6 +23,9 @@ pub const DEF: ScenarioDef = ScenarioDef {
 
 const INVARIANT: &str = "a fresh process's first request carries the head the last process learned (no second bootstrap)";
 
+const REPORT: &str =
+    "the head an adapter reports its call sent, and whether it came from the cache, are what the server saw";
+
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(31);
     let script = Box::new(move |n: usize, seen: &Seen| match &seen.head {
@@ -44,6 +47,19 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let carried = seen.get(1).and_then(|s| s.head.as_deref()) == Some(current.to_string().as_str());
     if !first.ok() || !carried {
         round.violation(INVARIANT, evidence(&[&first, &second], &server));
+    }
+    // An adapter may say which head its call used and whether it came from the cache: then
+    // what it says must be what the server saw.
+    if let Ok(success) = &second.reply.outcome {
+        let sent = seen.get(1).map(|s| s.head.clone());
+        let said_head = success.head.clone();
+        let agrees = said_head.is_none_or(|said| Some(said.clone()) == sent)
+            && success
+                .from_cache
+                .is_none_or(|from| from == success.head.clone().flatten().is_some());
+        if !agrees {
+            round.violation(REPORT, evidence(&[&first, &second], &server));
+        }
     }
     Ok(())
 }

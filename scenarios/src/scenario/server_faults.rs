@@ -1,7 +1,7 @@
 //! server-faults (seed 002): a server that fails (500, 503 without a head, a 404 from a wrong
-//! endpoint, or no answer for longer than a client should wait) gets exactly one request per
-//! call, and the call fails with a keyrace error code: no retry loop, no success invented, no
-//! hang, no crash.
+//! endpoint, no answer for longer than a client should wait, or a connection that dies
+//! mid-answer) gets exactly one request per call, and the call fails with a keyrace error
+//! code: no retry loop, no success invented, no hang, no crash.
 //!
 //! Actors: the verifier calls once per fault (the hung server only in the first round: it
 //! costs [`HANG`] each time).
@@ -40,12 +40,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         Answer::Status(404),
     ];
     if round.index == 0 {
-        faults.push(Answer::Slow(HANG));
+        faults.extend([Answer::Slow(HANG), Answer::Cut]);
     }
     for (i, fault) in faults.into_iter().enumerate() {
         let shown = match &fault {
             Answer::Slow(delay) => format!("no answer for {delay:?}, then 503"),
             Answer::Status(status) => format!("{status}"),
+            Answer::Cut => "a 200 cut off mid-body".to_owned(),
             other => format!("{other:?}"),
         };
         let script = Box::new(move |_: usize, _: &Seen| fault.clone());

@@ -15,7 +15,7 @@ use crate::models::cold_start::cold_start;
 use crate::models::crash::{crash_keygen, crash_keygen_racing, crash_put, crash_put_racing};
 use crate::models::double_bootstrap::{self, double_bootstrap};
 use crate::models::ephemeral_fallback::{self, ephemeral_fallback, ResolveStep};
-use crate::models::identity_drift::{identity_drift, Derive, PropOutcome};
+use crate::models::identity_drift::{self, DeriveStep, PropOutcome};
 use crate::models::keygen::{self, keygen_error_masking, keygen_race};
 use crate::models::put::{put_race, CoreStore};
 use crate::models::release_before_delete::{self, release_before_delete, OpenStep};
@@ -263,13 +263,17 @@ pub fn catalogue() -> Vec<Case> {
             cases.push(model("sth-cache", variant, writers + 1, body));
         }
     }
-    for derive in [Derive::Reference, Derive::FirstMac] {
+    let derives: [(&str, DeriveStep); 2] = [
+        (REFERENCE, identity_drift::reference),
+        (identity_drift::FIRST_MAC, identity_drift::first_mac),
+    ];
+    for (variant, derive) in derives {
         cases.push(Case {
             row: "identity-drift",
-            variant: derive.name(),
+            variant,
             actors: 1,
             invariants: row_invariants("identity-drift"),
-            body: Body::Property(Arc::new(move |n| identity_drift(derive, n))),
+            body: Body::Property(Arc::new(move |n| identity_drift::identity_drift(derive, n))),
         });
     }
     cases

@@ -10,41 +10,33 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use super::VIOLATION_PREFIX;
 
-/// How the identity is derived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Derive {
-    /// `Identity::from_parts`: the canonical set of stable MACs.
-    Reference,
-    /// `identity-first-mac` (seed 000, secrets-engine issue #3): the MAC of the first
-    /// non-loopback interface in list order, whatever it is.
-    FirstMac,
+/// How the identity is derived from a machine's interfaces (hostname and user fixed).
+pub type DeriveStep = fn(&[Interface]) -> Identity;
+
+/// `Identity::from_parts`: the canonical set of stable MACs.
+pub fn reference(interfaces: &[Interface]) -> Identity {
+    Identity::from_parts(interfaces, "host", "uid:1000")
 }
 
-impl Derive {
-    pub fn name(self) -> &'static str {
-        match self {
-            Derive::Reference => "reference",
-            Derive::FirstMac => "identity-first-mac",
-        }
-    }
+/// The name of the mutant below.
+pub const FIRST_MAC: &str = "identity-first-mac";
 
-    pub fn derive(self, interfaces: &[Interface]) -> Identity {
-        match self {
-            Derive::Reference => Identity::from_parts(interfaces, "host", "uid:1000"),
-            Derive::FirstMac => Identity {
-                hostname: "host".to_owned(),
-                user: "uid:1000".to_owned(),
-                macs: interfaces
-                    .iter()
-                    .find(|i| !i.loopback)
-                    .map(|i| {
-                        let parts: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
-                        parts.join(":")
-                    })
-                    .into_iter()
-                    .collect::<BTreeSet<String>>(),
-            },
-        }
+/// `identity-first-mac` (seed 000, secrets-engine issue #3): the MAC of the first non-loopback
+/// interface in list order, whatever it is. It has no process-level counterpart (the runner
+/// cannot change a machine's interfaces), so it lives here, beside its property.
+pub fn first_mac(interfaces: &[Interface]) -> Identity {
+    Identity {
+        hostname: "host".to_owned(),
+        user: "uid:1000".to_owned(),
+        macs: interfaces
+            .iter()
+            .find(|i| !i.loopback)
+            .map(|i| {
+                let parts: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
+                parts.join(":")
+            })
+            .into_iter()
+            .collect::<BTreeSet<String>>(),
     }
 }
 
@@ -110,8 +102,8 @@ pub const INVARIANT: &str = "reordering adapters and adding or removing VPN/virt
                              interfaces never changes the identity";
 
 /// The property for one case.
-pub fn holds(derive: Derive, before: &[Interface], after: &[Interface]) -> Result<(), String> {
-    let (recorded, current) = (derive.derive(before), derive.derive(after));
+pub fn holds(derive: DeriveStep, before: &[Interface], after: &[Interface]) -> Result<(), String> {
+    let (recorded, current) = (derive(before), derive(after));
     if recorded != current {
         return Err(format!("identity changed: {recorded} -> {current}"));
     }
@@ -130,7 +122,7 @@ pub struct PropOutcome {
 
 /// Check the property on `cases` random cases (deterministic seed, so a failure is replayed by
 /// running again), shrinking a failure to a minimal interface list.
-pub fn identity_drift(derive: Derive, cases: u32) -> PropOutcome {
+pub fn identity_drift(derive: DeriveStep, cases: u32) -> PropOutcome {
     let config = Config {
         cases,
         failure_persistence: None,

@@ -3,7 +3,8 @@
 //! ([`explore`]: loom, shuttle, or std threads, chosen by the build; see `.ci/models.sh`).
 //!
 //! Every model takes the implementation it checks ([`subject`]): the reference, a mutant from
-//! `keyrace-mutants` (or, for the witness client's rows, from the model's own module), or an
+//! `keyrace-mutants` (identity-first-mac lives beside its property: it has no process-level
+//! counterpart), or an
 //! implementer's own code, checked from its own tests with [`check::assert_holds`].
 
 pub mod catalogue;

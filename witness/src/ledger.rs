@@ -161,6 +161,20 @@ impl fmt::Debug for SqliteLedger {
     }
 }
 
+/// The advisory lock that serializes creating the table.
+const CREATE_LOCK: i64 = 0x6b65_7972_6163_65;
+
+/// A PostgreSQL error with its cause: the crate's `Display` says only "db error".
+pub(crate) fn postgres_error(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 /// The grace ledger in PostgreSQL: the same statements, each its own transaction (autocommit),
 /// under the default `READ COMMITTED` isolation, where the `UPDATE`'s `WHERE consumed_at IS
 /// NULL` is re-checked on the row after a concurrent writer commits.
@@ -174,13 +188,17 @@ impl PostgresLedger {
     pub fn connect(config: &str, connections: usize) -> Result<PostgresLedger, BootstrapError> {
         let connect = || -> Result<postgres::Client, postgres::Error> {
             let mut client = postgres::Client::connect(config, postgres::NoTls)?;
-            client.batch_execute(CREATE)?;
+            // Concurrent `CREATE TABLE IF NOT EXISTS` race in PostgreSQL's catalog (a
+            // duplicate-key error on pg_type): creators take one advisory lock first.
+            client.batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({CREATE_LOCK}); {CREATE}; COMMIT;"
+            ))?;
             Ok(client)
         };
         let clients = (0..connections.max(1))
             .map(|_| connect())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())
+            .map_err(|e| postgres_error(&e))
             .map_err(db_error("connect to the PostgreSQL ledger"))?;
         Ok(PostgresLedger {
             pool: Pool::new(clients),
@@ -200,14 +218,14 @@ impl GraceLedger for PostgresLedger {
         let now = now_millis();
         let updated = client
             .execute(CONSUME, &[&key_id, &now])
-            .map_err(|e| e.to_string())
+            .map_err(|e| postgres_error(&e))
             .map_err(db_error("consume the grace in the PostgreSQL ledger"))?;
         if updated == 1 {
             return Ok(Consumed::Won);
         }
         let inserted = client
             .execute(INSERT_CONSUMED, &[&key_id, &now])
-            .map_err(|e| e.to_string())
+            .map_err(|e| postgres_error(&e))
             .map_err(db_error("consume the grace in the PostgreSQL ledger"))?;
         Ok(won(usize::try_from(inserted).unwrap_or(0)))
     }

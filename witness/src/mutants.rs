@@ -7,7 +7,7 @@ use std::str::FromStr;
 use keyrace_core::bootstrap::ledger::validate_key_id;
 use keyrace_core::bootstrap::{BootstrapError, Consumed, GraceLedger};
 
-use crate::ledger::{PostgresLedger, SqliteLedger};
+use crate::ledger::{postgres_error, PostgresLedger, SqliteLedger};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerMutant {
@@ -144,14 +144,14 @@ impl GraceLedger for CheckThenSetPostgres {
         let consumed = self.0.with_client(|c| {
             c.query_opt(SELECT, &[&key_id])
                 .map(|row| row.and_then(|r| r.get::<_, Option<i64>>(0)))
-                .map_err(|e| ledger_error(e.to_string()))
+                .map_err(|e| ledger_error(postgres_error(&e)))
         })?;
         if consumed.is_some() {
             return Ok(Consumed::AlreadyConsumed);
         }
         self.0.with_client(|c| {
             c.execute(MARK, &[&key_id])
-                .map_err(|e| ledger_error(e.to_string()))
+                .map_err(|e| ledger_error(postgres_error(&e)))
         })?;
         Ok(Consumed::Won)
     }

@@ -162,7 +162,7 @@ impl fmt::Debug for SqliteLedger {
 }
 
 /// The advisory lock that serializes creating the table.
-const CREATE_LOCK: i64 = 0x6b65_7972_6163_65;
+const CREATE_LOCK: i64 = 0x006b_6579_7261_6365;
 
 /// A PostgreSQL error with its cause: the crate's `Display` says only "db error".
 pub(crate) fn postgres_error(e: &postgres::Error) -> String {

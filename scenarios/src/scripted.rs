@@ -45,6 +45,8 @@ pub enum Answer {
     Status(u16),
     /// No answer for this long, then a 503 (a hung server: a client must give up first).
     Slow(std::time::Duration),
+    /// This answer, after this long (a slow server: what the client does meanwhile shows).
+    After(std::time::Duration, Box<Answer>),
     /// The connection dies mid-answer: a 200's status line and headers, half its body, then
     /// nothing more.
     Cut,
@@ -97,10 +99,18 @@ impl ScriptedServer {
                     } else {
                         Answer::Status(404)
                     };
-                    if let Answer::Slow(delay) = answer {
+                    let answer = match answer {
                         // The fault being injected: the server hangs (this thread only).
-                        std::thread::sleep(delay);
-                    }
+                        Answer::Slow(delay) => {
+                            std::thread::sleep(delay);
+                            Answer::Slow(delay)
+                        }
+                        Answer::After(delay, answer) => {
+                            std::thread::sleep(delay);
+                            *answer
+                        }
+                        answer => answer,
+                    };
                     if let Answer::Cut = answer {
                         let mut writer = request.into_writer();
                         let _ = writer.write_all(
@@ -157,7 +167,7 @@ fn respond(answer: &Answer, headers: &HeadHeaders) -> Response<io::Cursor<Vec<u8
         Answer::Consumed(head) => (412, Some(head), Some(ErrorCode::BootstrapAlreadyConsumed)),
         Answer::Diverged(head) => (409, Some(head), Some(ErrorCode::Divergence)),
         Answer::Status(status) => (*status, None, None),
-        Answer::Slow(_) | Answer::Cut => (503, None, None),
+        Answer::Slow(_) | Answer::Cut | Answer::After(..) => (503, None, None),
     };
     let body = match code {
         Some(code) => {

@@ -3,8 +3,9 @@
 //! the other calls wait for the head it learns.
 //!
 //! Actors: the verifier makes one `witness` op with `concurrency: 8`. The server passes the
-//! first bootstrap, refuses any later one with 412 and its head (the grace is spent), and
-//! passes its head.
+//! first bootstrap after [`SLOW_BOOTSTRAP`] (a server slower than a process starting its
+//! threads, so every call is under way before any head is known), refuses any later one with
+//! 412 and its head (the grace is spent), and passes its head.
 
 use super::witness_call::{api_key, cache_dir, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
@@ -28,12 +29,15 @@ const INVARIANT: &str =
 /// Concurrent calls per round.
 pub const CONCURRENCY: u32 = 8;
 
+/// How long the server takes to answer the first bootstrap.
+pub const SLOW_BOOTSTRAP: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(21);
     let bootstraps = std::sync::atomic::AtomicUsize::new(0);
     let script = Box::new(move |_: usize, seen: &Seen| match &seen.head {
         None if bootstraps.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
-            Answer::Pass(current)
+            Answer::After(SLOW_BOOTSTRAP, Box::new(Answer::Pass(current)))
         }
         None => Answer::Consumed(current),
         Some(_) => Answer::Pass(current),

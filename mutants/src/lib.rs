@@ -63,10 +63,12 @@ pub enum Mutant {
     CacheWriteInPlace,
     /// [`witness::CacheWrite::FollowsSymlink`].
     CacheFollowsSymlink,
+    /// [`witness::swallowing_errors`].
+    WitnessSwallowsErrors,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::KeygenBroadCatch,
@@ -88,6 +90,7 @@ impl Mutant {
         Mutant::NoSingleflight,
         Mutant::CacheWriteInPlace,
         Mutant::CacheFollowsSymlink,
+        Mutant::WitnessSwallowsErrors,
     ];
 
     /// The mutant's name: the catalogue's variant, `--mutant NAME`, and the docs' name.
@@ -114,11 +117,12 @@ impl Mutant {
             Mutant::NoSingleflight => "no-singleflight",
             Mutant::CacheWriteInPlace => "cache-write-in-place",
             Mutant::CacheFollowsSymlink => "cache-follows-symlink",
+            Mutant::WitnessSwallowsErrors => "witness-swallows-errors",
         }
     }
 
     /// Every name, in [`Mutant::ALL`]'s order (for a CLI's list of possible values).
-    pub fn names() -> [&'static str; 21] {
+    pub fn names() -> [&'static str; 22] {
         Mutant::ALL.map(Mutant::name)
     }
 }

@@ -11,7 +11,8 @@ use keyrace_core::layout::FILE_MODE;
 use keyrace_core::sync::Mutex;
 use keyrace_core::witness::cache::encode;
 use keyrace_core::witness::{
-    Acquire, CacheLoad, CacheStore, FileCacheStore, HeadSlot, RetryOnce, RetryRule, WitnessResponse,
+    Acquire, CacheLoad, CacheStore, FileCacheStore, HeadSlot, RetryOnce, RetryRule, WitnessError,
+    WitnessResponse,
 };
 use keyrace_core::Fs;
 
@@ -76,6 +77,13 @@ impl HeadSlot for Uncoalesced {
     fn waiting(&self) -> usize {
         0
     }
+}
+
+/// witness-swallows-errors — seed 002's shape (an MCP tool that must "not surface" witness
+/// trouble): a catch-all around the call turns every failure into a success, so a failing or
+/// hung server looks like a passed request. Diff: `client.call()?` → any error read as done.
+pub fn swallowing_errors<T: Default>(called: Result<T, WitnessError>) -> Result<T, WitnessError> {
+    Ok(called.unwrap_or_default())
 }
 
 /// How a mutant cache writes the head.

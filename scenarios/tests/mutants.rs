@@ -112,6 +112,7 @@ fn client_mutants_are_caught_in_20_of_20_single_round_runs() {
         Mutant::RetryOnDivergence,
         Mutant::NoSingleflight,
         Mutant::CacheFollowsSymlink,
+        Mutant::WitnessSwallowsErrors,
     ];
     for mutant in client {
         let scenario = caught_by(mutant).expect("a client mutant has its scenario");

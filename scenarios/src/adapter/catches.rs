@@ -24,6 +24,7 @@ pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
         Mutant::NoSingleflight => "cold-start",
         Mutant::CacheWriteInPlace => "cache-torn",
         Mutant::CacheFollowsSymlink => "cache-symlink",
+        Mutant::WitnessSwallowsErrors => "server-faults",
     })
 }
 

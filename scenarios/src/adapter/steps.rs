@@ -75,6 +75,21 @@ fn witness_with<C: CacheStore, S: HeadSlot, R: RetryRule>(
     slot: S,
     rule: R,
 ) -> std::result::Result<Option<HeadUsed>, AdapterError> {
+    witness_judged(call, cache, slot, rule, |called| called)
+}
+
+/// What becomes of one call's result (the reference keeps it).
+type Judge = fn(Called) -> Called;
+type Called = std::result::Result<Vec<u8>, WitnessError>;
+
+/// [`witness_with`], each call's result passed through `judge`.
+fn witness_judged<C: CacheStore, S: HeadSlot, R: RetryRule>(
+    call: &WitnessCall<'_>,
+    cache: C,
+    slot: S,
+    rule: R,
+    judge: Judge,
+) -> std::result::Result<Option<HeadUsed>, AdapterError> {
     let used = (call.concurrency <= 1).then(|| {
         let head = cache.load().head();
         HeadUsed {
@@ -86,7 +101,7 @@ fn witness_with<C: CacheStore, S: HeadSlot, R: RetryRule>(
     let client = WitnessClient::with_parts(transport, cache, slot, rule, ApiKey::new(call.api_key));
     let results: Vec<std::result::Result<Vec<u8>, WitnessError>> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..call.concurrency.max(1))
-            .map(|_| scope.spawn(|| client.call(b"")))
+            .map(|_| scope.spawn(|| judge(client.call(b""))))
             .collect();
         calls
             .into_iter()
@@ -239,6 +254,14 @@ impl Steps {
                         write: witness::CacheWrite::InPlace,
                     };
                     witness_with(call, cache, SingleFlight::new(), RetryOnce)
+                },
+                ..reference
+            },
+            Mutant::WitnessSwallowsErrors => Steps {
+                witness: |call| {
+                    let cache = reference_cache(call);
+                    let judge = witness::swallowing_errors::<Vec<u8>>;
+                    witness_judged(call, cache, SingleFlight::new(), RetryOnce, judge)
                 },
                 ..reference
             },

@@ -1,10 +1,11 @@
 //! server-faults (seed 002): a server that fails (500, 503 without a head, a 404 from a wrong
 //! endpoint, no answer for longer than a client should wait, or a connection that dies
-//! mid-answer) gets exactly one request per call, and the call fails with a keyrace error
-//! code: no retry loop, no success invented, no hang, no crash.
+//! mid-answer) gets a bounded number of requests per call (at most [`MAX_REQUESTS`]: a few
+//! retries of a failing server are a policy, a loop is the bug), and the call fails with a
+//! keyrace error code: no success invented, no hang, no crash.
 //!
-//! Actors: the verifier calls once per fault (the hung server only in the first round: it
-//! costs [`HANG`] each time).
+//! Actors: the verifier calls once per fault (the hung and the cut server only in the second
+//! round: they cost [`HANG`] and a client timeout each time).
 
 use std::time::Duration;
 
@@ -26,7 +27,10 @@ pub const DEF: ScenarioDef = ScenarioDef {
 };
 
 const INVARIANT: &str =
-    "a server failure is answered after exactly one request with a keyrace error code";
+    "a server failure is answered after at most 4 requests with a keyrace error code";
+
+/// Requests one call may send to a failing server: the first and up to three retries.
+pub const MAX_REQUESTS: usize = 4;
 
 /// How long the hung server stays silent: past the reference client's 3 s timeout, well inside
 /// the runner's 10 s per-request deadline (a client with no timeout at all hangs its adapter,
@@ -39,7 +43,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         Answer::Status(503),
         Answer::Status(404),
     ];
-    if round.index == 0 {
+    if round.index == 1 {
         faults.extend([Answer::Slow(HANG), Answer::Cut]);
     }
     for (i, fault) in faults.into_iter().enumerate() {
@@ -56,7 +60,8 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         let key = api_key(round);
         let cache = round.path(&format!("cache-{i}"));
         let call = env.verify(op(server.url(), &key, &cache, 1))?;
-        if server.seen().len() != 1 || call.ok() || code(&call).is_none() {
+        let sent = server.seen().len();
+        if sent == 0 || sent > MAX_REQUESTS || call.ok() || code(&call).is_none() {
             let mut lines = evidence(&[&call], &server);
             lines.insert(
                 0,

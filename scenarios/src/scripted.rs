@@ -5,14 +5,13 @@
 //! What the client sent is the evidence: the runner judges the requests this server saw,
 //! not what the adapter says it did.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use keyrace_core::bootstrap::SignedTreeHead;
 use keyrace_core::ErrorCode;
+use keyrace_witness::http::{HttpRequest, HttpResponse, HttpServer};
 use keyrace_witness::wire::{bearer, ErrorBody, HeadHeaders, AUTHORIZATION, WITNESS_PATH};
-use tiny_http::{Header, Response};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,80 +54,57 @@ pub enum Answer {
 /// Decides the answer to request number `n` (from 0) of this server, given what it saw.
 pub type Script = Box<dyn Fn(usize, &Seen) -> Answer + Send + Sync>;
 
-/// A running scripted server.
+/// A running scripted server (a thread per connection: one slow answer holds up nobody else).
 pub struct ScriptedServer {
-    http: Arc<tiny_http::Server>,
+    /// Held for its drop: the server stops accepting when the scripted server goes.
+    _http: HttpServer,
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
-    worker: Option<JoinHandle<()>>,
 }
 
 impl ScriptedServer {
     pub fn start(script: Script) -> io::Result<ScriptedServer> {
-        let http = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?);
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("not listening on an IP socket"))?;
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let worker = {
-            let (http, seen) = (Arc::clone(&http), Arc::clone(&seen));
-            std::thread::spawn(move || {
-                let headers = HeadHeaders::default();
-                for mut request in http.incoming_requests() {
-                    let mut body = Vec::new();
-                    let _ = request.as_reader().take(64 * 1024).read_to_end(&mut body);
-                    let value = |name: &str| {
-                        request
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-                            .map(|h| h.value.as_str().to_owned())
-                    };
-                    let request_seen = Seen {
-                        api_key: value(AUTHORIZATION).and_then(|v| bearer(&v).map(str::to_owned)),
-                        head: value(&headers.last_known),
-                    };
-                    let n = {
-                        let mut all = seen.lock().unwrap_or_else(|p| p.into_inner());
-                        all.push(request_seen.clone());
-                        all.len() - 1
-                    };
-                    let answer = if request.url().split('?').next() == Some(WITNESS_PATH) {
-                        script(n, &request_seen)
-                    } else {
-                        Answer::Status(404)
-                    };
-                    let answer = match answer {
-                        // The fault being injected: the server hangs (this thread only).
-                        Answer::Slow(delay) => {
-                            std::thread::sleep(delay);
-                            Answer::Slow(delay)
-                        }
-                        Answer::After(delay, answer) => {
-                            std::thread::sleep(delay);
-                            *answer
-                        }
-                        answer => answer,
-                    };
-                    if let Answer::Cut = answer {
-                        let mut writer = request.into_writer();
-                        let _ = writer.write_all(
-                            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"ops",
-                        );
-                        let _ = writer.flush();
-                        continue;
+        let handler = {
+            let seen = Arc::clone(&seen);
+            let headers = HeadHeaders::default();
+            Arc::new(move |request: &HttpRequest| {
+                let value =
+                    |name: &str| request.header_values(name).first().map(|v| (*v).to_owned());
+                let request_seen = Seen {
+                    api_key: value(AUTHORIZATION).and_then(|v| bearer(&v).map(str::to_owned)),
+                    head: value(&headers.last_known),
+                };
+                let n = {
+                    let mut all = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    all.push(request_seen.clone());
+                    all.len() - 1
+                };
+                let answer = if request.path == WITNESS_PATH {
+                    script(n, &request_seen)
+                } else {
+                    Answer::Status(404)
+                };
+                let answer = match answer {
+                    // The fault being injected: the server hangs (this connection only).
+                    Answer::Slow(delay) => {
+                        std::thread::sleep(delay);
+                        Answer::Slow(delay)
                     }
-                    // A client that went away is its own problem.
-                    let _ = request.respond(respond(&answer, &headers));
-                }
+                    Answer::After(delay, answer) => {
+                        std::thread::sleep(delay);
+                        *answer
+                    }
+                    answer => answer,
+                };
+                respond(&answer, &headers)
             })
         };
+        let http = HttpServer::start("127.0.0.1:0", handler)?;
         Ok(ScriptedServer {
-            http,
-            url: format!("http://{addr}"),
+            url: format!("http://{}", http.addr()),
+            _http: http,
             seen,
-            worker: Some(worker),
         })
     }
 
@@ -152,22 +128,20 @@ impl ScriptedServer {
     }
 }
 
-impl Drop for ScriptedServer {
-    fn drop(&mut self) {
-        self.http.unblock();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-fn respond(answer: &Answer, headers: &HeadHeaders) -> Response<io::Cursor<Vec<u8>>> {
+fn respond(answer: &Answer, headers: &HeadHeaders) -> HttpResponse {
     let (status, head, code) = match answer {
         Answer::Pass(head) => (200, Some(head), None),
         Answer::Consumed(head) => (412, Some(head), Some(ErrorCode::BootstrapAlreadyConsumed)),
         Answer::Diverged(head) => (409, Some(head), Some(ErrorCode::Divergence)),
         Answer::Status(status) => (*status, None, None),
-        Answer::Slow(_) | Answer::Cut | Answer::After(..) => (503, None, None),
+        Answer::Slow(_) | Answer::After(..) => (503, None, None),
+        Answer::Cut => {
+            // A 200 promising 100 bytes, 5 of them, then the connection closes.
+            return HttpResponse::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"ops"
+                    .to_vec(),
+            );
+        }
     };
     let body = match code {
         Some(code) => {
@@ -176,11 +150,9 @@ fn respond(answer: &Answer, headers: &HeadHeaders) -> Response<io::Cursor<Vec<u8
         None if status == 200 => b"{\"ops\":1}".to_vec(),
         None => b"scripted failure".to_vec(),
     };
-    let response = Response::from_data(body).with_status_code(status);
-    match head
-        .and_then(|h| Header::from_bytes(headers.current.as_bytes(), h.to_string().as_bytes()).ok())
-    {
-        Some(header) => response.with_header(header),
+    let response = HttpResponse::new(status, body);
+    match head {
+        Some(head) => response.with_header(&headers.current, &head.to_string()),
         None => response,
     }
 }

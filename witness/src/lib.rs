@@ -9,6 +9,7 @@
 //! - [`check`]: the server conformance check, a swarm of clients against a server.
 
 pub mod check;
+pub mod http;
 pub mod ledger;
 pub mod mutants;
 pub mod server;

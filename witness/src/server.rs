@@ -1,31 +1,27 @@
 //! The reference witness server: the core's [`WitnessGate`] over real HTTP on a real socket
-//! (tiny_http: a small blocking server whose worker threads each take requests from one
-//! listener, which is all a loopback test server needs, without an async runtime).
+//! ([`crate::http`]: blocking, a thread per connection, which is all a loopback test server
+//! needs, without an async runtime).
 //!
 //! `POST /v1/witness` runs the gate, then, if the request passes, the guarded operation: it
 //! counts the operations run for the key and answers [`OpsBody`]. `POST /v1/seal` seals the
 //! next head of the in-memory head log (a test endpoint: the checks need history).
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use keyrace_core::bootstrap::{
     BootstrapError, GraceLedger, MemoryHeadLog, Pass, SignedTreeHead, Status, WitnessGate,
 };
 use keyrace_core::witness::ApiKey;
 use keyrace_core::ErrorCode;
-use tiny_http::{Header, Method, Request, Response};
 
+use crate::http::{HttpRequest, HttpResponse, HttpServer};
 use crate::mutants::ServerMutant;
 use crate::wire::{
     bearer, ErrorBody, HeadHeaders, OpsBody, SealBody, AUTHORIZATION, SEAL_PATH, WITNESS_PATH,
 };
-
-/// Largest request body read; the guarded operation of the reference server needs none.
-pub const MAX_BODY: u64 = 64 * 1024;
 
 /// Worker threads of a server.
 pub const DEFAULT_THREADS: usize = 8;
@@ -48,10 +44,8 @@ struct State {
 
 /// A running server; [`WitnessServer::shutdown`] (or drop) stops it.
 pub struct WitnessServer {
-    http: Arc<tiny_http::Server>,
-    addr: SocketAddr,
+    http: HttpServer,
     state: Arc<State>,
-    workers: Vec<JoinHandle<()>>,
 }
 
 /// A fresh random root prefix for a sealed head.
@@ -62,18 +56,14 @@ fn random_prefix() -> io::Result<[u8; 16]> {
 }
 
 impl WitnessServer {
-    /// Listen on `addr` (`127.0.0.1:0` for an ephemeral port) and serve with `threads` workers.
+    /// Listen on `addr` (`127.0.0.1:0` for an ephemeral port). Each connection gets its own
+    /// thread; `threads` is the ledger's connection count, kept for the callers that size both.
     pub fn start(
         addr: &str,
         ledger: Box<dyn GraceLedger>,
         config: ServerConfig,
-        threads: usize,
+        _threads: usize,
     ) -> io::Result<WitnessServer> {
-        let http = tiny_http::Server::http(addr).map_err(io::Error::other)?;
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("the server is not listening on an IP socket"))?;
         let log = Arc::new(MemoryHeadLog::new());
         for _ in 0..config.sealed {
             log.seal(random_prefix()?).map_err(io::Error::other)?;
@@ -84,33 +74,21 @@ impl WitnessServer {
             ops: Mutex::new(HashMap::new()),
             config,
         });
-        let http = Arc::new(http);
-        let workers = (0..threads.max(1))
-            .map(|_| {
-                let (http, state) = (Arc::clone(&http), Arc::clone(&state));
-                std::thread::spawn(move || {
-                    for request in http.incoming_requests() {
-                        // A client that went away mid-response is its problem, not the server's.
-                        let _ = state.answer(request);
-                    }
-                })
-            })
-            .collect();
-        Ok(WitnessServer {
-            http,
-            addr,
-            state,
-            workers,
-        })
+        let handler = {
+            let state = Arc::clone(&state);
+            Arc::new(move |request: &HttpRequest| state.respond(request))
+        };
+        let http = HttpServer::start(addr, handler)?;
+        Ok(WitnessServer { http, state })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.http.addr()
     }
 
     /// `http://<addr>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.http.addr())
     }
 
     /// Seal the next head (what `POST /v1/seal` does).
@@ -121,55 +99,26 @@ impl WitnessServer {
             .map_err(io::Error::other)
     }
 
-    /// Stop accepting, let the workers finish their request, and join them.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        for _ in &self.workers {
-            self.http.unblock();
-        }
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+    /// Stop accepting (requests in flight finish on their own threads).
+    pub fn shutdown(self) {
+        self.http.shutdown();
     }
 }
 
-impl Drop for WitnessServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn header(name: &str, value: &str) -> Option<Header> {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
-}
-
-fn json_response(status: u16, body: &impl serde::Serialize) -> Response<io::Cursor<Vec<u8>>> {
+fn json_response(status: u16, body: &impl serde::Serialize) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let response = Response::from_data(bytes).with_status_code(status);
-    match header("Content-Type", "application/json") {
-        Some(h) => response.with_header(h),
-        None => response,
-    }
+    HttpResponse::new(status, bytes).with_header("Content-Type", "application/json")
 }
 
-fn refusal(code: ErrorCode, status: u16, message: String) -> Response<io::Cursor<Vec<u8>>> {
+fn refusal(code: ErrorCode, status: u16, message: String) -> HttpResponse {
     json_response(status, &ErrorBody::new(code, message))
 }
 
 impl State {
-    fn answer(&self, mut request: Request) -> io::Result<()> {
-        let response = self.respond(&mut request);
-        request.respond(response)
-    }
-
-    fn respond(&self, request: &mut Request) -> Response<io::Cursor<Vec<u8>>> {
-        let path = request.url().split('?').next().unwrap_or("").to_owned();
-        match (request.method(), path.as_str()) {
-            (Method::Post, WITNESS_PATH) => self.witness(request),
-            (Method::Post, SEAL_PATH) => match random_prefix().map(|p| self.log.seal(p)) {
+    fn respond(&self, request: &HttpRequest) -> HttpResponse {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", WITNESS_PATH) => self.witness(request),
+            ("POST", SEAL_PATH) => match random_prefix().map(|p| self.log.seal(p)) {
                 Ok(Ok(head)) => json_response(
                     200,
                     &SealBody {
@@ -187,22 +136,8 @@ impl State {
         }
     }
 
-    /// The values of header `name` (any spelling).
-    fn header_values<'r>(request: &'r Request, name: &str) -> Vec<&'r str> {
-        request
-            .headers()
-            .iter()
-            .filter(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
-            .collect()
-    }
-
-    fn witness(&self, request: &mut Request) -> Response<io::Cursor<Vec<u8>>> {
-        let mut body = Vec::new();
-        if let Err(e) = request.as_reader().take(MAX_BODY).read_to_end(&mut body) {
-            return refusal(ErrorCode::Io, 400, format!("could not read the body: {e}"));
-        }
-        let key = match Self::header_values(request, AUTHORIZATION).as_slice() {
+    fn witness(&self, request: &HttpRequest) -> HttpResponse {
+        let key = match request.header_values(AUTHORIZATION).as_slice() {
             [value] => bearer(value).map(ApiKey::new),
             _ => None,
         };
@@ -214,7 +149,7 @@ impl State {
             );
         };
         let names = &self.config.headers;
-        let claimed = match Self::header_values(request, &names.last_known).as_slice() {
+        let claimed = match request.header_values(&names.last_known).as_slice() {
             [] => None,
             [one] => Some((*one).to_owned()),
             _ => {
@@ -236,11 +171,8 @@ impl State {
                 } else {
                     self.count_op(&key)
                 };
-                let response = json_response(200, &OpsBody { ops });
-                match header(&names.current, &pass.current_head.to_string()) {
-                    Some(h) => response.with_header(h),
-                    None => response,
-                }
+                json_response(200, &OpsBody { ops })
+                    .with_header(&names.current, &pass.current_head.to_string())
             }
             Err(e) => {
                 let status = e.status().as_u16();
@@ -248,10 +180,7 @@ impl State {
                 let drop_head = self.config.mutant == Some(ServerMutant::RefusalWithoutHead)
                     && e.status() == Status::PreconditionFailed;
                 match e.current_head().filter(|_| !drop_head) {
-                    Some(head) => match header(&names.current, &head.to_string()) {
-                        Some(h) => response.with_header(h),
-                        None => response,
-                    },
+                    Some(head) => response.with_header(&names.current, &head.to_string()),
                     None => response,
                 }
             }

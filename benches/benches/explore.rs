@@ -145,8 +145,8 @@ fn explore(c: &mut Criterion) {
 fn run(adapter: &[OsString], scenario: &str, rounds: u64) -> Duration {
     let mut cfg = Config::new(adapter.to_vec(), false);
     cfg.scenarios = vec![scenario.to_owned()];
-    cfg.actors = 2;
-    cfg.explore = Some(Strategy::Pct { depth: 3 });
+    cfg.actors = Some(2);
+    cfg.strategy = Strategy::Pct { depth: 3 };
     cfg.budget = Budget::Rounds(u32::try_from(rounds).unwrap_or(u32::MAX));
     let report = runner::check(&cfg).expect("keyrace check runs");
     let scenario = &report.scenarios[0];
@@ -159,7 +159,7 @@ fn run(adapter: &[OsString], scenario: &str, rounds: u64) -> Duration {
         scenario.rounds_per_second,
         scenario
             .coverage
-            .as_deref()
+            .as_ref()
             .map(|e| format!("; {e}"))
             .unwrap_or_default(),
     );

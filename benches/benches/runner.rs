@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keyrace_scenarios::config::{Budget, Config};
+use keyrace_scenarios::config::{Budget, Config, RunMode};
 use keyrace_scenarios::report::Status;
 use keyrace_scenarios::runner;
 
@@ -36,6 +36,8 @@ fn keygen_race(c: &mut Criterion) {
         b.iter_custom(|rounds| {
             let mut cfg = Config::new(vec![adapter.clone().into_os_string()], false);
             cfg.scenarios = vec!["keygen-race".to_owned()];
+            // Rounds of actors racing at once (the full mode's races are the explore bench).
+            cfg.mode = RunMode::Chance;
             cfg.budget = Budget::Rounds(u32::try_from(rounds).unwrap_or(u32::MAX));
             let report = runner::check(&cfg).expect("keyrace check runs");
             let scenario = &report.scenarios[0];

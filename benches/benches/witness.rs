@@ -98,7 +98,7 @@ fn bench_database(c: &mut Criterion, name: &str, spec: &LedgerSpec, bare: &mut d
     .expect("start the server");
     let transport = HttpTransport::new(
         &server.url(),
-        ServerConfig::default().headers,
+        ServerConfig::default().preset,
         DEFAULT_TIMEOUT,
     );
     group.bench_function("server_bootstrap_over_http", |b| {

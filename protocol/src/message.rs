@@ -173,6 +173,10 @@ pub enum Op {
         /// Concurrent calls of one client (absent: 1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         concurrency: Option<u32>,
+        /// The server's spelling of the protocol, `loopctl` (`docs/witness.md`); absent: the
+        /// default, `keyrace`. A client that speaks one spelling may ignore it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preset: Option<String>,
     },
 }
 

@@ -13,7 +13,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::config::{Budget, Config};
+use crate::config::{Budget, Config, RunMode};
 use crate::explore::Strategy;
 use crate::report::Report;
 use crate::runner::{self, RunError};
@@ -23,7 +23,6 @@ use crate::runner::{self, RunError};
 #[must_use = "a Check does nothing until .run()"]
 pub struct Check {
     cfg: Config,
-    actors_set: bool,
 }
 
 impl Check {
@@ -35,7 +34,6 @@ impl Check {
     {
         Check {
             cfg: Config::new(argv.into_iter().map(Into::into).collect(), false),
-            actors_set: false,
         }
     }
 
@@ -45,15 +43,14 @@ impl Check {
         self
     }
 
-    /// Racing actors per scenario (default 4, or 2 with [`Check::explore`]).
+    /// Racing actors per scenario (default: 2 in a controlled race, 4 otherwise).
     pub fn actors(mut self, n: usize) -> Check {
-        self.cfg.actors = n;
-        self.actors_set = true;
+        self.cfg.actors = Some(n);
         self
     }
 
     /// Rounds per scenario instead of each scenario's own default budget. A small budget
-    /// finds less: without `explore`, a race missed in 20 rounds may show in 300.
+    /// finds less: by chance, a race missed in 20 rounds may show in 300.
     pub fn rounds(mut self, n: u32) -> Check {
         self.cfg.budget = Budget::Rounds(n);
         self
@@ -77,23 +74,38 @@ impl Check {
         self
     }
 
-    /// The systematic mode (Linux x86_64): controlled interleavings and crash states.
-    pub fn explore(mut self, strategy: Strategy) -> Check {
-        self.cfg.explore = Some(strategy);
+    /// The mode: [`RunMode::Full`] (the default: every scenario in its strongest form) or
+    /// [`RunMode::Chance`].
+    pub fn mode(mut self, mode: RunMode) -> Check {
+        self.cfg.mode = mode;
+        self
+    }
+
+    /// How controlled interleavings are chosen in the full mode (default: DFS with at most 2
+    /// preemptions).
+    pub fn strategy(mut self, strategy: Strategy) -> Check {
+        self.cfg.strategy = strategy;
+        self
+    }
+
+    /// The full mode with this strategy (the `--explore` of earlier versions).
+    pub fn explore(self, strategy: Strategy) -> Check {
+        self.mode(RunMode::Full).strategy(strategy)
+    }
+
+    /// A run that cannot trace (and so is weaker than full) is not a pass: exit code 2.
+    pub fn require_systematic(mut self) -> Check {
+        self.cfg.require_systematic = true;
         self
     }
 
     /// The configuration as built (for [`crate::check`], or to inspect).
     pub fn config(&self) -> Config {
-        let mut cfg = self.cfg.clone();
-        if !self.actors_set {
-            cfg.actors = cfg.default_actors();
-        }
-        cfg
+        self.cfg.clone()
     }
 
-    /// Run it. `Err` only when the run could not start or was interrupted; violations and
-    /// adapter faults are in the report ([`Report::passed`]).
+    /// Run it. `Err` only when the run could not start; violations, adapter faults, a weaker
+    /// run and an interruption are in the report ([`Report::passed`]).
     pub fn run(self) -> Result<Report, RunError> {
         runner::check(&self.config())
     }

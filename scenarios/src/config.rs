@@ -4,7 +4,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::coverage::Form;
 use crate::explore::{word_text, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
+use keyrace_witness::wire::Preset;
 
 /// How long each scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,6 +19,29 @@ pub enum Budget {
     Time(Duration),
 }
 
+/// How strongly a run checks: the full strength where the machine allows it, or chance alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunMode {
+    /// Every scenario in its strongest form: racing scenarios as controlled interleavings and
+    /// the crash-state scenarios under the tracer, fault scenarios untraced. Where tracing is
+    /// unavailable, racing scenarios fall back to chance and the report says so.
+    #[default]
+    Full,
+    /// Every actor at once, ordered by chance (real parallelism reaches what serialised
+    /// system calls cannot); the crash-state scenarios do not run.
+    Chance,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Full => "full",
+            RunMode::Chance => "chance",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The adapter's argv, started directly (no shell).
@@ -25,8 +50,9 @@ pub struct Config {
     pub adapter_is_builtin: bool,
     /// Scenario ids to run; empty runs the whole catalogue.
     pub scenarios: Vec<String>,
-    /// Racing actors per scenario.
-    pub actors: usize,
+    /// Racing actors per scenario (`None`: [`DEFAULT_CONTROLLED_ACTORS`] in a controlled race,
+    /// [`DEFAULT_ACTORS`] otherwise).
+    pub actors: Option<usize>,
     pub budget: Budget,
     pub seed: u64,
     /// Deadline for an adapter's hello and for each reply.
@@ -37,15 +63,20 @@ pub struct Config {
     pub progress: bool,
     /// Stop each scenario at its first violating round.
     pub fail_fast: bool,
-    /// `--explore`: actors under the tracer, races in controlled interleavings, crash states.
-    pub explore: Option<Strategy>,
+    pub mode: RunMode,
+    /// How controlled interleavings are chosen (full mode, where tracing works).
+    pub strategy: Strategy,
+    /// A run weaker than full (tracing unavailable) is a fault (exit 2), not a pass.
+    pub require_systematic: bool,
+    /// How the client scenarios' scripted server spells the witness protocol.
+    pub preset: Preset,
 }
 
-/// Racing actors under `--explore` unless `--actors` says otherwise: every extra actor
+/// Racing actors in a controlled race unless `--actors` says otherwise: every extra actor
 /// multiplies the schedules.
-pub const DEFAULT_EXPLORE_ACTORS: usize = 2;
+pub const DEFAULT_CONTROLLED_ACTORS: usize = 2;
 
-/// The default number of racing actors.
+/// Racing actors in a free (chance or untraced) scenario unless `--actors` says otherwise.
 pub const DEFAULT_ACTORS: usize = 4;
 
 /// The default deadline for one reply.
@@ -66,7 +97,7 @@ impl Config {
         if self.adapter.is_empty() {
             return Err("the adapter command is empty; pass --adapter CMD [ARGS]...".to_owned());
         }
-        if !(1..=MAX_ACTORS).contains(&self.actors) {
+        if self.actors.is_some_and(|n| !(1..=MAX_ACTORS).contains(&n)) {
             return Err(format!("--actors must be between 1 and {MAX_ACTORS}"));
         }
         if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
@@ -91,7 +122,7 @@ impl Config {
             adapter,
             adapter_is_builtin,
             scenarios: Vec::new(),
-            actors: DEFAULT_ACTORS,
+            actors: None,
             budget: Budget::Default,
             seed: rand::random(),
             timeout: DEFAULT_TIMEOUT,
@@ -99,29 +130,35 @@ impl Config {
             junit: None,
             progress: false,
             fail_fast: false,
-            explore: None,
+            mode: RunMode::Full,
+            strategy: Strategy::Dfs {
+                preemptions: DEFAULT_PREEMPTIONS,
+            },
+            require_systematic: false,
+            preset: Preset::default(),
         }
     }
 
-    /// The actors a scenario starts by default in this mode.
-    pub fn default_actors(&self) -> usize {
-        if self.explore.is_some() {
-            DEFAULT_EXPLORE_ACTORS
+    /// The actors a scenario starts: `--actors`, or the default of its form.
+    pub fn actors_for(&self, controlled: bool) -> usize {
+        self.actors.unwrap_or(if controlled {
+            DEFAULT_CONTROLLED_ACTORS
         } else {
             DEFAULT_ACTORS
-        }
+        })
     }
 
     /// The one-line command that replays round `round`'s schedule `word` exactly.
     pub fn repro_schedule(&self, id: &str, word: &[usize]) -> String {
         let mut replay = self.clone();
         replay.budget = Budget::Default;
-        replay.explore = Some(Strategy::Replay(word.to_vec()));
-        replay.repro(id, 0)
+        replay.strategy = Strategy::Replay(word.to_vec());
+        replay.repro(id, Form::Controlled, 0)
     }
 
-    /// The one-line command that re-runs scenario `id` with this seed (through round `round`).
-    pub fn repro(&self, id: &str, round: u32) -> String {
+    /// The one-line command that re-runs scenario `id`, run in `form`, with this seed (through
+    /// round `round`).
+    pub fn repro(&self, id: &str, form: Form, round: u32) -> String {
         let mut parts = vec![
             "keyrace".to_owned(),
             "check".to_owned(),
@@ -130,27 +167,33 @@ impl Config {
             "--seed".to_owned(),
             self.seed.to_string(),
         ];
-        match &self.explore {
-            None => {}
-            Some(Strategy::Dfs { preemptions }) => {
-                parts.extend(["--explore".to_owned(), "dfs".to_owned()]);
-                if *preemptions != DEFAULT_PREEMPTIONS {
-                    parts.extend(["--preemptions".to_owned(), preemptions.to_string()]);
+        match form {
+            // A racing scenario that ran by chance: by chance again, even where tracing works.
+            Form::Chance => parts.extend(["--mode".to_owned(), "chance".to_owned()]),
+            Form::Untraced | Form::CrashStates => {}
+            Form::Controlled => match &self.strategy {
+                Strategy::Dfs { preemptions } => {
+                    if *preemptions != DEFAULT_PREEMPTIONS {
+                        parts.extend(["--preemptions".to_owned(), preemptions.to_string()]);
+                    }
                 }
-            }
-            Some(Strategy::Pct { depth }) => {
-                parts.extend(["--explore".to_owned(), "pct".to_owned()]);
-                if *depth != DEFAULT_DEPTH {
-                    parts.extend(["--depth".to_owned(), depth.to_string()]);
+                Strategy::Pct { depth } => {
+                    parts.extend(["--strategy".to_owned(), "pct".to_owned()]);
+                    if *depth != DEFAULT_DEPTH {
+                        parts.extend(["--depth".to_owned(), depth.to_string()]);
+                    }
                 }
-            }
-            Some(Strategy::Replay(word)) => {
-                parts.extend(["--schedule".to_owned(), word_text(word)]);
-            }
+                Strategy::Replay(word) => {
+                    parts.extend(["--schedule".to_owned(), word_text(word)]);
+                }
+            },
         }
-        if self.actors != self.default_actors() {
+        if self.preset != Preset::default() {
+            parts.extend(["--preset".to_owned(), self.preset.name().to_owned()]);
+        }
+        if let Some(actors) = self.actors {
             parts.push("--actors".to_owned());
-            parts.push(self.actors.to_string());
+            parts.push(actors.to_string());
         }
         match self.budget {
             Budget::Default => {}
@@ -215,14 +258,18 @@ mod tests {
         let mut cfg = Config::new(vec!["python3".into(), "my adapter.py".into()], false);
         cfg.seed = 42;
         assert_eq!(
-            cfg.repro("put-race", 3),
-            "keyrace check --scenario put-race --seed 42 --adapter python3 'my adapter.py'"
+            cfg.repro("put-race", Form::Chance, 3),
+            "keyrace check --scenario put-race --seed 42 --mode chance --adapter python3 'my adapter.py'"
         );
         cfg.budget = Budget::Rounds(50);
         cfg.adapter_is_builtin = true;
         assert_eq!(
-            cfg.repro("put-race", 3),
-            "keyrace check --scenario put-race --seed 42 --rounds 4"
+            cfg.repro("crash-put", Form::Untraced, 3),
+            "keyrace check --scenario crash-put --seed 42 --rounds 4"
+        );
+        assert_eq!(
+            cfg.repro_schedule("put-race", &[0, 1, 1]),
+            "keyrace check --scenario put-race --seed 42 --schedule 0.1.1"
         );
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }

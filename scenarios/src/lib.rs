@@ -18,6 +18,7 @@ pub mod actor;
 pub mod adapter;
 pub mod builder;
 pub mod config;
+pub mod coverage;
 pub mod crash;
 pub mod explore;
 pub mod procfs;
@@ -32,6 +33,6 @@ pub mod scripted;
 pub mod trace;
 
 pub use builder::Check;
-pub use config::{Budget, Config};
+pub use config::{Budget, Config, RunMode};
 pub use report::Report;
 pub use runner::{check, run};

@@ -54,11 +54,26 @@ impl Progress {
                 if last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
                     let of = planned.map_or_else(String::new, |n| format!("/{n}"));
-                    eprintln!(
+                    log(format_args!(
                         "keyrace: {id}: round {rounds}{of}, {violating} violating rounds so far"
-                    );
+                    ));
                 }
             }
+        }
+    }
+
+    /// A scenario ended: on a log, one line with its verdict (a bar shows it in the table).
+    pub fn finished(&mut self, report: &crate::report::ScenarioReport) {
+        if let Progress::Lines { last } = self {
+            *last = Instant::now();
+            log(format_args!(
+                "keyrace: {}: {}, {} rounds, {} violating ({:.1} s)",
+                report.id,
+                report.status.as_str(),
+                report.rounds,
+                report.violating_rounds,
+                report.seconds
+            ));
         }
     }
 
@@ -67,4 +82,11 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// One progress line on stderr. A closed stderr (a log collector that went away) loses the
+/// line, never the run: `eprintln!` would panic and take the report with it.
+fn log(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

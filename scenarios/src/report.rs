@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::actor::FaultKind;
+use crate::config::RunMode;
+use crate::coverage::{Coverage, Form};
 
 /// Exit codes of `keyrace check` (documented in `docs/protocol.md` and `--help`).
 pub const EXIT_PASS: i32 = 0;
@@ -85,9 +87,13 @@ pub struct ScenarioReport {
     pub fault: Option<Fault>,
     pub seconds: f64,
     pub rounds_per_second: f64,
-    /// What the budget bought: under `--explore`, what was explored and what that
-    /// guarantees; for a racing scenario in the default mode, the odds of missing a race.
-    pub coverage: Option<String>,
+    /// How it ran (`None`: it did not run).
+    pub form: Option<Form>,
+    /// Racing actors it started.
+    pub actors: usize,
+    /// What the budget bought: schedules and their bound, crash states and whether their
+    /// enumeration was exhaustive, or the odds of missing a race by chance.
+    pub coverage: Option<Coverage>,
 }
 
 impl ScenarioReport {
@@ -103,6 +109,8 @@ impl ScenarioReport {
             fault: None,
             seconds: 0.0,
             rounds_per_second: 0.0,
+            form: None,
+            actors: 0,
             coverage: None,
         }
     }
@@ -166,16 +174,50 @@ impl ScenarioReport {
     }
 }
 
+/// A signal that cut a run short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interrupted {
+    /// `SIGTERM`
+    pub signal: String,
+    /// 128 + n, unless an invariant broke (then 1).
+    pub exit_code: i32,
+    /// "every adapter process was killed and reaped; the scratch directory was removed", or
+    /// what was left behind.
+    pub cleanup: String,
+}
+
+/// A full-mode run that could not trace: what it did instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Weaker {
+    /// Why tracing is unavailable.
+    pub cause: String,
+    /// The setting, capability or flag that makes it available.
+    pub fix: String,
+    /// Racing scenarios that ran by chance instead of as controlled interleavings.
+    pub by_chance: Vec<String>,
+    /// Crash-state scenarios that did not run.
+    pub not_run: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// The runner's version.
+    pub version: &'static str,
     pub protocol: &'static str,
     pub adapter: Vec<String>,
     pub adapter_name: Option<String>,
     pub seed: u64,
-    pub actors: usize,
+    pub mode: RunMode,
+    /// Set when a full-mode run could not trace: it was weaker than full.
+    pub weaker: Option<Weaker>,
+    /// `--require-systematic`: a weaker run is not a pass.
+    pub require_systematic: bool,
     pub scenarios: Vec<ScenarioReport>,
     pub seconds: f64,
     pub exit_code: i32,
+    /// The signal that cut the run short (`SIGTERM`), when one did: the scenarios are those
+    /// that ran until then, the last one partly.
+    pub interrupted: Option<Interrupted>,
     /// Things the run could not do for itself (a scratch directory it could not remove,
     /// processes it could not reap).
     pub warnings: Vec<String>,
@@ -185,18 +227,28 @@ pub struct Report {
 pub const NOTHING_CHECKED: &str = "nothing was checked: every scenario was skipped (reasons above); the adapter must implement the ops these scenarios need";
 
 impl Report {
-    /// 1 if any invariant broke (faults are listed beside it), else 2 if the adapter failed
-    /// anywhere or nothing was checked at all, else 0.
     /// Every scenario that ran passed, and something was checked (exit code 0).
     pub fn passed(&self) -> bool {
         self.exit_code == EXIT_PASS
     }
 
-    pub fn compute_exit_code(scenarios: &[ScenarioReport]) -> i32 {
+    /// Passed, and no scenario was skipped: for a test where a skip is not a pass.
+    pub fn passed_without_skips(&self) -> bool {
+        self.passed() && self.scenarios.iter().all(|s| s.status == Status::Passed)
+    }
+
+    /// 1 if any invariant broke (faults are listed beside it), else 128 + n if signal n
+    /// interrupted the run, else 2 if the adapter failed anywhere, nothing was checked at
+    /// all, or a run required to be systematic was weaker; else 0.
+    pub fn compute_exit_code(&self) -> i32 {
+        let scenarios = &self.scenarios;
         if scenarios.iter().any(|s| s.violating_rounds > 0) {
             EXIT_VIOLATION
+        } else if let Some(interrupted) = &self.interrupted {
+            interrupted.exit_code
         } else if scenarios.iter().any(|s| s.fault.is_some())
             || (!scenarios.is_empty() && scenarios.iter().all(|s| s.status == Status::Skipped))
+            || (self.require_systematic && self.weaker.is_some())
         {
             EXIT_FAULT
         } else {
@@ -215,35 +267,47 @@ impl Report {
             .map_or_else(|| "(no hello)".to_owned(), printable);
         let _ = writeln!(
             out,
-            "keyrace check: {} actors, seed {}, adapter {name}",
-            self.actors, self.seed
+            "keyrace check ({} mode): seed {}, adapter {name}",
+            self.mode.as_str(),
+            self.seed
         );
         let _ = writeln!(
             out,
-            "{:<30} {:<14} {:>7} {:>10} {:>9} {:>9}",
-            "scenario", "result", "rounds", "violations", "skipped", "rounds/s"
+            "{:<30} {:<14} {:<12} {:>6} {:>7} {:>10} {:>9}",
+            "scenario", "result", "form", "actors", "rounds", "violations", "rounds/s"
         );
         for s in &self.scenarios {
             let _ = writeln!(
                 out,
-                "{:<30} {:<14} {:>7} {:>10} {:>9} {:>9.1}",
+                "{:<30} {:<14} {:<12} {:>6} {:>7} {:>10} {:>9.1}",
                 s.id,
                 s.status.as_str(),
+                s.form.map_or("-", Form::as_str),
+                if s.form.is_some() {
+                    s.actors.to_string()
+                } else {
+                    "-".to_owned()
+                },
                 s.rounds,
                 s.violating_rounds,
-                if s.status == Status::Skipped {
-                    "yes"
-                } else {
-                    "no"
-                },
                 s.rounds_per_second
             );
         }
+        out.push_str(&self.skips_text());
         for s in &self.scenarios {
             if let Some(coverage) = &s.coverage {
-                let _ = writeln!(out, "\n{} covered: {}", s.id, printable(coverage));
+                let _ = writeln!(
+                    out,
+                    "\n{} covered: {}",
+                    s.id,
+                    printable(&coverage.to_string())
+                );
             }
-            if let Some(reason) = &s.skipped_reason {
+            if let Some(reason) = s
+                .skipped_reason
+                .as_deref()
+                .filter(|reason| s.status != Status::Skipped || !is_grouped_skip(reason))
+            {
                 let _ = writeln!(out, "\n{} skipped: {}", s.id, printable(reason));
             }
             for broken in &s.violations {
@@ -316,13 +380,51 @@ impl Report {
             ),
             EXIT_VIOLATION => "invariants were violated".to_owned(),
             _ if faults > 0 => "the adapter failed; fix it and re-run".to_owned(),
+            _ if self.interrupted.is_some() => {
+                "interrupted: nothing that ran broke an invariant".to_owned()
+            }
             _ => NOTHING_CHECKED.to_owned(),
         };
+        if let Some(interrupted) = &self.interrupted {
+            let _ = writeln!(
+                out,
+                "\nINTERRUPTED by {}: the report shows what ran until then (the last scenario \
+                 only in part); {}",
+                interrupted.signal,
+                printable(&interrupted.cleanup)
+            );
+        }
         let _ = writeln!(
             out,
             "\n{verdict} ({:.1} s, exit {})",
             self.seconds, self.exit_code
         );
+        if let Some(weaker) = &self.weaker {
+            out.push_str(&weaker_text(weaker, self.require_systematic));
+        }
+        out
+    }
+
+    /// Scenarios skipped because the adapter lacks an op they need: one line per missing
+    /// set of ops, not one per scenario.
+    fn skips_text(&self) -> String {
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for s in &self.scenarios {
+            let Some(reason) = s.skipped_reason.as_deref() else {
+                continue;
+            };
+            if s.status != Status::Skipped || !is_grouped_skip(reason) {
+                continue;
+            }
+            match groups.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, ids)) => ids.push(&s.id),
+                None => groups.push((reason, vec![&s.id])),
+            }
+        }
+        let mut out = String::new();
+        for (reason, ids) in groups {
+            let _ = writeln!(out, "\nskipped, {}: {}", printable(reason), ids.join(", "));
+        }
         out
     }
 
@@ -343,10 +445,11 @@ impl Report {
             count(Status::Skipped),
             self.seconds
         );
-        let suite = xml_escape(self.adapter_name.as_deref().unwrap_or("adapter"));
+        let adapter = xml_escape(self.adapter_name.as_deref().unwrap_or("adapter"));
+        let mode = self.mode.as_str();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"keyrace check: {suite}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+            "  <testsuite name=\"keyrace check --mode {mode}: {adapter}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
             self.scenarios.len(),
             count(Status::Failed),
             count(Status::Fault),
@@ -355,13 +458,16 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"actors\" value=\"{}\"/></properties>",
-            self.seed, self.actors
+            "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"mode\" value=\"{mode}\"/><property name=\"version\" value=\"{}\"/><property name=\"weaker\" value=\"{}\"/></properties>",
+            self.seed,
+            self.version,
+            self.weaker.is_some()
         );
         for s in &self.scenarios {
             let _ = write!(
                 out,
-                "    <testcase classname=\"keyrace\" name=\"{}\" time=\"{:.3}\"",
+                "    <testcase classname=\"keyrace.{mode}.{}\" name=\"{}\" time=\"{:.3}\"",
+                xml_escape(&junit_class(self.adapter_name.as_deref())),
                 xml_escape(&s.id),
                 s.seconds
             );
@@ -426,6 +532,59 @@ impl Report {
         out.push_str("  </testsuite>\n</testsuites>\n");
         out
     }
+}
+
+/// A JUnit class name part for the adapter: letters, digits and dashes.
+fn junit_class(name: Option<&str>) -> String {
+    name.unwrap_or("adapter")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// The prefix of a skip that says the adapter does not take part (an op it lacks).
+pub const LACKS_OP: &str = "the adapter does not implement ";
+
+fn is_grouped_skip(reason: &str) -> bool {
+    reason.starts_with(LACKS_OP)
+}
+
+/// The closing lines of a full-mode run that could not trace: impossible to miss.
+fn weaker_text(weaker: &Weaker, required: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n!! WEAKER THAN FULL: tracing is unavailable here, so this run was not the full check."
+    );
+    let _ = writeln!(out, "!!   cause: {}", printable(&weaker.cause));
+    if !weaker.by_chance.is_empty() {
+        let _ = writeln!(
+            out,
+            "!!   ran by chance instead of as controlled interleavings: {}",
+            weaker.by_chance.join(", ")
+        );
+    }
+    if !weaker.not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "!!   crash-state scenarios NOT RUN: {}",
+            weaker.not_run.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "!!   to run the full check: {}",
+        printable(&weaker.fix)
+    );
+    if required {
+        let _ = writeln!(out, "!!   --require-systematic: exit 2");
+    } else {
+        let _ = writeln!(
+            out,
+            "!!   pass --require-systematic to make a weaker run fail (exit 2), as CI should"
+        );
+    }
+    out
 }
 
 /// `text` made safe for a terminal: control characters (escape sequences, carriage returns,
@@ -495,17 +654,23 @@ mod tests {
     }
 
     fn report(scenarios: Vec<ScenarioReport>) -> Report {
-        Report {
+        let mut report = Report {
+            version: "0",
             protocol: crate::protocol::PROTOCOL,
             adapter: vec!["a".into()],
             adapter_name: Some("x".into()),
             seed: 1,
-            actors: 4,
-            exit_code: Report::compute_exit_code(&scenarios),
+            mode: RunMode::Full,
+            weaker: None,
+            require_systematic: false,
+            exit_code: 0,
             scenarios,
             seconds: 1.0,
+            interrupted: None,
             warnings: Vec::new(),
-        }
+        };
+        report.exit_code = report.compute_exit_code();
+        report
     }
 
     fn of(statuses: &[Status]) -> Report {

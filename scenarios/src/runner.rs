@@ -8,17 +8,22 @@ use std::time::Instant;
 use keyrace_core::ErrorCode;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rustix::process::Signal;
 
 use crate::actor::{Actor, ActorError, FaultKind};
-use crate::config::{Budget, Config};
+use crate::config::{Budget, Config, RunMode};
+use crate::coverage::{Coverage, Form};
 use crate::explore::{word_text, Explorer, Strategy};
 use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
-use crate::report::{Fault, Report, ScenarioReport, EXIT_FAULT, EXIT_VIOLATION};
-use crate::scenario::{self, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
+use crate::report::{
+    Fault, Interrupted, Report, ScenarioReport, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION,
+    LACKS_OP,
+};
+use crate::scenario::power_loss::PROFILE_NAMES;
+use crate::scenario::{self, Controlled, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
 use crate::scratch::{Area, Scratch};
+use crate::trace::{self, Unavailable};
 
 /// Why a run could not start, or did not end on its own.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +40,6 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    #[error("interrupted by {}; {}; {}", reaper::signal_name(*.signal), reaper::containment_summary(.survivors), .cleanup)]
-    Interrupted {
-        signal: Signal,
-        survivors: Vec<u32>,
-        /// What became of the scratch directory.
-        cleanup: String,
-    },
 }
 
 impl RunError {
@@ -49,16 +47,12 @@ impl RunError {
         match self {
             RunError::UnknownScenario(_) | RunError::InvalidConfig(_) => ErrorCode::InvalidArgument,
             RunError::Scratch(e) | RunError::Output { source: e, .. } => ErrorCode::from_io(e),
-            RunError::Interrupted { .. } => ErrorCode::Io,
         }
     }
 
-    /// The process exit status for this error.
+    /// The process exit status for this error: a usage error or a run that could not start.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            RunError::Interrupted { signal, .. } => reaper::exit_code(*signal),
-            _ => EXIT_FAULT,
-        }
+        EXIT_FAULT
     }
 }
 
@@ -94,10 +88,14 @@ pub fn run(cfg: &Config) -> i32 {
             }
         }
     }
-    if let Some(signal) = reaper::interrupted() {
-        // Interrupted after the scenarios ended (while the report was written).
-        eprintln!("keyrace: interrupted by {}", reaper::signal_name(signal));
-        return reaper::exit_code(signal);
+    if report.interrupted.is_none() {
+        if let Some(signal) = reaper::interrupted() {
+            // Interrupted after the scenarios ended (while the report was written).
+            eprintln!("keyrace: interrupted by {}", reaper::signal_name(signal));
+            if exit_code != EXIT_VIOLATION {
+                return reaper::exit_code(signal);
+            }
+        }
     }
     exit_code
 }
@@ -106,7 +104,8 @@ pub fn run(cfg: &Config) -> i32 {
 ///
 /// The calling process becomes a child subreaper for the run, so helpers an adapter leaves
 /// behind are reparented to it and killed (those marked with [`reaper::RUN_MARKER_ENV`], or
-/// every non-actor child after [`reaper::own_every_child`]).
+/// every non-actor child after [`reaper::own_every_child`]). A signal (SIGINT, SIGTERM,
+/// SIGHUP) ends the run early: the report then holds what ran until then, and says so.
 pub fn check(cfg: &Config) -> Result<Report, RunError> {
     let started = Instant::now();
     cfg.validate().map_err(RunError::InvalidConfig)?;
@@ -117,36 +116,36 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
             "{e}: helpers an adapter leaves behind when it exits may survive the run"
         ));
     }
+    let tracing = match cfg.mode {
+        RunMode::Full => Tracing::probe(),
+        RunMode::Chance => Tracing::NotWanted,
+    };
     let scratch = Scratch::create().map_err(RunError::Scratch)?;
     let scratch_path = scratch.area().path().to_owned();
-    let result = check_in(cfg, &defs, scratch.area());
+    let result = check_in(cfg, &defs, scratch.area(), &tracing);
     let removed = scratch.remove();
     reaper::sweep_orphans();
     let survivors = reaper::unreaped();
-    if let Some(signal) = reaper::interrupted() {
-        return Err(RunError::Interrupted {
-            signal,
-            survivors,
-            cleanup: match removed {
-                Ok(()) => "the scratch directory was removed".to_owned(),
-                Err(e) => format!(
-                    "the scratch directory {} could not be removed: {e}",
-                    scratch_path.display()
-                ),
-            },
-        });
-    }
-    if let Err(e) = removed {
-        warnings.push(format!(
+    let removal = match &removed {
+        Ok(()) => "the scratch directory was removed".to_owned(),
+        Err(e) => format!(
             "the scratch directory {} could not be removed: {e}",
             scratch_path.display()
-        ));
-    }
-    if !survivors.is_empty() {
-        warnings.push(reaper::containment_summary(&survivors));
+        ),
+    };
+    // An interrupted run says how it was cleaned up in its INTERRUPTED line.
+    let cleanup = format!("{}; {removal}", reaper::containment_summary(&survivors));
+    if reaper::interrupted().is_none() {
+        if removed.is_err() {
+            warnings.push(removal);
+        }
+        if !survivors.is_empty() {
+            warnings.push(reaper::containment_summary(&survivors));
+        }
     }
     let (scenarios, adapter_name) = result?;
-    Ok(Report {
+    let mut report = Report {
+        version: env!("CARGO_PKG_VERSION"),
         protocol: PROTOCOL,
         adapter: cfg
             .adapter
@@ -155,12 +154,85 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
             .collect(),
         adapter_name,
         seed: cfg.seed,
-        actors: cfg.actors,
-        exit_code: Report::compute_exit_code(&scenarios),
+        mode: cfg.mode,
+        weaker: tracing.weaker(&scenarios, &defs),
+        require_systematic: cfg.require_systematic,
+        exit_code: EXIT_PASS,
         scenarios,
         seconds: started.elapsed().as_secs_f64(),
+        interrupted: reaper::interrupted().map(|signal| Interrupted {
+            signal: reaper::signal_name(signal).to_owned(),
+            exit_code: reaper::exit_code(signal),
+            cleanup,
+        }),
         warnings,
-    })
+    };
+    report.exit_code = report.compute_exit_code();
+    Ok(report)
+}
+
+/// Whether this run traces its adapters: the full mode where tracing works.
+pub enum Tracing {
+    /// The chance mode: nothing is traced.
+    NotWanted,
+    Available,
+    /// The full mode where tracing does not work: racing scenarios run by chance, and the
+    /// crash-state scenarios do not run.
+    Unavailable(Unavailable),
+}
+
+impl Tracing {
+    fn probe() -> Tracing {
+        match trace::available() {
+            Ok(()) => Tracing::Available,
+            Err(why) => Tracing::Unavailable(why),
+        }
+    }
+
+    /// What a full run did instead of tracing, if it could not trace.
+    fn weaker(&self, scenarios: &[ScenarioReport], defs: &[&ScenarioDef]) -> Option<Weaker> {
+        let Tracing::Unavailable(why) = self else {
+            return None;
+        };
+        let ids = |mode: Mode, ran: bool| {
+            scenarios
+                .iter()
+                .filter(|s| defs.iter().any(|def| def.id == s.id && def.mode == mode))
+                .filter(|s| s.form.is_some() == ran)
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        let (by_chance, not_run): (Vec<String>, Vec<String>) =
+            (ids(Mode::Race, true), ids(Mode::Traced, false));
+        // Scenarios that need no tracer ran at full strength whatever the machine allows.
+        if by_chance.is_empty() && not_run.is_empty() {
+            return None;
+        }
+        Some(Weaker {
+            cause: why.cause.clone(),
+            fix: why.fix.clone(),
+            by_chance,
+            not_run,
+        })
+    }
+
+    /// How `def` runs under this tracing, or why it does not.
+    fn plan(&self, def: &ScenarioDef) -> Result<Form, String> {
+        match (def.mode, self) {
+            (Mode::Stochastic, _) => Ok(Form::Untraced),
+            (Mode::Race, Tracing::Available) => Ok(Form::Controlled),
+            (Mode::Race, _) => Ok(Form::Chance),
+            (Mode::Traced, Tracing::Available) => Ok(Form::CrashStates),
+            (Mode::Traced, Tracing::NotWanted) => Err(
+                "not run in the chance mode: crash states need the tracer (run without --mode \
+                 chance)"
+                    .to_owned(),
+            ),
+            (Mode::Traced, Tracing::Unavailable(why)) => Err(format!(
+                "NOT RUN: crash states need the tracer, and tracing is unavailable here: {why}"
+            )),
+        }
+    }
 }
 
 fn select(cfg: &Config) -> Result<Vec<&'static ScenarioDef>, RunError> {
@@ -177,14 +249,15 @@ fn check_in(
     cfg: &Config,
     defs: &[&'static ScenarioDef],
     scratch: &Area,
+    tracing: &Tracing,
 ) -> Result<(Vec<ScenarioReport>, Option<String>), RunError> {
     let home = scratch.create("home", 0o700).map_err(RunError::Scratch)?;
 
-    let probe = Env::new(cfg, home.path().to_owned()).spec("probe");
+    let probe = Env::new(cfg, home.path().to_owned(), 1).spec("probe");
     let hello = Actor::spawn(&probe).map(|actor| actor.hello().clone());
     let planned: u64 = defs
         .iter()
-        .filter_map(|def| planned_rounds(cfg, def))
+        .filter_map(|def| planned_rounds(cfg, def, tracing.plan(def).ok()))
         .map(u64::from)
         .sum();
     let mut progress = Progress::new(
@@ -204,7 +277,21 @@ fn check_in(
             (Ok(_), Some(hung)) => not_run(def, format!(
                 "not run: the adapter stopped answering in {hung} (its fault is shown there); fix that and re-run"
             )),
-            (Ok(hello), None) => run_scenario(cfg, def, hello, scratch, home.path(), &mut progress),
+            (Ok(hello), None) => match tracing.plan(def) {
+                Err(reason) => not_run(def, reason),
+                Ok(form) => {
+                    let scenario = Scenario {
+                        cfg,
+                        def,
+                        form,
+                        actors: cfg.actors_for(matches!(
+                            form,
+                            Form::Controlled | Form::CrashStates
+                        )),
+                    };
+                    scenario.run(hello, scratch, home.path(), &mut progress)
+                }
+            },
         };
         if report
             .fault
@@ -213,22 +300,30 @@ fn check_in(
         {
             hung_in = Some(def.id);
         }
+        progress.finished(&report);
         reports.push(report);
     }
     progress.finish();
     Ok((reports, hello.ok().map(|h| h.name)))
 }
 
-/// The rounds a scenario is planned to run (for progress; DFS may end sooner).
-fn planned_rounds(cfg: &Config, def: &ScenarioDef) -> Option<u32> {
-    if let (true, Mode::Stochastic) | (false, Mode::Traced) = (cfg.explore.is_some(), def.mode) {
-        return Some(0);
-    }
+/// The rounds a scenario is planned to run (for progress; DFS may end sooner). `form`:
+/// how it runs (`None`: it does not).
+fn planned_rounds(cfg: &Config, def: &ScenarioDef, form: Option<Form>) -> Option<u32> {
+    let form = form?;
     match cfg.budget {
-        Budget::Default if cfg.explore.is_some() && def.mode == Mode::Race => Some(EXPLORE_ROUNDS),
-        Budget::Default => Some(def.default_rounds),
+        Budget::Default => Some(default_rounds(def, form)),
         Budget::Rounds(n) => Some(n),
         Budget::Time(_) => None,
+    }
+}
+
+/// The rounds of the default budget: a scenario's own, or up to [`EXPLORE_ROUNDS`]
+/// schedules of a controlled race.
+fn default_rounds(def: &ScenarioDef, form: Form) -> u32 {
+    match form {
+        Form::Controlled => EXPLORE_ROUNDS,
+        Form::Chance | Form::Untraced | Form::CrashStates => def.default_rounds,
     }
 }
 
@@ -246,7 +341,7 @@ fn fault_report(cfg: &Config, def: &ScenarioDef, error: &ActorError) -> Scenario
         kind: error.kind(),
         message: error.to_string(),
         stderr_tail: error.stderr_tail().to_owned(),
-        repro: cfg.repro(def.id, 0),
+        repro: cfg.repro(def.id, Form::Untraced, 0),
     });
     report.settle();
     report
@@ -266,106 +361,147 @@ pub fn round_seed(seed: u64, id: &str, round: u32) -> u64 {
     z ^ (z >> 31)
 }
 
-fn run_scenario(
-    cfg: &Config,
-    def: &ScenarioDef,
-    hello: &Hello,
-    scratch: &Area,
-    home: &std::path::Path,
-    progress: &mut Progress,
-) -> ScenarioReport {
-    let mut report = ScenarioReport::new(def.id);
-    let missing: Vec<&str> = def
-        .needs
-        .iter()
-        .filter(|op| !hello.ops.contains(op))
-        .map(|op: &OpName| op.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return not_run(
-            def,
-            format!(
-                "the adapter does not implement {} (its hello lists {:?})",
-                missing.join(", "),
-                hello.ops.iter().map(|op| op.as_str()).collect::<Vec<_>>()
-            ),
-        );
-    }
-    if def.needs_key && hello.keyless {
-        return not_run(
-            def,
-            "the adapter's hello declares the store keyless (it keeps no key material), so \
-             there is no key source to check"
-                .to_owned(),
-        );
-    }
-    match (&cfg.explore, def.mode) {
-        (None, Mode::Traced) => {
-            return not_run(
-                def,
-                "runs only under --explore (it records file-system calls through the tracer)"
-                    .to_owned(),
-            )
+/// One scenario of the run, in the form chosen for it.
+struct Scenario<'c> {
+    cfg: &'c Config,
+    def: &'static ScenarioDef,
+    form: Form,
+    actors: usize,
+}
+
+/// Whether the round loop goes on.
+enum Next {
+    Continue,
+    Stop,
+}
+
+impl Scenario<'_> {
+    fn run(
+        &self,
+        hello: &Hello,
+        scratch: &Area,
+        home: &std::path::Path,
+        progress: &mut Progress,
+    ) -> ScenarioReport {
+        let def = self.def;
+        if let Err(reason) = self.takes_part(hello) {
+            return not_run(def, reason);
         }
-        (Some(_), Mode::Stochastic) => {
-            return not_run(
-                def,
-                "has no controlled form (its faults are signals and damage, not \
-                 interleavings); run it without --explore"
-                    .to_owned(),
-            )
+        let area = match scratch.create(def.id, 0o700) {
+            Ok(area) => area,
+            Err(e) => {
+                return not_run(
+                    def,
+                    format!(
+                        "cannot create {}: {e}",
+                        scratch.path().join(def.id).display()
+                    ),
+                )
+            }
+        };
+        let mut env = match self.env(home, area.path()) {
+            Ok(env) => env,
+            Err(why) => return not_run(def, format!("NOT RUN: cannot trace adapters here: {why}")),
+        };
+        let mut report = ScenarioReport::new(def.id);
+        report.form = Some(self.form);
+        report.actors = self.actors;
+        let planned = planned_rounds(self.cfg, def, Some(self.form));
+        let started = Instant::now();
+        let mut cut_by = None;
+        while !self.budget_spent(&report, started) {
+            if let Some(signal) = reaper::interrupted() {
+                cut_by = Some(signal);
+                break;
+            }
+            if let Next::Stop = self.round(&mut env, &area, &mut report) {
+                cut_by = reaper::interrupted();
+                break;
+            }
+            progress.round(def.id, report.rounds, planned, report.violating_rounds);
         }
-        _ => {}
-    }
-    let area = match scratch.create(def.id, 0o700) {
-        Ok(area) => area,
-        Err(e) => {
-            return not_run(
-                def,
-                format!(
-                    "cannot create {}: {e}",
-                    scratch.path().join(def.id).display()
-                ),
-            )
-        }
-    };
-    let planned = planned_rounds(cfg, def);
-    let started = Instant::now();
-    let mut env = match &cfg.explore {
-        None => Env::new(cfg, home.to_owned()),
-        Some(strategy) => {
-            let explorer = Explorer::new(
-                strategy.clone(),
-                cfg.actors,
-                round_seed(cfg.seed, def.id, u32::MAX),
-            );
-            match Env::controlled(cfg, home.to_owned(), area.path(), explorer) {
-                Ok(env) => env,
-                Err(reason) => {
-                    return not_run(
-                        def,
-                        format!(
-                            "cannot trace adapters here ({reason}); the stochastic scenarios \
-                             still run without --explore"
-                        ),
-                    )
-                }
+        report.coverage = self.coverage(&env, report.rounds);
+        if let Some(signal) = cut_by {
+            if report.skipped_reason.is_none() {
+                // Rounds that passed before the signal are not a pass of the scenario.
+                report.skipped_reason = Some(format!(
+                    "interrupted by {} after {} round(s), before its budget was spent: not \
+                     judged in full",
+                    reaper::signal_name(signal),
+                    report.rounds
+                ));
             }
         }
-    };
-    let default_rounds = match def.mode {
-        Mode::Race if cfg.explore.is_some() => EXPLORE_ROUNDS,
-        _ => def.default_rounds,
-    };
-    loop {
-        let done = match cfg.budget {
-            Budget::Default => report.rounds >= default_rounds,
+        drop(env);
+        // Helpers that escaped an actor that was killed alive (an adapter that gave up being
+        // a subreaper) are the runner's by now.
+        reaper::sweep_orphans();
+        report.seconds = started.elapsed().as_secs_f64();
+        report.rounds_per_second = if report.seconds > 0.0 {
+            f64::from(report.rounds) / report.seconds
+        } else {
+            0.0
+        };
+        report.settle();
+        report
+    }
+
+    /// Why the adapter cannot take part, if it cannot: an op it lacks, or no key to check.
+    fn takes_part(&self, hello: &Hello) -> Result<(), String> {
+        let missing: Vec<&str> = self
+            .def
+            .needs
+            .iter()
+            .filter(|op| !hello.ops.contains(op))
+            .map(|op: &OpName| op.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("{LACKS_OP}{}", missing.join(", ")));
+        }
+        if self.def.needs_key && hello.keyless {
+            return Err(
+                "the adapter's hello declares the store keyless (it keeps no key material), \
+                 so there is no key source to check"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The actors of this scenario: free, or under a tracer scoped to `scope`.
+    fn env<'c>(
+        &self,
+        home: &std::path::Path,
+        scope: &std::path::Path,
+    ) -> Result<Env<'c>, Unavailable>
+    where
+        Self: 'c,
+    {
+        let cfg: &'c Config = self.cfg;
+        match self.form {
+            Form::Chance | Form::Untraced => Ok(Env::new(cfg, home.to_owned(), self.actors)),
+            Form::Controlled | Form::CrashStates => {
+                let explorer = Explorer::new(
+                    cfg.strategy.clone(),
+                    self.actors,
+                    round_seed(cfg.seed, self.def.id, u32::MAX),
+                );
+                Env::controlled(cfg, home.to_owned(), self.actors, scope, explorer)
+            }
+        }
+    }
+
+    fn budget_spent(&self, report: &ScenarioReport, started: Instant) -> bool {
+        match self.cfg.budget {
+            Budget::Default => report.rounds >= default_rounds(self.def, self.form),
             Budget::Rounds(n) => report.rounds >= n,
             Budget::Time(limit) => report.rounds > 0 && started.elapsed() >= limit,
-        };
-        if done || reaper::interrupted().is_some() {
-            break;
         }
+    }
+
+    /// One round: a fresh directory, the scenario's round, its findings into `report`.
+    fn round(&self, env: &mut Env<'_>, area: &Area, report: &mut ScenarioReport) -> Next {
+        let (cfg, def) = (self.cfg, self.def);
         let index = report.rounds;
         let name = format!("round-{index}");
         let round_area = match area.create(&name, 0o700) {
@@ -375,7 +511,7 @@ fn run_scenario(
                     "cannot create {}: {e}",
                     area.path().join(&name).display()
                 ));
-                break;
+                return Next::Stop;
             }
         };
         let mut round = Round {
@@ -391,10 +527,10 @@ fn run_scenario(
             controlled.explorer.begin_round();
             controlled.log.clear();
         }
-        let result = (def.run_round)(&mut env, &mut round);
+        let result = (def.run_round)(env, &mut round);
         if reaper::interrupted().is_some() {
             // What a killed actor answered is not a finding.
-            break;
+            return Next::Stop;
         }
         if let Err(e) = area.remove_all(&name) {
             report.skipped_reason = Some(format!(
@@ -405,131 +541,126 @@ fn run_scenario(
         report.rounds += 1;
         let mut violations = env.findings.take();
         violations.append(&mut round.violations);
-        let mut repro = cfg.repro(def.id, index);
+        let mut repro = cfg.repro(def.id, self.form, index);
         let mut exhausted = false;
-        if let Some(controlled) = env.controlled.as_mut().filter(|_| def.mode == Mode::Race) {
-            let word = controlled.explorer.word().to_vec();
-            if !word.is_empty() {
-                let mut schedule = vec![format!(
-                    "schedule {} ({}{})",
-                    word_text(&word),
-                    controlled.explorer.strategy().describe(),
-                    if controlled.explorer.diverged {
-                        "; the adapter did not repeat its calls, so the planned schedule \
-                         was left"
-                    } else {
-                        ""
-                    }
-                )];
-                schedule.extend(controlled.log.iter().take(SCHEDULE_LINES).cloned());
-                if controlled.log.len() > SCHEDULE_LINES {
-                    schedule.push(format!(
-                        "… {} more released calls",
-                        controlled.log.len() - SCHEDULE_LINES
-                    ));
-                }
-                for (_, lines) in &mut violations {
-                    lines.extend(schedule.iter().cloned());
-                }
+        if let Some(controlled) = env
+            .controlled
+            .as_mut()
+            .filter(|_| self.form == Form::Controlled)
+        {
+            if let Some(word) = schedule_of(controlled, &mut violations) {
                 repro = cfg.repro_schedule(def.id, &word);
             }
             exhausted = !controlled.explorer.end_round();
-            report.coverage = Some(explored(&controlled.explorer, report.rounds, exhausted));
-        }
-        if let Some(controlled) = env.controlled.as_ref().filter(|_| def.mode == Mode::Traced) {
-            report.coverage = Some(format!(
-                "{} distinct crash states judged ({} broke an invariant), under the portable \
-                 and the ext4 data=ordered persistence profiles",
-                controlled.states_judged, controlled.states_violating
-            ));
         }
         report.record(index, violations, &round.not_reached, &repro);
-        progress.round(def.id, report.rounds, planned, report.violating_rounds);
         if let Err(e) = result {
             report.fault = Some(Fault {
                 round: Some(index),
                 kind: e.kind(),
                 message: e.to_string(),
                 stderr_tail: e.stderr_tail().to_owned(),
-                repro: cfg.repro(def.id, index),
+                repro: cfg.repro(def.id, self.form, index),
             });
-            break;
+            return Next::Stop;
         }
         if let Some(unsupported) = env.controlled.as_ref().and_then(|c| c.tracer.unsupported()) {
             // What it found is real; a pass would not be.
             report.skipped_reason = Some(format!("unsupported, not judged: {unsupported}"));
-            break;
+            return Next::Stop;
         }
         if let Some(reason) = round.skip.take() {
             report.skipped_reason = Some(reason);
-            break;
+            return Next::Stop;
         }
         if exhausted
             || report.skipped_reason.is_some()
             || (cfg.fail_fast && report.violating_rounds > 0)
         {
-            break;
+            return Next::Stop;
+        }
+        Next::Continue
+    }
+
+    /// What the rounds covered, in this scenario's form.
+    fn coverage(&self, env: &Env<'_>, rounds: u32) -> Option<Coverage> {
+        if rounds == 0 {
+            return None;
+        }
+        match (self.form, env.controlled.as_ref()) {
+            (Form::Chance, _) => Some(Coverage::Chance {
+                rounds,
+                actors: self.actors,
+            }),
+            (Form::Controlled, Some(controlled)) => Some(explored(&controlled.explorer, rounds)),
+            (Form::CrashStates, Some(controlled)) => Some(Coverage::CrashStates {
+                recordings: controlled.crash.recordings,
+                states: controlled.crash.states_judged,
+                states_violating: controlled.crash.states_violating,
+                profiles: PROFILE_NAMES.to_vec(),
+                enumeration_exhaustive: controlled.crash.cut_short.is_empty(),
+                cut_short: controlled.crash.cut_short.clone(),
+            }),
+            _ => None,
         }
     }
-    if cfg.explore.is_none() && def.mode == Mode::Race && report.rounds > 0 {
-        report.coverage = Some(chance_coverage(report.rounds, cfg.actors));
+}
+
+/// The round's schedule, added to each of its violations; `None` when no call was released.
+fn schedule_of(
+    controlled: &Controlled,
+    violations: &mut [crate::actor::Finding],
+) -> Option<Vec<usize>> {
+    let word = controlled.explorer.word().to_vec();
+    if word.is_empty() {
+        return None;
     }
-    drop(env);
-    // Helpers that escaped an actor that was killed alive (an adapter that gave up being a
-    // subreaper) are the runner's by now.
-    reaper::sweep_orphans();
-    report.seconds = started.elapsed().as_secs_f64();
-    report.rounds_per_second = if report.seconds > 0.0 {
-        f64::from(report.rounds) / report.seconds
-    } else {
-        0.0
-    };
-    report.settle();
-    report
+    let mut schedule = vec![format!(
+        "schedule {} ({}{})",
+        word_text(&word),
+        controlled.explorer.strategy().describe(),
+        if controlled.explorer.diverged {
+            "; the adapter did not repeat its calls, so the planned schedule was left"
+        } else {
+            ""
+        }
+    )];
+    schedule.extend(controlled.log.iter().take(SCHEDULE_LINES).cloned());
+    if controlled.log.len() > SCHEDULE_LINES {
+        schedule.push(format!(
+            "… {} more released calls",
+            controlled.log.len() - SCHEDULE_LINES
+        ));
+    }
+    for (_, lines) in violations {
+        lines.extend(schedule.iter().cloned());
+    }
+    Some(word)
 }
 
 /// Released calls shown with a violation's schedule.
 const SCHEDULE_LINES: usize = 60;
 
-/// What chance bought in a racing scenario: the odds that a race showing in a given share of
-/// rounds (each round independent) was missed by all of them.
-fn chance_coverage(rounds: u32, actors: usize) -> String {
-    let missed = |share: f64| {
-        let p = (1.0 - share).powf(f64::from(rounds));
-        if p >= 0.001 {
-            format!("{:.1}%", p * 100.0)
-        } else {
-            format!("{p:.0e}")
-        }
-    };
-    format!(
-        "{rounds} rounds of {actors} actors at once: a race that shows in 1 round in 10 is \
-         missed with probability {}, 1 in 100 with {}, 1 in 1,000 with {}; --explore orders \
-         the calls instead",
-        missed(0.1),
-        missed(0.01),
-        missed(0.001)
-    )
-}
-
-/// What `--explore` covered in a scenario, for the report.
-fn explored(explorer: &Explorer, rounds: u32, exhausted: bool) -> String {
+/// What the explorer covered in a controlled race.
+fn explored(explorer: &Explorer, schedules: u32) -> Coverage {
     match explorer.strategy() {
-        Strategy::Dfs { preemptions } if exhausted && explorer.inexact => format!(
-            "{rounds} schedules with at most {preemptions} preemption(s); NOT exhaustive: the adapter did not repeat its file-system calls from one schedule to the next, so some planned schedules could not be followed"
-        ),
-        Strategy::Dfs { preemptions } if exhausted => format!(
-            "all {rounds} schedules with at most {preemptions} preemption(s) (exhaustive within the bound; longest {} decisions)",
-            explorer.longest
-        ),
-        Strategy::Dfs { preemptions } => format!(
-            "{rounds} schedules with at most {preemptions} preemption(s); the bound was NOT exhausted (raise --rounds)"
-        ),
-        Strategy::Pct { .. } => format!(
-            "{rounds} random schedules; {}",
-            explorer.pct_bound().unwrap_or_default()
-        ),
-        Strategy::Replay(_) => "one replayed schedule".to_owned(),
+        Strategy::Dfs { preemptions } => Coverage::Dfs {
+            schedules,
+            preemptions: *preemptions,
+            bound_exhausted: explorer.exhausted(),
+            exact: !explorer.inexact,
+            longest: explorer.longest,
+        },
+        Strategy::Pct { depth } => Coverage::Pct {
+            schedules,
+            depth: *depth,
+            actors: explorer.actors(),
+            longest: explorer.longest,
+            bound: explorer.pct_bound().unwrap_or(0.0),
+        },
+        Strategy::Replay(word) => Coverage::Replay {
+            schedule: word_text(word),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use keyrace_core::bootstrap::SignedTreeHead;
 use keyrace_core::ErrorCode;
 use keyrace_witness::http::{HttpRequest, HttpResponse, HttpServer};
-use keyrace_witness::wire::{bearer, ErrorBody, HeadHeaders, AUTHORIZATION, WITNESS_PATH};
+use keyrace_witness::wire::{bearer, Preset, AUTHORIZATION, WITNESS_PATH};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,21 +59,24 @@ pub struct ScriptedServer {
     /// Held for its drop: the server stops accepting when the scripted server goes.
     _http: HttpServer,
     url: String,
+    preset: Preset,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl ScriptedServer {
-    pub fn start(script: Script) -> io::Result<ScriptedServer> {
+    /// A server answering in `preset`'s spelling. A bootstrap marker (loopctl's
+    /// `X-Loopctl-STH-Bootstrap: true`) is accepted: what the server goes by is the head
+    /// header, present or not.
+    pub fn start(preset: Preset, script: Script) -> io::Result<ScriptedServer> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler = {
             let seen = Arc::clone(&seen);
-            let headers = HeadHeaders::default();
             Arc::new(move |request: &HttpRequest| {
                 let value =
                     |name: &str| request.header_values(name).first().map(|v| (*v).to_owned());
                 let request_seen = Seen {
                     api_key: value(AUTHORIZATION).and_then(|v| bearer(&v).map(str::to_owned)),
-                    head: value(&headers.last_known),
+                    head: value(preset.last_known_header()),
                 };
                 let n = {
                     let mut all = seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,12 +100,13 @@ impl ScriptedServer {
                     }
                     answer => answer,
                 };
-                respond(&answer, &headers)
+                respond(&answer, preset)
             })
         };
         let http = HttpServer::start("127.0.0.1:0", handler)?;
         Ok(ScriptedServer {
             url: format!("http://{}", http.addr()),
+            preset,
             _http: http,
             seen,
         })
@@ -111,6 +115,11 @@ impl ScriptedServer {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The spelling it answers in.
+    pub fn preset(&self) -> Preset {
+        self.preset
     }
 
     /// Every request so far, in arrival order.
@@ -128,7 +137,7 @@ impl ScriptedServer {
     }
 }
 
-fn respond(answer: &Answer, headers: &HeadHeaders) -> HttpResponse {
+fn respond(answer: &Answer, preset: Preset) -> HttpResponse {
     let (status, head, code) = match answer {
         Answer::Pass(head) => (200, Some(head), None),
         Answer::Consumed(head) => (412, Some(head), Some(ErrorCode::BootstrapAlreadyConsumed)),
@@ -144,15 +153,17 @@ fn respond(answer: &Answer, headers: &HeadHeaders) -> HttpResponse {
         }
     };
     let body = match code {
-        Some(code) => {
-            serde_json::to_vec(&ErrorBody::new(code, "scripted refusal")).unwrap_or_default()
-        }
+        Some(code) => preset.refusal_body(
+            code,
+            "scripted refusal",
+            head.map(|h| h.to_string()).as_deref(),
+        ),
         None if status == 200 => b"{\"ops\":1}".to_vec(),
         None => b"scripted failure".to_vec(),
     };
     let response = HttpResponse::new(status, body);
     match head {
-        Some(head) => response.with_header(&headers.current, &head.to_string()),
+        Some(head) => response.with_header(preset.current_header(), &head.to_string()),
         None => response,
     }
 }

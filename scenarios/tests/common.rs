@@ -46,3 +46,32 @@ pub fn python3() -> String {
         "python3".to_owned()
     }
 }
+
+/// `keyrace check ARGS --json FILE`: the exit code, the text and the parsed JSON report.
+pub fn check_json(args: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    let json_arg = json.to_str().expect("utf-8 path");
+    let (own, adapter) = match args.iter().position(|a| *a == "--adapter") {
+        Some(at) => args.split_at(at),
+        None => (args, &[][..]),
+    };
+    let mut all = vec!["check"];
+    all.extend_from_slice(own);
+    all.extend_from_slice(&["--json", json_arg]);
+    all.extend_from_slice(adapter);
+    let output = keyrace(&all);
+    let report = text(&output);
+    let parsed = std::fs::read(&json)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_else(|| panic!("no JSON report:\n{report}"));
+    (output.status.code(), report, parsed)
+}
+
+pub fn scenario<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["scenarios"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("no scenario {id} in {report}"))
+}

@@ -1,4 +1,4 @@
-//! `keyrace check --explore`: the tracer, the controlled interleavings and the crash states,
+//! The full mode's traced side: the tracer, the controlled interleavings and the crash states,
 //! checked against small stores in Python (scenarios/tests/adapters/traced.py) and the
 //! reference adapter's mutants.
 
@@ -78,6 +78,51 @@ fn a_reused_inode_number_is_a_new_file() {
     assert!(row(&report, "crash-states").contains("passed"), "{report}");
 }
 
+/// A put of more unsynced operations than the crash states try every subset of: the
+/// enumeration falls back to ALICE's heuristics, and the report says so per scenario in text
+/// and JSON; a cut-short search never reads as complete.
+#[test]
+fn a_cut_short_crash_enumeration_is_reported_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    let (code, report) = traced(
+        "chunked",
+        &[
+            "--scenario",
+            "crash-states",
+            "--rounds",
+            "1",
+            "--json",
+            json.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert!(
+        report.contains("the enumeration was NOT exhaustive: ")
+            && report.contains("operations could each be lost at one crash point"),
+        "{report}"
+    );
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    let coverage = &parsed["scenarios"][0]["coverage"];
+    assert_eq!(coverage["strategy"], "crash-states", "{parsed}");
+    assert_eq!(coverage["enumeration_exhaustive"], false, "{parsed}");
+    assert!(coverage["states"].as_u64() > Some(0), "{parsed}");
+    assert!(
+        coverage["cut_short"][0]
+            .as_str()
+            .is_some_and(|why| why.contains("prefix and omit-one heuristics")),
+        "{parsed}"
+    );
+    // The same store with one write per file is enumerated exhaustively.
+    let (code, report) = traced("locked", &["--scenario", "crash-states", "--rounds", "1"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(
+        report.contains("the enumeration was exhaustive"),
+        "{report}"
+    );
+}
+
 /// Writes through a shared writable mapping bypass every system call: such a run is
 /// reported as not judged, never as passed.
 #[test]
@@ -139,10 +184,9 @@ fn a_crash_state_violation_names_its_state_and_reruns() {
     assert!(text(&again).contains("state: power loss after op"));
 }
 
-/// Where ptrace is refused (here: by a seccomp policy on the runner), --explore says why and
-/// skips; it never pretends to have checked.
-#[test]
-fn where_ptrace_is_refused_explore_says_why() {
+/// `keyrace ARGS` under a seccomp policy that refuses ptrace to the runner, as a container
+/// runtime's default profile does.
+fn keyrace_where_ptrace_is_refused(args: &[&str]) -> std::process::Output {
     use std::collections::BTreeMap;
     use std::os::unix::process::CommandExt;
 
@@ -157,7 +201,7 @@ fn where_ptrace_is_refused_explore_says_why() {
     .and_then(TryInto::try_into)
     .expect("filter");
     let mut command = Command::new(common::keyrace_bin());
-    command.args(["check", "--explore", "--scenario", "keygen-race"]);
+    command.args(args);
     #[allow(unsafe_code)]
     // SAFETY: the closure only installs a prebuilt filter (prctl and seccomp calls).
     unsafe {
@@ -165,10 +209,74 @@ fn where_ptrace_is_refused_explore_says_why() {
             seccompiler::apply_filter(&filter).map_err(|_| std::io::Error::other("seccomp"))
         });
     }
-    let output = command.output().expect("run keyrace");
+    command.output().expect("run keyrace")
+}
+
+/// Where ptrace is refused, the default command falls back loudly: racing scenarios run by
+/// chance, crash-state scenarios are reported as not run with the cause and the fix, the
+/// fault scenarios run as always, and the last lines say the run was weaker than full.
+/// `--require-systematic` turns that into exit 2; a weaker run never pretends to be full.
+#[test]
+fn where_ptrace_is_refused_the_full_mode_falls_back_loudly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    let json_arg = json.to_str().expect("utf-8 path");
+    let scenarios = [
+        "--scenario",
+        "keygen-race",
+        "--scenario",
+        "crash-keygen",
+        "--scenario",
+        "no-stable-key",
+        "--rounds",
+        "3",
+    ];
+    let mut args = vec!["check"];
+    args.extend_from_slice(&scenarios);
+    args.extend_from_slice(&["--json", json_arg]);
+    let output = keyrace_where_ptrace_is_refused(&args);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(row(&report, "keygen-race").contains("chance"), "{report}");
+    assert!(row(&report, "no-stable-key").contains("passed"), "{report}");
+    assert!(row(&report, "crash-keygen").contains("skipped"), "{report}");
+    assert!(
+        report.contains("crash-keygen skipped: NOT RUN: crash states need the tracer"),
+        "{report}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let tail: Vec<&str> = stdout.lines().rev().take(6).collect();
+    let tail = tail.join("\n");
+    assert!(tail.contains("!! WEAKER THAN FULL"), "{stdout}");
+    assert!(
+        tail.contains("seccomp policy that denies ptrace"),
+        "{stdout}"
+    );
+    assert!(tail.contains("--cap-add SYS_PTRACE"), "{stdout}");
+    assert!(
+        tail.contains("crash-state scenarios NOT RUN: crash-keygen"),
+        "{stdout}"
+    );
+    assert!(tail.contains("ran by chance instead"), "{stdout}");
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    assert_eq!(parsed["weaker"]["not_run"][0], "crash-keygen", "{parsed}");
+    assert_eq!(parsed["weaker"]["by_chance"][0], "keygen-race", "{parsed}");
+
+    args.push("--require-systematic");
+    let output = keyrace_where_ptrace_is_refused(&args);
     let report = text(&output);
     assert_eq!(output.status.code(), Some(2), "{report}");
-    assert!(report.contains("cannot trace adapters here"), "{report}");
-    assert!(report.contains("ptrace is refused here"), "{report}");
-    assert!(report.contains("without --explore"), "{report}");
+    assert!(report.contains("--require-systematic: exit 2"), "{report}");
+
+    // A violation stays the headline of a weaker run.
+    let mut args = vec![
+        "check",
+        "--scenario",
+        "no-stable-key",
+        "--require-systematic",
+    ];
+    args.extend_from_slice(&["--adapter", ADAPTER, "--mutant", "silent-ephemeral"]);
+    let output = keyrace_where_ptrace_is_refused(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
 }

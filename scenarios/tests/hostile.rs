@@ -219,6 +219,8 @@ fn an_adapter_that_never_reads_its_requests_cannot_hang_the_runner() {
         "no-read",
         &[
             "check",
+            "--mode",
+            "chance",
             "--scenario",
             "keygen-race",
             "--actors",
@@ -444,7 +446,7 @@ fn a_keyless_store_skips_the_key_source_scenario_and_nothing_else_changes() {
 fn an_adapter_that_exits_while_a_child_holds_its_stdout_is_reported_as_exited_at_once() {
     let outcome = World::new().expect(
         "exit-with-child",
-        "check --scenario keygen-race --rounds 1 --timeout 30",
+        "check --mode chance --scenario keygen-race --rounds 1 --timeout 30",
         2,
         &["exited (exit code 1)", "giving up"],
     );

@@ -4,9 +4,10 @@
 mod common;
 
 use common::{python3, repo_root, ADAPTER};
+use keyrace_scenarios::coverage::{Coverage, Form};
 use keyrace_scenarios::explore::Strategy;
 use keyrace_scenarios::report::Status;
-use keyrace_scenarios::Check;
+use keyrace_scenarios::{Check, RunMode};
 
 #[test]
 fn the_builder_runs_a_check_and_returns_its_report() {
@@ -14,14 +15,23 @@ fn the_builder_runs_a_check_and_returns_its_report() {
     let report = Check::adapter([python3(), script.display().to_string()])
         .scenario("keygen-race")
         .scenario("double-bootstrap")
+        .mode(RunMode::Chance)
         .rounds(3)
         .seed(9)
         .run()
         .expect("keyrace ran");
-    assert!(report.passed(), "{}", report.to_text());
-    assert_eq!(report.actors, 4);
+    assert!(report.passed_without_skips(), "{}", report.to_text());
     assert_eq!(report.scenarios.len(), 2);
-    assert!(report.scenarios.iter().all(|s| s.rounds == 3));
+    for s in &report.scenarios {
+        assert_eq!((s.rounds, s.actors, s.form), (3, 4, Some(Form::Chance)));
+        assert_eq!(
+            s.coverage,
+            Some(Coverage::Chance {
+                rounds: 3,
+                actors: 4
+            })
+        );
+    }
 }
 
 #[test]
@@ -32,6 +42,19 @@ fn the_builder_reports_a_violation_and_explores() {
         .run()
         .expect("keyrace ran");
     assert!(!report.passed(), "{}", report.to_text());
-    assert_eq!(report.actors, 2, "2 actors by default under explore");
-    assert_eq!(report.scenarios[0].status, Status::Failed);
+    let scenario = &report.scenarios[0];
+    assert_eq!(scenario.status, Status::Failed);
+    assert_eq!(
+        scenario.actors, 2,
+        "2 actors by default in a controlled race"
+    );
+    assert_eq!(scenario.form, Some(Form::Controlled));
+    assert!(
+        matches!(
+            scenario.coverage,
+            Some(Coverage::Dfs { preemptions: 1, .. })
+        ),
+        "{:?}",
+        scenario.coverage
+    );
 }

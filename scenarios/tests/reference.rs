@@ -1,125 +1,129 @@
-//! `keyrace check` passes the reference adapter and the Python example, and writes JSON and
-//! JUnit reports that agree with the table.
+//! `keyrace check` passes the reference adapter and the example adapters in every scenario,
+//! each in its strongest form, and writes JSON and JUnit reports that agree with the table.
+//! The verdicts are read from the JSON report, not from prose.
 
 mod common;
 
-use common::{keyrace, python3, repo_root, text};
+use common::{check_json, keyrace, python3, repo_root, scenario, text};
 use keyrace_scenarios::protocol::OpName;
+use keyrace_scenarios::scenario::{Mode, CATALOGUE};
+use serde_json::Value;
 
-#[test]
-fn reference_adapter_passes_every_scenario() {
-    let output = keyrace(&["check", "--rounds", "20", "--seed", "7"]);
-    let report = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{report}");
-    assert_every_row_passed(&report, false);
-    // What chance bought, for each racing scenario: (1 - 1/10)^20 = 12.2%.
-    assert!(
-        report.contains("keygen-race covered: 20 rounds of 4 actors at once: a race that shows in 1 round in 10 is missed with probability 12.2%"),
-        "{report}"
-    );
-}
-
-/// Every scenario of the catalogue has a row, and it passed: a skipped one checked nothing.
-/// Only the scenarios of the other mode are skipped (and say why).
-fn assert_every_row_passed(report: &str, explore: bool) {
-    assert_every_row_passed_but(report, explore, &[]);
-}
-
-/// [`assert_every_row_passed`] for an adapter that does not implement the ops `lacking`: the
-/// scenarios needing them are skipped, saying so.
-fn assert_every_row_passed_but(report: &str, explore: bool, lacking: &[OpName]) {
-    use keyrace_scenarios::scenario::Mode;
-    for def in keyrace_scenarios::scenario::CATALOGUE {
-        let row = report
-            .lines()
-            .find(|line| line.starts_with(def.id))
-            .unwrap_or_else(|| panic!("no row for {}: {report}", def.id));
-        let runs = match def.mode {
-            Mode::Race => true,
-            Mode::Stochastic => !explore,
-            Mode::Traced => explore,
-        };
+/// Every scenario of the catalogue ran in its strongest form and passed, except those needing
+/// an op in `lacking` (skipped, saying so): every racing scenario exhausted its DFS bound
+/// exactly, every crash-state scenario judged states with an exhaustive enumeration, and the
+/// run was not weaker than full.
+fn assert_full_pass(code: Option<i32>, text: &str, report: &Value, lacking: &[OpName]) {
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(report["exit_code"], 0, "{text}");
+    assert_eq!(report["mode"], "full", "{text}");
+    assert!(report["weaker"].is_null(), "{text}");
+    assert!(!text.contains("WEAKER THAN FULL"), "{text}");
+    for def in CATALOGUE {
+        let s = scenario(report, def.id);
         if let Some(op) = def.needs.iter().find(|op| lacking.contains(op)) {
-            assert!(row.contains("skipped"), "{row}\n{report}");
-            if runs {
-                assert!(
-                    report.contains(&format!("the adapter does not implement {op}")),
-                    "{report}"
-                );
-            }
+            assert_eq!(s["status"], "skipped", "{}: {text}", def.id);
+            assert_eq!(
+                s["skipped_reason"],
+                format!("the adapter does not implement {op}"),
+                "{text}"
+            );
             continue;
         }
-        if runs {
-            assert!(row.contains("passed"), "{row}\n{report}");
-        } else {
-            assert!(row.contains("skipped"), "{row}\n{report}");
-            let why = if explore {
-                "without --explore"
-            } else {
-                "only under --explore"
-            };
-            assert!(
-                report.contains(&format!("{} skipped: ", def.id)) && report.contains(why),
-                "{report}"
-            );
+        assert_eq!(s["status"], "passed", "{}: {text}", def.id);
+        assert!(s["rounds"].as_u64() > Some(0), "{}: {text}", def.id);
+        let coverage = &s["coverage"];
+        match def.mode {
+            Mode::Race => {
+                assert_eq!(s["form"], "controlled", "{}: {text}", def.id);
+                assert_eq!(coverage["strategy"], "dfs", "{}: {text}", def.id);
+                assert_eq!(coverage["bound_exhausted"], true, "{}: {text}", def.id);
+                assert_eq!(coverage["exact"], true, "{}: {text}", def.id);
+            }
+            Mode::Traced => {
+                assert_eq!(s["form"], "crash-states", "{}: {text}", def.id);
+                assert_eq!(coverage["strategy"], "crash-states", "{}: {text}", def.id);
+                assert!(coverage["states"].as_u64() > Some(0), "{}: {text}", def.id);
+                assert_eq!(
+                    coverage["enumeration_exhaustive"], true,
+                    "{}: {text}",
+                    def.id
+                );
+            }
+            Mode::Stochastic => assert_eq!(s["form"], "untraced", "{}: {text}", def.id),
         }
     }
 }
 
+/// README's first command: every scenario, none skipped for reasons of mode.
 #[test]
-fn reference_adapter_passes_every_scenario_under_explore() {
-    let output = keyrace(&["check", "--explore", "--seed", "7"]);
-    let report = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{report}");
-    assert_every_row_passed(&report, true);
-    assert!(report.contains("exhaustive within the bound"), "{report}");
+fn reference_adapter_passes_every_scenario_in_the_full_default_mode() {
+    let (code, text, report) = check_json(&["--seed", "7"]);
+    assert_full_pass(code, &text, &report, &[]);
+}
+
+/// The chance mode: racing scenarios by chance with stated odds, no crash states.
+#[test]
+fn reference_adapter_passes_every_scenario_in_the_chance_mode() {
+    let (code, text, report) = check_json(&["--mode", "chance", "--rounds", "20", "--seed", "7"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(report["mode"], "chance");
+    for def in CATALOGUE {
+        let s = scenario(&report, def.id);
+        match def.mode {
+            Mode::Traced => {
+                assert_eq!(s["status"], "skipped", "{text}");
+                assert!(
+                    s["skipped_reason"]
+                        .as_str()
+                        .is_some_and(|why| why.contains("not run in the chance mode")),
+                    "{text}"
+                );
+            }
+            Mode::Race => {
+                assert_eq!(s["status"], "passed", "{}: {text}", def.id);
+                assert_eq!(s["form"], "chance");
+                assert_eq!(s["coverage"]["strategy"], "chance");
+                assert_eq!(s["coverage"]["rounds"], 20);
+                assert_eq!(s["coverage"]["actors"], 4);
+            }
+            Mode::Stochastic => assert_eq!(s["status"], "passed", "{}: {text}", def.id),
+        }
+    }
+    // What chance bought, for each racing scenario: (1 - 1/10)^20 = 12.2%.
     assert!(
-        report.contains("distinct crash states judged (0 broke"),
-        "{report}"
+        text.contains("keygen-race covered: 20 rounds of 4 actors at once: a race that shows in 1 round in 10 is missed with probability 12.2%"),
+        "{text}"
     );
 }
 
-/// The JavaScript example (Node's standard library), in both modes.
+/// The JavaScript example (Node's standard library), once, in the full default mode.
 #[test]
-fn javascript_example_adapter_passes_every_scenario_in_both_modes() {
+fn javascript_example_adapter_passes_the_full_check() {
     let script = repo_root().join("examples/adapter.mjs");
     let script = script.to_str().expect("utf-8 path");
-    for explore in [false, true] {
-        let mut args = vec!["check", "--rounds", "2"];
-        if explore {
-            args = vec!["check", "--explore"];
-        }
-        args.extend(["--adapter", "node", script]);
-        let output = keyrace(&args);
-        let report = text(&output);
-        assert_eq!(output.status.code(), Some(0), "{report}");
-        assert!(report.contains("javascript example file store"), "{report}");
-        // The JavaScript example has no witness client (the Python one does).
-        assert_every_row_passed_but(&report, explore, &[OpName::Witness]);
-    }
+    let (code, text, report) = check_json(&["--adapter", "node", script]);
+    assert_eq!(report["adapter_name"], "javascript example file store");
+    // The JavaScript example has no witness client (the Python one does).
+    assert_full_pass(code, &text, &report, &[OpName::Witness]);
+    // One line for the scenarios it takes no part in, not one each.
+    assert_eq!(
+        text.matches("the adapter does not implement witness")
+            .count(),
+        1,
+        "{text}"
+    );
 }
 
+/// `keyrace check --adapter python3 examples/adapter.py`, as README shows it.
 #[test]
-fn python_example_adapter_passes_every_scenario_under_explore() {
+fn python_example_adapter_passes_the_full_check() {
     let script = repo_root().join("examples/adapter.py");
     let python = python3();
     let script = script.to_str().expect("utf-8 path");
-    let output = keyrace(&["check", "--explore", "--adapter", &python, script]);
-    let report = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{report}");
-    assert_every_row_passed(&report, true);
-}
-
-#[test]
-fn python_example_adapter_passes_every_scenario() {
-    let script = repo_root().join("examples/adapter.py");
-    let python = python3();
-    let script = script.to_str().expect("utf-8 path");
-    let output = keyrace(&["check", "--rounds", "2", "--adapter", &python, script]);
-    let report = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{report}");
-    assert!(report.contains("python example file store"), "{report}");
-    assert_every_row_passed(&report, false);
+    let (code, text, report) = check_json(&["--adapter", &python, script]);
+    assert_eq!(report["adapter_name"], "python example file store");
+    assert_full_pass(code, &text, &report, &[]);
 }
 
 #[test]
@@ -145,6 +149,8 @@ fn json_and_junit_reports_match_the_run() {
         serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid json");
     assert_eq!(report["exit_code"], 0);
     assert_eq!(report["protocol"], "keyrace-adapter/1");
+    assert_eq!(report["mode"], "full");
+    assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
     let ids: Vec<&str> = report["scenarios"]
         .as_array()
         .expect("scenarios")
@@ -159,6 +165,12 @@ fn json_and_junit_reports_match_the_run() {
         "{xml}"
     );
     assert!(xml.contains("name=\"double-bootstrap\""), "{xml}");
+    // Suites of runs in different modes do not collide in a test reporter.
+    assert!(
+        xml.contains("<testsuite name=\"keyrace check --mode full: keyrace-core reference\""),
+        "{xml}"
+    );
+    assert!(xml.contains("classname=\"keyrace.full."), "{xml}");
 }
 
 #[test]
@@ -185,9 +197,18 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
     for (args, says) in [
         (&["check", "--schedule", "0.x"][..], "is not a schedule"),
         (&["check", "--explore", "bfs"][..], "invalid value"),
+        (&["check", "--mode", "systematic"][..], "invalid value"),
         (
             &["check", "--explore", "--schedule", "01"][..],
             "cannot be used with",
+        ),
+        (
+            &["check", "--explore", "--mode", "chance"][..],
+            "cannot be combined with --mode chance",
+        ),
+        (
+            &["check", "--schedule", "01", "--mode", "chance"][..],
+            "cannot be combined with --mode chance",
         ),
         (
             &["check", "--explore", "--preemptions", "99"][..],
@@ -198,5 +219,8 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(text(&output).contains(says), "{args:?}: {}", text(&output));
     }
-    assert!(listing.contains("[--explore only]"), "{listing}");
+    assert!(
+        listing.contains("[crash states; needs tracing]"),
+        "{listing}"
+    );
 }

@@ -20,7 +20,7 @@ use keyrace_core::witness::{ApiKey, Transport, WitnessRequest, WitnessResponse};
 use keyrace_core::ErrorCode;
 
 use crate::transport::HttpTransport;
-use crate::wire::{HeadHeaders, OpsBody, SealBody, SEAL_PATH};
+use crate::wire::{OpsBody, Preset, SealBody, SEAL_PATH};
 
 /// Every check, in the order they run (`zero-head` first: it must see the server before any
 /// seal of ours).
@@ -38,7 +38,7 @@ pub const CHECKS: [&str; 6] = [
 pub struct ServerCheck {
     /// `http://host:port` of the server.
     pub url: String,
-    pub headers: HeadHeaders,
+    pub preset: Preset,
     /// Concurrent clients per bootstrap race.
     pub clients: usize,
     /// Races (each with a fresh key).
@@ -52,7 +52,7 @@ impl ServerCheck {
     pub fn new(url: &str) -> ServerCheck {
         ServerCheck {
             url: url.to_owned(),
-            headers: HeadHeaders::default(),
+            preset: Preset::default(),
             clients: 16,
             rounds: 50,
             timeout: crate::transport::DEFAULT_TIMEOUT,
@@ -292,7 +292,7 @@ impl Tally {
 pub fn run(check: &ServerCheck) -> ServerReport {
     let start = Instant::now();
     let client = Arc::new(Client {
-        transport: HttpTransport::new(&check.url, check.headers.clone(), check.timeout),
+        transport: HttpTransport::new(&check.url, check.preset, check.timeout),
         latencies: std::sync::Mutex::new(Vec::new()),
         url: check.url.clone(),
         timeout: check.timeout,

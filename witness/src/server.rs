@@ -19,9 +19,7 @@ use keyrace_core::ErrorCode;
 
 use crate::http::{HttpRequest, HttpResponse, HttpServer};
 use crate::mutants::ServerMutant;
-use crate::wire::{
-    bearer, ErrorBody, HeadHeaders, OpsBody, SealBody, AUTHORIZATION, SEAL_PATH, WITNESS_PATH,
-};
+use crate::wire::{bearer, OpsBody, Preset, SealBody, AUTHORIZATION, SEAL_PATH, WITNESS_PATH};
 
 /// Worker threads of a server.
 pub const DEFAULT_THREADS: usize = 8;
@@ -29,7 +27,7 @@ pub const DEFAULT_THREADS: usize = 8;
 /// How a server answers.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
-    pub headers: HeadHeaders,
+    pub preset: Preset,
     pub mutant: Option<ServerMutant>,
     /// Heads sealed at start (0: the log starts empty and the zero placeholder passes).
     pub sealed: u64,
@@ -110,8 +108,25 @@ fn json_response(status: u16, body: &impl serde::Serialize) -> HttpResponse {
     HttpResponse::new(status, bytes).with_header("Content-Type", "application/json")
 }
 
-fn refusal(code: ErrorCode, status: u16, message: String) -> HttpResponse {
-    json_response(status, &ErrorBody::new(code, message))
+impl State {
+    /// A refusal in the configured spelling; `head`, if any, also goes in the current-head
+    /// header.
+    fn refusal(
+        &self,
+        code: ErrorCode,
+        status: u16,
+        message: String,
+        head: Option<String>,
+    ) -> HttpResponse {
+        let preset = self.config.preset;
+        let body = preset.refusal_body(code, &message, head.as_deref());
+        let response =
+            HttpResponse::new(status, body).with_header("Content-Type", "application/json");
+        match head {
+            Some(head) => response.with_header(preset.current_header(), &head),
+            None => response,
+        }
+    }
 }
 
 impl State {
@@ -125,13 +140,14 @@ impl State {
                         head: head.to_string(),
                     },
                 ),
-                Ok(Err(e)) => refusal(e.code(), 503, e.to_string()),
-                Err(e) => refusal(ErrorCode::Io, 503, e.to_string()),
+                Ok(Err(e)) => self.refusal(e.code(), 503, e.to_string(), None),
+                Err(e) => self.refusal(ErrorCode::Io, 503, e.to_string(), None),
             },
-            _ => refusal(
+            _ => self.refusal(
                 ErrorCode::InvalidArgument,
                 404,
                 format!("no such endpoint; send POST {WITNESS_PATH}"),
+                None,
             ),
         }
     }
@@ -142,21 +158,24 @@ impl State {
             _ => None,
         };
         let Some(key) = key else {
-            return refusal(
+            return self.refusal(
                 ErrorCode::InvalidArgument,
                 400,
                 format!("send the API key once, as {AUTHORIZATION}: Bearer <key>"),
+                None,
             );
         };
-        let names = &self.config.headers;
-        let claimed = match request.header_values(&names.last_known).as_slice() {
+        let preset = self.config.preset;
+        let last_known = preset.last_known_header();
+        let claimed = match request.header_values(last_known).as_slice() {
             [] => None,
             [one] => Some((*one).to_owned()),
             _ => {
-                return refusal(
+                return self.refusal(
                     ErrorCode::InvalidArgument,
                     400,
-                    format!("send {} at most once", names.last_known),
+                    format!("send {last_known} at most once"),
+                    None,
                 )
             }
         };
@@ -172,17 +191,14 @@ impl State {
                     self.count_op(&key)
                 };
                 json_response(200, &OpsBody { ops })
-                    .with_header(&names.current, &pass.current_head.to_string())
+                    .with_header(preset.current_header(), &pass.current_head.to_string())
             }
             Err(e) => {
                 let status = e.status().as_u16();
-                let response = refusal(e.code(), status, e.to_string());
                 let drop_head = self.config.mutant == Some(ServerMutant::RefusalWithoutHead)
                     && e.status() == Status::PreconditionFailed;
-                match e.current_head().filter(|_| !drop_head) {
-                    Some(head) => response.with_header(&names.current, &head.to_string()),
-                    None => response,
-                }
+                let head = e.current_head().filter(|_| !drop_head);
+                self.refusal(e.code(), status, e.to_string(), head.map(|h| h.to_string()))
             }
         }
     }

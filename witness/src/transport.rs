@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use keyrace_core::witness::{Transport, WitnessRequest, WitnessResponse};
 
-use crate::wire::{ErrorBody, HeadHeaders, AUTHORIZATION, WITNESS_PATH};
+use crate::wire::{Preset, AUTHORIZATION, WITNESS_PATH};
 
 /// Longest response body read.
 pub const MAX_RESPONSE: u64 = 64 * 1024;
@@ -19,12 +19,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct HttpTransport {
     url: String,
-    headers: HeadHeaders,
+    preset: Preset,
     agent: ureq::Agent,
 }
 
 impl HttpTransport {
-    pub fn new(base: &str, headers: HeadHeaders, timeout: Duration) -> HttpTransport {
+    pub fn new(base: &str, preset: Preset, timeout: Duration) -> HttpTransport {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -32,7 +32,7 @@ impl HttpTransport {
             .new_agent();
         HttpTransport {
             url: format!("{}{WITNESS_PATH}", base.trim_end_matches('/')),
-            headers,
+            preset,
             agent,
         }
     }
@@ -44,14 +44,16 @@ impl Transport for HttpTransport {
             .agent
             .post(&self.url)
             .header(AUTHORIZATION, &format!("Bearer {}", request.key.expose()));
-        if let Some(head) = &request.last_known_head {
-            call = call.header(&self.headers.last_known, head);
+        match (&request.last_known_head, self.preset.bootstrap_header()) {
+            (Some(head), _) => call = call.header(self.preset.last_known_header(), head),
+            (None, Some((name, value))) => call = call.header(name, value),
+            (None, None) => {}
         }
         let mut response = call.send(request.body).map_err(into_io)?;
         let status = response.status().as_u16();
         let current_head = response
             .headers()
-            .get(self.headers.current.as_str())
+            .get(self.preset.current_header())
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = response
@@ -63,8 +65,7 @@ impl Transport for HttpTransport {
         if status == 200 {
             return Ok(WitnessResponse::ok(current_head, body));
         }
-        let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        let (code, message) = match error {
+        let (code, message) = match self.preset.parse_refusal(&body) {
             Some(e) => (Some(e.code), e.message),
             None => (None, String::from_utf8_lossy(&body).into_owned()),
         };

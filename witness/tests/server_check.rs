@@ -5,6 +5,7 @@ mod support;
 
 use keyrace_witness::check::{run, ServerCheck, ServerReport};
 use keyrace_witness::mutants::ServerMutant;
+use keyrace_witness::wire::Preset;
 use support::{postgres_or_skip, start};
 
 fn check(url: &str, rounds: u32) -> ServerReport {
@@ -38,6 +39,39 @@ fn the_reference_server_on_postgres_passes_every_check() {
     let server = start(&spec, None, 0);
     let report = check(&server.url(), 20);
     assert!(report.passed(), "{report}");
+}
+
+/// A server speaking loopctl's wire (header names, nested `witness_*` refusal bodies) passes
+/// the check in that spelling, and its refusals are unreadable in the other one: the preset is
+/// what the check reads, not decoration.
+#[test]
+fn a_loopctl_server_passes_the_check_in_its_own_spelling_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = keyrace_witness::mutants::ledger_for(
+        &support::sqlite(&dir),
+        keyrace_witness::server::DEFAULT_THREADS,
+        None,
+    )
+    .expect("open the ledger");
+    let config = keyrace_witness::server::ServerConfig {
+        preset: Preset::Loopctl,
+        ..Default::default()
+    };
+    let server = keyrace_witness::server::WitnessServer::start(
+        "127.0.0.1:0",
+        ledger,
+        config,
+        keyrace_witness::server::DEFAULT_THREADS,
+    )
+    .expect("start");
+    let in_loopctl = run(&ServerCheck {
+        rounds: 10,
+        preset: Preset::Loopctl,
+        ..ServerCheck::new(&server.url())
+    });
+    assert!(in_loopctl.passed(), "{in_loopctl}");
+    let in_keyrace = check(&server.url(), 10);
+    assert!(failed(&in_keyrace, "bootstrap-race"), "{in_keyrace}");
 }
 
 #[test]

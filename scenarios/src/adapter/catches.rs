@@ -28,10 +28,10 @@ pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
     })
 }
 
-/// Only the systematic mode (`--explore`) can catch it: a SIGKILL never tears one
-/// write(2) nor loses the page cache, and a reader lands between another process's unlink
+/// Only a traced run (the full mode where tracing works) can catch it: a SIGKILL never tears
+/// one write(2) nor loses the page cache, and a reader lands between another process's unlink
 /// and write of a 48-byte cache file only when the schedule puts it there.
-pub fn needs_explore(mutant: Mutant) -> bool {
+pub fn needs_tracing(mutant: Mutant) -> bool {
     matches!(
         mutant,
         Mutant::PutInPlaceOneWrite

@@ -13,8 +13,9 @@ use std::io::{self, BufRead, Write};
 
 use keyrace_core::bootstrap::BootstrapError;
 use keyrace_core::{destroy_at_path, ErrorCode, OsFs, Store};
+use keyrace_witness::wire::Preset;
 
-pub use catches::{caught_by, needs_explore};
+pub use catches::{caught_by, needs_tracing};
 pub use keyrace_mutants::Mutant;
 use steps::Steps;
 
@@ -58,6 +59,8 @@ pub(crate) enum AdapterError {
     Witness(#[from] keyrace_core::witness::WitnessError),
     #[error("this adapter does not implement {0}")]
     Unsupported(String),
+    #[error("{0}")]
+    UnknownPreset(String),
 }
 
 impl AdapterError {
@@ -67,6 +70,7 @@ impl AdapterError {
             AdapterError::Ledger(e) => e.code(),
             AdapterError::Witness(e) => e.code(),
             AdapterError::Unsupported(_) => ErrorCode::UnsupportedOp,
+            AdapterError::UnknownPreset(_) => ErrorCode::InvalidArgument,
         }
     }
 }
@@ -119,10 +123,16 @@ fn handle(op: &Op, steps: &Steps) -> Result<Success, AdapterError> {
             api_key,
             cache_dir,
             concurrency,
+            preset,
         } => {
+            let preset = match preset {
+                Some(name) => name.parse().map_err(AdapterError::UnknownPreset)?,
+                None => Preset::default(),
+            };
             let call = steps::WitnessCall {
                 url,
                 api_key,
+                preset,
                 cache_dir,
                 concurrency: concurrency.map_or(1, |n| n.clamp(1, MAX_CONCURRENCY) as usize),
             };

@@ -17,7 +17,7 @@ use keyrace_core::{
 use keyrace_mutants::put::InPlace;
 use keyrace_mutants::{grace, keygen, open, put, witness, Mutant};
 use keyrace_witness::transport::HttpTransport;
-use keyrace_witness::wire::HeadHeaders;
+use keyrace_witness::wire::Preset;
 use zeroize::Zeroizing;
 
 use super::AdapterError;
@@ -49,6 +49,8 @@ pub(super) struct Steps {
 pub(super) struct WitnessCall<'a> {
     pub url: &'a str,
     pub api_key: &'a str,
+    /// The server's spelling of the protocol.
+    pub preset: Preset,
     pub cache_dir: &'a Path,
     pub concurrency: usize,
 }
@@ -97,7 +99,7 @@ fn witness_judged<C: CacheStore, S: HeadSlot, R: RetryRule>(
             from_cache: head.is_some(),
         }
     });
-    let transport = HttpTransport::new(call.url, HeadHeaders::default(), WITNESS_TIMEOUT);
+    let transport = HttpTransport::new(call.url, call.preset, WITNESS_TIMEOUT);
     let client = WitnessClient::with_parts(transport, cache, slot, rule, ApiKey::new(call.api_key));
     let results: Vec<std::result::Result<Vec<u8>, WitnessError>> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..call.concurrency.max(1))

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use keyrace_scenarios::adapter::{self, Mutant};
-use keyrace_scenarios::config::{split_adapter, Budget, Config, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT};
+use keyrace_scenarios::config::{
+    split_adapter, Budget, Config, RunMode, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
+};
 use keyrace_scenarios::explore::{parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
 use keyrace_scenarios::{reaper, runner, scenario};
 
@@ -51,9 +53,10 @@ struct WitnessServerArgs {
     /// (e.g. "postgres:host=/var/run/postgresql dbname=keyrace") or memory.
     #[arg(long, default_value = "sqlite:keyrace-witness.sqlite")]
     ledger: String,
-    /// Header names: keyrace (X-Keyrace-Last-Known-Head / X-Keyrace-Current-Head) or loopctl
-    /// (X-Loopctl-Last-Known-STH / x-loopctl-current-sth).
-    #[arg(long, default_value = "keyrace")]
+    /// The protocol's spelling: keyrace (X-Keyrace-Last-Known-Head / X-Keyrace-Current-Head,
+    /// flat refusal bodies) or loopctl (X-Loopctl-Last-Known-STH / x-loopctl-current-sth,
+    /// {"error": {"code": "witness_..."}} refusals).
+    #[arg(long, default_value = "keyrace", value_parser = PossibleValuesParser::new(["keyrace", "loopctl"]))]
     preset: String,
     /// Heads to seal at start (0: nothing sealed, the zero placeholder passes).
     #[arg(long, default_value_t = 0)]
@@ -70,8 +73,8 @@ struct WitnessServerArgs {
 struct CheckServerArgs {
     /// The server, as http://host:port.
     url: String,
-    /// Header names the server uses (keyrace or loopctl).
-    #[arg(long, default_value = "keyrace")]
+    /// The protocol's spelling the server uses (keyrace or loopctl).
+    #[arg(long, default_value = "keyrace", value_parser = PossibleValuesParser::new(["keyrace", "loopctl"]))]
     preset: String,
     /// Concurrent clients per bootstrap race.
     #[arg(long, default_value_t = 16)]
@@ -88,19 +91,37 @@ struct CheckServerArgs {
     timeout: f64,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StrategyName {
+    Dfs,
+    Pct,
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// Run only this scenario (repeatable); default: all of them.
     #[arg(long = "scenario", value_name = "ID")]
     scenarios: Vec<String>,
-    /// Racing actors (adapter processes) per scenario [default: 4, or 2 with --explore].
+    /// Racing actors (adapter processes) per scenario [default: 2 in a controlled race, 4
+    /// otherwise].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_ACTORS as i64))]
     actors: Option<u32>,
-    /// Systematic mode (Linux x86_64): actors run under a ptrace tracer, racing scenarios
-    /// explore interleavings of their file-system calls (dfs: bounded-exhaustive, pct:
-    /// randomized with a stated bound), and the crash-state scenarios run.
-    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "dfs", value_parser = ["dfs", "pct"])]
-    explore: Option<String>,
+    /// full: every scenario in its strongest form (racing scenarios as controlled
+    /// interleavings of traced file-system calls, the crash-state scenarios, fault scenarios
+    /// untraced; where tracing is unavailable, racing scenarios fall back to chance and the
+    /// report ends saying so). chance: every actor at once, ordered by chance; no crash states.
+    #[arg(long, value_enum, default_value_t = RunMode::Full)]
+    mode: RunMode,
+    /// How controlled interleavings are chosen (full mode): dfs, bounded-exhaustive within
+    /// --preemptions; pct, randomized with a stated bound (--depth).
+    #[arg(long, value_enum, default_value_t = StrategyName::Dfs)]
+    strategy: StrategyName,
+    /// The same as --mode full --strategy STRATEGY (kept from earlier versions).
+    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "dfs", value_enum, conflicts_with = "strategy")]
+    explore: Option<StrategyName>,
+    /// Exit 2 when the run is weaker than full because tracing is unavailable (for CI).
+    #[arg(long)]
+    require_systematic: bool,
     /// DFS: the most preemptions per schedule.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PREEMPTIONS, value_parser = clap::value_parser!(u32).range(0..=8))]
     preemptions: u32,
@@ -108,7 +129,7 @@ struct CheckArgs {
     #[arg(long, value_name = "D", default_value_t = DEFAULT_DEPTH, value_parser = clap::value_parser!(u32).range(1..=8))]
     depth: u32,
     /// Replay exactly this schedule (a word of actor indices, as a violation prints it).
-    #[arg(long, value_name = "WORD", conflicts_with = "explore")]
+    #[arg(long, value_name = "WORD", conflicts_with_all = ["explore", "strategy"])]
     schedule: Option<String>,
     /// Rounds per scenario (default: each scenario's own budget).
     #[arg(long, conflicts_with = "time", value_parser = clap::value_parser!(u32).range(1..))]
@@ -131,6 +152,11 @@ struct CheckArgs {
     /// Stop each scenario at its first violating round.
     #[arg(long)]
     fail_fast: bool,
+    /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
+    /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
+    /// written for loopctl is checked unchanged.
+    #[arg(long, default_value = "keyrace", value_parser = PossibleValuesParser::new(["keyrace", "loopctl"]))]
+    preset: String,
     /// The adapter command; must come last: everything after it is passed to the adapter verbatim.
     #[arg(long, value_name = "CMD [ARGS]...", num_args = 1.., allow_hyphen_values = true)]
     adapter: Vec<OsString>,
@@ -160,12 +186,12 @@ fn main() {
     match cli.command {
         Command::List => {
             for def in scenario::CATALOGUE {
-                let mode = match def.mode {
-                    scenario::Mode::Stochastic => "",
-                    scenario::Mode::Race => " [controlled under --explore]",
-                    scenario::Mode::Traced => " [--explore only]",
+                let form = match def.mode {
+                    scenario::Mode::Stochastic => "[untraced]",
+                    scenario::Mode::Race => "[controlled; by chance in --mode chance]",
+                    scenario::Mode::Traced => "[crash states; needs tracing]",
                 };
-                println!("{:<30} {}{mode}", def.id, def.summary);
+                println!("{:<24} {} {form}", def.id, def.summary);
             }
         }
         Command::WitnessServer(args) => witness_server(args),
@@ -192,19 +218,25 @@ fn main() {
             };
             let mut cfg = Config::new(adapter, builtin);
             cfg.scenarios = args.scenarios;
-            cfg.explore = match (args.schedule, args.explore.as_deref()) {
-                (Some(word), _) => Some(Strategy::Replay(
-                    parse_word(&word).unwrap_or_else(|e| usage(&e)),
-                )),
-                (None, Some("pct")) => Some(Strategy::Pct { depth: args.depth }),
-                (None, Some(_)) => Some(Strategy::Dfs {
+            cfg.mode = args.mode;
+            if args.explore.is_some() && args.mode == RunMode::Chance {
+                usage("--explore is the full mode; it cannot be combined with --mode chance");
+            }
+            if args.schedule.is_some() && args.mode == RunMode::Chance {
+                usage("--schedule replays a controlled interleaving; it cannot be combined with --mode chance");
+            }
+            cfg.strategy = match (args.schedule, args.explore.unwrap_or(args.strategy)) {
+                (Some(word), _) => {
+                    Strategy::Replay(parse_word(&word).unwrap_or_else(|e| usage(&e)))
+                }
+                (None, StrategyName::Pct) => Strategy::Pct { depth: args.depth },
+                (None, StrategyName::Dfs) => Strategy::Dfs {
                     preemptions: args.preemptions,
-                }),
-                (None, None) => None,
+                },
             };
-            cfg.actors = args
-                .actors
-                .map_or_else(|| cfg.default_actors(), |n| n as usize);
+            cfg.require_systematic = args.require_systematic;
+            cfg.preset = preset(&args.preset);
+            cfg.actors = args.actors.map(|n| n as usize);
             cfg.budget = match (args.rounds, args.time) {
                 (Some(n), _) => Budget::Rounds(n),
                 (None, Some(t)) => Budget::Time(seconds(t, "--time", MAX_TIME)),
@@ -225,10 +257,8 @@ fn main() {
     }
 }
 
-fn preset(name: &str) -> keyrace_witness::wire::HeadHeaders {
-    name.parse::<keyrace_witness::wire::Preset>()
-        .unwrap_or_else(|e| usage(&e))
-        .headers()
+fn preset(name: &str) -> keyrace_witness::wire::Preset {
+    name.parse().unwrap_or_else(|e: String| usage(&e))
 }
 
 fn witness_server(args: WitnessServerArgs) {
@@ -244,7 +274,7 @@ fn witness_server(args: WitnessServerArgs) {
             std::process::exit(1);
         });
     let config = ServerConfig {
-        headers: preset(&args.preset),
+        preset: preset(&args.preset),
         mutant,
         sealed: args.sealed,
     };
@@ -269,7 +299,7 @@ fn witness_server(args: WitnessServerArgs) {
 fn check_server(args: CheckServerArgs) {
     use keyrace_witness::check::{run, ServerCheck};
     let check = ServerCheck {
-        headers: preset(&args.preset),
+        preset: preset(&args.preset),
         clients: args.clients.clamp(2, 1000),
         rounds: args.rounds.max(1),
         timeout: seconds(args.timeout, "--timeout", MAX_TIMEOUT),

@@ -26,9 +26,12 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// Every subset up to 10 free units: one recording's crash points then hold at most
+    /// 2^11 - 1 exhaustively enumerated states, under the cap, so a long run of unforced
+    /// operations meets the heuristics (and the report says so) before the cap cuts it off.
     fn default() -> Self {
         Limits {
-            exhaustive_up_to: 12,
+            exhaustive_up_to: 10,
             max_states: 4096,
         }
     }
@@ -66,6 +69,17 @@ pub struct Enumeration {
     pub considered: usize,
     /// False if heuristics replaced some subset enumeration or the cap was hit.
     pub exhaustive: bool,
+    /// Why it was not exhaustive (distinct reasons, in the order met).
+    pub cut_short: Vec<String>,
+}
+
+impl Enumeration {
+    fn cut(&mut self, reason: String) {
+        self.exhaustive = false;
+        if !self.cut_short.contains(&reason) {
+            self.cut_short.push(reason);
+        }
+    }
 }
 
 /// One name in a state.
@@ -459,6 +473,7 @@ pub fn enumerate(
         states: Vec::new(),
         considered: 0,
         exhaustive: true,
+        cut_short: Vec::new(),
     };
     let mut seen: HashSet<([u8; 32], bool)> = HashSet::new();
     for c in 0..=ops.len() {
@@ -473,7 +488,14 @@ pub fn enumerate(
                 }
             }
         }
-        let choices = choices(ops, &free, profile, limits, &mut out.exhaustive);
+        let (choices, heuristic) = choices(ops, &free, profile, limits);
+        if let Some(units) = heuristic {
+            out.cut(format!(
+                "{units} operations could each be lost at one crash point, more than the {} \
+                 whose every subset is tried: ALICE's prefix and omit-one heuristics were used",
+                limits.exhaustive_up_to.min(24)
+            ));
+        }
         for kept in choices {
             let mut persisted = vec![[false; 2]; c];
             for &(i, part) in always.iter().chain(&kept) {
@@ -497,7 +519,10 @@ pub fn enumerate(
                     continue;
                 }
                 if out.states.len() >= limits.max_states {
-                    out.exhaustive = false;
+                    out.cut(format!(
+                        "the cap of {} distinct states was reached",
+                        limits.max_states
+                    ));
                     return out;
                 }
                 out.states
@@ -508,14 +533,14 @@ pub fn enumerate(
     out
 }
 
-/// The sets of free units to keep at one crash point.
+/// The sets of free units to keep at one crash point, and how many units were too many to
+/// try every subset of (`None`: every subset was tried).
 fn choices(
     ops: &[FsOp],
     free: &[Unit],
     profile: Profile,
     limits: &Limits,
-    exhaustive: &mut bool,
-) -> Vec<Vec<Unit>> {
+) -> (Vec<Vec<Unit>>, Option<usize>) {
     let pick = |units: &[Unit], mask: &[bool]| -> Vec<Unit> {
         units
             .iter()
@@ -527,8 +552,8 @@ fn choices(
     match profile {
         Profile::Portable => {
             let (masks, all) = subsets(free.len(), limits.exhaustive_up_to);
-            *exhaustive &= all;
-            masks.iter().map(|m| pick(free, m)).collect()
+            let kept = masks.iter().map(|m| pick(free, m)).collect();
+            (kept, (!all).then_some(free.len()))
         }
         Profile::Ext4Ordered => {
             let (writes, meta): (Vec<Unit>, Vec<Unit>) = free
@@ -536,8 +561,7 @@ fn choices(
                 .copied()
                 .partition(|(i, _)| matches!(ops[*i], FsOp::Write { .. }));
             let (masks, all) = subsets(writes.len(), limits.exhaustive_up_to);
-            *exhaustive &= all;
-            (0..=meta.len())
+            let kept = (0..=meta.len())
                 .flat_map(|k| {
                     let (meta, writes) = (&meta, &writes);
                     masks.iter().map(move |m| {
@@ -546,7 +570,8 @@ fn choices(
                         kept
                     })
                 })
-                .collect()
+                .collect();
+            (kept, (!all).then_some(writes.len()))
         }
     }
 }
@@ -878,9 +903,18 @@ mod tests {
         assert!(e.exhaustive);
         assert_eq!(e.states.len(), 1 << 10);
 
+        assert!(e.cut_short.is_empty());
+
         let ops = creates(14);
         let e = enumerate(&Snapshot::default(), &ops, Profile::Portable, &limits);
         assert!(!e.exhaustive);
+        assert!(
+            e.cut_short
+                .iter()
+                .any(|why| why.starts_with("13 operations")),
+            "{:?}",
+            e.cut_short
+        );
         assert!(e.states.len() < (1 << 14) / 3, "{}", e.states.len());
         // At 14 free units: 15 prefixes + 13 all-but-one (all-but-last is a prefix).
         let last = e.states.iter().filter(|s| s.crash_after == 14).count();
@@ -889,6 +923,26 @@ mod tests {
             .states
             .iter()
             .any(|s| s.crash_after == 14 && s.lost == vec![5]));
+    }
+
+    #[test]
+    fn the_default_cap_leaves_room_for_every_exhaustive_crash_point() {
+        let limits = Limits::default();
+        let exhaustive_states = (1usize << (limits.exhaustive_up_to + 1)) - 1;
+        assert!(exhaustive_states < limits.max_states);
+        // So a recording of 14 free operations meets the heuristics, not the cap.
+        let e = enumerate(
+            &Snapshot::default(),
+            &creates(14),
+            Profile::Portable,
+            &limits,
+        );
+        assert!(!e.exhaustive);
+        assert!(
+            e.cut_short.iter().all(|why| !why.contains("cap")),
+            "{:?}",
+            e.cut_short
+        );
     }
 
     #[test]
@@ -905,6 +959,7 @@ mod tests {
         );
         assert_eq!(e.states.len(), 5);
         assert!(!e.exhaustive);
+        assert_eq!(e.cut_short, ["the cap of 5 distinct states was reached"]);
     }
 
     #[test]

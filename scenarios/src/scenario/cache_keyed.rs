@@ -37,10 +37,10 @@ fn keyed(base: u64, key_one: String) -> Script {
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let (key_one, key_two) = (api_key(round), api_key(round));
-    let Some(a) = server(round, keyed(100, key_one.clone())) else {
+    let Some(a) = server(env.cfg.preset, round, keyed(100, key_one.clone())) else {
         return Ok(());
     };
-    let Some(b) = server(round, keyed(200, key_one.clone())) else {
+    let Some(b) = server(env.cfg.preset, round, keyed(200, key_one.clone())) else {
         return Ok(());
     };
     let Some(cache) = cache_dir(round) else {
@@ -53,11 +53,11 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     ];
     let mut calls = Vec::new();
     for (server, key, _) in pairs {
-        calls.push(env.verify(op(server.url(), key, &cache, 1))?);
+        calls.push(env.verify(op(server, key, &cache, 1))?);
     }
     env.restart_verifier();
     for (server, key, _) in pairs {
-        calls.push(env.verify(op(server.url(), key, &cache, 1))?);
+        calls.push(env.verify(op(server, key, &cache, 1))?);
     }
     let mut wrong = Vec::new();
     for (server, key, own) in pairs {

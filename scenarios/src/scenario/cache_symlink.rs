@@ -36,14 +36,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             40 + calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         ))
     });
-    let Some(server) = server(round, script) else {
+    let Some(server) = server(env.cfg.preset, round, script) else {
         return Ok(());
     };
     let key = api_key(round);
     let Some(cache) = cache_dir(round) else {
         return Ok(());
     };
-    let first = env.verify(op(server.url(), &key, &cache, 1))?;
+    let first = env.verify(op(&server, &key, &cache, 1))?;
     let Some(cache_dir) = round.store("cache") else {
         return Ok(());
     };
@@ -76,7 +76,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         }
     }
     env.restart_verifier();
-    let second = env.verify(op(server.url(), &key, &cache, 1))?;
+    let second = env.verify(op(&server, &key, &cache, 1))?;
     let after = victim.read_file("authorized_keys", 1 << 16);
     let untouched = matches!(&after, Ok(bytes) if bytes == VICTIM);
     let coded = second.ok() || super::witness_call::code(&second).is_some();

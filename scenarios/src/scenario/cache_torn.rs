@@ -35,18 +35,18 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let next = AtomicU64::new(1);
     let script =
         Box::new(move |_: usize, _: &Seen| Answer::Pass(head(next.fetch_add(1, Ordering::SeqCst))));
-    let Some(server) = server(round, script) else {
+    let Some(server) = server(env.cfg.preset, round, script) else {
         return Ok(());
     };
     let key = api_key(round);
     let Some(cache) = cache_dir(round) else {
         return Ok(());
     };
-    let first = env.verify(op(server.url(), &key, &cache, 1))?;
+    let first = env.verify(op(&server, &key, &cache, 1))?;
     let mut exchanges = vec![first];
     for _ in 0..RACES {
-        let ops = (0..env.cfg.actors)
-            .map(|_| op(server.url(), &key, &cache, 1))
+        let ops = (0..env.actors)
+            .map(|_| op(&server, &key, &cache, 1))
             .collect();
         exchanges.extend(env.race(ops, &mut round.rng)?);
     }

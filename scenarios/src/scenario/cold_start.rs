@@ -42,14 +42,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         None => Answer::Consumed(current),
         Some(_) => Answer::Pass(current),
     });
-    let Some(server) = server(round, script) else {
+    let Some(server) = server(env.cfg.preset, round, script) else {
         return Ok(());
     };
     let key = api_key(round);
     let Some(cache) = cache_dir(round) else {
         return Ok(());
     };
-    let call = env.verify(op(server.url(), &key, &cache, CONCURRENCY))?;
+    let call = env.verify(op(&server, &key, &cache, CONCURRENCY))?;
     let without_head = server.seen().iter().filter(|s| s.head.is_none()).count();
     if !call.ok() || without_head != 1 {
         let mut lines = evidence(&[&call], &server);

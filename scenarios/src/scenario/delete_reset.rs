@@ -32,7 +32,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
     // secret-0 is deleted, secret-1 .. secret-(n-1) are overwritten by the other racers, and
     // secret-n is left alone: every overwrite is a chance to land inside a deleter's window.
-    let racers = env.cfg.actors.max(1);
+    let racers = env.actors.max(1);
     let values: Vec<String> = (0..=racers)
         .map(|i| round.value(&format!("v{i}")))
         .collect();

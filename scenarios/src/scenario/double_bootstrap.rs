@@ -29,7 +29,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             store: store.clone(),
             token: token.clone(),
         };
-        env.cfg.actors
+        env.actors
     ];
     let consumes = env.race(ops, &mut round.rng)?;
     let winners = consumes.iter().filter(|c| c.won() == Some(true)).count();

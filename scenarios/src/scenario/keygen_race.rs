@@ -23,7 +23,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
-    let ops: Vec<Op> = (0..env.cfg.actors)
+    let ops: Vec<Op> = (0..env.actors)
         .map(|i| Op::Put {
             store: store.clone(),
             name: format!("secret-{i}"),

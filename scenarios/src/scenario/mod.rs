@@ -41,7 +41,7 @@ use crate::config::Config;
 use crate::explore::Explorer;
 use crate::protocol::{Op, OpName, Reply, Summary};
 use crate::scratch::{Area, Refusal, StoreDir};
-use crate::trace::Tracer;
+use crate::trace::{Tracer, Unavailable};
 
 /// One scenario of the catalogue.
 pub struct ScenarioDef {
@@ -56,25 +56,25 @@ pub struct ScenarioDef {
     /// Rounds of the default budget: small enough for a quick `keyrace check`, large enough
     /// that every mutant is caught in at least 19 of 20 runs.
     pub default_rounds: u32,
-    /// How it runs with and without `--explore`.
+    /// How it runs in each mode.
     pub mode: Mode,
     pub run_round: fn(&mut Env<'_>, &mut Round) -> Result<(), ActorError>,
 }
 
-/// Which modes a scenario has.
+/// Which forms a scenario has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Stochastic only (its faults are signals and damage, not interleavings).
+    /// Untraced in every mode (its faults are signals and damage, not interleavings).
     Stochastic,
-    /// Races at once by default; under `--explore`, one store call at a time in explored
-    /// orders (at most [`EXPLORE_ROUNDS`] schedules by default).
+    /// In the full mode where tracing works, one store call at a time in explored orders (at
+    /// most [`EXPLORE_ROUNDS`] schedules by default); otherwise every actor at once.
     Race,
-    /// Only under `--explore`: it needs the tracer (crash states).
+    /// Needs the tracer (crash states): runs in the full mode where tracing works.
     Traced,
 }
 
-/// The default cap on schedules per racing scenario under `--explore` (DFS usually ends
-/// sooner; PCT runs them all).
+/// The default cap on schedules per controlled race (DFS usually ends sooner; PCT runs them
+/// all).
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
@@ -114,6 +114,8 @@ pub struct Env<'a> {
     pub home: PathBuf,
     racers: Vec<Actor>,
     verifier: Option<Actor>,
+    /// Racing actors of this scenario (`--actors`, or the default of its form).
+    pub actors: usize,
     /// What the actors noticed while talking (uncoded errors), collected after each round.
     pub findings: Findings,
     /// Under `--explore`: the actors run under the tracer, races under the explorer.
@@ -128,16 +130,28 @@ pub struct Controlled {
     verifier: Option<usize>,
     /// The released calls of this round's races: `actor 0: openat store/key O_CREAT`.
     pub log: Vec<String>,
-    /// Crash states judged, and those that broke an invariant.
+    /// What the crash-state scenarios judged so far.
+    pub crash: CrashTally,
+}
+
+/// Crash states judged over a scenario's rounds.
+#[derive(Debug, Clone, Default)]
+pub struct CrashTally {
+    /// Operations recorded and enumerated.
+    pub recordings: u32,
     pub states_judged: u64,
+    /// States that broke an invariant.
     pub states_violating: u64,
+    /// Why some enumeration was not exhaustive (distinct reasons).
+    pub cut_short: Vec<String>,
 }
 
 impl<'a> Env<'a> {
-    pub fn new(cfg: &'a Config, home: PathBuf) -> Env<'a> {
+    pub fn new(cfg: &'a Config, home: PathBuf, actors: usize) -> Env<'a> {
         Env {
             cfg,
             home,
+            actors,
             racers: Vec::new(),
             verifier: None,
             findings: Findings::default(),
@@ -150,19 +164,19 @@ impl<'a> Env<'a> {
     pub fn controlled(
         cfg: &'a Config,
         home: PathBuf,
+        actors: usize,
         scope: &std::path::Path,
         explorer: Explorer,
-    ) -> Result<Env<'a>, String> {
+    ) -> Result<Env<'a>, Unavailable> {
         let tracer = Tracer::new(scope)?;
-        let mut env = Env::new(cfg, home);
+        let mut env = Env::new(cfg, home, actors);
         env.controlled = Some(Controlled {
             tracer,
             explorer,
             racers: Vec::new(),
             verifier: None,
             log: Vec::new(),
-            states_judged: 0,
-            states_violating: 0,
+            crash: CrashTally::default(),
         });
         Ok(env)
     }
@@ -256,7 +270,7 @@ impl<'a> Env<'a> {
 
     /// The racers' slots in the tracer, started on first use.
     pub fn racer_slots(&mut self) -> Result<Vec<usize>, ActorError> {
-        let want = self.cfg.actors;
+        let want = self.actors;
         while self
             .controlled
             .as_ref()
@@ -312,10 +326,10 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// The run's persistent racing actors (`--actors` of them), started on first use; all of
+    /// The run's persistent racing actors ([`Env::actors`] of them), started on first use; all of
     /// them have sent their hello, so a race starts only when every actor is ready.
     pub fn racers(&mut self) -> Result<&mut [Actor], ActorError> {
-        while self.racers.len() < self.cfg.actors {
+        while self.racers.len() < self.actors {
             let spec = self.spec(&format!("actor {}", self.racers.len()));
             self.racers.push(Actor::spawn(&spec)?);
         }

@@ -19,7 +19,8 @@ use crate::crash::record::Recorder;
 use crate::crash::states::{enumerate, CrashState, Limits, Profile};
 use crate::protocol::{Code, Op};
 
-/// The profiles every recording is judged under.
+/// The profiles every recording is judged under, by name and in a sentence.
+pub const PROFILE_NAMES: [&str; 2] = ["portable", "ext4-ordered"];
 const PROFILES: [(Profile, &str); 2] = [
     (
         Profile::Portable,
@@ -77,7 +78,7 @@ pub fn record(
     // Started before the recording, so its start-up is not recorded.
     env.verifier_slot()?;
     let Some(controlled) = env.controlled.as_mut() else {
-        round.skip = Some("crash states need the tracer (--explore)".to_owned());
+        round.skip = Some("crash states need the tracer (the full mode)".to_owned());
         return Ok(None);
     };
     let root = match std::fs::canonicalize(&round.dir) {
@@ -142,8 +143,12 @@ pub fn judge_states(
     let mut seen = HashSet::new();
     let mut judged = 0usize;
     let mut violating = 0usize;
-    for (profile, profile_text) in PROFILES {
+    let mut cut_short = Vec::new();
+    for ((profile, profile_text), profile_name) in PROFILES.into_iter().zip(PROFILE_NAMES) {
         let enumeration = enumerate(&recorded.snapshot, ops, profile, &Limits::default());
+        for why in enumeration.cut_short {
+            cut_short.push(format!("{why} (the {profile_name} profile)"));
+        }
         for state in enumeration.states {
             if !seen.insert((state.tree.digest(), state.acked)) {
                 continue;
@@ -184,8 +189,14 @@ pub fn judge_states(
         }
     }
     if let Some(controlled) = env.controlled.as_mut() {
-        controlled.states_judged += judged as u64;
-        controlled.states_violating += violating as u64;
+        controlled.crash.recordings += 1;
+        controlled.crash.states_judged += judged as u64;
+        controlled.crash.states_violating += violating as u64;
+        for why in cut_short {
+            if !controlled.crash.cut_short.contains(&why) {
+                controlled.crash.cut_short.push(why);
+            }
+        }
     }
     Ok(())
 }

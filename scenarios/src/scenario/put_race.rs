@@ -23,7 +23,7 @@ const SHARED: &str = "shared";
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
-    let actors = env.cfg.actors;
+    let actors = env.actors;
     let created = env.racer_call(
         0,
         Op::Open {

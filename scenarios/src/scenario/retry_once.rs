@@ -33,14 +33,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             Answer::Consumed(current)
         }
     });
-    let Some(server) = server(round, script) else {
+    let Some(server) = server(env.cfg.preset, round, script) else {
         return Ok(());
     };
     let key = api_key(round);
     let Some(cache) = cache_dir(round) else {
         return Ok(());
     };
-    let call = env.verify(op(server.url(), &key, &cache, 1))?;
+    let call = env.verify(op(&server, &key, &cache, 1))?;
     let seen = server.seen();
     let fine = call.ok()
         && seen.len() == 2

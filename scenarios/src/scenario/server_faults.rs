@@ -54,12 +54,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             other => format!("{other:?}"),
         };
         let script = Box::new(move |_: usize, _: &Seen| fault.clone());
-        let Some(server) = server(round, script) else {
+        let Some(server) = server(env.cfg.preset, round, script) else {
             return Ok(());
         };
         let key = api_key(round);
         let cache = round.path(&format!("cache-{i}"));
-        let call = env.verify(op(server.url(), &key, &cache, 1))?;
+        let call = env.verify(op(&server, &key, &cache, 1))?;
         let sent = server.seen().len();
         if sent == 0 || sent > MAX_REQUESTS || call.ok() || code(&call).is_none() {
             let mut lines = evidence(&[&call], &server);

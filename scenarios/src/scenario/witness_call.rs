@@ -8,15 +8,18 @@ use rand::distr::{Alphanumeric, SampleString};
 use super::{Exchange, Round};
 use crate::protocol::{Code, ErrorCode, Op};
 use crate::scripted::{Script, ScriptedServer};
+use keyrace_witness::wire::Preset;
 
-/// `concurrency` calls (1: a plain call) of the client with `api_key` against `url`, its cache
-/// in `cache_dir`.
-pub fn op(url: &str, api_key: &str, cache_dir: &Path, concurrency: u32) -> Op {
+/// `concurrency` calls (1: a plain call) of the client with `api_key` against `server`, its
+/// cache in `cache_dir`. The server's spelling is named only when it is not the default, so an
+/// adapter written for one spelling sees the op it always saw.
+pub fn op(server: &ScriptedServer, api_key: &str, cache_dir: &Path, concurrency: u32) -> Op {
     Op::Witness {
-        url: url.to_owned(),
+        url: server.url().to_owned(),
         api_key: api_key.to_owned(),
         cache_dir: cache_dir.to_owned(),
         concurrency: (concurrency > 1).then_some(concurrency),
+        preset: (server.preset() != Preset::default()).then(|| server.preset().name().to_owned()),
     }
 }
 
@@ -37,9 +40,10 @@ pub fn api_key(round: &mut Round) -> String {
     format!("lk_{}", Alphanumeric.sample_string(&mut round.rng, 20))
 }
 
-/// A scripted server, or `None` after marking the round skipped (no loopback socket here).
-pub fn server(round: &mut Round, script: Script) -> Option<ScriptedServer> {
-    match ScriptedServer::start(script) {
+/// A scripted server speaking `preset`, or `None` after marking the round skipped (no
+/// loopback socket here).
+pub fn server(preset: Preset, round: &mut Round, script: Script) -> Option<ScriptedServer> {
+    match ScriptedServer::start(preset, script) {
         Ok(server) => Some(server),
         Err(e) => {
             round.skip = Some(format!("cannot start a loopback HTTP server: {e}"));

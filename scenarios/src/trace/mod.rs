@@ -6,7 +6,14 @@
 mod call;
 pub(crate) use call::read_memory;
 mod filter;
+mod probe;
 mod tracer;
 
 pub use call::{Call, FdTarget, Kind};
+pub use probe::Unavailable;
 pub use tracer::{Choice, Chooser, Decision, Observer, StepError, Traced, Tracer};
+
+/// Whether adapters can be traced here (`Err`: the cause and the fix).
+pub fn available() -> Result<(), Unavailable> {
+    probe::probe().map(|_| ())
+}

@@ -23,6 +23,7 @@ use nix::unistd::Pid;
 
 use super::call::{Call, FdTarget, Kind};
 use super::filter::Filters;
+use super::probe::Unavailable;
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName, Reply};
 use crate::reaper;
@@ -141,19 +142,14 @@ const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESECCOMP
     .union(ptrace::Options::PTRACE_O_TRACESYSGOOD);
 
 impl Tracer {
-    /// A tracer whose store calls are those under `scope`. Fails (with the reason) where
-    /// tracing is not available: not Linux x86_64, or no seccomp.
-    pub fn new(scope: &Path) -> Result<Tracer, String> {
-        if !cfg!(target_arch = "x86_64") {
-            return Err(format!(
-                "controlled exploration decodes x86_64 system calls; this is {}",
-                std::env::consts::ARCH
-            ));
-        }
-        let scope = std::fs::canonicalize(scope)
-            .map_err(|e| format!("cannot resolve {} ({e})", scope.display()))?;
-        let filters = Arc::new(Filters::build()?);
-        probe(&filters)?;
+    /// A tracer whose store calls are those under `scope`. Fails (with the cause and the
+    /// fix) where tracing is not available: not x86_64, ptrace refused, or no seccomp.
+    pub fn new(scope: &Path) -> Result<Tracer, Unavailable> {
+        let filters = super::probe::probe()?;
+        let scope = std::fs::canonicalize(scope).map_err(|e| Unavailable {
+            cause: format!("cannot resolve {} ({e})", scope.display()),
+            fix: "check that the temp directory (TMPDIR) is readable".to_owned(),
+        })?;
         Ok(Tracer {
             scope,
             filters,
@@ -839,48 +835,6 @@ fn nonblocking(tid: Pid, call: &Call) -> Option<u64> {
     regs.rsi = rewritten;
     ptrace::setregs(tid, regs).ok()?;
     Some(original)
-}
-
-/// Start a child that asks to be traced, installs the filters and exits: ptrace and seccomp
-/// either work here or the reason is known before any actor starts.
-fn probe(filters: &Arc<Filters>) -> Result<(), String> {
-    use std::os::unix::process::CommandExt;
-    let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/"));
-    let mut command = Command::new(program);
-    let filters = Arc::clone(filters);
-    #[allow(unsafe_code)]
-    // SAFETY: between fork and exec the closure makes only the ptrace, prctl, seccomp and
-    // exit system calls, with filters compiled before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            // Only the errno crosses back to the parent: EPERM means ptrace was refused.
-            ptrace::traceme().map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-            filters.install().map_err(|e| {
-                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-                std::io::Error::from_raw_os_error(if errno == libc::EPERM {
-                    libc::EACCES
-                } else {
-                    errno
-                })
-            })?;
-            libc::_exit(0)
-        });
-    }
-    let child = command.spawn().map_err(|e| {
-        if e.raw_os_error() == Some(libc::EPERM) {
-            format!(
-                "ptrace is refused here ({e}): run as root, or allow tracing of child \
-                 processes (kernel.yama.ptrace_scope at most 1, no seccomp policy denying \
-                 ptrace)"
-            )
-        } else {
-            format!("seccomp filters cannot be installed here ({e})")
-        }
-    })?;
-    let pid = Pid::from_raw(child.id() as i32);
-    // It exits at once; reap it (it is traced by this thread and is its child).
-    let _ = waitpid(pid, Some(WaitPidFlag::__WALL));
-    Ok(())
 }
 
 /// A program that cannot be started fails here, with the ordinary error: under the filter

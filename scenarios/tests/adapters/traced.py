@@ -11,6 +11,9 @@ Usage: traced.py MODE
   mmap      writes secrets.json through a shared writable mapping (invisible to the tracer)
   uring     like locked, but when io_uring_setup works it writes "out of sight" (through a
             shared mapping, as a runtime would through io_uring); when it fails, plainly
+  chunked   like locked, but the temporary file's first 12 bytes are written one at a time
+            (1-byte writes cannot tear) before the rest and its fsync: correct, with more
+            unsynced operations at one crash point than the crash states try every subset of
 """
 import ctypes, errno, fcntl, json, mmap, os, sys, time
 
@@ -57,8 +60,14 @@ def write(store, secrets):
         os.close(fd)
         return
     tmp = path + f".tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data); f.flush(); os.fsync(f.fileno())
+    with open(tmp, "wb", buffering=0) as f:
+        if MODE == "chunked":
+            for i in range(min(12, len(data))):
+                f.write(data[i:i + 1])
+            f.write(data[12:])
+        else:
+            f.write(data)
+        os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(store)
 

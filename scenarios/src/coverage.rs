@@ -1,0 +1,245 @@
+//! What a scenario's budget bought, as typed values: the form it ran in, and what that form
+//! covered (schedules and their bound, crash states and whether their enumeration was
+//! exhaustive). The report renders them; a CI dashboard reads the same fields from `--json`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How a scenario ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// A race, one store call at a time, in the orders the explorer chose.
+    Controlled,
+    /// A race of every actor at once, ordered by chance.
+    Chance,
+    /// A fault scenario (signals, damage, environment): it needs no tracer.
+    Untraced,
+    /// Every on-disk state a power loss could leave after a recorded operation, judged.
+    CrashStates,
+}
+
+impl Form {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Controlled => "controlled",
+            Form::Chance => "chance",
+            Form::Untraced => "untraced",
+            Form::CrashStates => "crash states",
+        }
+    }
+}
+
+/// What one scenario covered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case")]
+pub enum Coverage {
+    /// Rounds of actors racing at once.
+    Chance { rounds: u32, actors: usize },
+    /// Bounded-exhaustive search over schedules.
+    Dfs {
+        schedules: u32,
+        /// The most preemptions per schedule.
+        preemptions: u32,
+        /// Every schedule within the bound ran.
+        bound_exhausted: bool,
+        /// Every planned schedule was followed (false: the adapter did not repeat its calls
+        /// from one schedule to the next, so some could not be).
+        exact: bool,
+        /// Decisions in the longest schedule.
+        longest: usize,
+    },
+    /// Randomized schedules with a stated per-round bound.
+    Pct {
+        schedules: u32,
+        depth: u32,
+        actors: usize,
+        /// Decisions in the longest schedule (`k` of the bound).
+        longest: usize,
+        /// The least probability that one round finds a bug of `depth`: `1/(n·k^(d-1))`.
+        bound: f64,
+    },
+    /// One replayed schedule.
+    Replay { schedule: String },
+    /// Crash states of recorded operations.
+    CrashStates {
+        /// Operations recorded and enumerated (one per round).
+        recordings: u32,
+        /// Distinct states judged.
+        states: u64,
+        states_violating: u64,
+        profiles: Vec<&'static str>,
+        /// Every state of every recording was enumerated.
+        enumeration_exhaustive: bool,
+        /// Why not, per cut-short enumeration (distinct reasons).
+        cut_short: Vec<String>,
+    },
+}
+
+impl Coverage {
+    /// Whether this coverage is everything its form promises: a DFS bound exhausted exactly,
+    /// a crash enumeration complete. Chance and PCT promise only odds.
+    pub fn complete(&self) -> bool {
+        match self {
+            Coverage::Dfs {
+                bound_exhausted,
+                exact,
+                ..
+            } => *bound_exhausted && *exact,
+            Coverage::CrashStates {
+                enumeration_exhaustive,
+                states,
+                ..
+            } => *enumeration_exhaustive && *states > 0,
+            Coverage::Chance { .. } | Coverage::Pct { .. } | Coverage::Replay { .. } => false,
+        }
+    }
+}
+
+impl fmt::Display for Coverage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Coverage::Chance { rounds, actors } => {
+                // The odds that a race showing in a given share of rounds (each round
+                // independent) was missed by all of them.
+                let missed = |share: f64| {
+                    let p = (1.0 - share).powf(f64::from(*rounds));
+                    if p >= 0.001 {
+                        format!("{:.1}%", p * 100.0)
+                    } else {
+                        format!("{p:.0e}")
+                    }
+                };
+                write!(
+                    f,
+                    "{rounds} rounds of {actors} actors at once: a race that shows in 1 round \
+                     in 10 is missed with probability {}, 1 in 100 with {}, 1 in 1,000 with {}; \
+                     controlled interleavings (the full mode, where tracing works) order the \
+                     calls instead",
+                    missed(0.1),
+                    missed(0.01),
+                    missed(0.001)
+                )
+            }
+            Coverage::Dfs {
+                schedules,
+                preemptions,
+                bound_exhausted: true,
+                exact: false,
+                ..
+            } => write!(
+                f,
+                "{schedules} schedules with at most {preemptions} preemption(s); NOT \
+                 exhaustive: the adapter did not repeat its file-system calls from one \
+                 schedule to the next, so some planned schedules could not be followed"
+            ),
+            Coverage::Dfs {
+                schedules,
+                preemptions,
+                bound_exhausted: true,
+                longest,
+                ..
+            } => write!(
+                f,
+                "all {schedules} schedules with at most {preemptions} preemption(s) \
+                 (exhaustive within the bound; longest {longest} decisions)"
+            ),
+            Coverage::Dfs {
+                schedules,
+                preemptions,
+                ..
+            } => write!(
+                f,
+                "{schedules} schedules with at most {preemptions} preemption(s); the bound \
+                 was NOT exhausted (raise --rounds)"
+            ),
+            Coverage::Pct {
+                schedules,
+                depth,
+                actors,
+                longest,
+                bound,
+            } => write!(
+                f,
+                "{schedules} random schedules; each round finds a bug of depth {depth} with \
+                 probability at least {bound:.2e} (1/(n·k^(d-1)), n = {actors}, k = {longest})"
+            ),
+            Coverage::Replay { schedule } => write!(f, "one replayed schedule, {schedule}"),
+            Coverage::CrashStates {
+                recordings,
+                states,
+                states_violating,
+                profiles,
+                enumeration_exhaustive,
+                cut_short,
+            } => {
+                write!(
+                    f,
+                    "{states} distinct crash states of {recordings} recorded operation(s) \
+                     judged ({states_violating} broke an invariant), under the {} \
+                     persistence profile(s); ",
+                    profiles.join(" and ")
+                )?;
+                if *enumeration_exhaustive {
+                    write!(f, "the enumeration was exhaustive")
+                } else {
+                    write!(
+                        f,
+                        "the enumeration was NOT exhaustive: {}",
+                        cut_short.join("; ")
+                    )
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_serializes_as_fields_not_prose() {
+        let dfs = Coverage::Dfs {
+            schedules: 558,
+            preemptions: 2,
+            bound_exhausted: true,
+            exact: true,
+            longest: 31,
+        };
+        let json = serde_json::to_value(&dfs).expect("plain data");
+        assert_eq!(json["strategy"], "dfs");
+        assert_eq!(json["schedules"], 558);
+        assert_eq!(json["bound_exhausted"], true);
+        assert!(dfs.complete());
+        let states = Coverage::CrashStates {
+            recordings: 3,
+            states: 40,
+            states_violating: 0,
+            profiles: vec!["portable", "ext4-ordered"],
+            enumeration_exhaustive: false,
+            cut_short: vec!["14 free operations".to_owned()],
+        };
+        let json = serde_json::to_value(&states).expect("plain data");
+        assert_eq!(json["strategy"], "crash-states");
+        assert_eq!(json["enumeration_exhaustive"], false);
+        assert!(!states.complete());
+        assert!(states
+            .to_string()
+            .contains("NOT exhaustive: 14 free operations"));
+    }
+
+    #[test]
+    fn zero_crash_states_are_not_complete_coverage() {
+        let none = Coverage::CrashStates {
+            recordings: 0,
+            states: 0,
+            states_violating: 0,
+            profiles: vec!["portable"],
+            enumeration_exhaustive: true,
+            cut_short: Vec::new(),
+        };
+        assert!(!none.complete());
+    }
+}

@@ -15,7 +15,7 @@ use crate::scripted::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "cold-start",
-    summary: "k concurrent first calls in one process send exactly one bootstrap (no head)",
+    summary: "eight concurrent first calls in one process send exactly one bootstrap (no head), and all succeed",
     needs: &[OpName::Witness],
     needs_key: false,
     default_rounds: 20,
@@ -23,7 +23,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
+pub(crate) const INVARIANT: &str =
     "concurrent first calls of one client send exactly one request without a head, and all succeed";
 
 /// Concurrent calls per round.

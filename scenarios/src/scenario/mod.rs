@@ -27,6 +27,8 @@ pub mod restart_durability;
 pub mod retry_bounded;
 pub mod retry_once;
 pub mod server_faults;
+#[cfg(test)]
+mod summaries;
 pub mod witness_call;
 pub mod zero_head;
 

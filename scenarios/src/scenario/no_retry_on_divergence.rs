@@ -13,7 +13,7 @@ use crate::scripted::{head, Answer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "no-retry-on-divergence",
-    summary: "a 409 is surfaced as DIVERGENCE after one request, never retried",
+    summary: "a 409 is surfaced as DIVERGENCE after exactly one request, never retried",
     needs: &[OpName::Witness],
     needs_key: false,
     default_rounds: 10,
@@ -21,7 +21,10 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str = "a 409 is surfaced as DIVERGENCE after exactly one request";
+pub(crate) const INVARIANT: &str = "a 409 is surfaced as DIVERGENCE after exactly one request";
+
+/// Requests a call may send when its first is answered 409.
+pub const REQUESTS: usize = 1;
 
 const REFUSALS: usize = 3;
 
@@ -42,7 +45,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         return Ok(());
     };
     let call = env.verify(op(&server, &key, &cache, 1))?;
-    let fine = server.seen().len() == 1 && code(&call) == Some(ErrorCode::Divergence);
+    let fine = server.seen().len() == REQUESTS && code(&call) == Some(ErrorCode::Divergence);
     if !fine {
         round.violation(INVARIANT, evidence(&[&call], &server));
     }

@@ -21,8 +21,11 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
+pub(crate) const INVARIANT: &str =
     "against endless 412s a call sends exactly two requests and fails with BOOTSTRAP_ALREADY_CONSUMED";
+
+/// Requests a call may send against endless 412s: the bootstrap and its one retry.
+pub const REQUESTS: usize = 2;
 
 /// Refusals before the scripted server gives in: a client that retries without bound still
 /// ends, with its extra requests counted.
@@ -45,7 +48,8 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         return Ok(());
     };
     let call = env.verify(op(&server, &key, &cache, 1))?;
-    let fine = server.seen().len() == 2 && code(&call) == Some(ErrorCode::BootstrapAlreadyConsumed);
+    let fine =
+        server.seen().len() == REQUESTS && code(&call) == Some(ErrorCode::BootstrapAlreadyConsumed);
     if !fine {
         round.violation(INVARIANT, evidence(&[&call], &server));
     }

@@ -18,7 +18,7 @@ use crate::scripted::{Answer, Seen};
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "server-faults",
     summary:
-        "a failing or hung server gets one request per call and a coded error back, never a loop",
+        "a failing, hung or cut-off server gets at most four requests per call and a coded error back, never a loop",
     needs: &[OpName::Witness],
     needs_key: false,
     default_rounds: 3,
@@ -26,8 +26,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
-    "a server failure is answered after at most 4 requests with a keyrace error code";
+pub(crate) const INVARIANT: &str =
+    "a server failure is answered after at most four requests with a keyrace error code";
 
 /// Requests one call may send to a failing server: the first and up to three retries.
 pub const MAX_REQUESTS: usize = 4;

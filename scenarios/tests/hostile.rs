@@ -485,7 +485,7 @@ fn out_of_range_numbers_are_usage_errors() {
 
 /// Under the tracer the same containment holds: an adapter that stops answering inside a
 /// traced race is killed at its deadline (the watchdog wakes the tracer), helpers do not
-/// survive, and a flood is still bounded.
+/// survive, and a flood is still bounded. The hang's fault names the threads it stopped on.
 #[test]
 fn under_explore_a_hang_an_escape_and_a_flood_are_contained() {
     let world = World::new();
@@ -493,7 +493,13 @@ fn under_explore_a_hang_an_escape_and_a_flood_are_contained() {
         "hang-in-put",
         "check --explore --scenario keygen-race --timeout 2",
         2,
-        &["no answer while it ran under the tracer", "keygen-race"],
+        &[
+            "no answer while it ran under the tracer",
+            "keygen-race",
+            // The watchdog names what the hung actor was doing and what the explorer awaited.
+            "the explorer was waiting for actor(s)",
+            "(python3): blocked in clock_nanosleep",
+        ],
     );
     assert_bounded(&outcome, Duration::from_secs(60));
     world.assert_contained(&outcome);

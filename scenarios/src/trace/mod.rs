@@ -7,6 +7,7 @@ mod call;
 pub(crate) use call::read_memory;
 mod filter;
 mod probe;
+mod stuck;
 mod tracer;
 
 pub use call::{Call, FdTarget, Kind};

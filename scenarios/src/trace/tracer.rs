@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use super::call::{Call, FdTarget, Kind};
 use super::filter::Filters;
 use super::probe::Unavailable;
+use super::stuck::{self, ThreadState};
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName, Reply};
 use crate::reaper;
@@ -41,7 +42,13 @@ pub trait Observer {
 #[derive(Debug)]
 pub enum StepError {
     /// An actor neither stopped nor replied within its deadline (it was killed).
-    Timeout { slot: usize },
+    Timeout {
+        slot: usize,
+        /// What the explorer was waiting for when the deadline passed.
+        waiting_for: String,
+        /// Each thread of the step's actors then: held, blocked (in which call) or runnable.
+        threads: Vec<String>,
+    },
     /// Every held actor waits for a lock that no actor of the race will release.
     Deadlock { held: Vec<String> },
     /// ptrace itself failed.
@@ -51,10 +58,15 @@ pub enum StepError {
 impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StepError::Timeout { slot } => {
+            StepError::Timeout {
+                slot,
+                waiting_for,
+                threads,
+            } => {
                 write!(
                     f,
-                    "actor {slot} neither stopped nor replied within its timeout"
+                    "actor {slot} neither stopped nor replied within its timeout; {}",
+                    stuck_summary(waiting_for, threads)
                 )
             }
             StepError::Deadlock { held } => write!(
@@ -305,9 +317,16 @@ impl Tracer {
             .traced(slot)
             .map_or_else(|| format!("actor {slot}"), |t| t.actor.label().to_owned());
         match error {
-            StepError::Timeout { .. } => ActorError::Timeout {
+            StepError::Timeout {
+                waiting_for,
+                threads,
+                ..
+            } => ActorError::Timeout {
                 label,
-                when: "while it ran under the tracer".to_owned(),
+                when: format!(
+                    "while it ran under the tracer ({})",
+                    stuck_summary(&waiting_for, &threads)
+                ),
                 waited: self
                     .traced(slot)
                     .map_or(Duration::ZERO, |t| t.actor.timeout()),
@@ -356,6 +375,34 @@ impl Tracer {
         result
     }
 
+    /// The timeout of a step whose watchdog fired, with the threads it saw: a thread in a
+    /// ptrace stop that the scheduler holds is named with its held call.
+    fn timed_out(&self, slot: usize, waiting_for: String) -> StepError {
+        let mut threads = Vec::new();
+        for (owner, states) in self.watchdog.snapshot() {
+            let held = self.traced(owner).map(|t| &t.held);
+            for state in states {
+                let held_call = held.and_then(|h| {
+                    h.iter()
+                        .find(|h| h.tid.as_raw() == state.tid)
+                        .map(|h| h.call.describe(&self.scope))
+                });
+                threads.push(match held_call {
+                    Some(call) => format!(
+                        "actor {owner} thread {} ({}): held by the scheduler at {call}",
+                        state.tid, state.name
+                    ),
+                    None => format!("actor {owner} {state}"),
+                });
+            }
+        }
+        StepError::Timeout {
+            slot,
+            waiting_for,
+            threads,
+        }
+    }
+
     fn run_step(
         &mut self,
         slots: &[usize],
@@ -366,7 +413,7 @@ impl Tracer {
         let budget = timeout.saturating_mul(u32::try_from(slots.len()).unwrap_or(u32::MAX));
         let roots = slots
             .iter()
-            .filter_map(|&s| self.traced(s).filter(|t| !t.exited).map(|t| t.root))
+            .filter_map(|&s| self.traced(s).filter(|t| !t.exited).map(|t| (s, t.root)))
             .collect();
         self.watchdog.arm(Instant::now() + budget, roots);
         let result = self.run_step_armed(slots, choose);
@@ -408,14 +455,23 @@ impl Tracer {
                     Err(e) => return Err(StepError::Trace(format!("waitpid: {e}"))),
                 }
                 if self.watchdog.fired() {
-                    return Err(StepError::Timeout { slot: running[0] });
+                    let waiting_for = format!(
+                        "actor(s) {} to reach a store call or reply",
+                        running
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    return Err(self.timed_out(running[0], waiting_for));
                 }
             }
             let Some(choose) = choose.as_mut() else {
                 return Ok(decisions);
             };
             if self.watchdog.fired() {
-                return Err(StepError::Timeout { slot: slots[0] });
+                let waiting_for = "its own choice of the next call to release".to_owned();
+                return Err(self.timed_out(slots[0], waiting_for));
             }
             if decisions.len() >= MAX_DECISIONS {
                 return Err(StepError::Deadlock {
@@ -883,10 +939,15 @@ struct Watchdog {
 /// How late past its deadline a hung step may be killed.
 const WATCH_PERIOD: Duration = Duration::from_millis(50);
 
+/// A watched actor: its slot, root pid and a pidfd of the root.
+type Watched = (usize, Pid, std::os::fd::OwnedFd);
+
 #[derive(Default)]
 struct WatchState {
-    armed: Option<(Instant, Vec<std::os::fd::OwnedFd>)>,
+    armed: Option<(Instant, Vec<Watched>)>,
     fired: bool,
+    /// Each watched actor's threads, read just before they were killed.
+    snapshot: Vec<(usize, Vec<ThreadState>)>,
 }
 
 impl Watchdog {
@@ -906,9 +967,16 @@ impl Watchdog {
             if due {
                 if let Some((_, roots)) = guard.armed.take() {
                     guard.fired = true;
-                    for root in &roots {
-                        let _ =
-                            rustix::process::pidfd_send_signal(root, rustix::process::Signal::KILL);
+                    // Read before the kill: afterwards there is nothing left to name.
+                    guard.snapshot = roots
+                        .iter()
+                        .map(|(slot, root, _)| (*slot, stuck::snapshot(root.as_raw())))
+                        .collect();
+                    for (_, _, pidfd) in &roots {
+                        let _ = rustix::process::pidfd_send_signal(
+                            pidfd,
+                            rustix::process::Signal::KILL,
+                        );
                     }
                 }
             }
@@ -920,17 +988,24 @@ impl Watchdog {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn arm(&self, deadline: Instant, roots: Vec<Pid>) {
-        let pidfds = roots
+    fn arm(&self, deadline: Instant, roots: Vec<(usize, Pid)>) {
+        let watched = roots
             .into_iter()
-            .filter_map(|root| rustix::process::Pid::from_raw(root.as_raw()))
-            .filter_map(|root| {
-                rustix::process::pidfd_open(root, rustix::process::PidfdFlags::empty()).ok()
+            .filter_map(|(slot, root)| {
+                let pid = rustix::process::Pid::from_raw(root.as_raw())?;
+                let pidfd =
+                    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+                Some((slot, root, pidfd))
             })
             .collect();
         let mut guard = self.lock();
-        guard.armed = Some((deadline, pidfds));
+        guard.armed = Some((deadline, watched));
         guard.fired = false;
+        guard.snapshot.clear();
+    }
+
+    fn snapshot(&self) -> Vec<(usize, Vec<ThreadState>)> {
+        self.lock().snapshot.clone()
     }
 
     fn disarm(&self) {
@@ -939,5 +1014,17 @@ impl Watchdog {
 
     fn fired(&self) -> bool {
         self.lock().fired
+    }
+}
+
+/// "the explorer was waiting for ...; its threads: ..." for a step that timed out.
+fn stuck_summary(waiting_for: &str, threads: &[String]) -> String {
+    if threads.is_empty() {
+        format!("the explorer was waiting for {waiting_for}; no thread was left to inspect")
+    } else {
+        format!(
+            "the explorer was waiting for {waiting_for}; threads: {}",
+            threads.join("; ")
+        )
     }
 }

@@ -2,6 +2,7 @@
 //! when stderr is not a terminal (CI logs), so a slow store never looks like a hang.
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,7 +13,47 @@ const LINE_EVERY: Duration = Duration::from_secs(5);
 pub enum Progress {
     Hidden,
     Bar(ProgressBar),
-    Lines { last: Instant },
+    Lines { last: Arc<Mutex<Instant>> },
+}
+
+/// Reports progress inside one round of a scenario (crash states judged), for a round that
+/// can take minutes: a handle the scenario keeps, sharing the run's bar or line clock.
+#[derive(Clone)]
+pub struct Ticker {
+    id: String,
+    target: TickTarget,
+}
+
+#[derive(Clone)]
+enum TickTarget {
+    Hidden,
+    Bar(ProgressBar),
+    Lines(Arc<Mutex<Instant>>),
+}
+
+impl Ticker {
+    /// A ticker that shows nothing (tests, and runs without progress).
+    pub fn hidden() -> Ticker {
+        Ticker {
+            id: String::new(),
+            target: TickTarget::Hidden,
+        }
+    }
+
+    /// Where the round is: `judging crash state 40 of 812`.
+    pub fn detail(&self, text: &str) {
+        match &self.target {
+            TickTarget::Hidden => {}
+            TickTarget::Bar(bar) => bar.set_message(format!("{}: {text}", self.id)),
+            TickTarget::Lines(last) => {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= LINE_EVERY {
+                    *last = Instant::now();
+                    log(format_args!("keyrace: {}: {text}", self.id));
+                }
+            }
+        }
+    }
 }
 
 impl Progress {
@@ -23,7 +64,7 @@ impl Progress {
         }
         if !std::io::stderr().is_terminal() {
             return Progress::Lines {
-                last: Instant::now(),
+                last: Arc::new(Mutex::new(Instant::now())),
             };
         }
         let bar = match planned_rounds {
@@ -45,12 +86,26 @@ impl Progress {
         }
     }
 
+    /// A handle for progress inside the rounds of scenario `id`.
+    pub fn ticker(&self, id: &str) -> Ticker {
+        let target = match self {
+            Progress::Hidden => TickTarget::Hidden,
+            Progress::Bar(bar) => TickTarget::Bar(bar.clone()),
+            Progress::Lines { last } => TickTarget::Lines(Arc::clone(last)),
+        };
+        Ticker {
+            id: id.to_owned(),
+            target,
+        }
+    }
+
     /// One more round of scenario `id` is done.
     pub fn round(&mut self, id: &str, rounds: u32, planned: Option<u32>, violating: u32) {
         match self {
             Progress::Hidden => {}
             Progress::Bar(bar) => bar.inc(1),
             Progress::Lines { last } => {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
                 if last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
                     let of = planned.map_or_else(String::new, |n| format!("/{n}"));
@@ -65,7 +120,7 @@ impl Progress {
     /// A scenario ended: on a log, one line with its verdict (a bar shows it in the table).
     pub fn finished(&mut self, report: &crate::report::ScenarioReport) {
         if let Progress::Lines { last } = self {
-            *last = Instant::now();
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
             log(format_args!(
                 "keyrace: {}: {}, {} rounds, {} violating ({:.1} s)",
                 report.id,

@@ -94,6 +94,9 @@ pub struct ScenarioReport {
     /// What the budget bought: schedules and their bound, crash states and whether their
     /// enumeration was exhaustive, or the odds of missing a race by chance.
     pub coverage: Option<Coverage>,
+    /// What the run allowed that a reader should know (a WAL index's shared memory).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ScenarioReport {
@@ -112,6 +115,7 @@ impl ScenarioReport {
             form: None,
             actors: 0,
             coverage: None,
+            notes: Vec::new(),
         }
     }
 
@@ -302,6 +306,9 @@ impl Report {
                     s.id,
                     printable(&coverage.to_string())
                 );
+            }
+            for note in &s.notes {
+                let _ = writeln!(out, "\n{} note: {}", s.id, printable(note));
             }
             if let Some(reason) = s
                 .skipped_reason

@@ -307,6 +307,12 @@ fn check_in(
     Ok((reports, hello.ok().map(|h| h.name)))
 }
 
+/// What a run that allowed a SQLite WAL index's shared mapping states.
+pub const SHARED_MEMORY_NOTE: &str = "the store maps a SQLite WAL index (coordination memory, \
+    rebuilt from the WAL after a crash): writes through shared memory are not controlled; the \
+    store orders them with fcntl locks, which are; crash states leave the index out, as a reboot \
+    does";
+
 /// The rounds a scenario is planned to run (for progress; DFS may end sooner). `form`:
 /// how it runs (`None`: it does not).
 fn planned_rounds(cfg: &Config, def: &ScenarioDef, form: Option<Form>) -> Option<u32> {
@@ -408,6 +414,10 @@ impl Scenario<'_> {
         report.actors = self.actors;
         let planned = planned_rounds(self.cfg, def, Some(self.form));
         let started = Instant::now();
+        env.ticker = progress.ticker(def.id);
+        if let Budget::Time(limit) = self.cfg.budget {
+            env.deadline = Some(started + limit);
+        }
         let mut cut_by = None;
         while !self.budget_spent(&report, started) {
             if let Some(signal) = reaper::interrupted() {
@@ -421,6 +431,15 @@ impl Scenario<'_> {
             progress.round(def.id, report.rounds, planned, report.violating_rounds);
         }
         report.coverage = self.coverage(&env, report.rounds);
+        if let Some(mapping) = env
+            .controlled
+            .as_ref()
+            .and_then(|c| c.tracer.coordination())
+        {
+            report
+                .notes
+                .push(format!("{SHARED_MEMORY_NOTE} ({mapping})"));
+        }
         if let Some(signal) = cut_by {
             if report.skipped_reason.is_none() {
                 // Rounds that passed before the signal are not a pass of the scenario.

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 
 use super::ops::{FsOp, Ino, RelPath, Snapshot};
 use crate::scratch::Area;
-use crate::trace::{read_memory, Call, FdTarget, Kind, Observer};
+use crate::trace::{is_wal_index, read_memory, Call, FdTarget, Kind, Observer};
 
 /// Largest write recorded: a 16 MiB secret as an envelope, with room.
 const MAX_RECORDED_WRITE: usize = 32 * 1024 * 1024;
@@ -112,6 +112,10 @@ impl State {
                 format!("{rel}/{shown}")
             };
             let meta = dir.symlink_metadata(&name)?;
+            if meta.is_file() && is_wal_index(&self.root.join(&child)) {
+                // Lost in every crash state, as in a reboot: SQLite rebuilds it from the WAL.
+                continue;
+            }
             if meta.is_dir() {
                 snapshot.dirs.push((child.clone(), meta.mode() & 0o7777));
                 let sub = dir.open_dir_nofollow(&name)?;
@@ -190,7 +194,19 @@ impl State {
             .push(format!("{}: {why}", call.describe(&self.root)));
     }
 
+    /// Whether the call is on a SQLite WAL index (by path or descriptor): coordination
+    /// memory that no crash state keeps, so nothing of it is recorded.
+    fn on_wal_index(&self, call: &Call) -> bool {
+        let by_fd = matches!(&call.fd, Some((_, FdTarget::Path(p))) if is_wal_index(p));
+        let by_path = matches!(call.kind, Kind::Open | Kind::Unlink | Kind::Truncate)
+            && call.paths.first().is_some_and(|p| is_wal_index(p));
+        by_fd || by_path
+    }
+
     fn entry(&mut self, call: &Call) -> Option<Entry> {
+        if self.on_wal_index(call) {
+            return None;
+        }
         let tid = call.tid;
         let path_rel = |i: usize| call.paths.get(i).and_then(|p| self.rel(p));
         match call.kind {

@@ -475,7 +475,8 @@ pub fn enumerate(
         exhaustive: true,
         cut_short: Vec::new(),
     };
-    let mut seen: HashSet<([u8; 32], bool)> = HashSet::new();
+    // Each crash point's units: those an earlier fsync forced, and the free ones.
+    let mut points = Vec::new();
     for c in 0..=ops.len() {
         let acked = ops[..c].iter().any(|op| matches!(op, FsOp::Ack));
         let (mut always, mut free): (Vec<Unit>, Vec<Unit>) = (Vec::new(), Vec::new());
@@ -496,41 +497,69 @@ pub fn enumerate(
                 limits.exhaustive_up_to.min(24)
             ));
         }
-        for kept in choices {
-            let mut persisted = vec![[false; 2]; c];
-            for &(i, part) in always.iter().chain(&kept) {
-                match part {
-                    Part::Whole => persisted[i] = [true, true],
-                    Part::NewName => persisted[i][0] = true,
-                    Part::OldName => persisted[i][1] = true,
-                }
-            }
-            let tears = kept.iter().flat_map(|&(i, _)| match &ops[i] {
-                FsOp::Write { data, .. } => tear_points(data.len())
-                    .into_iter()
-                    .map(|t| Some((i, t)))
-                    .collect(),
-                _ => Vec::new(),
-            });
-            for torn in std::iter::once(None).chain(tears) {
-                out.considered += 1;
-                let tree = base.apply(ops, &persisted, torn);
-                if !seen.insert((tree.digest(), acked)) {
+        points.push((c, acked, always, free, choices));
+    }
+    let mut seen: HashSet<([u8; 32], bool)> = HashSet::new();
+    // Two passes, so the cap never starves a late crash point (the acknowledgement is the
+    // last): first at every crash point the states that lose at most one free unit or keep a
+    // prefix of them, untorn; then every choice with every tear, until the cap.
+    for pass in [Pass::Core, Pass::Rest] {
+        for (c, acked, always, free, choices) in &points {
+            let (c, acked) = (*c, *acked);
+            for kept in choices {
+                let core = kept.len() + 1 >= free.len() || free.starts_with(kept);
+                if pass == Pass::Core && !core {
                     continue;
                 }
-                if out.states.len() >= limits.max_states {
-                    out.cut(format!(
-                        "the cap of {} distinct states was reached",
-                        limits.max_states
-                    ));
-                    return out;
+                let mut persisted = vec![[false; 2]; c];
+                for &(i, part) in always.iter().chain(kept) {
+                    match part {
+                        Part::Whole => persisted[i] = [true, true],
+                        Part::NewName => persisted[i][0] = true,
+                        Part::OldName => persisted[i][1] = true,
+                    }
                 }
-                out.states
-                    .push(state(ops, c, acked, &persisted, torn, tree));
+                let tears: Vec<Option<(usize, usize)>> = match pass {
+                    Pass::Core => Vec::new(),
+                    Pass::Rest => kept
+                        .iter()
+                        .flat_map(|&(i, _)| match &ops[i] {
+                            FsOp::Write { data, .. } => tear_points(data.len())
+                                .into_iter()
+                                .map(|t| Some((i, t)))
+                                .collect(),
+                            _ => Vec::new(),
+                        })
+                        .collect(),
+                };
+                // A core choice's untorn state came in the first pass.
+                let untorn = (pass == Pass::Core || !core).then_some(None);
+                for torn in untorn.into_iter().chain(tears) {
+                    out.considered += 1;
+                    let tree = base.apply(ops, &persisted, torn);
+                    if !seen.insert((tree.digest(), acked)) {
+                        continue;
+                    }
+                    if out.states.len() >= limits.max_states {
+                        out.cut(format!(
+                            "the cap of {} distinct states was reached",
+                            limits.max_states
+                        ));
+                        return out;
+                    }
+                    out.states
+                        .push(state(ops, c, acked, &persisted, torn, tree));
+                }
             }
         }
     }
     out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Core,
+    Rest,
 }
 
 /// The sets of free units to keep at one crash point, and how many units were too many to

@@ -33,6 +33,7 @@ pub mod witness_call;
 pub mod zero_head;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::StdRng;
@@ -41,6 +42,7 @@ use rand::seq::SliceRandom;
 use crate::actor::{Actor, ActorError, ActorSpec, Finding, Findings};
 use crate::config::Config;
 use crate::explore::Explorer;
+use crate::progress::Ticker;
 use crate::protocol::{Op, OpName, Reply, Summary};
 use crate::scratch::{Area, Refusal, StoreDir};
 use crate::trace::{Tracer, Unavailable};
@@ -122,6 +124,10 @@ pub struct Env<'a> {
     pub findings: Findings,
     /// Under `--explore`: the actors run under the tracer, races under the explorer.
     pub controlled: Option<Controlled>,
+    /// Progress inside a long round (crash states judged).
+    pub ticker: Ticker,
+    /// When the scenario's time budget (`--time`) runs out: a long round stops there too.
+    pub deadline: Option<Instant>,
 }
 
 /// The traced side of an [`Env`]: actor slots in the tracer, and the schedule chooser.
@@ -158,6 +164,8 @@ impl<'a> Env<'a> {
             verifier: None,
             findings: Findings::default(),
             controlled: None,
+            ticker: Ticker::hidden(),
+            deadline: None,
         }
     }
 

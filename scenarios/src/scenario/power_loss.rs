@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Instant;
 
 use super::{Env, Exchange, Round};
 use crate::actor::ActorError;
@@ -140,9 +141,9 @@ pub fn judge_states(
             return Ok(());
         }
     };
+    // Every distinct state of both profiles first, so progress can say "k of n".
     let mut seen = HashSet::new();
-    let mut judged = 0usize;
-    let mut violating = 0usize;
+    let mut distinct = Vec::new();
     let mut cut_short = Vec::new();
     for ((profile, profile_text), profile_name) in PROFILES.into_iter().zip(PROFILE_NAMES) {
         let enumeration = enumerate(&recorded.snapshot, ops, profile, &Limits::default());
@@ -150,42 +151,64 @@ pub fn judge_states(
             cut_short.push(format!("{why} (the {profile_name} profile)"));
         }
         for state in enumeration.states {
-            if !seen.insert((state.tree.digest(), state.acked)) {
-                continue;
+            if seen.insert((state.tree.digest(), state.acked)) {
+                distinct.push((profile_text, state));
             }
-            let name = judged.to_string();
-            judged += 1;
-            let written = states
-                .create(&name, 0o700)
-                .and_then(|area| materialize(&state.tree, area.dir()).map(|()| area));
-            let broken = match written {
-                Ok(area) => judge(env, &area.path().join(store_rel), &state)?,
-                Err(e) => vec![(
-                    OPENS,
-                    vec![format!("runner: cannot write the crash state ({e})")],
-                )],
-            };
-            let _ = states.remove_all(&name);
-            if broken.is_empty() {
-                continue;
-            }
-            violating += 1;
-            if violating > STATES_REPORTED {
-                continue;
-            }
-            for (invariant, replies) in broken {
-                let mut lines = vec![format!("state: {}", state.describe(ops))];
-                lines.push(format!("under the {profile_text}"));
-                lines.extend(replies);
-                lines.push("the writer's recorded calls:".to_owned());
-                lines.extend(
-                    ops.iter()
-                        .enumerate()
-                        .take(OPS_SHOWN)
-                        .map(|(i, op)| format!("  {i}: {}", op.describe())),
-                );
-                round.violation(invariant, lines);
-            }
+        }
+    }
+    let total = distinct.len();
+    let mut judged = 0usize;
+    let mut violating = 0usize;
+    for (profile_text, state) in &distinct {
+        if judged > 0 && env.deadline.is_some_and(|d| Instant::now() >= d) {
+            cut_short.push(format!(
+                "the time budget ran out after {judged} of {total} distinct crash states"
+            ));
+            break;
+        }
+        if violating > 0 && env.cfg.fail_fast {
+            cut_short.push(format!(
+                "--fail-fast stopped at the first violating state, after {judged} of {total}"
+            ));
+            break;
+        }
+        env.ticker.detail(&format!(
+            "round {}: judging crash state {} of {total}",
+            round.index + 1,
+            judged + 1
+        ));
+        let name = judged.to_string();
+        judged += 1;
+        let written = states
+            .create(&name, 0o700)
+            .and_then(|area| materialize(&state.tree, area.dir()).map(|()| area));
+        let broken = match written {
+            Ok(area) => judge(env, &area.path().join(store_rel), state)?,
+            Err(e) => vec![(
+                OPENS,
+                vec![format!("runner: cannot write the crash state ({e})")],
+            )],
+        };
+        let _ = states.remove_all(&name);
+        if broken.is_empty() {
+            continue;
+        }
+        violating += 1;
+        if violating > STATES_REPORTED {
+            continue;
+        }
+        for (invariant, replies) in broken {
+            let mut lines = vec![format!("state: {}", state.describe(ops))];
+            lines.push(format!("under the {profile_text}"));
+            lines.extend(replies);
+            lines.push("the writer's recorded calls:".to_owned());
+            lines.extend(
+                ops.iter()
+                    .enumerate()
+                    .take(OPS_SHOWN)
+                    .map(|(i, op)| format!("  {i}: {}", op.describe())),
+            );
+            round.violation(invariant, lines);
         }
     }
     if let Some(controlled) = env.controlled.as_mut() {

@@ -9,10 +9,12 @@ mod filter;
 mod probe;
 mod stuck;
 mod tracer;
+mod wal_index;
 
 pub use call::{Call, FdTarget, Kind};
 pub use probe::Unavailable;
 pub use tracer::{Choice, Chooser, Decision, Observer, StepError, Traced, Tracer};
+pub use wal_index::is_wal_index;
 
 /// Whether adapters can be traced here (`Err`: the cause and the fix).
 pub fn available() -> Result<(), Unavailable> {

@@ -80,13 +80,28 @@ pub fn snapshot(root: i32) -> Vec<ThreadState> {
 /// Processes of one tree read at most: a fork bomb must not make the diagnosis hang too.
 const MAX_PROCESSES: usize = 64;
 
+/// Whether thread `tid` sleeps in the kernel (a futex, a blocking read) or is gone: it will
+/// not reach another system call until something else moves.
+pub fn parked(tid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{tid}/stat")) {
+        Ok(stat) => state_letter(&stat).is_none_or(|s| matches!(s, 'S' | 'D' | 'Z' | 'X')),
+        Err(_) => true,
+    }
+}
+
+/// The state letter of a `/proc/<tid>/stat` line: `pid (comm) S ...`, where comm may hold
+/// spaces and parentheses, so it is split at the last ')'.
+fn state_letter(stat: &str) -> Option<char> {
+    let close = stat.rfind(')')?;
+    stat.get(close + 1..)?.trim_start().chars().next()
+}
+
 fn thread(tid: i32, dir: &str) -> Option<ThreadState> {
     let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
-    // `pid (comm) S ...`: comm may hold spaces and parentheses, so split at the last ')'.
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let name = stat.get(open + 1..close)?.to_owned();
-    let state = stat.get(close + 1..)?.trim_start().chars().next()?;
+    let state = state_letter(&stat)?;
     let activity = match state {
         't' | 'T' => Activity::StoppedByTracer,
         'R' => Activity::Runnable,

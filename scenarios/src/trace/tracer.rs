@@ -119,6 +119,11 @@ pub struct Traced {
     polling: bool,
     /// A store write the tracer cannot see (a shared writable mapping).
     pub unsupported: Option<String>,
+    /// A thread the scheduler released while siblings stay held: the next choice waits until
+    /// it stops again, exits or parks.
+    released: Option<Pid>,
+    /// A shared writable mapping of a SQLite WAL index: coordination memory, allowed.
+    pub coordination: Option<String>,
 }
 
 struct Pending {
@@ -185,6 +190,16 @@ impl Tracer {
         })
     }
 
+    /// The first shared mapping of a SQLite WAL index by some actor, if there was one: allowed,
+    /// and stated in the report, since the writes through it are not controlled.
+    pub fn coordination(&self) -> Option<String> {
+        self.slots.iter().flatten().find_map(|t| {
+            t.coordination
+                .as_ref()
+                .map(|c| format!("{}: {c}", t.actor.label()))
+        })
+    }
+
     pub fn scope(&self) -> &Path {
         &self.scope
     }
@@ -235,6 +250,8 @@ impl Tracer {
             failing: None,
             polling: false,
             unsupported: None,
+            released: None,
+            coordination: None,
         }));
         self.tasks.insert(root, slot);
         self.fresh.push(root);
@@ -431,18 +448,43 @@ impl Tracer {
         loop {
             // Let every running actor of the step reach its next store call or its reply.
             loop {
+                self.forget_parked();
                 let running: Vec<usize> = slots
                     .iter()
                     .copied()
                     .filter(|&s| {
-                        self.traced(s)
-                            .is_some_and(|t| !t.replied && !t.exited && t.held.is_empty())
+                        self.traced(s).is_some_and(|t| {
+                            !t.replied && !t.exited && (t.held.is_empty() || t.released.is_some())
+                        })
                     })
                     .collect();
                 if running.is_empty() {
                     break;
                 }
-                match wait_next() {
+                // A released thread with held siblings may park (on a lock a held sibling
+                // owns) without another stop: poll for it rather than block.
+                let next = if running
+                    .iter()
+                    .all(|&s| self.traced(s).is_some_and(|t| !t.held.is_empty()))
+                {
+                    match waitpid(
+                        None,
+                        Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
+                    ) {
+                        Ok(WaitStatus::StillAlive) => {
+                            std::thread::sleep(PARK_POLL);
+                            if self.watchdog.fired() {
+                                Err(Errno::EINTR)
+                            } else {
+                                continue;
+                            }
+                        }
+                        other => other,
+                    }
+                } else {
+                    wait_next()
+                };
+                match next {
                     Ok(status) => self.handle(status),
                     Err(Errno::EINTR) => {}
                     Err(Errno::ECHILD) => {
@@ -487,19 +529,31 @@ impl Tracer {
                 let Some(traced) = self.traced(slot) else {
                     continue;
                 };
-                if let Some(first) = traced.held.front() {
-                    let choice = Choice {
+                // An actor's threads: a call not waiting for a lock goes first, so a thread
+                // whose lock waits on a held sibling never hides that sibling's next call.
+                let Some((at, first)) = traced
+                    .held
+                    .iter()
+                    .enumerate()
+                    .find(|(_, h)| !h.rewound)
+                    .or_else(|| traced.held.front().map(|h| (0, h)))
+                else {
+                    continue;
+                };
+                let choice = (
+                    Choice {
                         slot,
                         call: first.call.describe(&self.scope),
-                    };
-                    if first.rewound || traced.polling {
-                        waiting.push(choice);
-                    } else {
-                        ready.push(choice);
-                    }
+                    },
+                    at,
+                );
+                if first.rewound || traced.polling {
+                    waiting.push(choice);
+                } else {
+                    ready.push(choice);
                 }
             }
-            let choices = if !ready.is_empty() {
+            let candidates = if !ready.is_empty() {
                 stalled = 0;
                 ready
             } else if waiting.is_empty() {
@@ -512,15 +566,16 @@ impl Tracer {
                     return Err(StepError::Deadlock {
                         held: waiting
                             .iter()
-                            .map(|c| format!("actor {}: {}", c.slot, c.call))
+                            .map(|(c, _)| format!("actor {}: {}", c.slot, c.call))
                             .collect(),
                     });
                 }
                 std::thread::sleep(STALL_PAUSE);
                 waiting
             };
+            let choices: Vec<Choice> = candidates.iter().map(|(c, _)| c.clone()).collect();
             let pick = choose(&choices).min(choices.len() - 1);
-            let slot = choices[pick].slot;
+            let (slot, at) = (choices[pick].slot, candidates[pick].1);
             decisions.push(Decision {
                 slot,
                 call: choices[pick].call.clone(),
@@ -528,17 +583,22 @@ impl Tracer {
             let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            let Some(held) = traced.held.pop_front() else {
+            let Some(held) = traced.held.remove(at) else {
                 continue;
             };
-            // Another actor moved: a lock it held may be free now, a polled file may exist.
+            // This thread runs until it stops again (or parks): the next choice waits for it.
+            traced.released = (!traced.held.is_empty()).then_some(held.tid);
+            // Something moved: a lock it held may be free now, a polled file may exist.
             for (other, t) in self.slots.iter_mut().enumerate() {
-                if let Some(t) = t.as_mut().filter(|_| other != slot) {
+                let Some(t) = t.as_mut() else {
+                    continue;
+                };
+                for h in &mut t.held {
+                    h.rewound = false;
+                }
+                if other != slot {
                     t.polling = false;
                     t.failing = None;
-                    for h in &mut t.held {
-                        h.rewound = false;
-                    }
                 }
             }
             if held.rewound {
@@ -546,6 +606,19 @@ impl Tracer {
                 let _ = ptrace::cont(held.tid, None);
             } else {
                 self.resume(held.tid, held.call, slot);
+            }
+        }
+    }
+
+    /// A released thread that sleeps in the kernel (a futex, a blocking read) or is gone will
+    /// not stop by itself: stop waiting for it.
+    fn forget_parked(&mut self) {
+        for traced in self.slots.iter_mut().flatten() {
+            if let Some(tid) = traced.released {
+                // Held again (at a new call, or its lock rewound), or asleep.
+                if traced.held.iter().any(|h| h.tid == tid) || stuck::parked(tid.as_raw()) {
+                    traced.released = None;
+                }
             }
         }
     }
@@ -678,6 +751,9 @@ impl Tracer {
             return;
         };
         traced.held.retain(|h| h.tid != tid);
+        if traced.released == Some(tid) {
+            traced.released = None;
+        }
         if tid == traced.root {
             traced.exited = true;
             traced.actor.reaped(clean, description);
@@ -713,13 +789,22 @@ impl Tracer {
             let _ = ptrace::cont(tid, None);
             return;
         }
-        if call.kind == Kind::Mmap || call.kind == Kind::Splice {
+        let wal_index = call.kind == Kind::Mmap
+            && matches!(&call.fd, Some((_, FdTarget::Path(p))) if super::is_wal_index(p));
+        if wal_index {
+            traced
+                .coordination
+                .get_or_insert_with(|| call.describe(&scope));
+        } else if call.kind == Kind::Mmap || call.kind == Kind::Splice {
             traced.unsupported.get_or_insert_with(|| {
                 format!(
                     "{} of a store file: writes the tracer cannot see",
                     call.describe(&scope)
                 )
             });
+        }
+        if traced.released == Some(tid) {
+            traced.released = None;
         }
         if traced.controlled && call.is_visible() && !opens_directory(&call) {
             traced.held.push_back(Held {
@@ -841,6 +926,9 @@ fn opens_directory(call: &Call) -> bool {
             .and_then(|p| std::fs::metadata(p).ok())
             .is_some_and(|m| m.is_dir())
 }
+
+/// How often a released thread is checked for having parked.
+const PARK_POLL: Duration = Duration::from_micros(100);
 
 /// Released calls after which a race counts as never ending.
 const MAX_DECISIONS: usize = 20_000;

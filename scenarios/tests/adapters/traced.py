@@ -11,11 +11,14 @@ Usage: traced.py MODE
   mmap      writes secrets.json through a shared writable mapping (invisible to the tracer)
   uring     like locked, but when io_uring_setup works it writes "out of sight" (through a
             shared mapping, as a runtime would through io_uring); when it fails, plainly
+  threaded  like locked, but each put runs on two threads of the actor (the secret, and a
+            copy under "<name>~copy"), each taking the flock through its own descriptor: one
+            thread's lock waits on its sibling while the scheduler holds that sibling
   chunked   like locked, but the temporary file's first 12 bytes are written one at a time
             (1-byte writes cannot tear) before the rest and its fsync: correct, with more
             unsynced operations at one crash point than the crash states try every subset of
 """
-import ctypes, errno, fcntl, json, mmap, os, sys, time
+import ctypes, errno, fcntl, json, mmap, os, sys, threading, time
 
 MODE = sys.argv[1]
 
@@ -114,6 +117,23 @@ def handle(req):
     op, store = req["op"], req["store"]
     if op == "open":
         ensure(store)
+        return {}
+    if op == "put" and MODE == "threaded":
+        errors = []
+
+        def half(name):
+            try:
+                update(store, lambda s: s.__setitem__(name, req["value"]))
+            except Exception as e:  # noqa: BLE001 - reported by the request
+                errors.append(e)
+
+        workers = [threading.Thread(target=half, args=(n,)) for n in (req["name"], req["name"] + "~copy")]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if errors:
+            raise errors[0]
         return {}
     if op == "put":
         update(store, lambda s: s.__setitem__(req["name"], req["value"]))

@@ -1,0 +1,113 @@
+//! The crash states against SQLite's own durability settings, with a store on Python's stdlib
+//! `sqlite3` (scenarios/tests/adapters/sqlite_store.py): each setting gets the verdict SQLite
+//! documents. WAL with FULL and DELETE with EXTRA are durable; WAL with NORMAL loses the last
+//! acknowledged commit (its WAL frames are never synced before the reply); DELETE with FULL
+//! can roll an acknowledged commit back (the journal's unlink, its commit point, is not
+//! synced); OFF syncs nothing. The WAL index (`-shm`), mapped shared and writable, is allowed
+//! as coordination memory and stated in the report.
+
+mod common;
+
+use common::{check_json, python3, repo_root, scenario};
+
+fn check(mode: &str, budget: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = script.to_str().expect("utf-8 path");
+    let python = python3();
+    let mut args = vec!["--scenario", "crash-states", "--seed", "3"];
+    args.extend_from_slice(budget);
+    args.extend_from_slice(&["--adapter", &python, script, mode]);
+    check_json(&args)
+}
+
+/// The states judged and the states that broke an invariant.
+fn judged(report: &serde_json::Value) -> (u64, u64) {
+    let coverage = &scenario(report, "crash-states")["coverage"];
+    let count = |field: &str| {
+        coverage[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {field} in {coverage}"))
+    };
+    (count("states"), count("states_violating"))
+}
+
+/// No false alarm from SQLite's durable settings. Judged for a fixed time each (the first
+/// pass covers every crash point, the acknowledgement's included), so a pass means no state
+/// judged broke anything.
+#[test]
+fn sqlite_in_wal_full_and_delete_extra_passes() {
+    for mode in ["wal-full", "delete-extra"] {
+        let (code, text, report) = check(mode, &["--time", "20"]);
+        assert_eq!(code, Some(0), "{mode}: {text}");
+        assert_eq!(
+            scenario(&report, "crash-states")["status"],
+            "passed",
+            "{text}"
+        );
+        let (states, violating) = judged(&report);
+        assert!(states >= 100, "{mode}: only {states} states judged: {text}");
+        assert_eq!(violating, 0, "{mode}: {text}");
+        let notes = scenario(&report, "crash-states")["notes"].to_string();
+        if mode == "wal-full" {
+            // The WAL index was mapped, allowed, and said so.
+            assert!(notes.contains("SQLite WAL index"), "{text}");
+            assert!(notes.contains("store.db-shm"), "{text}");
+            assert!(
+                text.contains("writes through shared memory are not controlled"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(notes, "null", "a rollback journal maps nothing: {text}");
+        }
+    }
+}
+
+/// WAL with NORMAL: the acknowledged overwrite is lost with its unsynced WAL frames.
+#[test]
+fn sqlite_in_wal_normal_is_caught_losing_an_acknowledged_put() {
+    let (code, text, report) = check("wal-normal", &["--rounds", "1", "--fail-fast"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(judged(&report).1 >= 1, "{text}");
+    assert!(
+        text.contains("the secret being written holds its old value or its new value"),
+        "{text}"
+    );
+    let state = state_line(&text);
+    assert!(state.contains("acknowledged; lost:"), "{text}");
+    assert!(
+        state.contains("write store/store.db-wal") || state.contains("write #"),
+        "{text}"
+    );
+}
+
+/// DELETE with FULL: the journal's unlink is lost, the journal comes back hot and SQLite
+/// rolls the acknowledged overwrite back to the old value.
+#[test]
+fn sqlite_in_delete_full_is_caught_rolling_back_an_acknowledged_put() {
+    let (code, text, report) = check("delete-full", &["--rounds", "1", "--fail-fast"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(judged(&report).1 >= 1, "{text}");
+    let state = state_line(&text);
+    assert!(state.contains("acknowledged; lost:"), "{text}");
+    assert!(state.contains("remove store/store.db-journal"), "{text}");
+}
+
+/// OFF: nothing is synced, and a power loss breaks what was acknowledged.
+#[test]
+fn sqlite_with_synchronous_off_is_caught() {
+    let (code, text, report) = check("off", &["--rounds", "1", "--fail-fast"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(judged(&report).1 >= 1, "{text}");
+    assert_eq!(
+        scenario(&report, "crash-states")["status"],
+        "failed",
+        "{text}"
+    );
+}
+
+/// The first violating state's description.
+fn state_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| l.trim_start().starts_with("state: power loss"))
+        .unwrap_or_else(|| panic!("no violating state in {text}"))
+}

@@ -304,3 +304,34 @@ fn threads_of_one_actor_waiting_on_each_other_are_explored_without_deadlock() {
     assert!(report.contains("300 schedules"), "{report}");
     assert!(!report.contains("waits for a lock"), "{report}");
 }
+
+/// The secrets-engine "hang", reproduced without Bun: a store whose every request is slow
+/// makes judging one recording's crash states take minutes, silently. The judging now stops
+/// when the scenario's time (`--time`) is spent, and says so.
+#[test]
+fn judging_crash_states_stops_with_the_time_budget() {
+    let script = repo_root().join("scenarios/tests/adapters/traced.py");
+    let script = script.to_str().expect("utf-8 path");
+    let python = python3();
+    let (code, text, report) = common::check_json(&[
+        "--explore",
+        "--seed",
+        "3",
+        "--scenario",
+        "crash-states",
+        "--time",
+        "3",
+        "--adapter",
+        &python,
+        script,
+        "slow",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("the time budget ran out after"), "{text}");
+    let crash = common::scenario(&report, "crash-states");
+    assert_eq!(crash["coverage"]["enumeration_exhaustive"], false, "{text}");
+    // Within its budget plus the default --timeout (10 s). Every state judged costs six
+    // requests of at least 300 ms: judged in full, this took about 20 s.
+    let seconds = crash["seconds"].as_f64().expect("seconds");
+    assert!(seconds < 3.0 + 10.0, "{seconds} s: {text}");
+}

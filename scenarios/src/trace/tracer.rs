@@ -146,6 +146,8 @@ pub struct Tracer {
     fresh: Vec<Pid>,
     observer: Option<Box<dyn Observer>>,
     watchdog: Watchdog,
+    /// An actor made a store call or replied since the watchdog was last pushed back.
+    moved: bool,
     /// Seccomp stops served, for statistics.
     pub stops: u64,
 }
@@ -176,6 +178,7 @@ impl Tracer {
             fresh: Vec::new(),
             observer: None,
             watchdog: Watchdog::start(),
+            moved: false,
             stops: 0,
         })
     }
@@ -426,14 +429,19 @@ impl Tracer {
         choose: &mut Option<&mut Chooser<'_>>,
         timeout: Duration,
     ) -> Result<Vec<Decision>, StepError> {
-        // One deadline for the whole step: the actors run one after another.
-        let budget = timeout.saturating_mul(u32::try_from(slots.len()).unwrap_or(u32::MAX));
+        // The deadline moves with the actors: a step fails once no actor made a store call or
+        // replied for `timeout`. A step that keeps moving ends at a hard limit all the same
+        // (an actor polling a file forever).
+        let started = Instant::now();
+        let actors = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        let hard = started + timeout.saturating_mul(actors.saturating_mul(HARD_LIMIT_FACTOR));
         let roots = slots
             .iter()
             .filter_map(|&s| self.traced(s).filter(|t| !t.exited).map(|t| (s, t.root)))
             .collect();
-        self.watchdog.arm(Instant::now() + budget, roots);
-        let result = self.run_step_armed(slots, choose);
+        self.moved = false;
+        self.watchdog.arm(started + timeout, hard, roots);
+        let result = self.run_step_armed(slots, choose, timeout);
         self.watchdog.disarm();
         result
     }
@@ -442,6 +450,7 @@ impl Tracer {
         &mut self,
         slots: &[usize],
         choose: &mut Option<&mut Chooser<'_>>,
+        idle: Duration,
     ) -> Result<Vec<Decision>, StepError> {
         let mut decisions = Vec::new();
         let mut stalled = 0u32;
@@ -485,7 +494,12 @@ impl Tracer {
                     wait_next()
                 };
                 match next {
-                    Ok(status) => self.handle(status),
+                    Ok(status) => {
+                        self.handle(status);
+                        if std::mem::take(&mut self.moved) {
+                            self.watchdog.extend(Instant::now() + idle);
+                        }
+                    }
                     Err(Errno::EINTR) => {}
                     Err(Errno::ECHILD) => {
                         for &s in &running {
@@ -779,6 +793,7 @@ impl Tracer {
             && matches!(call.fd, Some((_, FdTarget::Pipe(inode))) if inode == traced.stdout_pipe)
         {
             traced.replied = true;
+            self.moved = true;
             if let Some(observer) = self.observer.as_mut() {
                 observer.replied(slot);
             }
@@ -789,6 +804,7 @@ impl Tracer {
             let _ = ptrace::cont(tid, None);
             return;
         }
+        self.moved = true;
         let wal_index = call.kind == Kind::Mmap
             && matches!(&call.fd, Some((_, FdTarget::Path(p))) if super::is_wal_index(p));
         if wal_index {
@@ -927,6 +943,9 @@ fn opens_directory(call: &Call) -> bool {
             .is_some_and(|m| m.is_dir())
 }
 
+/// A step that keeps moving still ends after this many times its actors' timeouts.
+const HARD_LIMIT_FACTOR: u32 = 10;
+
 /// How often a released thread is checked for having parked.
 const PARK_POLL: Duration = Duration::from_micros(100);
 
@@ -1032,7 +1051,8 @@ type Watched = (usize, Pid, std::os::fd::OwnedFd);
 
 #[derive(Default)]
 struct WatchState {
-    armed: Option<(Instant, Vec<Watched>)>,
+    /// The deadline (pushed back while the actors move), the hard limit, the actors.
+    armed: Option<(Instant, Instant, Vec<Watched>)>,
     fired: bool,
     /// Each watched actor's threads, read just before they were killed.
     snapshot: Vec<(usize, Vec<ThreadState>)>,
@@ -1051,9 +1071,9 @@ impl Watchdog {
             let due = guard
                 .armed
                 .as_ref()
-                .is_some_and(|(deadline, _)| Instant::now() >= *deadline);
+                .is_some_and(|(deadline, _, _)| Instant::now() >= *deadline);
             if due {
-                if let Some((_, roots)) = guard.armed.take() {
+                if let Some((_, _, roots)) = guard.armed.take() {
                     guard.fired = true;
                     // Read before the kill: afterwards there is nothing left to name.
                     guard.snapshot = roots
@@ -1076,7 +1096,7 @@ impl Watchdog {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn arm(&self, deadline: Instant, roots: Vec<(usize, Pid)>) {
+    fn arm(&self, deadline: Instant, hard: Instant, roots: Vec<(usize, Pid)>) {
         let watched = roots
             .into_iter()
             .filter_map(|(slot, root)| {
@@ -1087,13 +1107,20 @@ impl Watchdog {
             })
             .collect();
         let mut guard = self.lock();
-        guard.armed = Some((deadline, watched));
+        guard.armed = Some((deadline.min(hard), hard, watched));
         guard.fired = false;
         guard.snapshot.clear();
     }
 
     fn snapshot(&self) -> Vec<(usize, Vec<ThreadState>)> {
         self.lock().snapshot.clone()
+    }
+
+    /// The actors moved: the deadline is now `deadline`, never past the hard limit.
+    fn extend(&self, deadline: Instant) {
+        if let Some((current, hard, _)) = self.lock().armed.as_mut() {
+            *current = deadline.min(*hard);
+        }
     }
 
     fn disarm(&self) {

@@ -14,6 +14,8 @@ Usage: traced.py MODE
   threaded  like locked, but each put runs on two threads of the actor (the secret, and a
             copy under "<name>~copy"), each taking the flock through its own descriptor: one
             thread's lock waits on its sibling while the scheduler holds that sibling
+  slow      like locked, but every request takes 300 ms more (a runtime that is slow to start
+            and to open its store, as Bun with SQLite is under the tracer)
   chunked   like locked, but the temporary file's first 12 bytes are written one at a time
             (1-byte writes cannot tear) before the rest and its fsync: correct, with more
             unsynced operations at one crash point than the crash states try every subset of
@@ -164,6 +166,8 @@ print(json.dumps({"protocol": "keyrace-adapter/1", "name": name, "keyless": True
                   "ops": ["open", "put", "get"]}), flush=True)
 for line in sys.stdin:
     req = json.loads(line)
+    if MODE == "slow":
+        time.sleep(0.3)
     try:
         reply = {"id": req["id"], "ok": True, **handle(req)}
     except Exception as e:  # noqa: BLE001 - every failure is reported, coded

@@ -501,10 +501,22 @@ pub fn enumerate(
     }
     let mut seen: HashSet<([u8; 32], bool)> = HashSet::new();
     // Two passes, so the cap never starves a late crash point (the acknowledgement is the
-    // last): first at every crash point the states that lose at most one free unit or keep a
-    // prefix of them, untorn; then every choice with every tear, until the cap.
+    // last): first at every crash point, the acknowledged ones first (a judge cut short by
+    // time has seen them), the states that lose at most one free unit or keep a prefix of
+    // them, untorn; then every choice with every tear, in order, until the cap. Within the
+    // acknowledged and the unacknowledged points the order is kept, so a tree seen at several
+    // points is named by the earliest.
     for pass in [Pass::Core, Pass::Rest] {
-        for (c, acked, always, free, choices) in &points {
+        let order: Box<dyn Iterator<Item = _>> = match pass {
+            Pass::Core => Box::new(
+                points
+                    .iter()
+                    .filter(|p| p.1)
+                    .chain(points.iter().filter(|p| !p.1)),
+            ),
+            Pass::Rest => Box::new(points.iter()),
+        };
+        for (c, acked, always, free, choices) in order {
             let (c, acked) = (*c, *acked);
             for kept in choices {
                 let core = kept.len() + 1 >= free.len() || free.starts_with(kept);
@@ -864,10 +876,11 @@ mod tests {
         let ops = [FsOp::SyncAll, FsOp::SyncAll, FsOp::Ack];
         let e = run(&store_with_aa(), &ops, Profile::Portable);
         assert_eq!(e.considered, 4);
-        // Same tree unacknowledged (c = 0..=2, first kept) and acknowledged (c = 3).
+        // Same tree unacknowledged (c = 0..=2, first kept) and acknowledged (c = 3), the
+        // acknowledged first.
         assert_eq!(e.states.len(), 2);
-        assert_eq!((e.states[0].crash_after, e.states[0].acked), (0, false));
-        assert_eq!((e.states[1].crash_after, e.states[1].acked), (3, true));
+        assert_eq!((e.states[0].crash_after, e.states[0].acked), (3, true));
+        assert_eq!((e.states[1].crash_after, e.states[1].acked), (0, false));
         assert_eq!(e.states[0].tree.digest(), e.states[1].tree.digest());
 
         let ops = atomic_put(true);

@@ -93,6 +93,9 @@ impl<C> Pool<C> {
 /// Connections a ledger opens: one per server worker thread.
 pub const DEFAULT_CONNECTIONS: usize = 8;
 
+/// Pause between two attempts to open a ledger that another process is switching to WAL.
+const OPEN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The grace ledger in an SQLite file: WAL mode (readers never block the writer),
 /// `synchronous = FULL` (an acknowledged win survives a power loss: a lost one would grant
 /// the grace again), and a busy timeout for writers in other processes.
@@ -105,13 +108,30 @@ impl SqliteLedger {
     /// Open (creating if needed) the ledger at `path` with `connections` connections.
     pub fn open(path: &Path, connections: usize) -> Result<SqliteLedger, BootstrapError> {
         let error = |e: rusqlite::Error| e.to_string();
-        let open = || -> rusqlite::Result<rusqlite::Connection> {
+        let attempt = || -> rusqlite::Result<rusqlite::Connection> {
             let connection = rusqlite::Connection::open(path)?;
             connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "FULL")?;
             connection.execute_batch(CREATE)?;
             Ok(connection)
+        };
+        // Switching a new database to WAL while other processes open it can fail with
+        // SQLITE_BUSY at once, without the busy handler (SQLite refuses to wait where waiting
+        // could deadlock): the whole open is tried again, within the same busy timeout.
+        let open = || {
+            let started = std::time::Instant::now();
+            loop {
+                match attempt() {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && started.elapsed() < SQLITE_BUSY_TIMEOUT =>
+                    {
+                        std::thread::sleep(OPEN_RETRY_PAUSE);
+                    }
+                    other => return other,
+                }
+            }
         };
         let connections = (0..connections.max(1))
             .map(|_| open())

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| keyrace_fuzz::store_ops(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| drop(keyrace_fuzz::store_ops(data)));

@@ -58,8 +58,8 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "store_ops",
-        check: store_ops,
-        verdict: |_| "ran".to_owned(),
+        check: |data| drop(store_ops(data)),
+        verdict: |data| store_ops(data).join("; "),
     },
 ];
 
@@ -180,7 +180,10 @@ pub fn adapter_message(data: &[u8]) {
 /// a `HashMap` model: every acknowledged put and delete survives reopens and crashes, every
 /// read returns the model's value, and nothing else ever appears. A crash may also land inside
 /// a put: the secret then holds its old or its new value (the new one if acknowledged).
-pub fn store_ops(data: &[u8]) {
+/// Returns what happened besides puts, gets and deletes, in order: each reopen, each crash,
+/// and for a crash inside a put, which value the secret kept.
+pub fn store_ops(data: &[u8]) -> Vec<String> {
+    let mut events = Vec::new();
     let fs = SimFs::new(Semantics::Posix);
     let dir = std::path::Path::new("/store");
     let key = keyrace_core::Key::from_bytes([0x42; 32]);
@@ -216,6 +219,7 @@ pub fn store_ops(data: &[u8]) {
                 process += 1;
                 actor = fs.actor(&format!("p{process}"));
                 store = open(&actor).expect("reopen");
+                events.push("reopened".to_owned());
             }
             _ => {
                 let mode = if arg % 2 == 0 {
@@ -245,10 +249,19 @@ pub fn store_ops(data: &[u8]) {
                         fine,
                         "step {step}: after a crash inside put {name} (acknowledged: {acked}) get gives {got:?}, not the old {old:?} or the new value"
                     );
+                    let kept = if got.as_deref() == Some(&value) {
+                        "new value kept"
+                    } else {
+                        "old value kept"
+                    };
+                    let acked = if acked { "acknowledged" } else { "failed" };
+                    events.push(format!("crashed inside a put ({acked}): {kept}"));
                     match got {
                         Some(bytes) => model.insert(name, bytes.to_vec()),
                         None => model.remove(&name),
                     };
+                } else {
+                    events.push("crashed".to_owned());
                 }
             }
         }
@@ -264,4 +277,8 @@ pub fn store_ops(data: &[u8]) {
         let got = store.get(name).expect("final get");
         assert_eq!(got.as_deref(), Some(value), "final get {name}");
     }
+    if events.is_empty() {
+        events.push("no reopen, no crash".to_owned());
+    }
+    events
 }

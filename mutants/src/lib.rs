@@ -45,6 +45,8 @@ pub enum Mutant {
     GetSwallowsErrors,
     /// [`put::delete_by_rewrite`].
     DeleteRewritesAll,
+    /// [`put::delete_no_dir_fsync`].
+    DeleteNoDirFsync,
     /// [`open::leaking_a_handle_on_failure`].
     OpenLeaksHandle,
     /// [`open::reset_after_open`].
@@ -57,6 +59,10 @@ pub enum Mutant {
     RetryUnbounded,
     /// [`witness::RetryOnDivergence`].
     RetryOnDivergence,
+    /// [`witness::NoRetry`].
+    NoRetryOn412,
+    /// [`witness::retrying_server_errors`].
+    RetryServerErrors,
     /// [`witness::Uncoalesced`].
     NoSingleflight,
     /// [`witness::CacheWrite::InPlace`].
@@ -65,10 +71,18 @@ pub enum Mutant {
     CacheFollowsSymlink,
     /// [`witness::swallowing_errors`].
     WitnessSwallowsErrors,
+    /// [`witness::misreported_source`].
+    WitnessMisreportsCache,
+    /// [`witness::Forget::Loads`].
+    CacheNeverLoaded,
+    /// [`witness::Forget::ZeroHead`].
+    ZeroHeadDiscarded,
+    /// [`witness::cache_keyed_by_server`].
+    CacheKeyedByUrl,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: &'static [Mutant] = &[
         Mutant::KeygenReadThenWrite,
         Mutant::KeygenExclThenWrite,
         Mutant::KeygenBroadCatch,
@@ -81,16 +95,23 @@ impl Mutant {
         Mutant::PutRenameNoDirFsync,
         Mutant::GetSwallowsErrors,
         Mutant::DeleteRewritesAll,
+        Mutant::DeleteNoDirFsync,
         Mutant::OpenLeaksHandle,
         Mutant::ResetNeedsOpen,
         Mutant::GraceCheckThenSet,
         Mutant::ConsumeNoFsync,
         Mutant::RetryUnbounded,
         Mutant::RetryOnDivergence,
+        Mutant::NoRetryOn412,
+        Mutant::RetryServerErrors,
         Mutant::NoSingleflight,
         Mutant::CacheWriteInPlace,
         Mutant::CacheFollowsSymlink,
         Mutant::WitnessSwallowsErrors,
+        Mutant::WitnessMisreportsCache,
+        Mutant::CacheNeverLoaded,
+        Mutant::ZeroHeadDiscarded,
+        Mutant::CacheKeyedByUrl,
     ];
 
     /// The mutant's name: the catalogue's variant, `--mutant NAME`, and the docs' name.
@@ -108,22 +129,29 @@ impl Mutant {
             Mutant::PutRenameNoDirFsync => "put-rename-no-dir-fsync",
             Mutant::GetSwallowsErrors => "get-swallows-errors",
             Mutant::DeleteRewritesAll => "delete-rewrites-all",
+            Mutant::DeleteNoDirFsync => "delete-no-dir-fsync",
             Mutant::OpenLeaksHandle => "open-leaks-handle",
             Mutant::ResetNeedsOpen => "reset-needs-open",
             Mutant::GraceCheckThenSet => "grace-check-then-set",
             Mutant::ConsumeNoFsync => "consume-no-fsync",
             Mutant::RetryUnbounded => "retry-unbounded",
             Mutant::RetryOnDivergence => "retry-on-divergence",
+            Mutant::NoRetryOn412 => "no-retry-on-412",
+            Mutant::RetryServerErrors => "retry-server-errors",
             Mutant::NoSingleflight => "no-singleflight",
             Mutant::CacheWriteInPlace => "cache-write-in-place",
             Mutant::CacheFollowsSymlink => "cache-follows-symlink",
             Mutant::WitnessSwallowsErrors => "witness-swallows-errors",
+            Mutant::WitnessMisreportsCache => "witness-misreports-cache",
+            Mutant::CacheNeverLoaded => "cache-never-loaded",
+            Mutant::ZeroHeadDiscarded => "zero-head-discarded",
+            Mutant::CacheKeyedByUrl => "cache-keyed-by-url",
         }
     }
 
     /// Every name, in [`Mutant::ALL`]'s order (for a CLI's list of possible values).
-    pub fn names() -> [&'static str; 22] {
-        Mutant::ALL.map(Mutant::name)
+    pub fn names() -> Vec<&'static str> {
+        Mutant::ALL.iter().map(|m| m.name()).collect()
     }
 }
 
@@ -137,7 +165,8 @@ impl std::str::FromStr for Mutant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Mutant::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
                 format!(
@@ -160,7 +189,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_are_distinct() {
         let names = Mutant::names();
-        for (i, mutant) in Mutant::ALL.into_iter().enumerate() {
+        for (i, &mutant) in Mutant::ALL.iter().enumerate() {
             assert_eq!(mutant.name().parse::<Mutant>(), Ok(mutant));
             assert!(!names[..i].contains(&mutant.name()), "{mutant} twice");
         }

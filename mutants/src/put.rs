@@ -193,3 +193,15 @@ pub fn delete_by_rewrite<F: Fs>(store: &Store<F>, name: &str) -> Result<bool> {
     }
     store.delete(name)
 }
+
+/// delete-no-dir-fsync — seed 000: the secret's file is unlinked but its directory is never
+/// synced, so an acknowledged delete can be undone by a power loss and the secret comes back.
+/// Diff: `Store::delete` without its `sync_dir`.
+pub fn delete_no_dir_fsync<F: Fs>(store: &Store<F>, name: &str) -> Result<bool> {
+    let path = store.dir().join(SECRETS_DIR).join(secret_file_name(name)?);
+    match store.fs().remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(fs_error("delete the secret")(e)),
+    }
+}

@@ -516,6 +516,15 @@ fn under_explore_a_hang_an_escape_and_a_flood_are_contained() {
             "5",
         ],
     );
+    // The helpers do not touch the store: the races pass, and both helpers were started (and
+    // then killed).
+    assert_eq!(outcome.code, Some(0), "{}", outcome.report);
+    let helpers = std::fs::read_to_string(world.state().join("pids")).unwrap_or_default();
+    assert!(
+        helpers.lines().count() >= 2,
+        "the adapter started no helper under the tracer: {}",
+        outcome.report
+    );
     world.assert_contained(&outcome);
     let outcome = world.run(
         "flood",

@@ -332,17 +332,23 @@ mod tests {
         ledger
             .with_connection(|c| c.execute("INSERT INTO keyrace_grace (key_id) VALUES ('p')", []))
             .expect("provision");
-        let wins = std::thread::scope(|scope| {
+        let outcomes: Vec<Consumed> = std::thread::scope(|scope| {
             let racers: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| ledger.try_consume("p").expect("consume")))
+                .map(|_| scope.spawn(|| ledger.try_consume("p")))
                 .collect();
             racers
                 .into_iter()
-                .map(|r| r.join().is_ok_and(|c| c == Consumed::Won))
-                .filter(|&won| won)
-                .count()
+                .map(|r| {
+                    // A racer that failed (a busy database) is a failure, never a loser.
+                    r.join()
+                        .expect("a racer panicked")
+                        .expect("every racer's consume succeeds")
+                })
+                .collect()
         });
-        assert_eq!(wins, 1);
+        let wins = outcomes.iter().filter(|&&c| c == Consumed::Won).count();
+        assert_eq!(wins, 1, "{outcomes:?}");
+        assert_eq!(outcomes.len(), 8);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Known-bad variants of the reference witness server, one per real-world bug of seed 002
 //! (loopctl), for the server check to catch (`keyrace witness-server --mutant NAME`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use keyrace_core::bootstrap::ledger::validate_key_id;
 use keyrace_core::bootstrap::{BootstrapError, Consumed, GraceLedger};
@@ -14,7 +17,8 @@ pub enum ServerMutant {
     /// `ledger-check-then-set` — seed 002 (custody-03 before the conditional UPDATE): read
     /// whether the grace is consumed, then mark it consumed, two statements. Diff: `UPDATE ...
     /// WHERE consumed_at IS NULL` → `SELECT consumed_at` then an unconditional `UPDATE`, so
-    /// racing bootstraps on different connections can all win.
+    /// racing bootstraps on different connections can all win. Its window is held open
+    /// ([`Window`]), so the race is lost on every run.
     LedgerCheckThenSet,
     /// `412-without-head` — seed 002 (loopctl before PR #300 reused the head it read): the 412
     /// of a consumed grace carries no current head, so the client cannot retry with one and
@@ -25,6 +29,10 @@ pub enum ServerMutant {
     /// placeholder, and the server calls it a divergence, so every request is a 409 until a
     /// head is sealed. Diff: the placeholder's "pass while nothing is sealed" → 409.
     ZeroHeadLoop,
+    /// `zero-after-seal` — seed 002 (HIGH-3's fix without its gate): the zero placeholder
+    /// passes after a head is sealed too, so a client that never learned the sealed head is
+    /// never told it diverged. Diff: "pass while nothing is sealed" → "pass".
+    ZeroAfterSeal,
     /// `op-before-refusal`: the guarded operation runs before the gate decides, so a refused
     /// request has had its effect and the client's retry runs it twice. Diff: count the
     /// operation, then check.
@@ -44,10 +52,11 @@ pub enum ServerMutant {
 }
 
 impl ServerMutant {
-    pub const ALL: [ServerMutant; 7] = [
+    pub const ALL: [ServerMutant; 8] = [
         ServerMutant::LedgerCheckThenSet,
         ServerMutant::RefusalWithoutHead,
         ServerMutant::ZeroHeadLoop,
+        ServerMutant::ZeroAfterSeal,
         ServerMutant::OpBeforeRefusal,
         ServerMutant::NewestHeadOnly,
         ServerMutant::TrustsAnyHead,
@@ -59,6 +68,7 @@ impl ServerMutant {
             ServerMutant::LedgerCheckThenSet => "ledger-check-then-set",
             ServerMutant::RefusalWithoutHead => "412-without-head",
             ServerMutant::ZeroHeadLoop => "zero-head-loop",
+            ServerMutant::ZeroAfterSeal => "zero-after-seal",
             ServerMutant::OpBeforeRefusal => "op-before-refusal",
             ServerMutant::NewestHeadOnly => "newest-head-only",
             ServerMutant::TrustsAnyHead => "trusts-any-head",
@@ -66,7 +76,19 @@ impl ServerMutant {
         }
     }
 
-    pub fn names() -> [&'static str; 7] {
+    /// The check of `keyrace check-server` that catches this mutant.
+    pub fn caught_by(self) -> &'static str {
+        match self {
+            ServerMutant::LedgerCheckThenSet | ServerMutant::RefusalWithoutHead => "bootstrap-race",
+            ServerMutant::ZeroHeadLoop | ServerMutant::ZeroAfterSeal => "zero-head",
+            ServerMutant::OpBeforeRefusal => "refusal-has-no-effect",
+            ServerMutant::NewestHeadOnly => "historical-head",
+            ServerMutant::TrustsAnyHead => "forged-head",
+            ServerMutant::MalformedAsAbsent => "malformed-head",
+        }
+    }
+
+    pub fn names() -> [&'static str; 8] {
         ServerMutant::ALL.map(ServerMutant::name)
     }
 }
@@ -108,9 +130,47 @@ fn ledger_error(detail: String) -> BootstrapError {
     }
 }
 
+/// How long a check-then-set consumer waits between its check and its set for another
+/// consumer of the same key: long enough for a racing request to arrive, short enough that a
+/// lone bootstrap is only slowed.
+pub const CHECK_THEN_SET_WINDOW: Duration = Duration::from_millis(200);
+
+/// Holds a check-then-set consumer after its check until another consumer of the same key has
+/// made its check too (or [`CHECK_THEN_SET_WINDOW`] passed), so that consumers racing on one
+/// key all find it unconsumed on every run, not by luck of the scheduler.
+#[derive(Debug, Default)]
+pub struct Window {
+    checks: Mutex<HashMap<String, usize>>,
+    checked: Condvar,
+}
+
+impl Window {
+    fn hold(&self, key_id: &str) {
+        let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        let count = checks.entry(key_id.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            self.checked.notify_all();
+            return;
+        }
+        let deadline = Instant::now() + CHECK_THEN_SET_WINDOW;
+        while checks.get(key_id).copied().unwrap_or(0) < 2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            checks = self
+                .checked
+                .wait_timeout(checks, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
 /// `ledger-check-then-set` over the SQLite ledger's connections.
 #[derive(Debug)]
-pub struct CheckThenSetSqlite(pub SqliteLedger);
+pub struct CheckThenSetSqlite(pub SqliteLedger, pub Window);
 
 impl GraceLedger for CheckThenSetSqlite {
     fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
@@ -123,6 +183,7 @@ impl GraceLedger for CheckThenSetSqlite {
                 })
                 .map_err(|e| ledger_error(e.to_string()))
         })?;
+        self.1.hold(key_id);
         if consumed.is_some() {
             return Ok(Consumed::AlreadyConsumed);
         }
@@ -136,7 +197,7 @@ impl GraceLedger for CheckThenSetSqlite {
 
 /// `ledger-check-then-set` over the PostgreSQL ledger's clients.
 #[derive(Debug)]
-pub struct CheckThenSetPostgres(pub PostgresLedger);
+pub struct CheckThenSetPostgres(pub PostgresLedger, pub Window);
 
 impl GraceLedger for CheckThenSetPostgres {
     fn try_consume(&self, key_id: &str) -> Result<Consumed, BootstrapError> {
@@ -146,6 +207,7 @@ impl GraceLedger for CheckThenSetPostgres {
                 .map(|row| row.and_then(|r| r.get::<_, Option<i64>>(0)))
                 .map_err(|e| ledger_error(postgres_error(&e)))
         })?;
+        self.1.hold(key_id);
         if consumed.is_some() {
             return Ok(Consumed::AlreadyConsumed);
         }
@@ -170,12 +232,13 @@ pub fn ledger_for(
     }
     Ok(match spec {
         LedgerSpec::Sqlite(path) => {
-            Box::new(CheckThenSetSqlite(SqliteLedger::open(path, connections)?))
+            let ledger = SqliteLedger::open(path, connections)?;
+            Box::new(CheckThenSetSqlite(ledger, Window::default()))
         }
-        LedgerSpec::Postgres(config) => Box::new(CheckThenSetPostgres(PostgresLedger::connect(
-            config,
-            connections,
-        )?)),
+        LedgerSpec::Postgres(config) => {
+            let ledger = PostgresLedger::connect(config, connections)?;
+            Box::new(CheckThenSetPostgres(ledger, Window::default()))
+        }
         LedgerSpec::Memory => {
             return Err(BootstrapError::Ledger {
                 what: "start the ledger-check-then-set mutant",

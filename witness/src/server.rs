@@ -230,6 +230,7 @@ impl State {
         });
         match (self.config.mutant, parsed) {
             (Some(ServerMutant::ZeroHeadLoop), Some(Ok(head))) if head.is_zero() => diverged,
+            (Some(ServerMutant::ZeroAfterSeal), Some(Ok(head))) if head.is_zero() => pass,
             (Some(ServerMutant::TrustsAnyHead), Some(Ok(_))) => pass,
             (Some(ServerMutant::NewestHeadOnly), Some(Ok(head)))
                 if head != current && (sealed || !head.is_zero()) =>

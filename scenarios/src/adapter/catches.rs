@@ -1,31 +1,84 @@
-//! Which runner scenario catches each mutant of `keyrace-mutants` at process level.
+//! Which runner check catches each mutant of `keyrace-mutants` at process level. The match is
+//! exhaustive, so a new mutant does not build until it names its check (or says why only the
+//! models can catch it), and `scenarios/tests/mutants.rs` runs every one against its check.
 
 use keyrace_mutants::Mutant;
 
-/// The scenario expected to catch `mutant`, or `None` for a mutant only the models catch
-/// (`keygen-broad-catch` needs an injected read error the runner cannot cause).
+/// What must catch a mutant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catch {
+    /// A violation in runner scenario `scenario` that names `check`: a phrase of its invariant
+    /// or, where one invariant has several branches, of its evidence.
+    Runner {
+        scenario: &'static str,
+        check: &'static str,
+    },
+    /// Only `keyrace-harness`'s models can catch it, for the reason given.
+    ModelsOnly { why: &'static str },
+}
+
+impl Catch {
+    /// The scenario of a runner catch.
+    pub fn scenario(self) -> Option<&'static str> {
+        match self {
+            Catch::Runner { scenario, .. } => Some(scenario),
+            Catch::ModelsOnly { .. } => None,
+        }
+    }
+}
+
+const fn runner(scenario: &'static str, check: &'static str) -> Catch {
+    Catch::Runner { scenario, check }
+}
+
+/// The check expected to catch `mutant`.
+pub fn catch(mutant: Mutant) -> Catch {
+    match mutant {
+        Mutant::KeygenReadThenWrite | Mutant::KeygenExclThenWrite => runner(
+            "keygen-race",
+            "every racing put into a fresh store succeeds",
+        ),
+        Mutant::KeygenBroadCatch => Catch::ModelsOnly {
+            why: "it needs an injected read error of the key file, which the runner cannot cause",
+        },
+        Mutant::PutGlobalMetaRmw => runner("put-race", "reads back exactly after concurrent puts"),
+        Mutant::PutInPlace => runner("crash-put", "holds its old or its new value"),
+        Mutant::GraceCheckThenSet => runner("double-bootstrap", "exactly one of the racing"),
+        Mutant::OpenLeaksHandle => runner("failed-open-releases-handles", "releases every handle"),
+        Mutant::SilentEphemeral => runner("no-stable-key", "no silent ephemeral key"),
+        Mutant::ResetNeedsOpen => runner(
+            "delete-reset",
+            "reset succeeds on a store whose metadata is garbage",
+        ),
+        Mutant::DeleteRewritesAll => runner("delete-reset", "loses no put"),
+        Mutant::GetSwallowsErrors => runner("recover-corrupt", "never a wrong value"),
+        Mutant::KeyPerProcess => runner("restart-durability", "survives a restart"),
+        // Each crash-state branch is told apart by the operation a crash state lost: the
+        // overwrite's write or rename, or the delete's remove.
+        Mutant::PutInPlaceOneWrite => runner("crash-states", "(write #"),
+        Mutant::PutRenameNoDirFsync => runner("crash-states", "(rename "),
+        Mutant::DeleteNoDirFsync => runner("crash-states", "(remove "),
+        Mutant::KeygenNoFsync => runner("crash-keygen", "after a power loss"),
+        Mutant::ConsumeNoFsync => runner("crash-consume", "stays consumed"),
+        Mutant::RetryUnbounded => runner("retry-bounded", "exactly two requests"),
+        Mutant::RetryOnDivergence => runner("no-retry-on-divergence", "after exactly one request"),
+        Mutant::NoRetryOn412 => runner("retry-once", "retried exactly once"),
+        Mutant::RetryServerErrors | Mutant::WitnessSwallowsErrors => {
+            runner("server-faults", "after at most four requests")
+        }
+        Mutant::NoSingleflight => runner("cold-start", "exactly one request without a head"),
+        Mutant::CacheNeverLoaded => runner("head-persists", "no second bootstrap"),
+        Mutant::WitnessMisreportsCache => runner("head-persists", "whether it came from the cache"),
+        Mutant::ZeroHeadDiscarded => runner("zero-head", "zero placeholder"),
+        Mutant::CacheKeyedByUrl => runner("cache-keyed", "its own server handed out"),
+        Mutant::CacheWriteInPlace => runner("cache-torn", "a complete head"),
+        Mutant::CacheFollowsSymlink => runner("cache-symlink", "never written through"),
+    }
+}
+
+/// The scenario expected to catch `mutant`, or `None` for a mutant only the models catch.
 pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
-    Some(match mutant {
-        Mutant::KeygenReadThenWrite | Mutant::KeygenExclThenWrite => "keygen-race",
-        Mutant::KeygenBroadCatch => return None,
-        Mutant::PutGlobalMetaRmw => "put-race",
-        Mutant::PutInPlace => "crash-put",
-        Mutant::GraceCheckThenSet => "double-bootstrap",
-        Mutant::OpenLeaksHandle => "failed-open-releases-handles",
-        Mutant::SilentEphemeral => "no-stable-key",
-        Mutant::ResetNeedsOpen | Mutant::DeleteRewritesAll => "delete-reset",
-        Mutant::GetSwallowsErrors => "recover-corrupt",
-        Mutant::KeyPerProcess => "restart-durability",
-        Mutant::PutInPlaceOneWrite | Mutant::PutRenameNoDirFsync => "crash-states",
-        Mutant::KeygenNoFsync => "crash-keygen",
-        Mutant::ConsumeNoFsync => "crash-consume",
-        Mutant::RetryUnbounded => "retry-bounded",
-        Mutant::RetryOnDivergence => "no-retry-on-divergence",
-        Mutant::NoSingleflight => "cold-start",
-        Mutant::CacheWriteInPlace => "cache-torn",
-        Mutant::CacheFollowsSymlink => "cache-symlink",
-        Mutant::WitnessSwallowsErrors => "server-faults",
-    })
+    catch(mutant).scenario()
 }
 
 /// Only a traced run (the full mode where tracing works) can catch it: a SIGKILL never tears
@@ -37,6 +90,7 @@ pub fn needs_tracing(mutant: Mutant) -> bool {
         Mutant::PutInPlaceOneWrite
             | Mutant::KeygenNoFsync
             | Mutant::PutRenameNoDirFsync
+            | Mutant::DeleteNoDirFsync
             | Mutant::ConsumeNoFsync
             | Mutant::CacheWriteInPlace
     )

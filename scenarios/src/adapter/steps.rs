@@ -77,20 +77,21 @@ fn witness_with<C: CacheStore, S: HeadSlot, R: RetryRule>(
     slot: S,
     rule: R,
 ) -> std::result::Result<Option<HeadUsed>, AdapterError> {
-    witness_judged(call, cache, slot, rule, |called| called)
+    witness_made(call, cache, slot, rule, |once| once())
 }
 
-/// What becomes of one call's result (the reference keeps it).
-type Judge = fn(Called) -> Called;
+/// How one call is made of the client's `call` and what it returns (the reference: once, its
+/// result as it is).
+type Caller = fn(&dyn Fn() -> Called) -> Called;
 type Called = std::result::Result<Vec<u8>, WitnessError>;
 
-/// [`witness_with`], each call's result passed through `judge`.
-fn witness_judged<C: CacheStore, S: HeadSlot, R: RetryRule>(
+/// [`witness_with`], each call made by `caller`.
+fn witness_made<C: CacheStore, S: HeadSlot, R: RetryRule>(
     call: &WitnessCall<'_>,
     cache: C,
     slot: S,
     rule: R,
-    judge: Judge,
+    caller: Caller,
 ) -> std::result::Result<Option<HeadUsed>, AdapterError> {
     let used = (call.concurrency <= 1).then(|| {
         let head = cache.load().head();
@@ -103,7 +104,7 @@ fn witness_judged<C: CacheStore, S: HeadSlot, R: RetryRule>(
     let client = WitnessClient::with_parts(transport, cache, slot, rule, ApiKey::new(call.api_key));
     let results: Vec<std::result::Result<Vec<u8>, WitnessError>> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..call.concurrency.max(1))
-            .map(|_| scope.spawn(|| judge(client.call(b""))))
+            .map(|_| scope.spawn(|| caller(&|| client.call(b""))))
             .collect();
         calls
             .into_iter()
@@ -205,6 +206,10 @@ impl Steps {
                 delete: put::delete_by_rewrite,
                 ..reference
             },
+            Mutant::DeleteNoDirFsync => Steps {
+                delete: put::delete_no_dir_fsync,
+                ..reference
+            },
             Mutant::OpenLeaksHandle => Steps {
                 open: |steps, dir| {
                     open::leaking_a_handle_on_failure(&OsFs, dir, || open_store(steps, dir))
@@ -262,8 +267,60 @@ impl Steps {
             Mutant::WitnessSwallowsErrors => Steps {
                 witness: |call| {
                     let cache = reference_cache(call);
-                    let judge = witness::swallowing_errors::<Vec<u8>>;
-                    witness_judged(call, cache, SingleFlight::new(), RetryOnce, judge)
+                    let caller: Caller = |once| witness::swallowing_errors(once());
+                    witness_made(call, cache, SingleFlight::new(), RetryOnce, caller)
+                },
+                ..reference
+            },
+            Mutant::RetryServerErrors => Steps {
+                witness: |call| {
+                    let cache = reference_cache(call);
+                    let caller: Caller = witness::retrying_server_errors;
+                    witness_made(call, cache, SingleFlight::new(), RetryOnce, caller)
+                },
+                ..reference
+            },
+            Mutant::NoRetryOn412 => Steps {
+                witness: |call| {
+                    let cache = reference_cache(call);
+                    witness_with(call, cache, SingleFlight::new(), witness::NoRetry)
+                },
+                ..reference
+            },
+            Mutant::WitnessMisreportsCache => Steps {
+                witness: |call| {
+                    let used = (Steps::REFERENCE.witness)(call)?;
+                    Ok(used.map(|used| HeadUsed {
+                        from_cache: witness::misreported_source(used.from_cache),
+                        ..used
+                    }))
+                },
+                ..reference
+            },
+            Mutant::CacheNeverLoaded => Steps {
+                witness: |call| {
+                    let cache = witness::ForgetfulCache {
+                        inner: reference_cache(call),
+                        forget: witness::Forget::Loads,
+                    };
+                    witness_with(call, cache, SingleFlight::new(), RetryOnce)
+                },
+                ..reference
+            },
+            Mutant::ZeroHeadDiscarded => Steps {
+                witness: |call| {
+                    let cache = witness::ForgetfulCache {
+                        inner: reference_cache(call),
+                        forget: witness::Forget::ZeroHead,
+                    };
+                    witness_with(call, cache, SingleFlight::new(), RetryOnce)
+                },
+                ..reference
+            },
+            Mutant::CacheKeyedByUrl => Steps {
+                witness: |call| {
+                    let cache = witness::cache_keyed_by_server(OsFs, call.cache_dir, call.url);
+                    witness_with(call, cache, SingleFlight::new(), RetryOnce)
                 },
                 ..reference
             },

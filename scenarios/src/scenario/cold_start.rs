@@ -2,10 +2,16 @@
 //! cache, send exactly one request without a head: one bootstrap spends the one-time grace,
 //! the other calls wait for the head it learns.
 //!
-//! Actors: the verifier makes one `witness` op with `concurrency: 8`. The server passes the
-//! first bootstrap after [`SLOW_BOOTSTRAP`] (a server slower than a process starting its
-//! threads, so every call is under way before any head is known), refuses any later one with
-//! 412 and its head (the grace is spent), and passes its head.
+//! Actors: the verifier makes one `witness` op with `concurrency: 8`. The server holds its
+//! answer to the first bootstrap until a second request arrives, or for [`HOLD`] when none
+//! does: a client that does not coalesce sends its second bootstrap while the first is held,
+//! on every run, however loaded the machine; a coalescing client's calls all wait for the
+//! leader, so the server hears nothing more and answers after [`HOLD`]. It refuses any later
+//! bootstrap with 412 and its head (the grace is spent), and passes its head.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use super::witness_call::{api_key, cache_dir, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
@@ -18,7 +24,7 @@ pub const DEF: ScenarioDef = ScenarioDef {
     summary: "eight concurrent first calls in one process send exactly one bootstrap (no head), and all succeed",
     needs: &[OpName::Witness],
     needs_key: false,
-    default_rounds: 20,
+    default_rounds: 5,
     mode: Mode::Stochastic,
     run_round,
 };
@@ -29,18 +35,48 @@ pub(crate) const INVARIANT: &str =
 /// Concurrent calls per round.
 pub const CONCURRENCY: u32 = 8;
 
-/// How long the server takes to answer the first bootstrap.
-pub const SLOW_BOOTSTRAP: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest the server holds the first bootstrap's answer waiting for a second request:
+/// far longer than a process takes to start its threads' requests.
+pub const HOLD: Duration = Duration::from_millis(500);
+
+/// Counts the server's requests; the first bootstrap waits on it for a second one.
+#[derive(Default)]
+struct Arrivals {
+    count: Mutex<usize>,
+    arrived: Condvar,
+}
+
+impl Arrivals {
+    fn arrive(&self) {
+        *self.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.arrived.notify_all();
+    }
+
+    /// Wait until `n` requests have arrived, or `hold` has passed.
+    fn wait_for(&self, n: usize, hold: Duration) {
+        let count = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            self.arrived
+                .wait_timeout_while(count, hold, |count| *count < n)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+    }
+}
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(21);
-    let bootstraps = std::sync::atomic::AtomicUsize::new(0);
-    let script = Box::new(move |_: usize, seen: &Seen| match &seen.head {
-        None if bootstraps.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
-            Answer::After(SLOW_BOOTSTRAP, Box::new(Answer::Pass(current)))
+    let bootstraps = AtomicUsize::new(0);
+    let arrivals = Arrivals::default();
+    let script = Box::new(move |_: usize, seen: &Seen| {
+        arrivals.arrive();
+        match &seen.head {
+            None if bootstraps.fetch_add(1, Ordering::SeqCst) == 0 => {
+                arrivals.wait_for(2, HOLD);
+                Answer::Pass(current)
+            }
+            None => Answer::Consumed(current),
+            Some(_) => Answer::Pass(current),
         }
-        None => Answer::Consumed(current),
-        Some(_) => Answer::Pass(current),
     });
     let Some(server) = server(env.cfg.preset, round, script) else {
         return Ok(());

@@ -404,3 +404,307 @@ pub(crate) fn fd_target(tid: Pid, fd: i32) -> FdTarget {
     }
     FdTarget::Other
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    fn regs(nr: i64, args: [u64; 6]) -> libc::user_regs_struct {
+        libc::user_regs_struct {
+            orig_rax: nr as u64,
+            rdi: args[0],
+            rsi: args[1],
+            rdx: args[2],
+            r10: args[3],
+            r8: args[4],
+            r9: args[5],
+            r15: 0,
+            r14: 0,
+            r13: 0,
+            r12: 0,
+            rbp: 0,
+            rbx: 0,
+            r11: 0,
+            rax: 0,
+            rcx: 0,
+            rip: 0,
+            cs: 0,
+            eflags: 0,
+            rsp: 0,
+            ss: 0,
+            fs_base: 0,
+            gs_base: 0,
+            ds: 0,
+            es: 0,
+            fs: 0,
+            gs: 0,
+        }
+    }
+
+    /// The call as if this process made it: its own memory holds the arguments, and its
+    /// working directory and descriptors are the tracee's.
+    fn decode(nr: i64, args: [u64; 6]) -> Call {
+        Call::decode(Pid::this(), &regs(nr, args))
+    }
+
+    fn ptr(s: &CString) -> u64 {
+        s.as_ptr() as u64
+    }
+
+    fn c(path: impl AsRef<Path>) -> CString {
+        CString::new(path.as_ref().as_os_str().as_encoded_bytes()).unwrap()
+    }
+
+    const CWD: u64 = libc::AT_FDCWD as u64;
+
+    #[test]
+    fn a_relative_path_resolves_against_the_working_directory_then_lexically() {
+        let path = c("a/./b/../c");
+        let cwd = std::env::current_dir().unwrap();
+        let open = decode(libc::SYS_open, [ptr(&path), 0, 0, 0, 0, 0]);
+        assert_eq!(open.kind, Kind::Open);
+        assert_eq!(open.paths, [cwd.join("a/c")]);
+        let openat = decode(libc::SYS_openat, [CWD, ptr(&path), 0, 0, 0, 0]);
+        assert_eq!(openat.paths, [cwd.join("a/c")]);
+    }
+
+    #[test]
+    fn a_relative_path_resolves_against_its_directory_descriptor() {
+        let temp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(temp.path()).unwrap();
+        std::fs::create_dir(real.join("sub")).unwrap();
+        let dir = std::fs::File::open(real.join("sub")).unwrap();
+        let dirfd = dir.as_raw_fd() as u64;
+        let (from, to) = (c("../x"), c("y/./z"));
+        let rename = decode(
+            libc::SYS_renameat2,
+            [dirfd, ptr(&from), CWD, ptr(&to), 0, 0],
+        );
+        assert_eq!(rename.kind, Kind::Rename);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(rename.paths, [real.join("x"), cwd.join("y/z")]);
+
+        let (target, link) = (c("t"), c("l"));
+        let linkat = decode(
+            libc::SYS_linkat,
+            [dirfd, ptr(&target), dirfd, ptr(&link), 0, 0],
+        );
+        assert_eq!(linkat.kind, Kind::Link);
+        assert_eq!(linkat.paths, [real.join("sub/t"), real.join("sub/l")]);
+
+        // An absolute path ignores the descriptor, even one that is not open.
+        let absolute = c("/etc/../tmp//k");
+        let open = decode(libc::SYS_openat, [999_999, ptr(&absolute), 0, 0, 0, 0]);
+        assert_eq!(open.paths, [PathBuf::from("/tmp/k")]);
+    }
+
+    #[test]
+    fn proc_self_names_the_tracee_not_the_runner() {
+        let pid = Pid::this();
+        for (named, meant) in [
+            ("/proc/self/fd/3", format!("/proc/{pid}/fd/3")),
+            ("/proc/thread-self/cwd", format!("/proc/{pid}/cwd")),
+            ("/proc/self/../1/root", "/proc/1/root".to_owned()),
+            ("/proc/selfish/x", "/proc/selfish/x".to_owned()),
+        ] {
+            let path = c(named);
+            let call = decode(libc::SYS_unlink, [ptr(&path), 0, 0, 0, 0, 0]);
+            assert_eq!(call.paths, [PathBuf::from(meant)], "{named}");
+        }
+    }
+
+    #[test]
+    fn symlinks_are_named_not_followed_but_a_descriptor_is_where_it_points() {
+        let temp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(temp.path()).unwrap();
+        std::fs::create_dir(real.join("target")).unwrap();
+        std::os::unix::fs::symlink(real.join("target"), real.join("link")).unwrap();
+        // The kernel resolved the link when the directory was opened.
+        let through_link = std::fs::File::open(real.join("link")).unwrap();
+        let f = c("f");
+        let call = decode(
+            libc::SYS_openat,
+            [through_link.as_raw_fd() as u64, ptr(&f), 0, 0, 0, 0],
+        );
+        assert_eq!(call.paths, [real.join("target/f")]);
+        // A link in the path itself is kept as named: unlink and rename act on the link.
+        let named = c(real.join("link/f"));
+        let call = decode(libc::SYS_unlink, [ptr(&named), 0, 0, 0, 0, 0]);
+        assert_eq!(call.paths, [real.join("link/f")]);
+        let last = c(real.join("target/../link"));
+        let call = decode(libc::SYS_unlink, [ptr(&last), 0, 0, 0, 0, 0]);
+        assert_eq!(call.paths, [real.join("link")]);
+    }
+
+    #[test]
+    fn each_call_kind_carries_its_paths_descriptor_and_flags() {
+        let temp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(temp.path()).unwrap();
+        let file = std::fs::File::create(real.join("file")).unwrap();
+        let fd = file.as_raw_fd() as u64;
+        let path = c(real.join("p"));
+        let p = ptr(&path);
+        let how = (libc::O_CREAT | libc::O_EXCL) as u64;
+        let open_how = [how, 0o600, 0];
+        // (call, arguments, kind, paths, the descriptor's file)
+        type Case<'a> = (i64, [u64; 6], Kind, &'a [&'a str], Option<&'a str>);
+        let cases: [Case<'_>; 12] = [
+            (
+                libc::SYS_creat,
+                [p, 0o600, 0, 0, 0, 0],
+                Kind::Open,
+                &["p"],
+                None,
+            ),
+            (
+                libc::SYS_openat2,
+                [CWD, p, open_how.as_ptr() as u64, 24, 0, 0],
+                Kind::Open,
+                &["p"],
+                None,
+            ),
+            (
+                libc::SYS_unlinkat,
+                [CWD, p, libc::AT_REMOVEDIR as u64, 0, 0, 0],
+                Kind::Rmdir,
+                &["p"],
+                None,
+            ),
+            (
+                libc::SYS_unlinkat,
+                [CWD, p, 0, 0, 0, 0],
+                Kind::Unlink,
+                &["p"],
+                None,
+            ),
+            (
+                libc::SYS_mkdirat,
+                [CWD, p, 0o700, 0, 0, 0],
+                Kind::Mkdir,
+                &["p"],
+                None,
+            ),
+            (
+                libc::SYS_pwrite64,
+                [fd, 0, 0, 0, 0, 0],
+                Kind::Write,
+                &[],
+                Some("file"),
+            ),
+            (
+                libc::SYS_fdatasync,
+                [fd, 0, 0, 0, 0, 0],
+                Kind::Fsync,
+                &[],
+                Some("file"),
+            ),
+            (
+                libc::SYS_ftruncate,
+                [fd, 8, 0, 0, 0, 0],
+                Kind::Ftruncate,
+                &[],
+                Some("file"),
+            ),
+            (
+                libc::SYS_syncfs,
+                [fd, 0, 0, 0, 0, 0],
+                Kind::SyncAll,
+                &[],
+                None,
+            ),
+            (
+                libc::SYS_newfstatat,
+                [CWD, p, 0, libc::AT_SYMLINK_NOFOLLOW as u64, 0, 0],
+                Kind::Stat,
+                &["p"],
+                None,
+            ),
+            // With AT_EMPTY_PATH it is an fstat of the descriptor: no name is checked.
+            (
+                libc::SYS_newfstatat,
+                [fd, p, 0, libc::AT_EMPTY_PATH as u64, 0, 0],
+                Kind::Other,
+                &[],
+                None,
+            ),
+            (libc::SYS_getpid, [0; 6], Kind::Other, &[], None),
+        ];
+        for (nr, args, kind, paths, fd_path) in cases {
+            let call = decode(nr, args);
+            let name = call.name();
+            assert_eq!(call.kind, kind, "{name}");
+            let want: Vec<PathBuf> = paths.iter().map(|p| real.join(p)).collect();
+            assert_eq!(call.paths, want, "{name}");
+            let want_fd = fd_path.map(|p| (fd as i32, FdTarget::Path(real.join(p))));
+            assert_eq!(call.fd, want_fd, "{name}");
+        }
+        let creat = decode(libc::SYS_creat, [p, 0o600, 0, 0, 0, 0]);
+        assert_eq!(
+            creat.open_flags,
+            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64
+        );
+        let openat2 = decode(
+            libc::SYS_openat2,
+            [CWD, p, open_how.as_ptr() as u64, 24, 0, 0],
+        );
+        assert_eq!(openat2.open_flags, how);
+        assert_eq!(
+            openat2.describe(&real),
+            "openat2 p O_CREAT|O_EXCL",
+            "flags shown by name"
+        );
+    }
+
+    #[test]
+    fn a_descriptor_is_a_path_a_pipe_or_other() {
+        let temp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(temp.path()).unwrap();
+        let pid = Pid::this();
+        let file = std::fs::File::create(real.join("kept")).unwrap();
+        assert_eq!(
+            fd_target(pid, file.as_raw_fd()),
+            FdTarget::Path(real.join("kept"))
+        );
+        // An unlinked file still names where it was (without the kernel's " (deleted)").
+        let gone = std::fs::File::create(real.join("gone")).unwrap();
+        std::fs::remove_file(real.join("gone")).unwrap();
+        assert_eq!(
+            fd_target(pid, gone.as_raw_fd()),
+            FdTarget::Path(real.join("gone"))
+        );
+        let (read, _write) = nix::unistd::pipe().unwrap();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", read.as_raw_fd()))
+            .unwrap()
+            .ino();
+        assert_eq!(fd_target(pid, read.as_raw_fd()), FdTarget::Pipe(inode));
+        let (socket, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(fd_target(pid, socket.as_raw_fd()), FdTarget::Other);
+        assert_eq!(fd_target(pid, 999_999), FdTarget::Other);
+    }
+
+    #[test]
+    fn describe_shows_paths_relative_to_the_scope() {
+        let temp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(temp.path()).unwrap();
+        let (from, to) = (c(real.join("secrets/.tmp-1")), c(real.join("secrets/6b")));
+        let rename = decode(libc::SYS_rename, [ptr(&from), ptr(&to), 0, 0, 0, 0]);
+        assert_eq!(rename.describe(&real), "rename secrets/.tmp-1 → secrets/6b");
+        assert!(rename.touches(&real.join("secrets")));
+        assert!(!rename.touches(&real.join("secret")));
+        let dir = std::fs::File::open(&real).unwrap();
+        let fsync = decode(libc::SYS_fsync, [dir.as_raw_fd() as u64, 0, 0, 0, 0, 0]);
+        assert_eq!(fsync.describe(&real), "fsync .");
+        let outside = c("/elsewhere/x");
+        let unlink = decode(libc::SYS_unlink, [ptr(&outside), 0, 0, 0, 0, 0]);
+        assert_eq!(unlink.describe(&real), "unlink /elsewhere/x");
+    }
+
+    #[test]
+    fn normalise_never_climbs_above_the_root() {
+        assert_eq!(normalise(Path::new("/../a/../../b/.")), Path::new("/b"));
+        assert_eq!(normalise(Path::new("/a//b/")), Path::new("/a/b"));
+    }
+}

@@ -489,3 +489,543 @@ impl Observer for Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::Scratch;
+    use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, CWD};
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::path::Component;
+
+    const SLOT: usize = 1;
+
+    /// One call of the writer, made for real by this process. Paths are relative to the
+    /// recorded root (`../outside/...` is a directory beside it); a descriptor is named by
+    /// the path it was opened with.
+    #[derive(Clone, Copy)]
+    enum Sys {
+        Open(&'static str, OFlags),
+        Write(&'static str, &'static [u8]),
+        Pwrite(&'static str, &'static [u8], u64),
+        Pwritev(&'static str, &'static [&'static [u8]], u64),
+        Ftruncate(&'static str, u64),
+        Truncate(&'static str, u64),
+        Renameat2(&'static str, &'static str, RenameFlags),
+        Linkat(&'static str, &'static str),
+        /// linkat("/proc/self/fd/N", to, AT_SYMLINK_FOLLOW) of the descriptor.
+        LinkFd(&'static str, &'static str),
+        Unlink(&'static str),
+        Mkdir(&'static str),
+        Rmdir(&'static str),
+        Fsync(&'static str),
+        Fdatasync(&'static str),
+        SyncFileRange(&'static str),
+        Syncfs(&'static str),
+        Close(&'static str),
+        Reply,
+    }
+    use Sys::*;
+
+    struct Rig {
+        _scratch: Scratch,
+        root: PathBuf,
+        recorder: Recorder,
+        fds: HashMap<&'static str, OwnedFd>,
+    }
+
+    /// Every case starts from this store: one file, `old` (id 0), and `../outside/y`.
+    const OLD: &[u8] = b"old data";
+
+    fn rig() -> (Rig, Snapshot) {
+        let scratch = Scratch::create().unwrap();
+        let round = scratch.area().create("round", 0o700).unwrap();
+        scratch.area().create("outside", 0o700).unwrap();
+        round.write_new("old", OLD).unwrap();
+        scratch.area().write_new("outside/y", b"y").unwrap();
+        let root = std::fs::canonicalize(round.path()).unwrap();
+        let (recorder, snapshot) = Recorder::start(&round, &root, SLOT).unwrap();
+        let rig = Rig {
+            _scratch: scratch,
+            root,
+            recorder,
+            fds: HashMap::new(),
+        };
+        (rig, snapshot)
+    }
+
+    impl Rig {
+        /// Absolute and lexically normal, as the tracer names paths.
+        fn abs(&self, rel: &str) -> PathBuf {
+            let mut out = PathBuf::new();
+            for component in self.root.join(rel).components() {
+                match component {
+                    Component::CurDir => {}
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    other => out.push(other),
+                }
+            }
+            out
+        }
+
+        fn fd(&self, name: &str) -> &OwnedFd {
+            &self.fds[name]
+        }
+
+        fn call(&self, nr: i64, kind: Kind, args: [u64; 6], paths: &[&str]) -> Call {
+            Call {
+                tid: Pid::this(),
+                nr,
+                kind,
+                args,
+                paths: paths.iter().map(|p| self.abs(p)).collect(),
+                fd: None,
+                open_flags: 0,
+            }
+        }
+
+        fn on_fd(&self, nr: i64, kind: Kind, name: &str, rest: [u64; 5]) -> Call {
+            let fd = self.fd(name).as_raw_fd();
+            let [a1, a2, a3, a4, a5] = rest;
+            Call {
+                fd: Some((fd, FdTarget::Path(self.abs(name)))),
+                ..self.call(nr, kind, [fd as u64, a1, a2, a3, a4, a5], &[])
+            }
+        }
+
+        fn decode(&self, sys: Sys, iovecs: &[[u64; 2]]) -> Call {
+            let at = libc::AT_FDCWD as u64;
+            match sys {
+                Open(path, flags) => Call {
+                    open_flags: u64::from(flags.bits()),
+                    ..self.call(libc::SYS_openat, Kind::Open, [at, 0, 0, 0, 0, 0], &[path])
+                },
+                Write(name, data) => self.on_fd(
+                    libc::SYS_write,
+                    Kind::Write,
+                    name,
+                    [data.as_ptr() as u64, data.len() as u64, 0, 0, 0],
+                ),
+                Pwrite(name, data, offset) => self.on_fd(
+                    libc::SYS_pwrite64,
+                    Kind::Write,
+                    name,
+                    [data.as_ptr() as u64, data.len() as u64, offset, 0, 0],
+                ),
+                Pwritev(name, _, offset) => self.on_fd(
+                    libc::SYS_pwritev,
+                    Kind::Write,
+                    name,
+                    [iovecs.as_ptr() as u64, iovecs.len() as u64, offset, 0, 0],
+                ),
+                Ftruncate(name, len) => self.on_fd(
+                    libc::SYS_ftruncate,
+                    Kind::Ftruncate,
+                    name,
+                    [len, 0, 0, 0, 0],
+                ),
+                Truncate(path, len) => self.call(
+                    libc::SYS_truncate,
+                    Kind::Truncate,
+                    [0, len, 0, 0, 0, 0],
+                    &[path],
+                ),
+                Renameat2(from, to, flags) => self.call(
+                    libc::SYS_renameat2,
+                    Kind::Rename,
+                    [at, 0, at, 0, u64::from(flags.bits()), 0],
+                    &[from, to],
+                ),
+                Linkat(from, to) => self.call(
+                    libc::SYS_linkat,
+                    Kind::Link,
+                    [at, 0, at, 0, 0, 0],
+                    &[from, to],
+                ),
+                LinkFd(name, to) => {
+                    let flags = libc::AT_SYMLINK_FOLLOW as u64;
+                    Call {
+                        paths: vec![
+                            PathBuf::from(format!(
+                                "/proc/{}/fd/{}",
+                                Pid::this(),
+                                self.fd(name).as_raw_fd()
+                            )),
+                            self.abs(to),
+                        ],
+                        ..self.call(libc::SYS_linkat, Kind::Link, [at, 0, at, 0, flags, 0], &[])
+                    }
+                }
+                Unlink(path) => self.call(libc::SYS_unlink, Kind::Unlink, [0; 6], &[path]),
+                Mkdir(path) => self.call(libc::SYS_mkdir, Kind::Mkdir, [0; 6], &[path]),
+                Rmdir(path) => self.call(libc::SYS_rmdir, Kind::Rmdir, [0; 6], &[path]),
+                Fsync(name) => self.on_fd(libc::SYS_fsync, Kind::Fsync, name, [0; 5]),
+                Fdatasync(name) => self.on_fd(libc::SYS_fdatasync, Kind::Fsync, name, [0; 5]),
+                SyncFileRange(name) => {
+                    self.on_fd(libc::SYS_sync_file_range, Kind::Fsync, name, [0; 5])
+                }
+                Syncfs(name) => Call {
+                    fd: None,
+                    ..self.on_fd(libc::SYS_syncfs, Kind::SyncAll, name, [0; 5])
+                },
+                Close(name) => self.on_fd(libc::SYS_close, Kind::Close, name, [0; 5]),
+                Reply => unreachable!("not a call"),
+            }
+        }
+
+        /// The call's result, as the kernel returns it.
+        fn perform(&mut self, sys: Sys) -> i64 {
+            let done = |r: rustix::io::Result<()>| r.map(|()| 0);
+            let result = match sys {
+                Open(path, flags) => {
+                    rustix::fs::openat(CWD, self.abs(path), flags, Mode::from_raw_mode(0o600)).map(
+                        |fd| {
+                            let raw = fd.as_raw_fd() as i64;
+                            self.fds.insert(path, fd);
+                            raw
+                        },
+                    )
+                }
+                Write(name, data) => rustix::io::write(self.fd(name), data).map(|n| n as i64),
+                Pwrite(name, data, offset) => {
+                    rustix::io::pwrite(self.fd(name), data, offset).map(|n| n as i64)
+                }
+                Pwritev(name, bufs, offset) => {
+                    let slices: Vec<_> = bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
+                    rustix::io::pwritev(self.fd(name), &slices, offset).map(|n| n as i64)
+                }
+                Ftruncate(name, len) => done(rustix::fs::ftruncate(self.fd(name), len)),
+                Truncate(path, len) => {
+                    return match std::fs::File::options().write(true).open(self.abs(path)) {
+                        Ok(file) => file.set_len(len).map_or(-1, |()| 0),
+                        Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+                    }
+                }
+                Renameat2(from, to, flags) => done(rustix::fs::renameat_with(
+                    CWD,
+                    self.abs(from),
+                    CWD,
+                    self.abs(to),
+                    flags,
+                )),
+                Linkat(from, to) => done(rustix::fs::linkat(
+                    CWD,
+                    self.abs(from),
+                    CWD,
+                    self.abs(to),
+                    AtFlags::empty(),
+                )),
+                LinkFd(name, to) => done(rustix::fs::linkat(
+                    CWD,
+                    format!("/proc/self/fd/{}", self.fd(name).as_raw_fd()),
+                    CWD,
+                    self.abs(to),
+                    AtFlags::SYMLINK_FOLLOW,
+                )),
+                Unlink(path) => done(rustix::fs::unlinkat(CWD, self.abs(path), AtFlags::empty())),
+                Mkdir(path) => done(rustix::fs::mkdirat(
+                    CWD,
+                    self.abs(path),
+                    Mode::from_raw_mode(0o700),
+                )),
+                Rmdir(path) => done(rustix::fs::unlinkat(
+                    CWD,
+                    self.abs(path),
+                    AtFlags::REMOVEDIR,
+                )),
+                Fsync(name) => done(rustix::fs::fsync(self.fd(name))),
+                Fdatasync(name) | SyncFileRange(name) => done(rustix::fs::fdatasync(self.fd(name))),
+                Syncfs(name) => done(rustix::fs::syncfs(self.fd(name))),
+                Close(name) => {
+                    self.fds.remove(name);
+                    Ok(0)
+                }
+                Reply => unreachable!("not a call"),
+            };
+            result.unwrap_or_else(|e| -i64::from(e.raw_os_error()))
+        }
+
+        /// As the tracer does: entry, the call itself, exit if the observer asked for it.
+        fn run(&mut self, sys: Sys) {
+            if let Reply = sys {
+                self.recorder.replied(SLOT);
+                return;
+            }
+            let iovecs: Vec<[u64; 2]> = match sys {
+                Pwritev(_, bufs, _) => bufs
+                    .iter()
+                    .map(|b| [b.as_ptr() as u64, b.len() as u64])
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let call = self.decode(sys, &iovecs);
+            let wants_exit = self.recorder.entry(SLOT, &call);
+            let ret = self.perform(sys);
+            if wants_exit {
+                self.recorder.exit(SLOT, &call, ret);
+            }
+        }
+    }
+
+    fn create(path: &str, ino: Ino) -> FsOp {
+        FsOp::Create {
+            path: path.into(),
+            ino,
+            mode: 0o600,
+        }
+    }
+
+    fn write(ino: Ino, offset: u64, data: &[u8]) -> FsOp {
+        FsOp::Write {
+            ino,
+            offset,
+            data: data.to_vec(),
+        }
+    }
+
+    fn remove(path: &str) -> FsOp {
+        FsOp::Remove { path: path.into() }
+    }
+
+    struct Case {
+        name: &'static str,
+        calls: Vec<Sys>,
+        ops: Vec<FsOp>,
+        /// Why each unsupported call was not modelled.
+        unsupported: &'static [&'static str],
+    }
+
+    fn cases() -> Vec<Case> {
+        let w = OFlags::WRONLY;
+        let new = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        let dir = OFlags::RDONLY | OFlags::DIRECTORY;
+        let plain = RenameFlags::empty();
+        vec![
+            Case {
+                name: "atomic replace: temp file, write, fsync, rename over, fsync dir, reply",
+                calls: vec![
+                    Open("tmp", new),
+                    Write("tmp", b"new"),
+                    Write("tmp", b"er"),
+                    Fsync("tmp"),
+                    Close("tmp"),
+                    Renameat2("tmp", "old", RenameFlags::empty()),
+                    Open(".", dir),
+                    Fsync("."),
+                    Reply,
+                    Reply,
+                ],
+                ops: vec![
+                    create("tmp", 1),
+                    write(1, 0, b"new"),
+                    write(1, 3, b"er"),
+                    FsOp::SyncFile { ino: 1 },
+                    FsOp::Rename {
+                        from: "tmp".into(),
+                        to: "old".into(),
+                        ino: 1,
+                    },
+                    FsOp::SyncDir { path: "".into() },
+                    FsOp::Ack,
+                ],
+                unsupported: &[],
+            },
+            Case {
+                name: "O_TRUNC of an existing file, pwrite, ftruncate, truncate, fdatasync",
+                calls: vec![
+                    Open("old", w | OFlags::TRUNC),
+                    Pwrite("old", b"abc", 5),
+                    Ftruncate("old", 2),
+                    Fdatasync("old"),
+                    // Neither reopening an existing file nor creating one with O_TRUNC sets a
+                    // length.
+                    Open("old", OFlags::RDONLY),
+                    Open("new", w | OFlags::CREATE | OFlags::TRUNC),
+                    Truncate("new", 4),
+                ],
+                ops: vec![
+                    FsOp::SetLen { ino: 0, len: 0 },
+                    write(0, 5, b"abc"),
+                    FsOp::SetLen { ino: 0, len: 2 },
+                    FsOp::SyncFile { ino: 0 },
+                    create("new", 1),
+                    FsOp::SetLen { ino: 1, len: 4 },
+                ],
+                unsupported: &[],
+            },
+            Case {
+                name: "O_APPEND writes at the end, pwritev gathers its buffers",
+                calls: vec![
+                    Open("old", w | OFlags::APPEND),
+                    Write("old", b"+"),
+                    Pwritev("old", &[b"ab", b"", b"cd"], 1),
+                ],
+                ops: vec![write(0, 8, b"+"), write(0, 1, b"abcd")],
+                unsupported: &[],
+            },
+            Case {
+                name: "directories: mkdir, a file in it, fsync of both, unlink, rmdir",
+                calls: vec![
+                    Mkdir("d"),
+                    Open("d/f", new),
+                    Open("d", dir),
+                    Fsync("d/f"),
+                    Fsync("d"),
+                    Unlink("d/f"),
+                    Rmdir("d"),
+                    Open("old", OFlags::RDONLY),
+                    SyncFileRange("old"),
+                    Syncfs("old"),
+                ],
+                ops: vec![
+                    FsOp::Mkdir {
+                        path: "d".into(),
+                        ino: 1,
+                        mode: 0o700,
+                    },
+                    create("d/f", 2),
+                    FsOp::SyncFile { ino: 2 },
+                    FsOp::SyncDir { path: "d".into() },
+                    remove("d/f"),
+                    remove("d"),
+                    FsOp::SyncAll,
+                ],
+                unsupported: &[],
+            },
+            Case {
+                name: "links by name and through /proc/self/fd; a reused inode is a new file",
+                calls: vec![
+                    Linkat("old", "hard"),
+                    Open("a", new),
+                    LinkFd("a", "b"),
+                    Unlink("a"),
+                    Unlink("b"),
+                    Close("a"),
+                    Open("c", new),
+                ],
+                ops: vec![
+                    FsOp::Link {
+                        to: "hard".into(),
+                        ino: 0,
+                    },
+                    create("a", 1),
+                    FsOp::Link {
+                        to: "b".into(),
+                        ino: 1,
+                    },
+                    remove("a"),
+                    remove("b"),
+                    create("c", 2),
+                ],
+                unsupported: &[],
+            },
+            Case {
+                name: "renameat2: NOREPLACE is a rename, EXCHANGE and moves in are not modelled",
+                calls: vec![
+                    Renameat2("old", "kept", RenameFlags::NOREPLACE),
+                    Open("other", new),
+                    Renameat2("kept", "other", RenameFlags::EXCHANGE),
+                    Renameat2("../outside/y", "in", plain),
+                    Linkat("../outside/in", "linked-in"),
+                    Renameat2("kept", "../outside/gone", plain),
+                ],
+                ops: vec![
+                    FsOp::Rename {
+                        from: "old".into(),
+                        to: "kept".into(),
+                        ino: 0,
+                    },
+                    create("other", 1),
+                    // Moved out of the store: for the store, a removal.
+                    remove("kept"),
+                ],
+                unsupported: &[
+                    "RENAME_EXCHANGE is not modelled",
+                    "a file moved into the store from outside it (its writes were not recorded)",
+                    "a file linked into the store from outside it (its writes were not recorded)",
+                ],
+            },
+            Case {
+                name: "failed calls change nothing",
+                calls: vec![
+                    Unlink("missing"),
+                    Open("old", new),
+                    Mkdir("old"),
+                    Open("old", OFlags::RDONLY),
+                    Write("old", b"x"),
+                    Renameat2("missing", "x", plain),
+                ],
+                ops: vec![],
+                unsupported: &[],
+            },
+            Case {
+                name: "lengths and writes past the modelled file size are not modelled",
+                calls: vec![
+                    Open("old", w),
+                    Ftruncate("old", MAX_MODELLED_FILE + 1),
+                    Pwrite("old", b"x", MAX_MODELLED_FILE),
+                ],
+                ops: vec![],
+                unsupported: &[
+                    "a length beyond what the crash states model",
+                    "a write beyond what the crash states model",
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn calls_become_logical_operations() {
+        for case in cases() {
+            let (mut rig, _) = rig();
+            for sys in case.calls {
+                rig.run(sys);
+            }
+            let recording = rig.recorder.finish();
+            assert_eq!(recording.ops, case.ops, "{}", case.name);
+            let reasons: Vec<&str> = recording
+                .unsupported
+                .iter()
+                .map(|u| u.rsplit_once(": ").map_or(u.as_str(), |(_, why)| why))
+                .collect();
+            assert_eq!(reasons, case.unsupported, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn the_snapshot_numbers_existing_files_in_name_order() {
+        let scratch = Scratch::create().unwrap();
+        let round = scratch.area().create("round", 0o700).unwrap();
+        round.create("d", 0o750).unwrap();
+        round.write_new("d/z", b"zz").unwrap();
+        round.write_new("a", b"A").unwrap();
+        round.write_new("old", OLD).unwrap();
+        let root = std::fs::canonicalize(round.path()).unwrap();
+        let (_, snapshot) = Recorder::start(&round, &root, SLOT).unwrap();
+        assert_eq!(snapshot.dirs, [("d".to_owned(), 0o750)]);
+        assert_eq!(
+            snapshot.files,
+            [
+                ("a".to_owned(), 0, 0o600, b"A".to_vec()),
+                ("d/z".to_owned(), 1, 0o600, b"zz".to_vec()),
+                ("old".to_owned(), 2, 0o600, OLD.to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_recorded_actor_is_recorded() {
+        let (mut rig, _) = rig();
+        let call = rig.decode(Unlink("old"), &[]);
+        assert!(!rig.recorder.entry(SLOT + 1, &call));
+        rig.recorder.replied(SLOT + 1);
+        assert!(rig.recorder.entry(SLOT, &call));
+        // Another actor's exit does not complete this actor's entry.
+        rig.recorder.exit(SLOT + 1, &call, 0);
+        assert!(rig.recorder.finish().ops.is_empty());
+        rig.recorder.exit(SLOT, &call, 0);
+        assert_eq!(rig.recorder.finish().ops, [remove("old")]);
+    }
+}

@@ -287,3 +287,183 @@ pub fn judge_consumed(
 fn is_uncoded(exchange: &Exchange) -> bool {
     matches!(&exchange.reply.outcome, Err(f) if matches!(f.code, Code::Unknown(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::crash::states::Tree;
+    use std::ffi::OsString;
+
+    /// A verifier that answers by request: `open` with `open`, `get` of a name with its
+    /// entry in `gets` (else a not-found error), `consume` with `consume`. A body is the
+    /// reply's fields after the id.
+    fn verifier(open: &str, gets: &[(&str, &str)], consume: &str) -> Vec<OsString> {
+        let mut arms = format!("*'\"op\":\"open\"'*) body='{open}' ;;\n");
+        arms.push_str(&format!("*'\"op\":\"consume\"'*) body='{consume}' ;;\n"));
+        for (name, body) in gets {
+            arms.push_str(&format!("*'\"name\":\"{name}\"'*) body='{body}' ;;\n"));
+        }
+        let script = format!(
+            r#"echo '{{"protocol":"keyrace-adapter/1","name":"judged","ops":["open","get","consume"]}}'
+while IFS= read -r line; do
+  id=${{line#*\"id\":}}; id=${{id%%,*}}
+  case "$line" in
+{arms}  *) body='"ok":false,"code":"NOT_FOUND","message":"unscripted"' ;;
+  esac
+  printf '{{"id":%s,%s}}\n' "$id" "$body"
+done"#
+        );
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    fn state(acked: bool) -> CrashState {
+        CrashState {
+            crash_after: 0,
+            acked,
+            lost: Vec::new(),
+            torn: None,
+            rename_halves: Vec::new(),
+            tree: Tree::new(),
+        }
+    }
+
+    type Judge<'j> =
+        Box<dyn FnMut(&mut Env<'_>, &Path, &CrashState) -> Result<Broken, ActorError> + 'j>;
+
+    fn judged(judge: &mut Judge<'_>, adapter: Vec<OsString>, acked: bool) -> Broken {
+        let cfg = Config::new(adapter, false);
+        let home = tempfile::tempdir().unwrap();
+        let mut env = Env::new(&cfg, home.path().to_owned(), 1);
+        judge(&mut env, Path::new("/state/store"), &state(acked)).unwrap()
+    }
+
+    fn invariants(broken: &Broken) -> Vec<&'static str> {
+        broken.iter().map(|(invariant, _)| *invariant).collect()
+    }
+
+    const OK: &str = r#""ok":true"#;
+    const UNCODED: &str = r#""ok":false,"code":"EXPLODED","message":"boom""#;
+    const REFUSED: &str = r#""ok":false,"code":"METADATA_MISSING","message":"no metadata""#;
+    const NULL: &str = r#""ok":true,"value":null"#;
+
+    fn value(v: &str) -> String {
+        format!(r#""ok":true,"value":"{v}""#)
+    }
+
+    fn expectation(acked: &[(&str, &str)], old: Option<&str>, new: Option<&str>) -> Expectation {
+        Expectation {
+            acked: acked
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            name: "k".to_owned(),
+            old: old.map(str::to_owned),
+            new: new.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_overwrite_is_judged_by_the_acknowledged_secrets_and_the_one_in_flight() {
+        let expect = expectation(&[("a", "1")], Some("v1"), Some("v2"));
+        let (one, v1, v2) = (value("1"), value("v1"), value("v2"));
+        // (open, get "a", get "k", state acknowledged, broken invariants)
+        let cases: [(&str, &str, &str, bool, &[&str]); 10] = [
+            (OK, &one, &v2, true, &[]),
+            (OK, &one, &v2, false, &[]),
+            (OK, &one, &v1, false, &[]),
+            (OK, &one, &v1, true, &[IN_FLIGHT]),
+            (OK, &one, r#""ok":true,"value":"v3""#, false, &[IN_FLIGHT]),
+            (OK, &one, NULL, false, &[IN_FLIGHT]),
+            // A coded refusal while an acknowledged secret is at stake.
+            (OK, &one, REFUSED, false, &[IN_FLIGHT]),
+            (OK, NULL, &v2, true, &[ACKED]),
+            (REFUSED, &one, &v2, true, &[]),
+            (UNCODED, REFUSED, &v1, true, &[OPENS, ACKED, IN_FLIGHT]),
+        ];
+        for (open, a, k, acked, want) in cases {
+            let mut judge: Judge<'_> = Box::new(judge_secrets(&expect));
+            let broken = judged(&mut judge, verifier(open, &[("a", a), ("k", k)], OK), acked);
+            assert_eq!(
+                invariants(&broken),
+                want,
+                "open {open}, a {a}, k {k}, acked {acked}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_state_shows_the_reply_that_broke_it() {
+        let expect = expectation(&[], Some("v1"), Some("v2"));
+        let mut judge: Judge<'_> = Box::new(judge_secrets(&expect));
+        let broken = judged(&mut judge, verifier(OK, &[("k", &value("v1"))], OK), true);
+        assert_eq!(
+            broken,
+            [(
+                IN_FLIGHT,
+                vec![r#"verifier: get "k" → ok, value "v1""#.to_owned()]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_first_put_may_leave_nothing_or_a_coded_refusal_until_acknowledged() {
+        let expect = expectation(&[], None, Some("v"));
+        let (v, empty) = (value("v"), value(""));
+        let cases: [(&str, bool, &[&str]); 7] = [
+            (&v, true, &[]),
+            (NULL, false, &[]),
+            (NULL, true, &[IN_FLIGHT]),
+            (REFUSED, false, &[]),
+            (REFUSED, true, &[IN_FLIGHT]),
+            (UNCODED, false, &[IN_FLIGHT]),
+            (&empty, false, &[IN_FLIGHT]),
+        ];
+        for (k, acked, want) in cases {
+            let mut judge: Judge<'_> = Box::new(judge_secrets(&expect));
+            let broken = judged(&mut judge, verifier(OK, &[("k", k)], OK), acked);
+            assert_eq!(invariants(&broken), want, "k {k}, acked {acked}");
+        }
+    }
+
+    #[test]
+    fn a_delete_leaves_null_once_acknowledged() {
+        let expect = expectation(&[], Some("v"), None);
+        let v = value("v");
+        let cases: [(&str, bool, &[&str]); 5] = [
+            (NULL, true, &[]),
+            (NULL, false, &[]),
+            (&v, false, &[]),
+            (&v, true, &[IN_FLIGHT]),
+            (REFUSED, false, &[IN_FLIGHT]),
+        ];
+        for (k, acked, want) in cases {
+            let mut judge: Judge<'_> = Box::new(judge_secrets(&expect));
+            let broken = judged(&mut judge, verifier(OK, &[("k", k)], OK), acked);
+            assert_eq!(invariants(&broken), want, "k {k}, acked {acked}");
+        }
+    }
+
+    #[test]
+    fn an_acknowledged_consume_stays_consumed() {
+        let won = r#""ok":true,"won":true"#;
+        let lost = r#""ok":true,"won":false"#;
+        let cases: [(&str, bool, &[&str]); 6] = [
+            (lost, true, &[]),
+            (won, false, &[]),
+            (won, true, &[CONSUMED]),
+            (REFUSED, true, &[]),
+            (UNCODED, true, &[OPENS]),
+            (UNCODED, false, &[OPENS]),
+        ];
+        for (consume, acked, want) in cases {
+            let mut judge: Judge<'_> = Box::new(judge_consumed("t"));
+            let broken = judged(&mut judge, verifier(OK, &[], consume), acked);
+            assert_eq!(
+                invariants(&broken),
+                want,
+                "consume {consume}, acked {acked}"
+            );
+        }
+    }
+}

@@ -264,3 +264,230 @@ fn answer(mut stream: TcpStream, response: &HttpResponse) -> io::Result<()> {
     stream.flush()?;
     stream.shutdown(Shutdown::Write)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every read and write of a test client: shorter than the server's READ_TIMEOUT, so an
+    /// idle connection the server gave up on cannot be what let a request through.
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// Answers `METHOD PATH BODY`, and the `X-Probe` values in a header.
+    fn echo() -> HttpServer {
+        let handler: Arc<Handler> = Arc::new(|request: &HttpRequest| {
+            let body = format!(
+                "{} {} {}",
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&request.body)
+            );
+            HttpResponse::new(200, body.into_bytes())
+                .with_header("X-Probes", &request.header_values("x-probe").join("|"))
+        });
+        HttpServer::start("127.0.0.1:0", handler).unwrap()
+    }
+
+    fn connect(server: &HttpServer) -> TcpStream {
+        let stream = TcpStream::connect(server.addr()).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_write_timeout(Some(WAIT)).unwrap();
+        stream
+    }
+
+    /// Everything the server sends until it closes (a read past WAIT fails the test).
+    fn until_closed(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn exchange(server: &HttpServer, request: &[u8]) -> String {
+        let mut stream = connect(server);
+        stream.write_all(request).unwrap();
+        until_closed(&mut stream)
+    }
+
+    fn answer_for(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn ok(body: &str) -> String {
+        answer_for("200 OK", "X-Probes: \r\n", body)
+    }
+
+    /// The regression that replaced tiny_http: its pool queued a keep-alive client's
+    /// connection behind idle ones. Eight connections hold a server thread each, mid-request;
+    /// the client's requests (it asks for keep-alive, is told to close, and reconnects, as
+    /// keep-alive clients do) must all be answered meanwhile.
+    #[test]
+    fn a_keep_alive_client_is_answered_while_eight_connections_sit_idle() {
+        let server = echo();
+        let mut idle: Vec<TcpStream> = (0..8)
+            .map(|_| {
+                let mut stream = connect(&server);
+                stream
+                    .write_all(b"GET /idle HTTP/1.1\r\nHost: t\r\n")
+                    .unwrap();
+                stream
+            })
+            .collect();
+        // Accepted after the idle ones: the listen backlog is first in, first out.
+        for path in ["/first", "/second"] {
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n");
+            let answer = exchange(&server, request.as_bytes());
+            assert_eq!(answer, ok(&format!("GET {path} ")));
+        }
+        // The idle ones were held open all along, and are answered once they finish.
+        for stream in &mut idle {
+            stream.write_all(b"\r\n").unwrap();
+            assert_eq!(until_closed(stream), ok("GET /idle "));
+        }
+    }
+
+    #[test]
+    fn one_request_per_connection_even_when_the_client_asks_to_keep_it_alive() {
+        let server = echo();
+        let two = b"GET /a HTTP/1.1\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+        assert_eq!(exchange(&server, two), ok("GET /a "));
+    }
+
+    #[test]
+    fn a_content_length_body_is_read_and_the_query_dropped() {
+        let server = echo();
+        let mut stream = connect(&server);
+        // The body arrives after the head, in a write of its own.
+        stream
+            .write_all(b"POST /v1/head?x=1 HTTP/1.1\r\ncontent-length:  5 \r\n\r\n")
+            .unwrap();
+        stream.write_all(b"hello").unwrap();
+        assert_eq!(until_closed(&mut stream), ok("POST /v1/head hello"));
+        let most = format!(
+            "PUT /big HTTP/1.1\r\nContent-Length: {MAX_BODY}\r\n\r\n{}",
+            "b".repeat(MAX_BODY)
+        );
+        let answer = exchange(&server, most.as_bytes());
+        assert_eq!(answer, ok(&format!("PUT /big {}", "b".repeat(MAX_BODY))));
+    }
+
+    #[test]
+    fn headers_are_kept_with_every_value_of_a_name_in_any_spelling() {
+        let server = echo();
+        let answer = exchange(
+            &server,
+            b"GET / HTTP/1.1\r\nX-Probe: a\r\nHost: t\r\nx-probe:   b  \r\n\r\n",
+        );
+        assert_eq!(answer, answer_for("200 OK", "X-Probes: a|b\r\n", "GET / "));
+        // Bare line feeds end lines too.
+        let answer = exchange(&server, b"GET /lf HTTP/1.1\nX-Probe: c\n\n");
+        assert_eq!(answer, answer_for("200 OK", "X-Probes: c\r\n", "GET /lf "));
+    }
+
+    #[test]
+    fn a_request_the_server_cannot_use_is_refused_with_its_reason() {
+        let server = echo();
+        let too_long = format!("{}", MAX_BODY + 1);
+        let cases: [(String, &str, &str); 5] = [
+            (
+                "NOT A REQUEST\r\n\r\n".to_owned(),
+                "400 Bad Request",
+                "malformed request",
+            ),
+            (
+                "GET / HTTP/1.1\r\nno colon here\r\n\r\n".to_owned(),
+                "400 Bad Request",
+                "malformed request",
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: five\r\n\r\n".to_owned(),
+                "400 Bad Request",
+                "bad Content-Length",
+            ),
+            (
+                format!("POST / HTTP/1.1\r\nContent-Length: {too_long}\r\n\r\n"),
+                "400 Bad Request",
+                "bad Content-Length",
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n".to_owned(),
+                "400 Bad Request",
+                "repeated Content-Length",
+            ),
+        ];
+        for (request, status, body) in cases {
+            let answer = exchange(&server, request.as_bytes());
+            assert_eq!(answer, answer_for(status, "", body), "{request:?}");
+        }
+        // Exactly MAX_HEAD bytes without the blank line: all read, so the close is clean.
+        let start = "GET / HTTP/1.1\r\nX-Long: ";
+        let head = format!("{start}{}", "l".repeat(MAX_HEAD - start.len()));
+        let answer = exchange(&server, head.as_bytes());
+        assert_eq!(
+            answer,
+            answer_for("431 Status", "", "request head too large")
+        );
+    }
+
+    #[test]
+    fn a_client_that_stops_short_of_a_whole_request_gets_no_answer() {
+        let server = echo();
+        for partial in [
+            &b"GET / HTTP/1.1\r\nHost: t"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort",
+        ] {
+            let mut stream = connect(&server);
+            stream.write_all(partial).unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(until_closed(&mut stream), "");
+        }
+    }
+
+    #[test]
+    fn an_answer_drops_headers_that_would_split_it_and_raw_bytes_go_as_they_are() {
+        let full = HttpResponse::new(404, b"gone".to_vec())
+            .with_header("ETag", "\"1\"")
+            .with_header("X-Split", "a\r\nInjected: 1")
+            .with_header("X-Bad:Name", "v");
+        assert_eq!(
+            String::from_utf8(full.bytes()).unwrap(),
+            answer_for("404 Not Found", "ETag: \"1\"\r\n", "gone")
+        );
+        let raw = HttpResponse::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ntorn".to_vec())
+            .with_header("X-Ignored", "1");
+        let handler: Arc<Handler> = Arc::new(move |_| raw.clone());
+        let server = HttpServer::start("127.0.0.1:0", handler).unwrap();
+        assert_eq!(
+            exchange(&server, b"GET / HTTP/1.1\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ntorn"
+        );
+    }
+
+    #[test]
+    fn after_shutdown_no_connection_is_accepted() {
+        let server = echo();
+        let addr = server.addr();
+        server.shutdown();
+        let refused = TcpStream::connect(addr).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn header_values_matches_names_in_any_case_and_trims() {
+        let request = HttpRequest {
+            method: "GET".to_owned(),
+            path: "/".to_owned(),
+            headers: vec![
+                ("If-Match".to_owned(), " \"a\" ".to_owned()),
+                ("Host".to_owned(), "t".to_owned()),
+                ("if-match".to_owned(), "\"b\"".to_owned()),
+            ],
+            body: Vec::new(),
+        };
+        assert_eq!(request.header_values("IF-MATCH"), ["\"a\"", "\"b\""]);
+        assert!(request.header_values("Content-Length").is_empty());
+    }
+}

@@ -55,7 +55,8 @@ pub enum Coverage {
         schedules: u32,
         depth: u32,
         actors: usize,
-        /// Decisions in the longest schedule (`k` of the bound).
+        /// The most contested steps (decisions among more than one actor) of any schedule:
+        /// `k` of the bound.
         longest: usize,
         /// The least probability that one round finds a bug of `depth`: `1/(n·k^(d-1))`.
         bound: f64,

@@ -638,7 +638,7 @@ fn schedule_of(
         "schedule {} ({}{})",
         word_text(&word),
         controlled.explorer.strategy().describe(),
-        if controlled.explorer.diverged {
+        if controlled.explorer.diverged() {
             "; the adapter did not repeat its calls, so the planned schedule was left"
         } else {
             ""
@@ -667,16 +667,19 @@ fn explored(explorer: &Explorer, schedules: u32) -> Coverage {
             schedules,
             preemptions: *preemptions,
             bound_exhausted: explorer.exhausted(),
-            exact: !explorer.inexact,
-            longest: explorer.longest,
+            exact: !explorer.inexact(),
+            longest: explorer.longest(),
         },
-        Strategy::Pct { depth } => Coverage::Pct {
-            schedules,
-            depth: *depth,
-            actors: explorer.actors(),
-            longest: explorer.longest,
-            bound: explorer.pct_bound().unwrap_or(0.0),
-        },
+        Strategy::Pct { depth } => {
+            let bound = explorer.pct_bound();
+            Coverage::Pct {
+                schedules,
+                depth: *depth,
+                actors: explorer.actors(),
+                longest: bound.map_or(0, |b| b.k),
+                bound: bound.map_or(0.0, |b| b.probability),
+            }
+        }
         Strategy::Replay(word) => Coverage::Replay {
             schedule: word_text(word),
         },

@@ -110,6 +110,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         409 => "Conflict",
         412 => "Precondition Failed",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",
@@ -428,7 +429,11 @@ mod tests {
         let answer = exchange(&server, head.as_bytes());
         assert_eq!(
             answer,
-            answer_for("431 Status", "", "request head too large")
+            answer_for(
+                "431 Request Header Fields Too Large",
+                "",
+                "request head too large"
+            )
         );
     }
 

@@ -212,6 +212,13 @@ impl State {
         match call.kind {
             Kind::Open => {
                 let path = path_rel(0)?;
+                let tmpfile = libc::O_TMPFILE as u64;
+                if call.open_flags & tmpfile == tmpfile {
+                    // A nameless inode: its writes and its later link would name an inode no
+                    // create introduced, and every crash state would lose the file.
+                    self.unsupported(call, "O_TMPFILE files are not modelled");
+                    return None;
+                }
                 let full = call.paths.first()?;
                 Some(Entry::Open {
                     existed: std::fs::symlink_metadata(full).is_ok(),
@@ -946,6 +953,12 @@ mod tests {
                     "a file moved into the store from outside it (its writes were not recorded)",
                     "a file linked into the store from outside it (its writes were not recorded)",
                 ],
+            },
+            Case {
+                name: "an O_TMPFILE file is not modelled",
+                calls: vec![Open(".", OFlags::WRONLY | OFlags::TMPFILE)],
+                ops: vec![],
+                unsupported: &["O_TMPFILE files are not modelled"],
             },
             Case {
                 name: "failed calls change nothing",

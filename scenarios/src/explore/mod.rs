@@ -1,19 +1,17 @@
-//! Controlled interleavings: which held store call runs next, round after round.
+//! Controlled interleavings: which held store call runs next, round after round. One
+//! [`Scheduler`] per strategy, each in its own file:
 //!
-//! - **DFS** (the default): bounded-exhaustive search over schedules with at most
-//!   `preemptions` preemptions (switching away from an actor that could have gone on). Each
-//!   round follows the previous round's path to its deepest untried alternative, then runs
-//!   without preemption; it never runs a schedule twice and ends when the tree is exhausted.
-//! - **PCT** (Burckhardt et al., ASPLOS'10): random priorities and `depth - 1` random
-//!   priority change points per round; a bug of depth `d` among `n` actors and `k` steps is
-//!   found in each round with probability at least `1 / (n · k^(d-1))`.
-//! - **Replay**: follow a printed schedule word exactly (then run without preemption).
+//! - **DFS** ([`dfs`], the default): every schedule within a preemption bound, once.
+//! - **PCT** ([`pct`]): random priorities and change points, with a stated per-round bound.
+//! - **Replay** ([`replay`]): a printed schedule word, exactly.
 //!
-//! A schedule is a word over actor indices, one letter per released store call.
+//! [`Explorer`] does what is common to all: the schedule word, the actor that ran last, the
+//! preemptions and the steps counted so far. A schedule is a word over actor indices, one
+//! letter per released store call.
 
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+mod dfs;
+mod pct;
+mod replay;
 
 use crate::trace::Choice;
 
@@ -67,68 +65,96 @@ pub fn parse_word(text: &str) -> Result<Vec<usize>, String> {
     }
 }
 
-/// One decision point of the current DFS path.
-#[derive(Debug, Clone)]
-struct Node {
-    enabled: Vec<usize>,
-    tried: Vec<usize>,
-    chosen: usize,
-    /// The actor that ran last before this point (switching away from it while it is
-    /// enabled is a preemption).
-    last: Option<usize>,
-    preemptions_before: u32,
+/// A decision of the current round, as a scheduler sees it.
+pub(crate) struct Point<'a> {
+    /// The actors that can run, ascending.
+    pub enabled: &'a [usize],
+    /// Decisions before this one in the round.
+    pub index: usize,
+    /// Decisions before this one where more than one actor could run.
+    pub contested: usize,
+    /// The actor that ran last.
+    pub last: Option<usize>,
+    /// Preemptions so far in the round.
+    pub preemptions: u32,
 }
 
-impl Node {
-    fn is_preemption(&self, slot: usize) -> bool {
-        self.last
-            .is_some_and(|last| last != slot && self.enabled.contains(&last))
+/// A finished round, as a scheduler sees it.
+pub(crate) struct RoundEnd {
+    pub decisions: usize,
+    pub contested: usize,
+}
+
+/// PCT's stated guarantee: each round finds a bug of its depth with at least `probability`,
+/// for rounds of at most `k` contested steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PctBound {
+    pub k: usize,
+    pub probability: f64,
+}
+
+/// One strategy: which enabled actor runs at each decision, and what the next round tries.
+pub(crate) trait Scheduler: Send {
+    fn begin_round(&mut self);
+    /// One of `point.enabled`.
+    fn choose(&mut self, point: &Point<'_>) -> usize;
+    /// Plan the next round; false when there is nothing left to explore.
+    fn end_round(&mut self, round: &RoundEnd) -> bool;
+    /// Every schedule of the strategy ran (DFS: within its bound; a replay: once).
+    fn exhausted(&self) -> bool {
+        false
+    }
+    /// The current round left its plan (the adapter did not repeat its calls).
+    fn diverged(&self) -> bool {
+        false
+    }
+    /// Some round left or ended before its plan: DFS cannot claim to have covered its bound.
+    fn inexact(&self) -> bool {
+        false
+    }
+    fn pct_bound(&self) -> Option<PctBound> {
+        None
+    }
+}
+
+/// Without preemption: the actor that ran last if it can go on, else the lowest.
+fn without_preemption(enabled: &[usize], last: Option<usize>) -> usize {
+    match last {
+        Some(last) if enabled.contains(&last) => last,
+        _ => enabled.iter().copied().min().unwrap_or(0),
     }
 }
 
 /// The schedule chooser across rounds.
 pub struct Explorer {
     strategy: Strategy,
-    /// DFS: the path of the last round; the next round follows `path[..prefix]`.
-    path: Vec<Node>,
-    prefix: usize,
+    scheduler: Box<dyn Scheduler>,
+    actors: usize,
     /// The current round.
-    point: usize,
+    word: Vec<usize>,
+    contested: usize,
     last: Option<usize>,
     preemptions: u32,
-    word: Vec<usize>,
-    /// The round did not follow its planned prefix (the adapter is not deterministic).
-    pub diverged: bool,
-    /// Some round diverged or ended before its planned prefix: DFS cannot claim to have
-    /// covered its bound.
-    pub inexact: bool,
-    exhausted: bool,
-    /// PCT: priorities (higher runs first), change points, the longest round seen.
-    rng: StdRng,
-    priorities: Vec<i64>,
-    change_points: Vec<usize>,
-    pub longest: usize,
-    actors: usize,
+    /// Decisions in the longest round so far.
+    longest: usize,
 }
 
 impl Explorer {
     pub fn new(strategy: Strategy, actors: usize, seed: u64) -> Explorer {
+        let scheduler: Box<dyn Scheduler> = match &strategy {
+            Strategy::Dfs { preemptions } => Box::new(dfs::Dfs::new(*preemptions)),
+            Strategy::Pct { depth } => Box::new(pct::Pct::new(*depth, actors, seed)),
+            Strategy::Replay(word) => Box::new(replay::Replay::new(word.clone())),
+        };
         Explorer {
             strategy,
-            path: Vec::new(),
-            prefix: 0,
-            point: 0,
+            scheduler,
+            actors,
+            word: Vec::new(),
+            contested: 0,
             last: None,
             preemptions: 0,
-            word: Vec::new(),
-            diverged: false,
-            inexact: false,
-            exhausted: false,
-            rng: StdRng::seed_from_u64(seed),
-            priorities: Vec::new(),
-            change_points: Vec::new(),
             longest: 0,
-            actors,
         }
     }
 
@@ -138,28 +164,31 @@ impl Explorer {
 
     /// DFS has explored every schedule within its bound (or a replay has run).
     pub fn exhausted(&self) -> bool {
-        self.exhausted
+        self.scheduler.exhausted()
+    }
+
+    /// The current round did not follow its planned schedule.
+    pub fn diverged(&self) -> bool {
+        self.scheduler.diverged()
+    }
+
+    /// Some round did not follow its plan: a DFS cannot claim its bound.
+    pub fn inexact(&self) -> bool {
+        self.scheduler.inexact()
+    }
+
+    /// Decisions in the longest round so far.
+    pub fn longest(&self) -> usize {
+        self.longest
     }
 
     /// Start a round (a fresh store, a new schedule).
     pub fn begin_round(&mut self) {
-        self.point = 0;
+        self.word.clear();
+        self.contested = 0;
         self.last = None;
         self.preemptions = 0;
-        self.word.clear();
-        self.diverged = false;
-        if let Strategy::Pct { depth } = self.strategy {
-            // Priorities depth..depth+n-1 in random order; change points lower to 1..depth-1.
-            let mut priorities: Vec<i64> = (0..self.actors as i64)
-                .map(|p| p + i64::from(depth))
-                .collect();
-            priorities.shuffle(&mut self.rng);
-            self.priorities = priorities;
-            let steps = self.longest.max(8);
-            self.change_points = (1..depth)
-                .map(|_| self.rng.random_range(1..=steps))
-                .collect();
-        }
+        self.scheduler.begin_round();
     }
 
     /// The schedule of the current round so far.
@@ -169,19 +198,19 @@ impl Explorer {
 
     /// Pick among `choices` (the held calls, one per enabled actor).
     pub fn choose(&mut self, choices: &[Choice]) -> usize {
-        let enabled: Vec<usize> = choices.iter().map(|c| c.slot).collect();
-        let slot = match self.strategy.clone() {
-            Strategy::Dfs { .. } => self.choose_dfs(&enabled),
-            Strategy::Replay(word) => match word.get(self.point) {
-                Some(&planned) if enabled.contains(&planned) => planned,
-                Some(_) => {
-                    self.diverged = true;
-                    self.default_choice(&enabled)
-                }
-                None => self.default_choice(&enabled),
-            },
-            Strategy::Pct { .. } => self.choose_pct(&enabled),
+        let mut enabled: Vec<usize> = choices.iter().map(|c| c.slot).collect();
+        enabled.sort_unstable();
+        let point = Point {
+            enabled: &enabled,
+            index: self.word.len(),
+            contested: self.contested,
+            last: self.last,
+            preemptions: self.preemptions,
         };
+        let slot = self.scheduler.choose(&point);
+        if enabled.len() > 1 {
+            self.contested += 1;
+        }
         if self
             .last
             .is_some_and(|last| last != slot && enabled.contains(&last))
@@ -189,116 +218,22 @@ impl Explorer {
             self.preemptions += 1;
         }
         self.last = Some(slot);
-        self.point += 1;
         self.word.push(slot);
         choices.iter().position(|c| c.slot == slot).unwrap_or(0)
     }
 
-    /// Without preemption: the actor that ran last if it can go on, else the lowest.
-    fn default_choice(&self, enabled: &[usize]) -> usize {
-        match self.last {
-            Some(last) if enabled.contains(&last) => last,
-            _ => enabled.iter().copied().min().unwrap_or(0),
-        }
-    }
-
-    fn choose_dfs(&mut self, enabled: &[usize]) -> usize {
-        let i = self.point;
-        if i < self.prefix {
-            if let Some(node) = self.path.get_mut(i) {
-                if enabled.contains(&node.chosen) && node.enabled == enabled {
-                    node.last = self.last;
-                    return node.chosen;
-                }
-            }
-            // The adapter did something else this time: continue from here as a new branch,
-            // keeping what was already tried at this point.
-            self.diverged = true;
-            self.inexact = true;
-            self.prefix = i;
-        }
-        let chosen = self.default_choice(enabled);
-        let mut tried = self
-            .path
-            .get(i)
-            .map(|node| node.tried.clone())
-            .unwrap_or_default();
-        if !tried.contains(&chosen) {
-            tried.push(chosen);
-        }
-        self.path.truncate(i);
-        self.path.push(Node {
-            enabled: enabled.to_vec(),
-            tried,
-            chosen,
-            last: self.last,
-            preemptions_before: self.preemptions,
-        });
-        chosen
-    }
-
-    fn choose_pct(&mut self, enabled: &[usize]) -> usize {
-        let step = self.point + 1;
-        let best = |priorities: &[i64]| {
-            enabled
-                .iter()
-                .copied()
-                .max_by_key(|&s| priorities.get(s).copied().unwrap_or(0))
-                .unwrap_or(0)
-        };
-        let mut slot = best(&self.priorities);
-        if let Some(j) = self.change_points.iter().position(|&c| c == step) {
-            if let Some(p) = self.priorities.get_mut(slot) {
-                *p = j as i64 + 1 - i64::from(u32::MAX);
-            }
-            slot = best(&self.priorities);
-        }
-        slot
-    }
-
     /// End the round; plan the next. False when there is nothing left to explore.
     pub fn end_round(&mut self) -> bool {
-        self.longest = self.longest.max(self.point);
-        match self.strategy {
-            Strategy::Replay(_) => {
-                self.exhausted = true;
-                false
-            }
-            Strategy::Pct { .. } => true,
-            Strategy::Dfs { preemptions } => {
-                if self.point < self.prefix {
-                    // Ended before its planned path (an error, or other calls this time).
-                    self.inexact = true;
-                }
-                self.path.truncate(self.point);
-                while let Some(node) = self.path.last_mut() {
-                    let next = node.enabled.iter().copied().find(|&slot| {
-                        !node.tried.contains(&slot)
-                            && node.preemptions_before + u32::from(node.is_preemption(slot))
-                                <= preemptions
-                    });
-                    if let Some(slot) = next {
-                        node.tried.push(slot);
-                        node.chosen = slot;
-                        self.prefix = self.path.len();
-                        return true;
-                    }
-                    self.path.pop();
-                }
-                self.exhausted = true;
-                false
-            }
-        }
+        self.longest = self.longest.max(self.word.len());
+        self.scheduler.end_round(&RoundEnd {
+            decisions: self.word.len(),
+            contested: self.contested,
+        })
     }
 
-    /// PCT's guarantee per round: the least probability `1/(n·k^(d-1))` that one round finds
-    /// a bug of its depth, with `k` the longest round seen.
-    pub fn pct_bound(&self) -> Option<f64> {
-        let Strategy::Pct { depth } = self.strategy else {
-            return None;
-        };
-        let k = self.longest.max(1) as f64;
-        Some(1.0 / (self.actors.max(1) as f64 * k.powi(depth as i32 - 1)))
+    /// PCT's guarantee per round, with the most contested steps seen as `k`.
+    pub fn pct_bound(&self) -> Option<PctBound> {
+        self.scheduler.pct_bound()
     }
 
     /// The actors it schedules.
@@ -369,7 +304,7 @@ mod tests {
             explorer.choose(&choices(&[0, 1]));
         }
         assert_eq!(explorer.word(), &[1, 0, 1]);
-        assert!(!explorer.diverged);
+        assert!(!explorer.diverged());
         assert!(!explorer.end_round());
     }
 
@@ -392,7 +327,109 @@ mod tests {
             assert_eq!(explorer.choose(&choices(&[0, 1])), first);
         }
         assert!(explorer.end_round());
-        // Depth 1: one in n.
-        assert_eq!(explorer.pct_bound(), Some(0.5));
+        // Depth 1: one in n, whatever k.
+        let bound = explorer.pct_bound().expect("pct");
+        assert_eq!((bound.k, bound.probability), (6, 0.5));
+    }
+
+    /// A program of actors, each a list of steps: labels, unique across actors. One round
+    /// under `explorer`: the order the steps ran in.
+    fn run(explorer: &mut Explorer, program: &[&[&'static str]]) -> Vec<&'static str> {
+        explorer.begin_round();
+        let mut next = vec![0; program.len()];
+        let mut ran = Vec::new();
+        loop {
+            let enabled: Vec<usize> = (0..program.len())
+                .filter(|&a| next[a] < program[a].len())
+                .collect();
+            if enabled.is_empty() {
+                break;
+            }
+            let actor = enabled[explorer.choose(&choices(&enabled))];
+            ran.push(program[actor][next[actor]]);
+            next[actor] += 1;
+        }
+        explorer.end_round();
+        ran
+    }
+
+    /// The fraction of `rounds` PCT rounds of depth `depth` in which `bug` holds of the order
+    /// of steps, and the bound PCT states for them (the first round, which measures `k`,
+    /// left out).
+    fn pct_catch_rate(
+        depth: u32,
+        program: &[&[&'static str]],
+        bug: impl Fn(&[&str]) -> bool,
+        rounds: u32,
+    ) -> (f64, f64) {
+        let mut explorer = Explorer::new(Strategy::Pct { depth }, program.len(), 11);
+        run(&mut explorer, program);
+        let caught = (0..rounds)
+            .filter(|_| bug(&run(&mut explorer, program)))
+            .count();
+        let bound = explorer.pct_bound().expect("pct").probability;
+        (caught as f64 / f64::from(rounds), bound)
+    }
+
+    fn before(order: &[&str], a: &str, b: &str) -> bool {
+        let at = |s: &str| order.iter().position(|x| *x == s);
+        matches!((at(a), at(b)), (Some(a), Some(b)) if a < b)
+    }
+
+    /// Depth 2 (an atomicity violation): actor 1's `y` between actor 0's `x` and `z`, with
+    /// steps around them that any schedule may interleave. The measured rate is at least the
+    /// printed bound (less three standard deviations of the measurement).
+    #[test]
+    fn pct_finds_a_depth_2_bug_at_least_as_often_as_its_bound() {
+        let program: &[&[&str]] = &[&["a0", "x", "z", "a1", "a2"], &["b0", "b1", "y", "b2"]];
+        let bug = |o: &[&str]| before(o, "x", "y") && before(o, "y", "z");
+        assert_rate_at_least_bound(pct_catch_rate(2, program, bug, 4000), 4000);
+    }
+
+    /// Depth 3 (three ordering constraints): `x` before `y`, `y` before `z`, `z` before `v`,
+    /// where actor 0 runs `x` then `z` and actor 1 `y` then `v`, among steps any schedule
+    /// may interleave.
+    #[test]
+    fn pct_finds_a_depth_3_bug_at_least_as_often_as_its_bound() {
+        let program: &[&[&str]] = &[&["a0", "x", "a1", "z", "a2"], &["b0", "y", "b1", "v"]];
+        let bug = |o: &[&str]| before(o, "x", "y") && before(o, "y", "z") && before(o, "z", "v");
+        assert_rate_at_least_bound(pct_catch_rate(3, program, bug, 4000), 4000);
+    }
+
+    fn assert_rate_at_least_bound((rate, bound): (f64, f64), rounds: u32) {
+        let sigma = (bound * (1.0 - bound) / f64::from(rounds)).sqrt();
+        assert!(bound > 0.0, "a bound of 0 states nothing");
+        assert!(
+            rate >= bound - 3.0 * sigma,
+            "caught in {rate:.4} of rounds, below the stated bound {bound:.4}"
+        );
+    }
+
+    /// Change points are distinct and fall on contested steps only: with depth 2, two actors
+    /// of one contested step each, the change point is certain and every round switches.
+    #[test]
+    fn pct_change_points_count_only_contested_steps() {
+        // Actor 0 runs alone for 20 steps (uncontested), then both race for two steps.
+        let mut explorer = Explorer::new(Strategy::Pct { depth: 2 }, 2, 3);
+        let round = |explorer: &mut Explorer| {
+            explorer.begin_round();
+            let mut word = Vec::new();
+            for _ in 0..20 {
+                explorer.choose(&choices(&[0]));
+            }
+            for _ in 0..2 {
+                let enabled = [0, 1];
+                word.push(enabled[explorer.choose(&choices(&enabled))]);
+            }
+            explorer.end_round();
+            word
+        };
+        round(&mut explorer);
+        assert_eq!(explorer.pct_bound().expect("pct").k, 2);
+        for _ in 0..50 {
+            let word = round(&mut explorer);
+            // The one change point is after contested step 1: the actor that ran it drops.
+            assert_ne!(word[0], word[1], "{word:?}");
+        }
     }
 }

@@ -1,0 +1,126 @@
+//! Bounded-exhaustive search (the default): every schedule with at most `preemptions`
+//! preemptions (switching away from an actor that could have gone on), each once. A round
+//! follows the previous round's path to its deepest untried alternative, then runs without
+//! preemption; the search ends when the tree is exhausted.
+
+use super::{without_preemption, Point, RoundEnd, Scheduler};
+
+/// One decision point of the current path.
+#[derive(Debug, Clone)]
+struct Node {
+    enabled: Vec<usize>,
+    tried: Vec<usize>,
+    chosen: usize,
+    /// The actor that ran last before this point (switching away from it while it is
+    /// enabled is a preemption).
+    last: Option<usize>,
+    preemptions_before: u32,
+}
+
+impl Node {
+    fn is_preemption(&self, slot: usize) -> bool {
+        self.last
+            .is_some_and(|last| last != slot && self.enabled.contains(&last))
+    }
+}
+
+pub(super) struct Dfs {
+    preemptions: u32,
+    /// The path of the last round; the next round follows `path[..prefix]`.
+    path: Vec<Node>,
+    prefix: usize,
+    diverged: bool,
+    inexact: bool,
+    exhausted: bool,
+}
+
+impl Dfs {
+    pub(super) fn new(preemptions: u32) -> Dfs {
+        Dfs {
+            preemptions,
+            path: Vec::new(),
+            prefix: 0,
+            diverged: false,
+            inexact: false,
+            exhausted: false,
+        }
+    }
+}
+
+impl Scheduler for Dfs {
+    fn begin_round(&mut self) {
+        self.diverged = false;
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> usize {
+        let i = point.index;
+        if i < self.prefix {
+            if let Some(node) = self.path.get_mut(i) {
+                if point.enabled.contains(&node.chosen) && node.enabled == point.enabled {
+                    node.last = point.last;
+                    return node.chosen;
+                }
+            }
+            // The adapter did something else this time: continue from here as a new branch,
+            // keeping what was already tried at this point.
+            self.diverged = true;
+            self.inexact = true;
+            self.prefix = i;
+        }
+        let chosen = without_preemption(point.enabled, point.last);
+        let mut tried = self
+            .path
+            .get(i)
+            .map(|node| node.tried.clone())
+            .unwrap_or_default();
+        if !tried.contains(&chosen) {
+            tried.push(chosen);
+        }
+        self.path.truncate(i);
+        self.path.push(Node {
+            enabled: point.enabled.to_vec(),
+            tried,
+            chosen,
+            last: point.last,
+            preemptions_before: point.preemptions,
+        });
+        chosen
+    }
+
+    fn end_round(&mut self, round: &RoundEnd) -> bool {
+        let decisions = round.decisions;
+        if decisions < self.prefix {
+            // Ended before its planned path (an error, or other calls this time).
+            self.inexact = true;
+        }
+        self.path.truncate(decisions);
+        while let Some(node) = self.path.last_mut() {
+            let bound = self.preemptions;
+            let next = node.enabled.iter().copied().find(|&slot| {
+                !node.tried.contains(&slot)
+                    && node.preemptions_before + u32::from(node.is_preemption(slot)) <= bound
+            });
+            if let Some(slot) = next {
+                node.tried.push(slot);
+                node.chosen = slot;
+                self.prefix = self.path.len();
+                return true;
+            }
+            self.path.pop();
+        }
+        self.exhausted = true;
+        false
+    }
+
+    fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    fn diverged(&self) -> bool {
+        self.diverged
+    }
+
+    fn inexact(&self) -> bool {
+        self.inexact
+    }
+}

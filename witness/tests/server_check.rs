@@ -114,3 +114,42 @@ fn the_check_then_set_ledger_is_caught_on_postgres_too() {
     let report = check(&server.url(), 50);
     assert!(failed(&report, "bootstrap-race"), "{report}");
 }
+
+/// docs/design.md's table of server checks and the mutants each must catch is the registry's.
+#[test]
+fn the_design_table_of_server_checks_is_the_registry() {
+    let design = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/design.md"),
+    )
+    .expect("docs/design.md");
+    let header = "| check | server mutants it must catch |";
+    let table = design
+        .split_once(header)
+        .unwrap_or_else(|| panic!("docs/design.md has no table headed {header}"))
+        .1;
+    let documented: Vec<(String, String)> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .flat_map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+            let check = cells[0].trim_matches('`').to_owned();
+            cells[1]
+                .split(", ")
+                .map(|m| (check.clone(), m.trim_matches('`').to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut registry: Vec<(String, String)> = ServerMutant::ALL
+        .iter()
+        .map(|m| (m.caught_by().to_owned(), m.name().to_owned()))
+        .collect();
+    let mut sorted = documented.clone();
+    sorted.sort();
+    registry.sort();
+    assert_eq!(sorted, registry);
+    let checks: Vec<&str> = documented.iter().map(|(c, _)| c.as_str()).collect();
+    for check in keyrace_witness::check::CHECKS {
+        assert!(checks.contains(&check), "{check} is not in the table");
+    }
+}

@@ -266,3 +266,41 @@ fn the_design_table_of_scenarios_and_mutants_is_the_registry() {
     }
     assert_eq!(documented, registry);
 }
+
+/// Each crash-state mutant's violations name the change that would have avoided them: the
+/// missing fsync of a file or a directory, or the in-place write that should have been a temp
+/// file and a rename; the reference's crash states need none.
+#[test]
+fn crash_state_findings_name_their_fix() {
+    let cases = [
+        (Mutant::KeygenNoFsync, "fix: fsync the file store/"),
+        (Mutant::PutRenameNoDirFsync, "fix: fsync the directory store/secrets after op"),
+        (Mutant::DeleteNoDirFsync, "fix: fsync the directory store/secrets after op"),
+        (Mutant::ConsumeNoFsync, "fix: fsync the directory store after op"),
+        (
+            Mutant::PutInPlaceOneWrite,
+            "in place, and a power loss left it half done: write a temp file, fsync it and rename it over",
+        ),
+    ];
+    for (mutant, fix) in cases {
+        let scenario = caught_by(mutant).expect("a crash-state mutant has its scenario");
+        let output = std::process::Command::new(common::keyrace_bin())
+            .args(["check", "--scenario", scenario, "--seed", "1"])
+            .args(["--require-systematic"])
+            .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
+            .output()
+            .expect("run keyrace");
+        let report = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{mutant}: {report}");
+        assert!(report.contains(fix), "{mutant}: no {fix:?} in\n{report}");
+    }
+    let output = std::process::Command::new(common::keyrace_bin())
+        .args(["check", "--seed", "1", "--require-systematic"])
+        .args(["--scenario", "crash-states", "--scenario", "crash-keygen"])
+        .args(["--scenario", "crash-consume", "--adapter", ADAPTER])
+        .output()
+        .expect("run keyrace");
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(!report.contains("fix:"), "{report}");
+}

@@ -3,6 +3,7 @@
 //! stated persistence profile ([`states`]), each written into a fresh directory
 //! ([`materialize`]) for a fresh reader to judge.
 
+pub mod fix;
 pub mod materialize;
 pub mod ops;
 pub mod record;

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::{Env, Exchange, Round};
 use crate::actor::ActorError;
+use crate::crash::fix::fixes;
 use crate::crash::materialize::materialize;
 use crate::crash::ops::{FsOp, Snapshot};
 use crate::crash::record::Recorder;
@@ -200,6 +201,7 @@ pub fn judge_states(
         for (invariant, replies) in broken {
             let mut lines = vec![format!("state: {}", state.describe(ops))];
             lines.push(format!("under the {profile_text}"));
+            lines.extend(fixes(state, ops, &recorded.snapshot));
             lines.extend(replies);
             lines.push("the writer's recorded calls:".to_owned());
             lines.extend(

@@ -1,0 +1,271 @@
+//! What would have avoided a crash state, as ALICE reports it: the missing fsync of a
+//! directory or a file after a lost operation the store had acknowledged, or an in-place update
+//! of a live file that a power loss left half done. Each fix names the operation it follows.
+
+use std::collections::BTreeMap;
+
+use super::ops::{parent_of, FsOp, Ino, Snapshot};
+use super::states::CrashState;
+
+/// The smallest changes that would have avoided `state`'s losses, one line each.
+pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<String> {
+    let issued = state.crash_after.min(ops.len());
+    let ack = ops[..issued].iter().position(|op| *op == FsOp::Ack);
+    let torn = state.torn.map(|(i, _)| i);
+    let lost = |i: usize| state.lost.contains(&i) || torn == Some(i);
+    let mut fixes = Vec::new();
+    // A live file (named before the operation) changed in place, partly kept: the update was
+    // not atomic, whatever was synced.
+    let mut in_place: BTreeMap<Ino, usize> = BTreeMap::new();
+    for (i, op) in ops[..issued].iter().enumerate() {
+        if let Some(ino) = data_ino(op) {
+            if snapshot.files.iter().any(|(_, live, ..)| *live == ino) {
+                in_place.entry(ino).or_insert(i);
+            }
+        }
+    }
+    for (&ino, &first) in &in_place {
+        let data: Vec<usize> = (first..issued)
+            .filter(|&i| data_ino(&ops[i]) == Some(ino))
+            .collect();
+        let partly = data.iter().any(|&i| lost(i))
+            && (torn.is_some_and(|t| data.contains(&t)) || data.iter().any(|&i| !lost(i)));
+        if partly {
+            fixes.push(format!(
+                "fix: op {first} ({}) changes the live file {} in place, and a power loss left \
+                 it half done: write a temp file, fsync it and rename it over",
+                ops[first].describe(),
+                shown(&name_of(ino, first, ops, snapshot))
+            ));
+        }
+    }
+    // What the store acknowledged and lost: for each directory or file with a lost op, an
+    // fsync after its last op before the acknowledgement, unless one is there.
+    let Some(ack) = ack else {
+        return fixes;
+    };
+    let mut dirs: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+    let mut files: BTreeMap<Ino, (usize, bool)> = BTreeMap::new();
+    for (i, op) in ops[..ack].iter().enumerate() {
+        let touch = |last: &mut (usize, bool)| *last = (i, last.1 || lost(i));
+        match op {
+            FsOp::Create { path, .. }
+            | FsOp::Mkdir { path, .. }
+            | FsOp::Link { to: path, .. }
+            | FsOp::Remove { path } => {
+                touch(dirs.entry(parent_of(path).to_owned()).or_default());
+            }
+            FsOp::Rename { from, to, .. } => {
+                touch(dirs.entry(parent_of(from).to_owned()).or_default());
+                touch(dirs.entry(parent_of(to).to_owned()).or_default());
+            }
+            FsOp::Write { ino, .. } | FsOp::SetLen { ino, .. } if !in_place.contains_key(ino) => {
+                touch(files.entry(*ino).or_default());
+            }
+            _ => {}
+        }
+    }
+    let dirs = dirs.into_iter().filter(|(_, (_, lost))| *lost);
+    let files = files.into_iter().filter(|(_, (_, lost))| *lost);
+    for (dir, (i, _)) in dirs {
+        if !synced_after(
+            ops,
+            i,
+            ack,
+            |op| matches!(op, FsOp::SyncDir { path } if *path == dir),
+        ) {
+            fixes.push(format!(
+                "fix: fsync the directory {} after op {i} ({})",
+                shown(&dir),
+                ops[i].describe()
+            ));
+        }
+    }
+    for (ino, (i, _)) in files {
+        if !synced_after(
+            ops,
+            i,
+            ack,
+            |op| matches!(op, FsOp::SyncFile { ino: s } if *s == ino),
+        ) {
+            fixes.push(format!(
+                "fix: fsync the file {} after op {i} ({})",
+                shown(&name_of(ino, i, ops, snapshot)),
+                ops[i].describe()
+            ));
+        }
+    }
+    fixes
+}
+
+/// The file whose data `op` changes.
+fn data_ino(op: &FsOp) -> Option<Ino> {
+    match op {
+        FsOp::Write { ino, .. } | FsOp::SetLen { ino, .. } => Some(*ino),
+        _ => None,
+    }
+}
+
+/// A sync matching `covers`, or a full sync, among `ops[after+1..before]`.
+fn synced_after(ops: &[FsOp], after: usize, before: usize, covers: impl Fn(&FsOp) -> bool) -> bool {
+    ops[after + 1..before]
+        .iter()
+        .any(|op| *op == FsOp::SyncAll || covers(op))
+}
+
+/// The name `ino` had when op `at` ran: its last create, rename or link before, else its name
+/// in the snapshot, else its number.
+fn name_of(ino: Ino, at: usize, ops: &[FsOp], snapshot: &Snapshot) -> String {
+    ops[..at]
+        .iter()
+        .rev()
+        .find_map(|op| match op {
+            FsOp::Create { path, ino: i, .. } | FsOp::Link { to: path, ino: i } if *i == ino => {
+                Some(path.clone())
+            }
+            FsOp::Rename { to, ino: i, .. } if *i == ino => Some(to.clone()),
+            _ => None,
+        })
+        .or_else(|| {
+            snapshot
+                .files
+                .iter()
+                .find(|(_, i, ..)| *i == ino)
+                .map(|(path, ..)| path.clone())
+        })
+        .unwrap_or_else(|| format!("#{ino}"))
+}
+
+/// A relative path for a sentence ("" is the recorded directory itself).
+fn shown(path: &str) -> String {
+    if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crash::states::{enumerate, Limits, Profile};
+
+    fn create(path: &str, ino: Ino) -> FsOp {
+        FsOp::Create {
+            path: path.into(),
+            ino,
+            mode: 0o600,
+        }
+    }
+
+    fn write(ino: Ino, data: &[u8]) -> FsOp {
+        FsOp::Write {
+            ino,
+            offset: 0,
+            data: data.to_vec(),
+        }
+    }
+
+    /// A store with `secrets/aa` (inode 1) holding "old".
+    fn store() -> Snapshot {
+        Snapshot {
+            dirs: vec![("secrets".into(), 0o700)],
+            files: vec![("secrets/aa".into(), 1, 0o600, b"old".to_vec())],
+        }
+    }
+
+    /// Every fix line of every state of `ops` under the portable profile.
+    fn all_fixes(ops: &[FsOp]) -> Vec<String> {
+        let snapshot = store();
+        let states = enumerate(&snapshot, ops, Profile::Portable, &Limits::default()).states;
+        let mut all: Vec<String> = states
+            .iter()
+            .flat_map(|s| fixes(s, ops, &snapshot))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    #[test]
+    fn an_atomic_durable_replace_needs_no_fix() {
+        let ops = [
+            create("secrets/.tmp", 2),
+            write(2, b"new"),
+            FsOp::SyncFile { ino: 2 },
+            FsOp::Rename {
+                from: "secrets/.tmp".into(),
+                to: "secrets/aa".into(),
+                ino: 2,
+            },
+            FsOp::SyncDir {
+                path: "secrets".into(),
+            },
+            FsOp::Ack,
+        ];
+        assert_eq!(all_fixes(&ops), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_rename_without_a_directory_fsync_names_that_fsync() {
+        let ops = [
+            create("secrets/.tmp", 2),
+            write(2, b"new"),
+            FsOp::SyncFile { ino: 2 },
+            FsOp::Rename {
+                from: "secrets/.tmp".into(),
+                to: "secrets/aa".into(),
+                ino: 2,
+            },
+            FsOp::Ack,
+        ];
+        assert_eq!(
+            all_fixes(&ops),
+            ["fix: fsync the directory secrets after op 3 (rename secrets/.tmp → secrets/aa)"]
+        );
+    }
+
+    #[test]
+    fn a_delete_without_a_directory_fsync_names_that_fsync() {
+        let ops = [
+            FsOp::Remove {
+                path: "secrets/aa".into(),
+            },
+            FsOp::Ack,
+        ];
+        assert_eq!(
+            all_fixes(&ops),
+            ["fix: fsync the directory secrets after op 0 (remove secrets/aa)"]
+        );
+    }
+
+    #[test]
+    fn an_unsynced_write_of_a_new_file_names_the_file_fsync() {
+        let ops = [
+            create("key", 2),
+            write(2, b"k"),
+            FsOp::SyncDir { path: "".into() },
+            FsOp::Ack,
+        ];
+        assert_eq!(
+            all_fixes(&ops),
+            ["fix: fsync the file key after op 1 (write #2 1 bytes at 0)"]
+        );
+    }
+
+    #[test]
+    fn an_in_place_overwrite_is_named_not_atomic() {
+        let ops = [
+            FsOp::SetLen { ino: 1, len: 0 },
+            write(1, b"newer"),
+            FsOp::SyncFile { ino: 1 },
+            FsOp::Ack,
+        ];
+        let fixes = all_fixes(&ops);
+        assert_eq!(
+            fixes,
+            ["fix: op 0 (set length of #1 to 0) changes the live file secrets/aa in place, and a \
+              power loss left it half done: write a temp file, fsync it and rename it over"]
+        );
+    }
+}

@@ -16,8 +16,13 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
     let mut fixes = Vec::new();
     // A live file (named before the operation) changed in place, partly kept: the update was
     // not atomic, whatever was synced.
+    // The operation's changes: up to its acknowledgement, or all that were recorded.
+    let end = ops
+        .iter()
+        .position(|op| *op == FsOp::Ack)
+        .unwrap_or(ops.len());
     let mut in_place: BTreeMap<Ino, usize> = BTreeMap::new();
-    for (i, op) in ops[..issued].iter().enumerate() {
+    for (i, op) in ops[..end].iter().enumerate() {
         if let Some(ino) = data_ino(op) {
             if snapshot.files.iter().any(|(_, live, ..)| *live == ino) {
                 in_place.entry(ino).or_insert(i);
@@ -25,11 +30,14 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
         }
     }
     for (&ino, &first) in &in_place {
-        let data: Vec<usize> = (first..issued)
+        let data: Vec<usize> = (first..end)
             .filter(|&i| data_ino(&ops[i]) == Some(ino))
             .collect();
-        let partly = data.iter().any(|&i| lost(i))
-            && (torn.is_some_and(|t| data.contains(&t)) || data.iter().any(|&i| !lost(i)));
+        // Some of its changes on disk (a torn write counts) and some not (lost, torn, or not
+        // yet issued): a version of the file nobody wrote.
+        let applied = |i: usize| i < issued && (!lost(i) || torn == Some(i));
+        let missing = |i: usize| i >= issued || lost(i);
+        let partly = data.iter().any(|&i| applied(i)) && data.iter().any(|&i| missing(i));
         if partly {
             fixes.push(format!(
                 "fix: op {first} ({}) changes the live file {} in place, and a power loss left \

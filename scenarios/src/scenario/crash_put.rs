@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
+use super::power_loss::which_value;
 use super::{call, Env, Exchange, Mode, Round, ScenarioDef};
 use crate::actor::{Actor, ActorError};
 use crate::procfs;
@@ -140,6 +141,11 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             None => format!("writer: {} → (killed mid-put)", in_flight.summary()),
         });
         replies.push(get.describe());
+        replies.extend(which_value(
+            get.value(),
+            Some(new.as_str()),
+            Some(old.as_str()),
+        ));
         round.violation(
             "a secret overwritten during a crash holds its old or its new value",
             replies,

@@ -244,7 +244,9 @@ pub fn judge_secrets<'e>(
                 name: name.clone(),
             })?;
             if get.value() != Some(Some(value.as_str())) {
-                broken.push((ACKED, vec![get.describe()]));
+                let mut lines = vec![get.describe()];
+                lines.extend(which_value(get.value(), Some(value), None));
+                broken.push((ACKED, lines));
             }
         }
         let get = env.verify(Op::Get {
@@ -261,10 +263,37 @@ pub fn judge_secrets<'e>(
             }
         };
         if !fine {
-            broken.push((IN_FLIGHT, vec![get.describe()]));
+            let mut lines = vec![get.describe()];
+            lines.extend(which_value(
+                get.value(),
+                expect.new.as_deref(),
+                expect.old.as_deref(),
+            ));
+            broken.push((IN_FLIGHT, lines));
         }
         Ok(broken)
     }
+}
+
+/// What a value the verifier read is, in words (`None` for a failed read, whose code says
+/// it): the new value, the old value, nothing, or neither (with its size). Never the value.
+pub(super) fn which_value(
+    read: Option<Option<&str>>,
+    new: Option<&str>,
+    old: Option<&str>,
+) -> Option<String> {
+    let read = read?;
+    let what = if read == new && new.is_some() {
+        "the new value".to_owned()
+    } else if read == old && old.is_some() {
+        "the old value".to_owned()
+    } else {
+        match read {
+            None => "no value: the secret is absent".to_owned(),
+            Some(value) => format!("neither the old nor the new value ({} bytes)", value.len()),
+        }
+    };
+    Some(format!("runner: the verifier read {what}"))
 }
 
 /// The judge of a consume of `token` that won: once acknowledged, a later consume loses.
@@ -317,6 +346,37 @@ while IFS= read -r line; do
 done"#
         );
         vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    #[test]
+    fn a_read_value_is_named_old_new_absent_or_neither_never_shown() {
+        let said = |read| which_value(read, Some("new-secret"), Some("old-secret"));
+        assert_eq!(
+            said(Some(Some("new-secret"))).as_deref(),
+            Some("runner: the verifier read the new value")
+        );
+        assert_eq!(
+            said(Some(Some("old-secret"))).as_deref(),
+            Some("runner: the verifier read the old value")
+        );
+        assert_eq!(
+            said(Some(None)).as_deref(),
+            Some("runner: the verifier read no value: the secret is absent")
+        );
+        assert_eq!(
+            said(Some(Some("garbage"))).as_deref(),
+            Some("runner: the verifier read neither the old nor the new value (7 bytes)")
+        );
+        assert_eq!(said(None), None);
+        // A delete's new value is absence, and a first put has no old value.
+        assert_eq!(
+            which_value(Some(None), None, Some("old")).as_deref(),
+            Some("runner: the verifier read no value: the secret is absent")
+        );
+        assert_eq!(
+            which_value(Some(Some("old")), None, Some("old")).as_deref(),
+            Some("runner: the verifier read the old value")
+        );
     }
 
     fn state(acked: bool) -> CrashState {
@@ -403,7 +463,10 @@ done"#
             broken,
             [(
                 IN_FLIGHT,
-                vec![r#"verifier: get "k" → ok, value "v1""#.to_owned()]
+                vec![
+                    r#"verifier: get "k" → ok, value "v1""#.to_owned(),
+                    "runner: the verifier read the old value".to_owned()
+                ]
             )]
         );
     }

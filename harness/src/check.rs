@@ -95,8 +95,13 @@ pub fn check(name: &str, actors: usize, model: impl Fn() + Send + Sync + 'static
     }
 }
 
+/// Set (to anything) to let [`assert_holds`] pass a racing model on plain std threads.
+pub const PLAIN_THREADS_ENV: &str = "KEYRACE_PLAIN_THREADS";
+
 /// [`check`], panicking with the counterexample when the model fails: for the reference, or a
-/// store that must hold.
+/// store that must hold. A race of several actors that held only on plain std threads (a
+/// build without shuttle or loom) proves little, so that panics too, saying what to enable,
+/// unless [`PLAIN_THREADS_ENV`] is set.
 pub fn assert_holds(
     name: &str,
     actors: usize,
@@ -105,6 +110,13 @@ pub fn assert_holds(
     let checked = check(name, actors, model);
     if checked.counterexample().is_some() {
         panic!("{checked}");
+    }
+    if actors > 1 && !checked.systematic() && std::env::var_os(PLAIN_THREADS_ENV).is_none() {
+        panic!(
+            "{name} held, but only under plain std threads, which cannot force the \
+             interleavings a race needs: run this test with `--features keyrace-harness/shuttle` \
+             (or loom), or set {PLAIN_THREADS_ENV}=1 to accept plain threads\n{checked}"
+        );
     }
     checked
 }

@@ -101,3 +101,23 @@ fn the_catalogue_has_every_row_and_mutant_of_the_design() {
         .collect();
     assert!(missing.is_empty(), "not in the catalogue: {missing:?}");
 }
+
+/// A race that held on plain std threads proves little: `assert_holds` fails and says what to
+/// enable; a sequential model (one actor) still passes.
+#[test]
+fn assert_holds_refuses_a_race_checked_only_on_plain_threads() {
+    let refused = std::panic::catch_unwind(|| {
+        keyrace_harness::check::assert_holds("a race", 2, || {});
+    })
+    .expect_err("a 2-actor model on std threads must not pass");
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("only under plain std threads")
+            && message.contains("--features keyrace-harness/shuttle"),
+        "{message}"
+    );
+    keyrace_harness::check::assert_holds("sequential", 1, || {});
+}

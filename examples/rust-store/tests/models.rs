@@ -46,8 +46,8 @@ const PLANTED: bool = cfg!(feature = "planted-bugs");
 /// Planted bug 1 (create the key file, then write it) is a race: std threads rarely hit it.
 #[test]
 #[cfg_attr(
-    all(feature = "planted-bugs", not(feature = "shuttle")),
-    ignore = "the planted race needs --features shuttle"
+    not(feature = "shuttle"),
+    ignore = "a race: run with --features shuttle (plain threads cannot force its interleavings)"
 )]
 fn racing_processes_get_one_complete_key() {
     let model = keygen::keygen_race(load, 2, Semantics::Posix);
@@ -60,6 +60,10 @@ fn racing_processes_get_one_complete_key() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "shuttle"),
+    ignore = "a race: run with --features shuttle (plain threads cannot force its interleavings)"
+)]
 fn a_key_read_error_is_reported_and_never_replaces_the_key() {
     assert_holds(
         "keygen-error-masking",
@@ -74,6 +78,10 @@ fn a_crash_while_creating_the_key_never_loses_a_key_handed_out() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "shuttle"),
+    ignore = "a race: run with --features shuttle (plain threads cannot force its interleavings)"
+)]
 fn concurrent_puts_are_all_readable() {
     assert_holds("put-race", 2, put::put_race(ExampleStore, 2));
 }
@@ -92,6 +100,10 @@ fn a_crash_while_overwriting_a_secret_keeps_the_old_or_the_new_value() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "shuttle"),
+    ignore = "a race: run with --features shuttle (plain threads cannot force its interleavings)"
+)]
 fn exactly_one_consumer_wins_a_token() {
     let consume = |fs: &SimFs, dir: &Path, token: &str| -> Result<bool, Failure> {
         Ok(store::consume(fs, dir, token)?)

@@ -200,27 +200,60 @@ impl Counterexample {
     }
 }
 
-/// The message, then how to replay it (from a test that goes through [`crate::check`]).
+/// The message without shuttle's own replay hints, then one line that re-runs the failing
+/// execution: the test to run (the current thread's name, as libtest names a test's thread)
+/// and the schedule to run it with.
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.message.trim_end())?;
+        writeln!(f, "{}", without_shuttle_hints(&self.message).trim_end())?;
+        let test = std::thread::current()
+            .name()
+            .filter(|name| *name != "main")
+            .map_or_else(
+                || "this test".to_owned(),
+                |name| format!("cargo test {name} -- --exact"),
+            );
+        let env = crate::check::REPLAY_ENV;
         match &self.replay {
             Replay::Shuttle(schedule) => write!(
                 f,
-                "replay: run this test again with {}='{schedule}'",
-                crate::check::REPLAY_ENV
+                "replay: {env}='{schedule}' {test} (with this run's features)"
             ),
             Replay::Loom(path) => write!(
                 f,
-                "replay: run this test again (same RUSTFLAGS) with {}={}",
-                crate::check::REPLAY_ENV,
+                "replay: {env}={} {test} (with this run's RUSTFLAGS)",
                 path.display()
             ),
             Replay::None => f.write_str(
-                "replay: std threads record no schedule; run under keyrace-harness/shuttle or                  loom for a replayable one",
+                "replay: std threads record no schedule; run under keyrace-harness/shuttle or \
+                 loom for a replayable one",
             ),
         }
     }
+}
+
+/// `message` without the lines shuttle adds to a failure (its schedule and how to pass it to
+/// `shuttle::replay`, which a keyrace test replays through its own line instead).
+fn without_shuttle_hints(message: &str) -> String {
+    let mut kept = Vec::new();
+    let mut in_schedule = false;
+    for line in message.lines() {
+        if line.starts_with("test panicked in task ") {
+            continue;
+        }
+        if line == "failing schedule:" {
+            in_schedule = true;
+            continue;
+        }
+        if in_schedule {
+            if line.starts_with("pass that string to `shuttle::replay`") {
+                in_schedule = false;
+            }
+            continue;
+        }
+        kept.push(line.strip_prefix("original panic: ").unwrap_or(line));
+    }
+    kept.join("\n")
 }
 
 /// What replaying a counterexample showed.
@@ -524,6 +557,23 @@ mod tests {
         let message = "test panicked in task 'main-thread'\nfailing schedule:\n\"\n9101ab00\n\"\npass that string to `shuttle::replay` to replay the failure\noriginal panic: x";
         assert_eq!(shuttle_schedule(message).as_deref(), Some("9101ab00"));
         assert_eq!(shuttle_schedule("no schedule here"), None);
+    }
+
+    #[test]
+    fn shuttles_hints_are_left_out_and_one_replay_line_names_the_test() {
+        let failure = Counterexample {
+            message: "test panicked in task 'main-thread'\nfailing schedule:\n\"\n9101ab00\n\"\npass that string to `shuttle::replay` to replay the failure\noriginal panic: invariant violated: x\ntrace".to_owned(),
+            replay: Replay::Shuttle("9101ab00".to_owned()),
+        };
+        let shown = failure.to_string();
+        let name = std::thread::current().name().unwrap_or_default().to_owned();
+        assert_eq!(
+            shown,
+            format!(
+                "invariant violated: x\ntrace\nreplay: KEYRACE_REPLAY='9101ab00' cargo test \
+                 {name} -- --exact (with this run's features)"
+            )
+        );
     }
 
     #[test]

@@ -77,12 +77,59 @@ where
 }
 
 /// `Ok(value)` or the error with its stable code (when it has one), for compact observations.
+/// Bytes that are printable UTF-8 show as text (`Ok(Some("old"))`, not `[111, 108, 100]`).
 pub fn show<T: Debug, E: ModelError>(result: &Result<T, E>) -> String {
     match result {
-        Ok(value) => format!("Ok({value:?})"),
+        Ok(value) => format!("Ok({})", bytes_as_text(&format!("{value:?}"))),
         Err(e) => match e.code() {
             Some(code) => format!("Err({code}: {e})"),
             None => format!("Err({e})"),
         },
+    }
+}
+
+/// `debug` with each list of byte values (`[111, 108, 100]`) that is printable UTF-8 shown as
+/// a quoted string instead.
+pub fn bytes_as_text(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let bytes: Option<Vec<u8>> = after[..close]
+            .split(", ")
+            .map(|n| n.parse::<u8>().ok())
+            .collect();
+        let text = bytes
+            .filter(|b| !b.is_empty())
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|t| t.chars().all(|c| !c.is_control()));
+        match text {
+            Some(text) => out.push_str(&format!("{text:?}")),
+            None => out.push_str(&rest[open..open + 2 + close]),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_bytes_show_as_text_and_everything_else_as_it_was() {
+        let ok: Result<Option<Vec<u8>>, String> = Ok(Some(b"old".to_vec()));
+        assert_eq!(show(&ok), r#"Ok(Some("old"))"#);
+        assert_eq!(
+            bytes_as_text(r#"([110, 101, 119], [0, 1], [], [300], [[104], [1]])"#),
+            r#"("new", [0, 1], [], [300], [[104], [1]])"#
+        );
+        assert_eq!(bytes_as_text("no lists [ here"), "no lists [ here");
     }
 }

@@ -1,13 +1,27 @@
 //! `keyrace check` from Rust: a builder over [`Config`] for a dependent's `cargo test`.
 //!
+//! README.md's example, compiled here as written:
+//!
 //! ```no_run
+//! use keyrace_scenarios::explore::Strategy;
+//!
 //! let report = keyrace_scenarios::Check::adapter(["python3", "tests/keyrace_adapter.py"])
 //!     .scenario("keygen-race")
 //!     .scenario("put-race")
-//!     .rounds(100)
+//!     .rounds(300) // races run as controlled interleavings where the machine can trace
+//!     .require_systematic() // a run that cannot trace is a failure, not a weaker pass
 //!     .run()
 //!     .expect("keyrace ran");
-//! assert!(report.passed(), "{}", report.to_text());
+//! assert!(report.passed_without_skips(), "{}", report.to_text());
+//!
+//! // Randomized interleavings with a stated bound instead of the bounded-exhaustive default:
+//! let pct = keyrace_scenarios::Check::adapter(["python3", "tests/keyrace_adapter.py"])
+//!     .scenario("keygen-race")
+//!     .explore(Strategy::Pct { depth: 3 })
+//!     .rounds(500)
+//!     .run()
+//!     .expect("keyrace ran");
+//! assert!(pct.passed_without_skips(), "{}", pct.to_text());
 //! ```
 
 use std::ffi::OsString;

@@ -156,35 +156,12 @@ fn shown(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crash::ops::fixtures::{create, store_with_aa, write};
     use crate::crash::states::{enumerate, Limits, Profile};
-
-    fn create(path: &str, ino: Ino) -> FsOp {
-        FsOp::Create {
-            path: path.into(),
-            ino,
-            mode: 0o600,
-        }
-    }
-
-    fn write(ino: Ino, data: &[u8]) -> FsOp {
-        FsOp::Write {
-            ino,
-            offset: 0,
-            data: data.to_vec(),
-        }
-    }
-
-    /// A store with `secrets/aa` (inode 1) holding "old".
-    fn store() -> Snapshot {
-        Snapshot {
-            dirs: vec![("secrets".into(), 0o700)],
-            files: vec![("secrets/aa".into(), 1, 0o600, b"old".to_vec())],
-        }
-    }
 
     /// Every fix line of every state of `ops` under the portable profile.
     fn all_fixes(ops: &[FsOp]) -> Vec<String> {
-        let snapshot = store();
+        let snapshot = store_with_aa();
         let states = enumerate(&snapshot, ops, Profile::Portable, &Limits::default()).states;
         let mut all: Vec<String> = states
             .iter()

@@ -105,6 +105,37 @@ pub struct Snapshot {
     pub files: Vec<(RelPath, Ino, u32, Vec<u8>)>,
 }
 
+/// Ops and a store for the crash modules' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{FsOp, Ino, Snapshot};
+
+    /// A store with `secrets/aa` (inode 1) holding "old".
+    pub fn store_with_aa() -> Snapshot {
+        Snapshot {
+            dirs: vec![("secrets".into(), 0o700)],
+            files: vec![("secrets/aa".into(), 1, 0o600, b"old".to_vec())],
+        }
+    }
+
+    pub fn create(path: &str, ino: Ino) -> FsOp {
+        FsOp::Create {
+            path: path.into(),
+            ino,
+            mode: 0o600,
+        }
+    }
+
+    /// `data` written at offset 0.
+    pub fn write(ino: Ino, data: &[u8]) -> FsOp {
+        FsOp::Write {
+            ino,
+            offset: 0,
+            data: data.to_vec(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -503,7 +503,6 @@ mod tests {
     use crate::scratch::Scratch;
     use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, CWD};
     use std::os::fd::{AsRawFd, OwnedFd};
-    use std::path::Component;
 
     const SLOT: usize = 1;
 
@@ -564,17 +563,7 @@ mod tests {
     impl Rig {
         /// Absolute and lexically normal, as the tracer names paths.
         fn abs(&self, rel: &str) -> PathBuf {
-            let mut out = PathBuf::new();
-            for component in self.root.join(rel).components() {
-                match component {
-                    Component::CurDir => {}
-                    Component::ParentDir => {
-                        out.pop();
-                    }
-                    other => out.push(other),
-                }
-            }
-            out
+            crate::trace::normalise(&self.root.join(rel))
         }
 
         fn fd(&self, name: &str) -> &OwnedFd {

@@ -649,35 +649,12 @@ fn state(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crash::ops::fixtures::{create, store_with_aa, write};
 
     const PROFILES: [Profile; 2] = [Profile::Portable, Profile::Ext4Ordered];
 
     fn run(snap: &Snapshot, ops: &[FsOp], profile: Profile) -> Enumeration {
         enumerate(snap, ops, profile, &Limits::default())
-    }
-
-    /// `secrets/` holding `secrets/aa` (ino 1) = "old".
-    fn store_with_aa() -> Snapshot {
-        Snapshot {
-            dirs: vec![("secrets".into(), 0o700)],
-            files: vec![("secrets/aa".into(), 1, 0o600, b"old".to_vec())],
-        }
-    }
-
-    fn create(path: &str, ino: Ino) -> FsOp {
-        FsOp::Create {
-            path: path.into(),
-            ino,
-            mode: 0o600,
-        }
-    }
-
-    fn write(ino: Ino, data: &[u8]) -> FsOp {
-        FsOp::Write {
-            ino,
-            offset: 0,
-            data: data.to_vec(),
-        }
     }
 
     fn rename(from: &str, to: &str, ino: Ino) -> FsOp {

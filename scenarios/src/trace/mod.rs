@@ -4,6 +4,8 @@
 //! data ([`Observer`], the crash states). Everything else runs at full speed.
 
 mod call;
+#[cfg(test)]
+pub(crate) use call::normalise;
 pub(crate) use call::read_memory;
 mod filter;
 mod probe;

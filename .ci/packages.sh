@@ -17,7 +17,7 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet "$work"/wheels/keyrace-*.whl
 "$work/venv/bin/keyrace" --version
 start=$SECONDS
-"$work/venv/bin/keyrace" check --adapter python3 "$root/examples/adapter.py"
+"$work/venv/bin/keyrace" check --require-systematic --adapter python3 "$root/examples/adapter.py"
 echo "== wheel: the Python example's full check from the installed keyrace: $((SECONDS - start)) s"
 
 # The npm packages, installed from their tarballs into a fresh project.
@@ -28,5 +28,5 @@ mkdir "$work/project"
 (cd "$work/project" && npm init -y >/dev/null &&
     npm install --no-audit --no-fund "$work"/npm/keyrace-linux-x64-*.tgz "$work"/npm/keyrace-[0-9]*.tgz)
 start=$SECONDS
-(cd "$work/project" && npx --no-install keyrace check --adapter node "$root/examples/adapter.mjs")
+(cd "$work/project" && npx --no-install keyrace check --require-systematic --adapter node "$root/examples/adapter.mjs")
 echo "== npm: the JavaScript example's full check from the installed keyrace: $((SECONDS - start)) s"

@@ -1,6 +1,6 @@
 //! `keyrace check` from Rust: a builder over [`Config`] for a dependent's `cargo test`.
 //!
-//! README.md's example, compiled here as written:
+//! README.md's example (the body of its test), compiled here, with a PCT variant:
 //!
 //! ```no_run
 //! use keyrace_scenarios::explore::Strategy;

@@ -163,7 +163,8 @@ impl fmt::Display for Coverage {
                 bound,
             } => write!(
                 f,
-                "{schedules} random schedules; each round finds a bug of depth {depth} with \
+                "{schedules} random schedules; each round after the first (which measures k) \
+                 finds a bug of depth {depth} with \
                  probability at least {bound:.2e} (1/(n·k^(d-1)), n = {actors}, k = {longest})"
             ),
             Coverage::Replay { schedule } => write!(f, "one replayed schedule, {schedule}"),

@@ -53,8 +53,9 @@ pub fn catch(mutant: Mutant) -> Catch {
         Mutant::DeleteRewritesAll => runner("delete-reset", "loses no put"),
         Mutant::GetSwallowsErrors => runner("recover-corrupt", "never a wrong value"),
         Mutant::KeyPerProcess => runner("restart-durability", "survives a restart"),
-        // Each crash-state branch is told apart by the operation a crash state lost: the
-        // overwrite's write or rename, or the delete's remove.
+        // Each crash-state branch is told apart by an operation its violation names (in the
+        // crash point, the lost operations or the fix): the overwrite's write or rename, or the
+        // delete's remove, which only a delete round records.
         Mutant::PutInPlaceOneWrite => runner("crash-states", "(write #"),
         Mutant::PutRenameNoDirFsync => runner("crash-states", "(rename "),
         Mutant::DeleteNoDirFsync => runner("crash-states", "(remove "),

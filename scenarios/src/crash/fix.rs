@@ -2,10 +2,10 @@
 //! directory or a file after a lost operation the store had acknowledged, or an in-place update
 //! of a live file that a power loss left half done. Each fix names the operation it follows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::ops::{parent_of, FsOp, Ino, Snapshot};
-use super::states::CrashState;
+use super::states::{CrashState, RenameHalf};
 
 /// The smallest changes that would have avoided `state`'s losses, one line each.
 pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<String> {
@@ -14,21 +14,27 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
     let torn = state.torn.map(|(i, _)| i);
     let lost = |i: usize| state.lost.contains(&i) || torn == Some(i);
     let mut fixes = Vec::new();
-    // A live file (named before the operation) changed in place, partly kept: the update was
-    // not atomic, whatever was synced.
     // The operation's changes: up to its acknowledgement, or all that were recorded.
     let end = ops
         .iter()
         .position(|op| *op == FsOp::Ack)
         .unwrap_or(ops.len());
+    // A live file (named before the operation, and not a leftover later renamed over another)
+    // changed in place, partly kept: the update was not atomic, whatever was synced.
+    let renamed = |ino: Ino| {
+        ops[..end]
+            .iter()
+            .any(|op| matches!(op, FsOp::Rename { ino: r, .. } if *r == ino))
+    };
     let mut in_place: BTreeMap<Ino, usize> = BTreeMap::new();
     for (i, op) in ops[..end].iter().enumerate() {
         if let Some(ino) = data_ino(op) {
-            if snapshot.files.iter().any(|(_, live, ..)| *live == ino) {
+            if snapshot.files.iter().any(|(_, live, ..)| *live == ino) && !renamed(ino) {
                 in_place.entry(ino).or_insert(i);
             }
         }
     }
+    let mut half_done = BTreeSet::new();
     for (&ino, &first) in &in_place {
         let data: Vec<usize> = (first..end)
             .filter(|&i| data_ino(&ops[i]) == Some(ino))
@@ -37,8 +43,8 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
         // yet issued): a version of the file nobody wrote.
         let applied = |i: usize| i < issued && (!lost(i) || torn == Some(i));
         let missing = |i: usize| i >= issued || lost(i);
-        let partly = data.iter().any(|&i| applied(i)) && data.iter().any(|&i| missing(i));
-        if partly {
+        if data.iter().any(|&i| applied(i)) && data.iter().any(|&i| missing(i)) {
+            half_done.insert(ino);
             fixes.push(format!(
                 "fix: op {first} ({}) changes the live file {} in place, and a power loss left \
                  it half done: write a temp file, fsync it and rename it over",
@@ -55,20 +61,30 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
     let mut dirs: BTreeMap<String, (usize, bool)> = BTreeMap::new();
     let mut files: BTreeMap<Ino, (usize, bool)> = BTreeMap::new();
     for (i, op) in ops[..ack].iter().enumerate() {
-        let touch = |last: &mut (usize, bool)| *last = (i, last.1 || lost(i));
+        let touch = |last: &mut (usize, bool), lost: bool| *last = (i, last.1 || lost);
         match op {
             FsOp::Create { path, .. }
             | FsOp::Mkdir { path, .. }
             | FsOp::Link { to: path, .. }
             | FsOp::Remove { path } => {
-                touch(dirs.entry(parent_of(path).to_owned()).or_default());
+                touch(dirs.entry(parent_of(path).to_owned()).or_default(), lost(i));
             }
             FsOp::Rename { from, to, .. } => {
-                touch(dirs.entry(parent_of(from).to_owned()).or_default());
-                touch(dirs.entry(parent_of(to).to_owned()).or_default());
+                // A rename split in two lost one half: the old name's removal, or the new name.
+                let half = state.rename_halves.iter().find(|(j, _)| *j == i);
+                let (from_lost, to_lost) = match half.map(|(_, h)| h) {
+                    Some(RenameHalf::NewNameOnly) => (true, false),
+                    Some(RenameHalf::OldNameRemovedOnly) => (false, true),
+                    None => (lost(i), lost(i)),
+                };
+                touch(
+                    dirs.entry(parent_of(from).to_owned()).or_default(),
+                    from_lost,
+                );
+                touch(dirs.entry(parent_of(to).to_owned()).or_default(), to_lost);
             }
-            FsOp::Write { ino, .. } | FsOp::SetLen { ino, .. } if !in_place.contains_key(ino) => {
-                touch(files.entry(*ino).or_default());
+            FsOp::Write { ino, .. } | FsOp::SetLen { ino, .. } if !half_done.contains(ino) => {
+                touch(files.entry(*ino).or_default(), lost(i));
             }
             _ => {}
         }
@@ -83,7 +99,8 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
             |op| matches!(op, FsOp::SyncDir { path } if *path == dir),
         ) {
             fixes.push(format!(
-                "fix: fsync the directory {} after op {i} ({})",
+                "fix: fsync the directory {} after op {i} ({}), before the acknowledgement \
+                 (op {ack})",
                 shown(&dir),
                 ops[i].describe()
             ));
@@ -97,7 +114,7 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
             |op| matches!(op, FsOp::SyncFile { ino: s } if *s == ino),
         ) {
             fixes.push(format!(
-                "fix: fsync the file {} after op {i} ({})",
+                "fix: fsync the file {} after op {i} ({}), before the acknowledgement (op {ack})",
                 shown(&name_of(ino, i, ops, snapshot)),
                 ops[i].describe()
             ));
@@ -206,7 +223,10 @@ mod tests {
         ];
         assert_eq!(
             all_fixes(&ops),
-            ["fix: fsync the directory secrets after op 3 (rename secrets/.tmp → secrets/aa)"]
+            [
+                "fix: fsync the directory secrets after op 3 (rename secrets/.tmp → secrets/aa), \
+              before the acknowledgement (op 4)"
+            ]
         );
     }
 
@@ -220,7 +240,10 @@ mod tests {
         ];
         assert_eq!(
             all_fixes(&ops),
-            ["fix: fsync the directory secrets after op 0 (remove secrets/aa)"]
+            [
+                "fix: fsync the directory secrets after op 0 (remove secrets/aa), before the \
+              acknowledgement (op 1)"
+            ]
         );
     }
 
@@ -234,7 +257,10 @@ mod tests {
         ];
         assert_eq!(
             all_fixes(&ops),
-            ["fix: fsync the file key after op 1 (write #2 1 bytes at 0)"]
+            [
+                "fix: fsync the file key after op 1 (write #2 1 bytes at 0), before the \
+              acknowledgement (op 3)"
+            ]
         );
     }
 
@@ -251,6 +277,26 @@ mod tests {
             fixes,
             ["fix: op 0 (set length of #1 to 0) changes the live file secrets/aa in place, and a \
               power loss left it half done: write a temp file, fsync it and rename it over"]
+        );
+    }
+
+    /// An acknowledged in-place overwrite with no fsync: a state that kept part of it is
+    /// half done, and the state that lost all of it lacked the file's fsync.
+    #[test]
+    fn an_unsynced_in_place_overwrite_names_both_fixes() {
+        let ops = [
+            FsOp::SetLen { ino: 1, len: 0 },
+            write(1, b"newer"),
+            FsOp::Ack,
+        ];
+        assert_eq!(
+            all_fixes(&ops),
+            [
+                "fix: fsync the file secrets/aa after op 1 (write #1 5 bytes at 0), before the \
+                 acknowledgement (op 2)",
+                "fix: op 0 (set length of #1 to 0) changes the live file secrets/aa in place, and \
+                 a power loss left it half done: write a temp file, fsync it and rename it over",
+            ]
         );
     }
 }

@@ -85,7 +85,8 @@ pub(crate) struct RoundEnd {
     pub contested: usize,
 }
 
-/// PCT's stated guarantee: each round finds a bug of its depth with at least `probability`,
+/// PCT's stated guarantee: each round after the first (which measures `k`, with no change
+/// point) finds a bug of its depth with at least `probability`,
 /// for rounds of at most `k` contested steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PctBound {

@@ -12,11 +12,13 @@ use keyrace_witness::server::{ServerConfig, WitnessServer, DEFAULT_THREADS};
 pub const POSTGRES_ENV: &str = "KEYRACE_POSTGRES";
 
 /// The PostgreSQL ledger `KEYRACE_POSTGRES` names. A test calling it is `#[ignore]`d in a
-/// build without one, so here it is set; if it was unset since the build, that is a failure.
+/// build without one; run anyway (`--include-ignored`) without it, it fails saying so.
 pub fn postgres() -> LedgerSpec {
     match std::env::var(POSTGRES_ENV) {
         Ok(config) if !config.trim().is_empty() => LedgerSpec::Postgres(config),
-        _ => panic!("{POSTGRES_ENV} was set when this test was built, and is not now: set it"),
+        _ => panic!(
+            "this test needs PostgreSQL: set {POSTGRES_ENV} to a connection string (see README.md)"
+        ),
     }
 }
 

@@ -111,6 +111,7 @@ fn reason(status: u16) -> &'static str {
         409 => "Conflict",
         412 => "Precondition Failed",
         431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",
@@ -236,10 +237,20 @@ fn serve(stream: TcpStream, handler: &Handler) -> io::Result<()> {
             )
         }
     };
+    if !request.header_values("Transfer-Encoding").is_empty() {
+        return answer(
+            stream,
+            &HttpResponse::new(
+                501,
+                b"Transfer-Encoding is not supported: send the body with a Content-Length".to_vec(),
+            ),
+        );
+    }
     let length = match request.header_values("Content-Length").as_slice() {
         [] => 0,
+        // Digits only: Rust's integer parsing would also take a sign.
         [one] => match one.parse::<usize>() {
-            Ok(n) if n <= MAX_BODY => n,
+            Ok(n) if n <= MAX_BODY && one.bytes().all(|b| b.is_ascii_digit()) => n,
             _ => {
                 return answer(
                     stream,
@@ -392,7 +403,7 @@ mod tests {
     fn a_request_the_server_cannot_use_is_refused_with_its_reason() {
         let server = echo();
         let too_long = format!("{}", MAX_BODY + 1);
-        let cases: [(String, &str, &str); 5] = [
+        let cases: [(String, &str, &str); 7] = [
             (
                 "NOT A REQUEST\r\n\r\n".to_owned(),
                 "400 Bad Request",
@@ -417,6 +428,17 @@ mod tests {
                 "POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n".to_owned(),
                 "400 Bad Request",
                 "repeated Content-Length",
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello".to_owned(),
+                "400 Bad Request",
+                "bad Content-Length",
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    .to_owned(),
+                "501 Not Implemented",
+                "Transfer-Encoding is not supported: send the body with a Content-Length",
             ),
         ];
         for (request, status, body) in cases {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::coverage::Form;
-use crate::explore::{word_text, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
+use crate::explore::{preemptions_text, word_text, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
 use keyrace_witness::wire::Preset;
 
 /// How long each scenario runs.
@@ -133,6 +133,7 @@ impl Config {
             mode: RunMode::Full,
             strategy: Strategy::Dfs {
                 preemptions: DEFAULT_PREEMPTIONS,
+                reduction: true,
             },
             require_systematic: false,
             preset: Preset::default(),
@@ -172,9 +173,15 @@ impl Config {
             Form::Chance => parts.extend(["--mode".to_owned(), "chance".to_owned()]),
             Form::Untraced | Form::CrashStates => {}
             Form::Controlled => match &self.strategy {
-                Strategy::Dfs { preemptions } => {
+                Strategy::Dfs {
+                    preemptions,
+                    reduction,
+                } => {
                     if *preemptions != DEFAULT_PREEMPTIONS {
-                        parts.extend(["--preemptions".to_owned(), preemptions.to_string()]);
+                        parts.extend(["--preemptions".to_owned(), preemptions_text(*preemptions)]);
+                    }
+                    if !reduction {
+                        parts.push("--no-reduction".to_owned());
                     }
                 }
                 Strategy::Pct { depth } => {

@@ -42,6 +42,8 @@ pub enum Coverage {
         schedules: u32,
         /// The most preemptions per schedule.
         preemptions: u32,
+        /// Schedules that only reorder commuting calls of one already run were skipped.
+        reduction: bool,
         /// Every schedule within the bound ran.
         bound_exhausted: bool,
         /// Every planned schedule was followed (false: the adapter did not repeat its calls
@@ -131,20 +133,28 @@ impl fmt::Display for Coverage {
                 ..
             } => write!(
                 f,
-                "{schedules} schedules with at most {preemptions} preemption(s); NOT \
+                "{schedules} schedules {bound}; NOT \
                  exhaustive: the adapter did not repeat its file-system calls from one \
-                 schedule to the next, so some planned schedules could not be followed"
+                 schedule to the next, so some planned schedules could not be followed",
+                bound = within(*preemptions)
             ),
             Coverage::Dfs {
                 schedules,
                 preemptions,
                 bound_exhausted: true,
                 longest,
+                reduction,
                 ..
             } => write!(
                 f,
-                "all {schedules} schedules with at most {preemptions} preemption(s) \
-                 (exhaustive within the bound; longest {longest} decisions)"
+                "all {schedules} schedules {bound}{} \
+                 (exhaustive within the bound; longest {longest} decisions)",
+                if *reduction {
+                    ", up to reordering calls that commute"
+                } else {
+                    ""
+                },
+                bound = within(*preemptions)
             ),
             Coverage::Dfs {
                 schedules,
@@ -152,8 +162,9 @@ impl fmt::Display for Coverage {
                 ..
             } => write!(
                 f,
-                "{schedules} schedules with at most {preemptions} preemption(s); the bound \
-                 was NOT exhausted (raise --rounds)"
+                "{schedules} schedules {bound}; the bound \
+                 was NOT exhausted (raise --rounds)",
+                bound = within(*preemptions)
             ),
             Coverage::Pct {
                 schedules,
@@ -197,6 +208,15 @@ impl fmt::Display for Coverage {
     }
 }
 
+/// `with at most 2 preemption(s)`, or `with any number of preemptions`.
+fn within(preemptions: u32) -> String {
+    if preemptions == crate::explore::UNBOUNDED {
+        "with any number of preemptions".to_owned()
+    } else {
+        format!("with at most {preemptions} preemption(s)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +226,7 @@ mod tests {
         let dfs = Coverage::Dfs {
             schedules: 558,
             preemptions: 2,
+            reduction: true,
             bound_exhausted: true,
             exact: true,
             longest: 31,

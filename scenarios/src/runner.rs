@@ -500,8 +500,14 @@ impl Scenario<'_> {
         match self.form {
             Form::Chance | Form::Untraced => Ok(Env::new(cfg, home.to_owned(), self.actors)),
             Form::Controlled | Form::CrashStates => {
+                let mut strategy = cfg.strategy.clone();
+                if let Strategy::Dfs { reduction, .. } = &mut strategy {
+                    // Actors that talk to a server share its state through sockets the
+                    // tracer does not see: any of their calls may depend on any other.
+                    *reduction &= !self.def.needs.contains(&OpName::Witness);
+                }
                 let explorer = Explorer::new(
-                    cfg.strategy.clone(),
+                    strategy,
                     self.actors,
                     round_seed(cfg.seed, self.def.id, u32::MAX),
                 );
@@ -663,9 +669,13 @@ const SCHEDULE_LINES: usize = 60;
 /// What the explorer covered in a controlled race.
 fn explored(explorer: &Explorer, schedules: u32) -> Coverage {
     match explorer.strategy() {
-        Strategy::Dfs { preemptions } => Coverage::Dfs {
+        Strategy::Dfs {
+            preemptions,
+            reduction,
+        } => Coverage::Dfs {
             schedules,
             preemptions: *preemptions,
+            reduction: *reduction,
             bound_exhausted: explorer.exhausted(),
             exact: !explorer.inexact(),
             longest: explorer.longest(),

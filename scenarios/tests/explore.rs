@@ -296,6 +296,7 @@ fn threads_of_one_actor_waiting_on_each_other_are_explored_without_deadlock() {
             "put-race",
             "--rounds",
             "300",
+            "--no-reduction",
             "--timeout",
             "20",
         ],

@@ -38,7 +38,10 @@ fn the_builder_runs_a_check_and_returns_its_report() {
 fn the_builder_reports_a_violation_and_explores() {
     let report = Check::adapter([ADAPTER, "--mutant", "keygen-excl-then-write"])
         .scenario("keygen-race")
-        .explore(Strategy::Dfs { preemptions: 1 })
+        .explore(Strategy::Dfs {
+            preemptions: 1,
+            reduction: true,
+        })
         .run()
         .expect("keyrace ran");
     assert!(!report.passed(), "{}", report.to_text());

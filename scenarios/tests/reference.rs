@@ -212,7 +212,15 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
         ),
         (
             &["check", "--explore", "--preemptions", "99"][..],
-            "not in 0..=8",
+            "a number from 0 to 8, or `unbounded`",
+        ),
+        (
+            &["check", "--strategy", "pct", "--no-reduction"][..],
+            "--no-reduction applies to the dfs strategy",
+        ),
+        (
+            &["check", "--no-reduction", "--schedule", "01"][..],
+            "cannot be used with",
         ),
     ] {
         let output = keyrace(args);

@@ -11,7 +11,9 @@ use keyrace_scenarios::adapter::{self, Mutant};
 use keyrace_scenarios::config::{
     split_adapter, Budget, Config, RunMode, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
 };
-use keyrace_scenarios::explore::{parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS};
+use keyrace_scenarios::explore::{
+    parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
+};
 use keyrace_scenarios::{reaper, runner, scenario};
 
 #[derive(Parser)]
@@ -122,9 +124,14 @@ struct CheckArgs {
     /// Exit 2 when the run is weaker than full because tracing is unavailable (for CI).
     #[arg(long)]
     require_systematic: bool,
-    /// DFS: the most preemptions per schedule.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PREEMPTIONS, value_parser = clap::value_parser!(u32).range(0..=8))]
+    /// DFS: the most preemptions per schedule (0 to 8), or `unbounded`: every schedule, which
+    /// with the partial-order reduction also uses sleep sets.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PREEMPTIONS, value_parser = parse_preemptions)]
     preemptions: u32,
+    /// DFS: run every schedule within the bound, also those that only reorder calls that
+    /// commute (no partial-order reduction); for comparing, or to rule the reduction out.
+    #[arg(long, conflicts_with = "schedule")]
+    no_reduction: bool,
     /// PCT: the bug depth to target.
     #[arg(long, value_name = "D", default_value_t = DEFAULT_DEPTH, value_parser = clap::value_parser!(u32).range(1..=8))]
     depth: u32,
@@ -225,13 +232,18 @@ fn main() {
             if args.schedule.is_some() && args.mode == RunMode::Chance {
                 usage("--schedule replays a controlled interleaving; it cannot be combined with --mode chance");
             }
-            cfg.strategy = match (args.schedule, args.explore.unwrap_or(args.strategy)) {
+            let strategy = args.explore.unwrap_or(args.strategy);
+            if args.no_reduction && strategy == StrategyName::Pct {
+                usage("--no-reduction applies to the dfs strategy; pct does not reduce");
+            }
+            cfg.strategy = match (args.schedule, strategy) {
                 (Some(word), _) => {
                     Strategy::Replay(parse_word(&word).unwrap_or_else(|e| usage(&e)))
                 }
                 (None, StrategyName::Pct) => Strategy::Pct { depth: args.depth },
                 (None, StrategyName::Dfs) => Strategy::Dfs {
                     preemptions: args.preemptions,
+                    reduction: !args.no_reduction,
                 },
             };
             cfg.require_systematic = args.require_systematic;

@@ -1,7 +1,9 @@
 //! Controlled interleavings: which held store call runs next, round after round. One
 //! [`Scheduler`] per strategy, each in its own file:
 //!
-//! - **DFS** ([`dfs`], the default): every schedule within a preemption bound, once.
+//! - **DFS with partial-order reduction** ([`dpor`], the default): every schedule within a
+//!   preemption bound, up to reordering calls that commute, once.
+//! - **DFS** ([`dfs`], `--no-reduction`): every schedule within a preemption bound, once.
 //! - **PCT** ([`pct`]): random priorities and change points, with a stated per-round bound.
 //! - **Replay** ([`replay`]): a printed schedule word, exactly.
 //!
@@ -10,29 +12,78 @@
 //! letter per released store call.
 
 mod dfs;
+mod dpor;
 mod pct;
 mod replay;
 
-use crate::trace::Choice;
+use crate::trace::{Choice, Footprint};
 
 /// How the explorer picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
-    Dfs { preemptions: u32 },
-    Pct { depth: u32 },
+    /// `reduction`: skip schedules that only reorder commuting calls of one already run.
+    Dfs {
+        preemptions: u32,
+        reduction: bool,
+    },
+    Pct {
+        depth: u32,
+    },
     Replay(Vec<usize>),
 }
 
 pub const DEFAULT_PREEMPTIONS: u32 = 2;
+pub use dpor::UNBOUNDED;
+
+/// `--preemptions`: a number up to 8, or `unbounded`.
+pub fn parse_preemptions(text: &str) -> Result<u32, String> {
+    if text == "unbounded" {
+        return Ok(UNBOUNDED);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n <= 8 => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a preemption bound: a number from 0 to 8, or `unbounded`"
+        )),
+    }
+}
+
+/// A preemption bound as the user writes it.
+pub fn preemptions_text(preemptions: u32) -> String {
+    if preemptions == UNBOUNDED {
+        "unbounded".to_owned()
+    } else {
+        preemptions.to_string()
+    }
+}
 pub const DEFAULT_DEPTH: u32 = 3;
 
 impl Strategy {
     /// Parse `dfs`, `pct`, or a schedule word for replay.
     pub fn describe(&self) -> String {
         match self {
-            Strategy::Dfs { preemptions } => {
-                format!("dfs, at most {preemptions} preemption(s) per schedule")
-            }
+            Strategy::Dfs {
+                preemptions,
+                reduction,
+            } if *preemptions == UNBOUNDED => format!(
+                "dfs, any number of preemptions{}",
+                if *reduction {
+                    ""
+                } else {
+                    ", without partial-order reduction"
+                }
+            ),
+            Strategy::Dfs {
+                preemptions,
+                reduction,
+            } => format!(
+                "dfs, at most {preemptions} preemption(s) per schedule{}",
+                if *reduction {
+                    ""
+                } else {
+                    ", without partial-order reduction"
+                }
+            ),
             Strategy::Pct { depth } => format!("pct, depth {depth}"),
             Strategy::Replay(word) => format!("replay of schedule {}", word_text(word)),
         }
@@ -69,6 +120,8 @@ pub fn parse_word(text: &str) -> Result<Vec<usize>, String> {
 pub(crate) struct Point<'a> {
     /// The actors that can run, ascending.
     pub enabled: &'a [usize],
+    /// What the next call of each would touch (aligned with `enabled`).
+    pub next: &'a [Footprint],
     /// Decisions before this one in the round.
     pub index: usize,
     /// Decisions before this one where more than one actor could run.
@@ -97,6 +150,9 @@ pub struct PctBound {
 /// One strategy: which enabled actor runs at each decision, and what the next round tries.
 pub(crate) trait Scheduler: Send {
     fn begin_round(&mut self);
+    /// A new race step starts at decision `index`: every call before it is ordered before
+    /// every call after it (the runner waited for all replies).
+    fn barrier(&mut self, _index: usize) {}
     /// One of `point.enabled`.
     fn choose(&mut self, point: &Point<'_>) -> usize;
     /// Plan the next round; false when there is nothing left to explore.
@@ -143,7 +199,14 @@ pub struct Explorer {
 impl Explorer {
     pub fn new(strategy: Strategy, actors: usize, seed: u64) -> Explorer {
         let scheduler: Box<dyn Scheduler> = match &strategy {
-            Strategy::Dfs { preemptions } => Box::new(dfs::Dfs::new(*preemptions)),
+            Strategy::Dfs {
+                preemptions,
+                reduction: true,
+            } => Box::new(dpor::Dpor::new(*preemptions)),
+            Strategy::Dfs {
+                preemptions,
+                reduction: false,
+            } => Box::new(dfs::Dfs::new(*preemptions)),
             Strategy::Pct { depth } => Box::new(pct::Pct::new(*depth, actors, seed)),
             Strategy::Replay(word) => Box::new(replay::Replay::new(word.clone())),
         };
@@ -192,6 +255,11 @@ impl Explorer {
         self.scheduler.begin_round();
     }
 
+    /// A race step starts: the calls before it are ordered before those after it.
+    pub fn barrier(&mut self) {
+        self.scheduler.barrier(self.word.len());
+    }
+
     /// The schedule of the current round so far.
     pub fn word(&self) -> &[usize] {
         &self.word
@@ -199,10 +267,13 @@ impl Explorer {
 
     /// Pick among `choices` (the held calls, one per enabled actor).
     pub fn choose(&mut self, choices: &[Choice]) -> usize {
-        let mut enabled: Vec<usize> = choices.iter().map(|c| c.slot).collect();
-        enabled.sort_unstable();
+        let mut sorted: Vec<&Choice> = choices.iter().collect();
+        sorted.sort_unstable_by_key(|c| c.slot);
+        let enabled: Vec<usize> = sorted.iter().map(|c| c.slot).collect();
+        let next: Vec<Footprint> = sorted.iter().map(|c| c.footprint.clone()).collect();
         let point = Point {
             enabled: &enabled,
+            next: &next,
             index: self.word.len(),
             contested: self.contested,
             last: self.last,
@@ -253,13 +324,18 @@ mod tests {
             .map(|&slot| Choice {
                 slot,
                 call: String::new(),
+                footprint: Footprint::global(),
             })
             .collect()
     }
 
     /// Two actors of `a` and `b` steps each; every schedule DFS runs, as words.
     fn explore(a: usize, b: usize, preemptions: u32) -> Vec<Vec<usize>> {
-        let mut explorer = Explorer::new(Strategy::Dfs { preemptions }, 2, 1);
+        let strategy = Strategy::Dfs {
+            preemptions,
+            reduction: false,
+        };
+        let mut explorer = Explorer::new(strategy, 2, 1);
         let mut words = Vec::new();
         for _ in 0..1000 {
             explorer.begin_round();

@@ -209,6 +209,7 @@ impl<'a> Env<'a> {
         let Controlled {
             tracer, explorer, ..
         } = controlled;
+        explorer.barrier();
         let mut choose = |choices: &[crate::trace::Choice]| explorer.choose(choices);
         let decisions = match tracer.step(slots, Some(&mut choose)) {
             Ok(decisions) => decisions,

@@ -8,12 +8,14 @@ mod call;
 pub(crate) use call::normalise;
 pub(crate) use call::read_memory;
 mod filter;
+mod footprint;
 mod probe;
 mod stuck;
 mod tracer;
 mod wal_index;
 
 pub use call::{Call, FdTarget, Kind};
+pub use footprint::{Footprint, Inode, Object};
 pub use probe::Unavailable;
 pub use tracer::{Choice, Chooser, Decision, Observer, StepError, Traced, Tracer};
 pub use wal_index::is_wal_index;

@@ -23,6 +23,7 @@ use nix::unistd::Pid;
 
 use super::call::{Call, FdTarget, Kind};
 use super::filter::Filters;
+use super::footprint::{descriptor_inode, Footprint, Inode};
 use super::probe::Unavailable;
 use super::stuck::{self, ThreadState};
 use crate::actor::{Actor, ActorError, ActorSpec};
@@ -84,6 +85,8 @@ impl std::fmt::Display for StepError {
 pub struct Choice {
     pub slot: usize,
     pub call: String,
+    /// What the call and its actor's untraced work until its next stop would touch.
+    pub footprint: Footprint,
 }
 
 /// Picks which held call runs next: an index into the choices.
@@ -124,6 +127,11 @@ pub struct Traced {
     released: Option<Pid>,
     /// A shared writable mapping of a SQLite WAL index: coordination memory, allowed.
     pub coordination: Option<String>,
+    /// Files under the scope it holds open for reading: it may read them at any moment,
+    /// untraced.
+    open_for_reading: Vec<Inode>,
+    /// Files it locked: an untraced close may release the lock at any moment.
+    locked: Vec<Inode>,
 }
 
 struct Pending {
@@ -255,6 +263,8 @@ impl Tracer {
             unsupported: None,
             released: None,
             coordination: None,
+            open_for_reading: Vec::new(),
+            locked: Vec::new(),
         }));
         self.tasks.insert(root, slot);
         self.fresh.push(root);
@@ -377,6 +387,9 @@ impl Tracer {
         let mut deadline_for = Duration::ZERO;
         for &slot in slots {
             if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                if controlled {
+                    traced.refresh_open_files(&self.scope);
+                }
                 traced.controlled = controlled;
                 deadline_for = deadline_for.max(traced.actor.timeout());
             }
@@ -554,10 +567,18 @@ impl Tracer {
                 else {
                     continue;
                 };
+                let footprint = if traced.coordination.is_some() {
+                    // Its writes through the shared WAL index are invisible.
+                    Footprint::global()
+                } else {
+                    Footprint::of(&first.call, &self.scope)
+                        .holding(&traced.open_for_reading, &traced.locked)
+                };
                 let choice = (
                     Choice {
                         slot,
                         call: first.call.describe(&self.scope),
+                        footprint,
                     },
                     at,
                 );
@@ -602,6 +623,13 @@ impl Tracer {
             };
             // This thread runs until it stops again (or parks): the next choice waits for it.
             traced.released = (!traced.held.is_empty()).then_some(held.tid);
+            if matches!(held.call.kind, Kind::Flock | Kind::FcntlLock) {
+                if let Some(inode) = held_inode(&held.call) {
+                    if !traced.locked.contains(&inode) {
+                        traced.locked.push(inode);
+                    }
+                }
+            }
             // Something moved: a lock it held may be free now, a polled file may exist.
             for (other, t) in self.slots.iter_mut().enumerate() {
                 let Some(t) = t.as_mut() else {
@@ -893,6 +921,13 @@ impl Tracer {
         if pending.watch {
             let key = pending.call.describe(&self.scope);
             if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
+                if ret >= 0 && pending.call.kind == Kind::Open && readable(&pending.call) {
+                    if let Some(inode) = descriptor_inode(tid.as_raw(), ret as i32) {
+                        if !traced.open_for_reading.contains(&inode) {
+                            traced.open_for_reading.push(inode);
+                        }
+                    }
+                }
                 if ret < 0 {
                     let count = match &traced.failing {
                         Some((last, n)) if *last == key => n + 1,
@@ -929,6 +964,44 @@ fn gone(slot: usize) -> ActorError {
         when: "under the tracer".to_owned(),
         detail: "the actor is gone".to_owned(),
         stderr_tail: String::new(),
+    }
+}
+
+/// Whether an open gives a descriptor the actor can read through.
+fn readable(call: &Call) -> bool {
+    call.open_flags & libc::O_ACCMODE as u64 != libc::O_WRONLY as u64
+}
+
+/// The file a held descriptor call acts on.
+fn held_inode(call: &Call) -> Option<Inode> {
+    call.fd
+        .as_ref()
+        .and_then(|(fd, _)| descriptor_inode(call.tid.as_raw(), *fd))
+}
+
+impl Traced {
+    /// Take stock of the files it holds open under `scope` before a controlled step: it may
+    /// have opened them in an earlier request, outside any race.
+    fn refresh_open_files(&mut self, scope: &Path) {
+        let mut open = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(format!("/proc/{}/fd", self.root)) {
+            for entry in entries.flatten() {
+                let in_scope =
+                    std::fs::read_link(entry.path()).is_ok_and(|target| target.starts_with(scope));
+                if !in_scope {
+                    continue;
+                }
+                // Whether the descriptor reads is in its fdinfo; every open store file counts
+                // as read instead, which can only add orderings.
+                if let Some(inode) = super::footprint::path_inode(&entry.path()) {
+                    if !open.contains(&inode) {
+                        open.push(inode);
+                    }
+                }
+            }
+        }
+        self.locked.retain(|inode| open.contains(inode));
+        self.open_for_reading = open;
     }
 }
 

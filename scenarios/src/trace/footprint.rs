@@ -1,0 +1,337 @@
+//! What a released store call reads and writes, so the explorer can tell which calls of
+//! different actors commute. Two calls are dependent when they touch one object and at least
+//! one of them writes it; every other pair gives the same result in either order.
+//!
+//! The objects are those a store's correctness hangs on:
+//! - a directory entry ([`Object::Name`]): created, removed or renamed by one call, looked up
+//!   by another (every path lookup reads the entry of each directory on the way, too);
+//! - a directory's listing ([`Object::Listing`]): read by `getdents`, written by any change
+//!   to one of its entries (two such changes commute: they change different entries, or
+//!   the entry itself orders them);
+//! - a file's content ([`Object::Content`], by inode): written by `write` and truncation, read
+//!   by a check (`stat` shows the size) and by any read through a descriptor;
+//! - a file's lock ([`Object::Lock`], by inode).
+//!
+//! Reads through a descriptor are not stopped by the tracer, so a transition also reads the
+//! content of every file its actor holds open for reading; a lock can be released by an
+//! untraced `close`, so every transition of an actor writes the locks it took. Inode metadata
+//! that no store decision hangs on (link counts, times) is left out.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::libc;
+
+use super::call::{Call, FdTarget, Kind};
+
+/// A file by device and inode: its identity whatever names it has.
+pub type Inode = (u64, u64);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Object {
+    Name(PathBuf),
+    Listing(PathBuf),
+    Content(Inode),
+    Lock(Inode),
+}
+
+impl Object {
+    /// Whether two accesses conflict: one writes, and they are not two changes of a listing.
+    pub fn conflict(&self, first_writes: bool, second_writes: bool) -> bool {
+        match self {
+            Object::Listing(_) => first_writes != second_writes,
+            _ => first_writes || second_writes,
+        }
+    }
+}
+
+/// The objects a transition reads and writes. `global`: it touches something the tracer
+/// cannot see (shared memory, a call it cannot resolve), so it is dependent on every other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub reads: Vec<Object>,
+    pub writes: Vec<Object>,
+    pub global: bool,
+}
+
+impl Footprint {
+    /// Dependent on every other transition.
+    pub fn global() -> Footprint {
+        Footprint {
+            global: true,
+            ..Footprint::default()
+        }
+    }
+
+    /// Whether the two transitions may not commute: one writes what the other touches.
+    pub fn dependent(&self, other: &Footprint) -> bool {
+        self.global
+            || other.global
+            || self.objects().any(|(object, writes)| {
+                other
+                    .objects()
+                    .any(|(theirs, wrote)| theirs == object && object.conflict(writes, wrote))
+            })
+    }
+
+    /// Every object it touches, and whether it writes it.
+    pub fn objects(&self) -> impl Iterator<Item = (&Object, bool)> {
+        self.writes
+            .iter()
+            .map(|o| (o, true))
+            .chain(self.reads.iter().map(|o| (o, false)))
+    }
+
+    fn read(&mut self, object: Object) {
+        if !self.reads.contains(&object) && !self.writes.contains(&object) {
+            self.reads.push(object);
+        }
+    }
+
+    fn write(&mut self, object: Object) {
+        self.reads.retain(|o| *o != object);
+        if !self.writes.contains(&object) {
+            self.writes.push(object);
+        }
+    }
+
+    /// A lookup of `path`: the entries of the directories on the way (under `scope`) and of
+    /// `path` itself.
+    fn look_up(&mut self, path: &Path, scope: &Path) {
+        for ancestor in path.ancestors().filter(|a| a.starts_with(scope)) {
+            self.read(Object::Name(ancestor.to_owned()));
+        }
+    }
+
+    /// `path` is created, removed or renamed: its entry and its directory's listing change.
+    fn change_entry(&mut self, path: &Path) {
+        self.write(Object::Name(path.to_owned()));
+        if let Some(parent) = path.parent() {
+            self.write(Object::Listing(parent.to_owned()));
+        }
+    }
+
+    /// What `call` (stopped, not yet run) will touch, as the file system stands now;
+    /// `scope` is the store's directory. Reads via descriptors and locks its actor holds are
+    /// added by [`Footprint::holding`].
+    pub fn of(call: &Call, scope: &Path) -> Footprint {
+        let mut footprint = Footprint::default();
+        let first = call.paths.first();
+        let fd_inode = || match &call.fd {
+            Some((fd, FdTarget::Path(_))) => descriptor_inode(call.tid.as_raw(), *fd),
+            _ => None,
+        };
+        match call.kind {
+            Kind::Open => {
+                let Some(path) = first else {
+                    return Footprint::global();
+                };
+                footprint.look_up(path, scope);
+                if call.open_flags & libc::O_CREAT as u64 != 0 {
+                    footprint.change_entry(path);
+                }
+                if let Some(inode) = path_inode(path) {
+                    footprint.read(Object::Content(inode));
+                    if call.open_flags & libc::O_TRUNC as u64 != 0 {
+                        footprint.write(Object::Content(inode));
+                    }
+                }
+            }
+            Kind::Stat | Kind::Truncate => {
+                let Some(path) = first else {
+                    return Footprint::global();
+                };
+                footprint.look_up(path, scope);
+                if let Some(inode) = path_inode(path) {
+                    if call.kind == Kind::Truncate {
+                        footprint.write(Object::Content(inode));
+                    } else {
+                        footprint.read(Object::Content(inode));
+                    }
+                }
+            }
+            Kind::Rename
+            | Kind::Link
+            | Kind::Symlink
+            | Kind::Unlink
+            | Kind::Mkdir
+            | Kind::Rmdir => {
+                if call.paths.is_empty() {
+                    return Footprint::global();
+                }
+                for path in &call.paths {
+                    footprint.look_up(path, scope);
+                }
+                // The target of a link or symlink changes; a rename changes both ends.
+                let changed: &[PathBuf] = match call.kind {
+                    Kind::Link if call.paths.len() == 2 => &call.paths[1..],
+                    _ => &call.paths,
+                };
+                for path in changed {
+                    footprint.change_entry(path);
+                }
+                if call.kind == Kind::Rmdir {
+                    // Removing a directory fails while it has entries.
+                    if let Some(path) = first {
+                        footprint.read(Object::Listing(path.clone()));
+                    }
+                }
+            }
+            Kind::Write | Kind::Ftruncate | Kind::Fallocate => match fd_inode() {
+                Some(inode) => footprint.write(Object::Content(inode)),
+                None => return Footprint::global(),
+            },
+            Kind::Flock | Kind::FcntlLock => match fd_inode() {
+                Some(inode) => footprint.write(Object::Lock(inode)),
+                None => return Footprint::global(),
+            },
+            Kind::List => match &call.fd {
+                Some((_, FdTarget::Path(dir))) => footprint.read(Object::Listing(dir.clone())),
+                _ => return Footprint::global(),
+            },
+            // Not held by the tracer; should one be released, it orders against everything.
+            Kind::Close | Kind::Fsync | Kind::SyncAll | Kind::Mmap | Kind::Splice | Kind::Other => {
+                return Footprint::global()
+            }
+        }
+        footprint
+    }
+
+    /// Add what the actor may do between this call and its next stop: read any file it holds
+    /// open for reading, and release (by closing) any lock it took.
+    pub fn holding(mut self, open: &[Inode], locked: &[Inode]) -> Footprint {
+        for &inode in open {
+            self.read(Object::Content(inode));
+        }
+        for &inode in locked {
+            self.write(Object::Lock(inode));
+        }
+        self
+    }
+}
+
+/// The file `path` names now (following symlinks, as open and stat do), if any.
+pub(crate) fn path_inode(path: &Path) -> Option<Inode> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The file descriptor `fd` of thread `tid` refers to.
+pub(crate) fn descriptor_inode(tid: i32, fd: i32) -> Option<Inode> {
+    path_inode(Path::new(&format!("/proc/{tid}/fd/{fd}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(p: &str) -> Object {
+        Object::Name(PathBuf::from(p))
+    }
+
+    fn footprint(reads: &[Object], writes: &[Object]) -> Footprint {
+        Footprint {
+            reads: reads.to_vec(),
+            writes: writes.to_vec(),
+            global: false,
+        }
+    }
+
+    #[test]
+    fn two_reads_commute_and_a_write_orders_against_a_read() {
+        let read = footprint(&[name("/s/k")], &[]);
+        let write = footprint(&[], &[name("/s/k")]);
+        let other = footprint(&[], &[name("/s/j")]);
+        assert!(!read.dependent(&read.clone()));
+        assert!(read.dependent(&write) && write.dependent(&read));
+        assert!(write.dependent(&write.clone()));
+        assert!(!write.dependent(&other));
+        assert!(Footprint::global().dependent(&other));
+        assert!(other.dependent(&Footprint::global()));
+    }
+
+    fn call(kind: Kind, paths: &[&str], open_flags: u64) -> Call {
+        Call {
+            tid: nix::unistd::Pid::this(),
+            nr: 0,
+            kind,
+            args: [0; 6],
+            paths: paths.iter().map(PathBuf::from).collect(),
+            fd: None,
+            open_flags,
+        }
+    }
+
+    #[test]
+    fn a_rename_orders_against_a_lookup_of_either_end_or_below_and_a_listing() {
+        let scope = Path::new("/s");
+        let rename = Footprint::of(&call(Kind::Rename, &["/s/d/.tmp", "/s/d/key"], 0), scope);
+        let open = |p| Footprint::of(&call(Kind::Open, &[p], 0), scope);
+        assert!(rename.dependent(&open("/s/d/key")));
+        assert!(rename.dependent(&open("/s/d/.tmp")));
+        assert!(!rename.dependent(&open("/s/d/other")));
+        let listing = footprint(&[Object::Listing(PathBuf::from("/s/d"))], &[]);
+        assert!(rename.dependent(&listing));
+        // Two changes of one directory's entries commute unless the entries are the same.
+        let other_rename = Footprint::of(&call(Kind::Rename, &["/s/d/.t2", "/s/d/k2"], 0), scope);
+        assert!(!rename.dependent(&other_rename));
+        // Renaming a directory changes every lookup beneath it.
+        let move_dir = Footprint::of(&call(Kind::Rename, &["/s/d", "/s/e"], 0), scope);
+        assert!(move_dir.dependent(&open("/s/d/key")));
+        assert!(!move_dir.dependent(&open("/s/f/key")));
+    }
+
+    #[test]
+    fn creating_a_file_orders_against_its_check_but_not_against_a_sibling() {
+        let scope = Path::new("/s");
+        let create = Footprint::of(
+            &call(
+                Kind::Open,
+                &["/s/key"],
+                (libc::O_CREAT | libc::O_EXCL) as u64,
+            ),
+            scope,
+        );
+        let stat = Footprint::of(&call(Kind::Stat, &["/s/key"], 0), scope);
+        let sibling = Footprint::of(
+            &call(Kind::Open, &["/s/.tmp-2"], libc::O_CREAT as u64),
+            scope,
+        );
+        assert!(create.dependent(&stat));
+        assert!(!create.dependent(&sibling));
+        // Two creations in one directory both change its listing, and commute: a reader of the
+        // listing is ordered against each.
+        assert!(create
+            .writes
+            .contains(&Object::Listing(PathBuf::from("/s"))));
+    }
+
+    #[test]
+    fn content_is_by_inode_whatever_the_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("key");
+        std::fs::write(&file, b"v").expect("write");
+        let scope = dir.path();
+        let stat = Footprint::of(
+            &call(Kind::Stat, &[file.to_str().expect("utf-8")], 0),
+            scope,
+        );
+        let inode = path_inode(&file).expect("inode");
+        assert!(stat.reads.contains(&Object::Content(inode)));
+        // A reader holding the file open reads its content in every transition: a write
+        // through any name orders against it.
+        let reader = Footprint::default().holding(&[inode], &[]);
+        let writer = footprint(&[], &[Object::Content(inode)]);
+        assert!(reader.dependent(&writer));
+        // Locks are released by an untraced close: every transition of the owner writes it.
+        let owner = Footprint::default().holding(&[], &[inode]);
+        let taker = footprint(&[], &[Object::Lock(inode)]);
+        assert!(owner.dependent(&taker));
+    }
+
+    #[test]
+    fn a_call_it_cannot_resolve_is_dependent_on_everything() {
+        let scope = Path::new("/s");
+        assert!(Footprint::of(&call(Kind::Open, &[], 0), scope).global);
+        assert!(Footprint::of(&call(Kind::Write, &[], 0), scope).global);
+    }
+}

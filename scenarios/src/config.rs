@@ -20,6 +20,54 @@ pub enum Budget {
 }
 
 /// How strongly a run checks: the full strength where the machine allows it, or chance alone.
+impl Budget {
+    /// `default`, `rounds 300`, `time 30s`: how a report states it (reports of different
+    /// budgets do not merge).
+    pub fn text(&self) -> String {
+        match self {
+            Budget::Default => "default".to_owned(),
+            Budget::Rounds(n) => format!("rounds {n}"),
+            Budget::Time(limit) => format!("time {}s", limit.as_secs_f64()),
+        }
+    }
+}
+
+/// `--shard K/N`: this run does the K-th of N parts of the whole run (K from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parse `K/N`, with 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad =
+            || format!("{text:?} is not a shard: K/N with 1 ≤ K ≤ N, like 1/4 (the first of four)");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the `unit`-th part of the run (numbered from 0, in catalogue order) is this
+    /// shard's.
+    pub fn owns(&self, unit: usize) -> bool {
+        unit % self.count as usize == (self.index - 1) as usize
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunMode {
@@ -70,6 +118,8 @@ pub struct Config {
     pub require_systematic: bool,
     /// How the client scenarios' scripted server spells the witness protocol.
     pub preset: Preset,
+    /// Only this shard's part of the run (`--shard K/N`).
+    pub shard: Option<Shard>,
 }
 
 /// Racing actors in a controlled race unless `--actors` says otherwise: every extra actor
@@ -137,6 +187,7 @@ impl Config {
             },
             require_systematic: false,
             preset: Preset::default(),
+            shard: None,
         }
     }
 

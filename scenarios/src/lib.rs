@@ -21,6 +21,8 @@ pub mod config;
 pub mod coverage;
 pub mod crash;
 pub mod explore;
+pub mod jobs;
+pub mod merge;
 pub mod procfs;
 pub mod progress;
 pub mod protocol;

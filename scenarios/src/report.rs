@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::actor::FaultKind;
-use crate::config::RunMode;
+use crate::config::{RunMode, Shard};
 use crate::coverage::{Coverage, Form};
 
 /// Exit codes of `keyrace check` (documented in `docs/protocol.md` and `--help`).
@@ -97,6 +97,19 @@ pub struct ScenarioReport {
     /// What the run allowed that a reader should know (a WAL index's shared memory).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The part of the scenario's schedules it ran, in a sharded run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
+}
+
+/// A part of a controlled scenario's schedules: those that run `actor` (of `of`) at the
+/// first decision where more than one actor can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Part {
+    pub actor: usize,
+    pub of: usize,
+    /// No schedule of the scenario runs that actor there.
+    pub empty: bool,
 }
 
 impl ScenarioReport {
@@ -116,6 +129,7 @@ impl ScenarioReport {
             actors: 0,
             coverage: None,
             notes: Vec::new(),
+            part: None,
         }
     }
 
@@ -212,6 +226,13 @@ pub struct Report {
     pub adapter_name: Option<String>,
     pub seed: u64,
     pub mode: RunMode,
+    /// `default`, `rounds N` or `time Ss`.
+    pub budget: String,
+    /// How controlled races were explored, as `Strategy::describe` puts it.
+    pub strategy: String,
+    /// The part of the whole run this report is (`--shard K/N`); `keyrace merge` joins them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     /// Set when a full-mode run could not trace: it was weaker than full.
     pub weaker: Option<Weaker>,
     /// `--require-systematic`: a weaker run is not a pass.
@@ -271,9 +292,12 @@ impl Report {
             .map_or_else(|| "(no hello)".to_owned(), printable);
         let _ = writeln!(
             out,
-            "keyrace check ({} mode): seed {}, adapter {name}",
+            "keyrace check ({} mode): seed {}, adapter {name}{}",
             self.mode.as_str(),
-            self.seed
+            self.seed,
+            self.shard
+                .map(|shard| format!(", shard {shard} (join the shards' JSON with keyrace merge)"))
+                .unwrap_or_default()
         );
         let _ = writeln!(
             out,
@@ -281,10 +305,14 @@ impl Report {
             "scenario", "result", "form", "actors", "rounds", "violations", "rounds/s"
         );
         for s in &self.scenarios {
+            let id = match s.part {
+                Some(part) => format!("{} [{}/{}]", s.id, part.actor, part.of),
+                None => s.id.clone(),
+            };
             let _ = writeln!(
                 out,
                 "{:<30} {:<14} {:<12} {:>6} {:>7} {:>10} {:>9.1}",
-                s.id,
+                id,
                 s.status.as_str(),
                 s.form.map_or("-", Form::as_str),
                 if s.form.is_some() {
@@ -454,9 +482,14 @@ impl Report {
         );
         let adapter = xml_escape(self.adapter_name.as_deref().unwrap_or("adapter"));
         let mode = self.mode.as_str();
+        // Shards of one run are distinct suites, and each race's part a distinct case.
+        let shard = self
+            .shard
+            .map(|shard| format!(" --shard {shard}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"keyrace check --mode {mode}: {adapter}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+            "  <testsuite name=\"keyrace check --mode {mode}{shard}: {adapter}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
             self.scenarios.len(),
             count(Status::Failed),
             count(Status::Fault),
@@ -475,7 +508,10 @@ impl Report {
                 out,
                 "    <testcase classname=\"keyrace.{mode}.{}\" name=\"{}\" time=\"{:.3}\"",
                 xml_escape(&junit_class(self.adapter_name.as_deref())),
-                xml_escape(&s.id),
+                xml_escape(&match s.part {
+                    Some(part) => format!("{} [part {} of {}]", s.id, part.actor, part.of),
+                    None => s.id.clone(),
+                }),
                 s.seconds
             );
             if s.status == Status::Passed {
@@ -668,6 +704,9 @@ mod tests {
             adapter_name: Some("x".into()),
             seed: 1,
             mode: RunMode::Full,
+            budget: "default".into(),
+            strategy: "dfs".into(),
+            shard: None,
             weaker: None,
             require_systematic: false,
             exit_code: 0,

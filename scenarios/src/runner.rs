@@ -17,8 +17,8 @@ use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
 use crate::report::{
-    Fault, Interrupted, Report, ScenarioReport, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION,
-    LACKS_OP,
+    Fault, Interrupted, Part, Report, ScenarioReport, Weaker, EXIT_FAULT, EXIT_PASS,
+    EXIT_VIOLATION, LACKS_OP,
 };
 use crate::scenario::power_loss::PROFILE_NAMES;
 use crate::scenario::{self, Controlled, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
@@ -155,6 +155,9 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
         adapter_name,
         seed: cfg.seed,
         mode: cfg.mode,
+        budget: cfg.budget.text(),
+        strategy: cfg.strategy.describe(),
+        shard: cfg.shard,
         weaker: tracing.weaker(&scenarios, &defs),
         require_systematic: cfg.require_systematic,
         exit_code: EXIT_PASS,
@@ -267,12 +270,19 @@ fn check_in(
     let mut reports = Vec::new();
     // After an adapter stops answering, every later scenario would wait out the same deadline.
     let mut hung_in: Option<&str> = None;
+    // The run's parts, numbered in catalogue order: a shard runs those it owns.
+    let mut unit = 0;
     for def in defs {
-        if reaper::interrupted().is_some() {
-            break;
-        }
-        progress.scenario(def.id);
-        let report = match (&hello, hung_in) {
+        for part in parts(cfg, def, tracing) {
+            unit += 1;
+            if reaper::interrupted().is_some() {
+                break;
+            }
+            if cfg.shard.is_some_and(|shard| !shard.owns(unit - 1)) {
+                continue;
+            }
+            progress.scenario(def.id);
+            let mut report = match (&hello, hung_in) {
             (Err(e), _) => fault_report(cfg, def, e),
             (Ok(_), Some(hung)) => not_run(def, format!(
                 "not run: the adapter stopped answering in {hung} (its fault is shown there); fix that and re-run"
@@ -288,23 +298,49 @@ fn check_in(
                             form,
                             Form::Controlled | Form::CrashStates
                         )),
+                        part: part.map(|p| p.actor),
                     };
                     scenario.run(hello, scratch, home.path(), &mut progress)
                 }
             },
         };
-        if report
-            .fault
-            .as_ref()
-            .is_some_and(|f| f.kind == FaultKind::Timeout)
-        {
-            hung_in = Some(def.id);
+            if report.part.is_none() {
+                report.part = part;
+            }
+            if report
+                .fault
+                .as_ref()
+                .is_some_and(|f| f.kind == FaultKind::Timeout)
+            {
+                hung_in = Some(def.id);
+            }
+            progress.finished(&report);
+            reports.push(report);
         }
-        progress.finished(&report);
-        reports.push(report);
     }
     progress.finish();
     Ok((reports, hello.ok().map(|h| h.name)))
+}
+
+/// The parts `def` divides into in a sharded run: a controlled race explored by DFS, one per
+/// actor run at its first choice; anything else is one part (`None`).
+fn parts(cfg: &Config, def: &ScenarioDef, tracing: &Tracing) -> Vec<Option<Part>> {
+    let split = cfg.shard.is_some()
+        && matches!(cfg.strategy, Strategy::Dfs { .. })
+        && tracing.plan(def) == Ok(Form::Controlled);
+    if !split {
+        return vec![None];
+    }
+    let of = cfg.actors_for(true);
+    (0..of)
+        .map(|actor| {
+            Some(Part {
+                actor,
+                of,
+                empty: false,
+            })
+        })
+        .collect()
 }
 
 /// What a run that allowed a SQLite WAL index's shared mapping states.
@@ -373,6 +409,8 @@ struct Scenario<'c> {
     def: &'static ScenarioDef,
     form: Form,
     actors: usize,
+    /// Only the schedules that run this actor at the first choice (`--shard`).
+    part: Option<usize>,
 }
 
 /// Whether the round loop goes on.
@@ -393,14 +431,18 @@ impl Scenario<'_> {
         if let Err(reason) = self.takes_part(hello) {
             return not_run(def, reason);
         }
-        let area = match scratch.create(def.id, 0o700) {
+        let name = match self.part {
+            Some(actor) => format!("{}-part-{actor}", def.id),
+            None => def.id.to_owned(),
+        };
+        let area = match scratch.create(&name, 0o700) {
             Ok(area) => area,
             Err(e) => {
                 return not_run(
                     def,
                     format!(
                         "cannot create {}: {e}",
-                        scratch.path().join(def.id).display()
+                        scratch.path().join(&name).display()
                     ),
                 )
             }
@@ -412,6 +454,11 @@ impl Scenario<'_> {
         let mut report = ScenarioReport::new(def.id);
         report.form = Some(self.form);
         report.actors = self.actors;
+        report.part = self.part.map(|actor| Part {
+            actor,
+            of: self.actors,
+            empty: false,
+        });
         let planned = planned_rounds(self.cfg, def, Some(self.form));
         let started = Instant::now();
         env.ticker = progress.ticker(def.id);
@@ -506,11 +553,14 @@ impl Scenario<'_> {
                     // tracer does not see: any of their calls may depend on any other.
                     *reduction &= !self.def.needs.contains(&OpName::Witness);
                 }
-                let explorer = Explorer::new(
+                let mut explorer = Explorer::new(
                     strategy,
                     self.actors,
                     round_seed(cfg.seed, self.def.id, u32::MAX),
                 );
+                if let Some(actor) = self.part {
+                    explorer = explorer.part(actor);
+                }
                 Env::controlled(cfg, home.to_owned(), self.actors, scope, explorer)
             }
         }
@@ -555,6 +605,23 @@ impl Scenario<'_> {
         let result = (def.run_round)(env, &mut round);
         if reaper::interrupted().is_some() {
             // What a killed actor answered is not a finding.
+            return Next::Stop;
+        }
+        if env
+            .controlled
+            .as_ref()
+            .is_some_and(|c| c.explorer.foreign())
+        {
+            // The round ran another part's schedule: this part has none.
+            if let Some(part) = report.part.as_mut() {
+                part.empty = true;
+            }
+            report.notes.push(format!(
+                "this part is empty: no schedule runs actor {} first where more than one actor \
+                 can run; the other parts cover the scenario",
+                self.part.unwrap_or(0)
+            ));
+            let _ = area.remove_all(&name);
             return Next::Stop;
         }
         if let Err(e) = area.remove_all(&name) {

@@ -85,3 +85,36 @@ fn correct_stores_pass_with_and_without_the_reduction_in_fewer_schedules() {
         );
     }
 }
+
+/// A Node vault that resolves and checks every path before using it, as real vaults do
+/// (realpath's lstat of each component, existsSync, a stat of the key file): the checks
+/// commute with the other actor's calls. With the reduction the 2-actor bound is exhausted
+/// within the default budget; without it, the same number of schedules does not exhaust it.
+/// The same vault with seed 003's bug (key file created empty, then written) is caught.
+#[test]
+fn a_noisy_node_vault_exhausts_its_bound_and_its_bug_is_caught() {
+    let script = repo_root().join("scenarios/tests/adapters/noisy_vault.mjs");
+    let script = script.to_str().expect("utf-8 path");
+    let reduced = run("keygen-race", true, &[], &["node", script]);
+    assert_eq!(reduced["status"], "passed", "{reduced}");
+    assert_eq!(reduced["coverage"]["bound_exhausted"], true, "{reduced}");
+    let schedules = reduced["coverage"]["schedules"]
+        .as_u64()
+        .expect("schedules")
+        .to_string();
+    let full = run(
+        "keygen-race",
+        false,
+        &["--rounds", &schedules],
+        &["node", script],
+    );
+    assert_eq!(full["status"], "passed", "{full}");
+    assert_eq!(full["coverage"]["bound_exhausted"], false, "{full}");
+    let broken = run(
+        "keygen-race",
+        true,
+        &["--fail-fast"],
+        &["node", script, "excl-then-write"],
+    );
+    assert_eq!(broken["status"], "failed", "{broken}");
+}

@@ -9,7 +9,7 @@ use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use keyrace_scenarios::adapter::{self, Mutant};
 use keyrace_scenarios::config::{
-    split_adapter, Budget, Config, RunMode, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
+    split_adapter, Budget, Config, RunMode, Shard, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
 };
 use keyrace_scenarios::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
@@ -34,6 +34,8 @@ enum Command {
     Check(CheckArgs),
     /// List the scenarios, one line each.
     List,
+    /// Join the JSON reports of a sharded run (check --shard K/N) into the whole run's report.
+    Merge(MergeArgs),
     /// Serve the reference witness server (seed 002's protocol, docs/witness.md) over HTTP.
     WitnessServer(WitnessServerArgs),
     /// Race a swarm of clients against a witness server and check its invariants.
@@ -44,6 +46,16 @@ enum Command {
         #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names()))]
         mutant: Option<String>,
     },
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Also write the merged report as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// The shards' reports (keyrace check --shard K/N --json FILE), every shard once.
+    #[arg(required = true, value_name = "REPORT.json")]
+    reports: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -159,6 +171,15 @@ struct CheckArgs {
     /// Stop each scenario at its first violating round.
     #[arg(long)]
     fail_fast: bool,
+    /// Run only the K-th of N parts of the run (scenarios, and a controlled race's schedules
+    /// by the actor run at its first choice), for N CI jobs; join their --json reports with
+    /// keyrace merge.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// Run the parts of the run in N worker processes at once (each its own tracer, actors
+    /// and scratch directory), then merge them: the same schedules and verdicts as one job.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "junit", "schedule"])]
+    jobs: u32,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
     /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
     /// written for loopctl is checked unchanged.
@@ -189,6 +210,7 @@ fn usage(message: &str) -> ! {
 
 fn main() {
     let (own, adapter_argv) = split_adapter(std::env::args_os().collect());
+    let own_args: Vec<OsString> = own.iter().skip(1).cloned().collect();
     let cli = Cli::parse_from(own);
     match cli.command {
         Command::List => {
@@ -201,6 +223,7 @@ fn main() {
                 println!("{:<24} {} {form}", def.id, def.summary);
             }
         }
+        Command::Merge(args) => merge(args),
         Command::WitnessServer(args) => witness_server(args),
         Command::CheckServer(args) => check_server(args),
         Command::Adapter { mutant } => {
@@ -260,10 +283,14 @@ fn main() {
             cfg.timeout = seconds(args.timeout, "--timeout", MAX_TIMEOUT);
             cfg.json = args.json;
             cfg.junit = args.junit;
+            cfg.shard = args.shard;
             cfg.progress = true;
             cfg.fail_fast = args.fail_fast;
             reaper::own_every_child();
             reaper::install_signal_handlers();
+            if args.jobs > 1 {
+                std::process::exit(jobs(&cfg, args.jobs, &own_args));
+            }
             std::process::exit(runner::run(&cfg));
         }
     }
@@ -306,6 +333,49 @@ fn witness_server(args: WitnessServerArgs) {
     loop {
         std::thread::park();
     }
+}
+
+/// `check --jobs N`: the run's shards in N workers, merged.
+fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
+    eprintln!(
+        "keyrace: running {jobs} workers (shards 1/{jobs} to {jobs}/{jobs}), seed {}",
+        cfg.seed
+    );
+    let merged = match keyrace_scenarios::jobs::run_jobs(cfg, jobs, own) {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("keyrace: {e}");
+            return 2;
+        }
+    };
+    print!("{}", merged.text);
+    if let Some(path) = &cfg.json {
+        let text = serde_json::to_string_pretty(&merged.report).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("keyrace: cannot write {}: {e}", path.display());
+            return 2;
+        }
+    }
+    merged.exit_code
+}
+
+fn merge(args: MergeArgs) {
+    let merged = match keyrace_scenarios::merge::merge(&args.reports) {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("keyrace: {e}");
+            std::process::exit(e.exit_code());
+        }
+    };
+    print!("{}", merged.text);
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&merged.report).unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("keyrace: cannot write {}: {e}", path.display());
+            std::process::exit(2);
+        }
+    }
+    std::process::exit(merged.exit_code);
 }
 
 fn check_server(args: CheckServerArgs) {

@@ -32,6 +32,11 @@ pub(super) struct Dfs {
     diverged: bool,
     inexact: bool,
     exhausted: bool,
+    /// Only schedules that run this actor at the split (`--shard`).
+    part: Option<usize>,
+    /// This round reached the split.
+    split_seen: bool,
+    foreign: bool,
 }
 
 impl Dfs {
@@ -43,6 +48,9 @@ impl Dfs {
             diverged: false,
             inexact: false,
             exhausted: false,
+            part: None,
+            split_seen: false,
+            foreign: false,
         }
     }
 }
@@ -50,10 +58,22 @@ impl Dfs {
 impl Scheduler for Dfs {
     fn begin_round(&mut self) {
         self.diverged = false;
+        self.split_seen = false;
+        self.foreign = false;
+    }
+
+    fn set_part(&mut self, actor: usize) {
+        self.part = Some(actor);
+    }
+
+    fn foreign(&self) -> bool {
+        // A round without a split is the first part's.
+        self.foreign || (!self.split_seen && self.part.is_some_and(|part| part != 0))
     }
 
     fn choose(&mut self, point: &Point<'_>) -> usize {
         let i = point.index;
+        self.split_seen |= point.is_split();
         if i < self.prefix {
             if let Some(node) = self.path.get_mut(i) {
                 if point.enabled.contains(&node.chosen) && node.enabled == point.enabled {
@@ -67,12 +87,23 @@ impl Scheduler for Dfs {
             self.inexact = true;
             self.prefix = i;
         }
-        let chosen = without_preemption(point.enabled, point.last);
+        let mut chosen = without_preemption(point.enabled, point.last);
         let mut tried = self
             .path
             .get(i)
             .map(|node| node.tried.clone())
             .unwrap_or_default();
+        if point.is_split() {
+            if let Some(part) = self.part {
+                // The other actors' parts are explored elsewhere: nothing to try here.
+                tried = point.enabled.to_vec();
+                if point.enabled.contains(&part) && point.within(part, self.preemptions) {
+                    chosen = part;
+                } else {
+                    self.foreign = true;
+                }
+            }
+        }
         if !tried.contains(&chosen) {
             tried.push(chosen);
         }
@@ -88,6 +119,10 @@ impl Scheduler for Dfs {
     }
 
     fn end_round(&mut self, round: &RoundEnd) -> bool {
+        if self.foreign() {
+            self.exhausted = true;
+            return false;
+        }
         let decisions = round.decisions;
         if decisions < self.prefix {
             // Ended before its planned path (an error, or other calls this time).

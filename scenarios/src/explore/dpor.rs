@@ -56,6 +56,8 @@ struct Node {
     done: Vec<usize>,
     /// Actors whose next call need not run here (this round's sleep set).
     sleep: Vec<usize>,
+    /// The split of a part (`--shard`): the other actors are explored elsewhere.
+    closed: bool,
 }
 
 impl Node {
@@ -132,6 +134,11 @@ pub(super) struct Dpor {
     diverged: bool,
     inexact: bool,
     exhausted: bool,
+    /// Only schedules that run this actor at the split (`--shard`).
+    part: Option<usize>,
+    /// This round reached the split.
+    split_seen: bool,
+    foreign: bool,
 }
 
 impl Dpor {
@@ -144,6 +151,9 @@ impl Dpor {
             diverged: false,
             inexact: false,
             exhausted: false,
+            part: None,
+            split_seen: false,
+            foreign: false,
         }
     }
 
@@ -271,7 +281,7 @@ impl Dpor {
     /// bound: which one reaches the reversed order within the bound depends on what follows.
     fn try_one_of(&mut self, at: usize, actors: &[usize]) {
         let bound = self.preemptions;
-        let Some(node) = self.path.get_mut(at) else {
+        let Some(node) = self.path.get_mut(at).filter(|node| !node.closed) else {
             return;
         };
         let all = bound != UNBOUNDED;
@@ -313,7 +323,18 @@ fn join(clock: &mut Vec<u32>, other: &[u32]) {
 impl Scheduler for Dpor {
     fn begin_round(&mut self) {
         self.diverged = false;
+        self.split_seen = false;
+        self.foreign = false;
         self.round = Round::default();
+    }
+
+    fn set_part(&mut self, actor: usize) {
+        self.part = Some(actor);
+    }
+
+    fn foreign(&self) -> bool {
+        // A round without a split is the first part's.
+        self.foreign || (!self.split_seen && self.part.is_some_and(|part| part != 0))
     }
 
     fn barrier(&mut self, index: usize) {
@@ -322,6 +343,7 @@ impl Scheduler for Dpor {
 
     fn choose(&mut self, point: &Point<'_>) -> usize {
         let i = point.index;
+        self.split_seen |= point.is_split();
         if i < self.prefix {
             let sleep = self.sleep_at(i, point.enabled);
             if let Some(node) = self.path.get_mut(i) {
@@ -351,6 +373,7 @@ impl Scheduler for Dpor {
             backtrack: Vec::new(),
             done: Vec::new(),
             sleep,
+            closed: false,
         };
         if let Some(old) = self.path.get(i) {
             node.done = old
@@ -372,7 +395,7 @@ impl Scheduler for Dpor {
             .copied()
             .filter(|s| !node.sleep.contains(s) && node.within(*s, bound))
             .collect();
-        let chosen = if awake.is_empty() {
+        let mut chosen = if awake.is_empty() {
             if self.round.redundant_from.is_none() {
                 self.round.redundant_from = Some(i);
             }
@@ -380,6 +403,24 @@ impl Scheduler for Dpor {
         } else {
             without_preemption(&awake, point.last)
         };
+        if point.is_split() && self.path.get(i).is_none() {
+            // Every actor is tried at the split, in a fixed order, so that the parts of a
+            // sharded run are disjoint and their sleep sets equal the whole run's.
+            let order = point.split_order(bound);
+            match self.part {
+                None => node.backtrack = order,
+                Some(part) => {
+                    node.closed = true;
+                    match order.iter().position(|&s| s == part) {
+                        Some(at) => {
+                            chosen = part;
+                            node.done = order[..at].to_vec();
+                        }
+                        None => self.foreign = true,
+                    }
+                }
+            }
+        }
         node.chosen = chosen;
         for set in [&mut node.done, &mut node.backtrack] {
             if !set.contains(&chosen) {
@@ -393,6 +434,10 @@ impl Scheduler for Dpor {
     }
 
     fn end_round(&mut self, round: &RoundEnd) -> bool {
+        if self.foreign() {
+            self.exhausted = true;
+            return false;
+        }
         if round.decisions < self.prefix {
             // Ended before its planned path (an error, or other calls this time).
             self.inexact = true;
@@ -405,7 +450,8 @@ impl Scheduler for Dpor {
         let bound = self.preemptions;
         while let Some(node) = self.path.last_mut() {
             let next = node.backtrack.iter().copied().find(|&slot| {
-                !node.done.contains(&slot)
+                !node.closed
+                    && !node.done.contains(&slot)
                     && !node.sleep.contains(&slot)
                     && node.enabled.contains(&slot)
                     && node.within(slot, bound)
@@ -472,9 +518,23 @@ mod tests {
 
     /// Every outcome `strategy` reaches on `program`, and the rounds it took.
     fn explore(program: &[Vec<Step>], strategy: Search) -> (BTreeSet<Outcome>, u32) {
+        let (outcomes, words) = explore_part(program, strategy, None);
+        (outcomes, words.len() as u32)
+    }
+
+    /// The outcomes and the schedules of `part` of the search (all of it: `None`).
+    fn explore_part(
+        program: &[Vec<Step>],
+        strategy: Search,
+        part: Option<usize>,
+    ) -> (BTreeSet<Outcome>, Vec<Vec<usize>>) {
         let mut explorer = Explorer::new(strategy, program.len(), 1);
+        if let Some(actor) = part {
+            explorer = explorer.part(actor);
+        }
         let mut outcomes = BTreeSet::new();
-        for rounds in 1..=100_000 {
+        let mut words = Vec::new();
+        for rounds in 1..=100_000u32 {
             explorer.begin_round();
             explorer.barrier();
             let mut vars = vec![0u32; 3];
@@ -500,10 +560,14 @@ mod tests {
                 }
                 next[actor] += 1;
             }
-            outcomes.insert((vars, seen));
-            if !explorer.end_round() {
-                assert!(explorer.exhausted());
-                return (outcomes, rounds);
+            let more = explorer.end_round();
+            if !explorer.foreign() {
+                outcomes.insert((vars, seen));
+                words.push(explorer.word().to_vec());
+            }
+            if !more {
+                assert!(explorer.exhausted() || rounds == 1);
+                return (outcomes, words);
             }
         }
         panic!("the search did not end");
@@ -549,6 +613,29 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        /// The parts of a sharded search (one per actor run at the split) are disjoint, and
+        /// together they run exactly the schedules of the whole search, with or without the
+        /// reduction, bounded or not.
+        #[test]
+        fn the_parts_of_a_search_make_up_the_whole(
+            program in program(4, 5),
+            bound in prop_oneof![Just(0u32), Just(1), Just(2), Just(UNBOUNDED)],
+            reduction in any::<bool>(),
+        ) {
+            let (_, mut whole) = explore_part(&program, dfs(bound, reduction), None);
+            let mut parts = Vec::new();
+            for actor in 0..program.len() {
+                parts.extend(explore_part(&program, dfs(bound, reduction), Some(actor)).1);
+            }
+            whole.sort();
+            parts.sort();
+            prop_assert_eq!(parts, whole);
+        }
+    }
+
     /// Calls on different variables commute: one schedule for actors that share nothing,
     /// where the full search runs every interleaving.
     #[test]
@@ -559,7 +646,9 @@ mod tests {
         ];
         let (_, reduced) = explore(&program, dfs(UNBOUNDED, true));
         let (_, full) = explore(&program, dfs(UNBOUNDED, false));
-        assert_eq!((reduced, full), (1, 20));
+        // One per actor run first: every actor is tried at the first choice, so that the
+        // parts of a sharded run are fixed in advance.
+        assert_eq!((reduced, full), (2, 20));
         // Within a bound, the reduction gives up sleep sets (see the module's doc): still
         // fewer schedules than the bounded search.
         let (_, reduced) = explore(&program, dfs(2, true));
@@ -570,7 +659,9 @@ mod tests {
         );
     }
 
-    /// Two writers of one variable: both orders of the writes, and nothing else.
+    /// Two writers of one variable: both orders of the writes, and one more round: the
+    /// other actor first, which is tried at the first choice whatever the races, and which
+    /// its sleep set shows redundant.
     #[test]
     fn a_write_write_race_runs_both_orders() {
         let program = vec![
@@ -578,7 +669,7 @@ mod tests {
             vec![Step::Write(2), Step::Write(0)],
         ];
         let (outcomes, rounds) = explore(&program, dfs(UNBOUNDED, true));
-        assert_eq!(rounds, 2);
+        assert_eq!(rounds, 3);
         let finals: BTreeSet<u32> = outcomes.iter().map(|(vars, _)| vars[0]).collect();
         assert_eq!(finals, BTreeSet::from([2, 102]));
     }

@@ -132,6 +132,32 @@ pub(crate) struct Point<'a> {
     pub preemptions: u32,
 }
 
+impl Point<'_> {
+    /// The first decision of the round where more than one actor can run: where a
+    /// scenario's schedules divide into parts, one per actor run there (`--shard`).
+    pub fn is_split(&self) -> bool {
+        self.contested == 0 && self.enabled.len() > 1
+    }
+
+    /// Running `slot` here keeps the round within `bound` preemptions.
+    pub fn within(&self, slot: usize, bound: u32) -> bool {
+        let preempts = self
+            .last
+            .is_some_and(|last| last != slot && self.enabled.contains(&last));
+        self.preemptions + u32::from(preempts) <= bound
+    }
+
+    /// The order the actors are tried in at the split: the one run without preemption first,
+    /// then the others ascending, each within `bound`.
+    pub fn split_order(&self, bound: u32) -> Vec<usize> {
+        let first = without_preemption(self.enabled, self.last);
+        std::iter::once(first)
+            .chain(self.enabled.iter().copied().filter(|&s| s != first))
+            .filter(|&s| self.within(s, bound))
+            .collect()
+    }
+}
+
 /// A finished round, as a scheduler sees it.
 pub(crate) struct RoundEnd {
     pub decisions: usize,
@@ -171,6 +197,13 @@ pub(crate) trait Scheduler: Send {
     }
     fn pct_bound(&self) -> Option<PctBound> {
         None
+    }
+    /// Explore only the schedules that run `actor` at the split ([`Point::is_split`]).
+    fn set_part(&mut self, _actor: usize) {}
+    /// The round just ended belongs to another part (its split ran another actor, or it had
+    /// no split and this part is not the first).
+    fn foreign(&self) -> bool {
+        false
     }
 }
 
@@ -224,6 +257,18 @@ impl Explorer {
 
     pub fn strategy(&self) -> &Strategy {
         &self.strategy
+    }
+
+    /// Explore only the part of the schedules that run `actor` at the split: the parts of
+    /// all actors are disjoint and together make up the whole search.
+    pub fn part(mut self, actor: usize) -> Explorer {
+        self.scheduler.set_part(actor);
+        self
+    }
+
+    /// The round just ended belongs to another part: not counted, and the part is empty.
+    pub fn foreign(&self) -> bool {
+        self.scheduler.foreign()
     }
 
     /// DFS has explored every schedule within its bound (or a replay has run).

@@ -1,0 +1,143 @@
+//! `keyrace check --jobs N`: the run's parts in N worker processes at once, each the run's
+//! shard K/N (its own tracer thread, actors and scratch directory), then merged as `keyrace
+//! merge` joins CI shards. The workers are this binary, started with the user's arguments,
+//! the run's seed and `--shard K/N --json FILE`, so the schedules and verdicts are those of
+//! one job.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::config::Config;
+use crate::merge::{merge, Merged};
+
+/// Options the workers get from the parent instead of the user (with their values).
+const REPLACED: [&str; 5] = ["--jobs", "--json", "--junit", "--seed", "--shard"];
+
+/// Why the workers' run failed (usage-level: exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    #[error("cannot start a worker ({0}); run with --jobs 1")]
+    Start(std::io::Error),
+    #[error("cannot make a directory for the workers' reports ({0}); check TMPDIR")]
+    Scratch(std::io::Error),
+    #[error("worker {index} of {count} wrote no report (exit {code:?}): {stderr}")]
+    Worker {
+        index: u32,
+        count: u32,
+        code: Option<i32>,
+        stderr: String,
+    },
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
+}
+
+/// `own`: the command line before `--adapter` (without the program name). Returns the merged
+/// report.
+pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, JobsError> {
+    let exe = std::env::current_exe().map_err(JobsError::Start)?;
+    let dir = tempfile::Builder::new()
+        .prefix("keyrace-jobs-")
+        .tempdir()
+        .map_err(JobsError::Scratch)?;
+    let kept = without_replaced(own);
+    let mut workers = Vec::new();
+    for index in 1..=jobs {
+        let json = dir.path().join(format!("shard-{index}.json"));
+        let log = dir.path().join(format!("shard-{index}.err"));
+        let stderr = std::fs::File::create(&log).map_err(JobsError::Scratch)?;
+        let mut command = Command::new(&exe);
+        command
+            .args(&kept)
+            .arg("--seed")
+            .arg(cfg.seed.to_string())
+            .arg("--shard")
+            .arg(format!("{index}/{jobs}"))
+            .arg("--json")
+            .arg(&json);
+        if !cfg.adapter_is_builtin {
+            command.arg("--adapter").args(&cfg.adapter);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(JobsError::Start)?;
+        workers.push((index, json, log, child));
+    }
+    let mut reports: Vec<PathBuf> = Vec::new();
+    let mut failed = None;
+    for (index, json, log, mut child) in workers {
+        let status = child.wait().map_err(JobsError::Start)?;
+        if json.exists() {
+            reports.push(json);
+        } else if failed.is_none() {
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            failed = Some(JobsError::Worker {
+                index,
+                count: jobs,
+                code: status.code(),
+                stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+            });
+        }
+    }
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    Ok(merge(&reports)?)
+}
+
+/// The user's arguments less those the parent sets for each worker.
+fn without_replaced(own: &[OsString]) -> Vec<OsString> {
+    let mut kept = Vec::new();
+    let mut skip_value = false;
+    for arg in own {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if REPLACED.contains(&text.as_ref()) {
+            skip_value = true;
+            continue;
+        }
+        if REPLACED
+            .iter()
+            .any(|option| text.starts_with(&format!("{option}=")))
+        {
+            continue;
+        }
+        kept.push(arg.clone());
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_get_the_users_arguments_less_those_the_parent_sets() {
+        let own: Vec<OsString> = [
+            "check",
+            "--jobs",
+            "2",
+            "--scenario",
+            "put-race",
+            "--json=out.json",
+            "--seed",
+            "7",
+            "--rounds",
+            "5",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let kept: Vec<String> = without_replaced(&own)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept, ["check", "--scenario", "put-race", "--rounds", "5"]);
+    }
+}

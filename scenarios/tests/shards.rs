@@ -1,0 +1,179 @@
+//! Sharded runs (`--shard K/N` and `keyrace merge`) and worker processes (`--jobs N`): the
+//! same schedules and verdicts as one job, and every bad input a usage error (exit 2).
+
+mod common;
+
+use common::{check_json, keyrace, scenario, text, ADAPTER};
+
+const SCENARIOS: [&str; 8] = [
+    "--scenario",
+    "keygen-race",
+    "--scenario",
+    "put-race",
+    "--scenario",
+    "double-bootstrap",
+    "--scenario",
+    "crash-consume",
+];
+
+/// `keyrace check SCENARIOS --seed 5 EXTRA --json FILE --adapter ADAPTER [ADAPTER_ARGS]`.
+fn run(extra: &[&str], adapter_args: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let mut args = SCENARIOS.to_vec();
+    args.extend_from_slice(&["--seed", "5"]);
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--adapter", ADAPTER]);
+    args.extend_from_slice(adapter_args);
+    check_json(&args)
+}
+
+/// (status, schedules or crash states) per scenario.
+fn verdicts(report: &serde_json::Value) -> Vec<(String, String, u64)> {
+    [
+        "keygen-race",
+        "put-race",
+        "double-bootstrap",
+        "crash-consume",
+    ]
+    .iter()
+    .map(|id| {
+        let row = scenario(report, id);
+        let coverage = &row["coverage"];
+        let count = coverage["schedules"]
+            .as_u64()
+            .or_else(|| coverage["states"].as_u64())
+            .unwrap_or(0);
+        (
+            id.to_string(),
+            row["status"].as_str().unwrap_or("").to_owned(),
+            count,
+        )
+    })
+    .collect()
+}
+
+fn merge(files: &[&std::path::Path]) -> (Option<i32>, String, Option<serde_json::Value>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("merged.json");
+    let mut args = vec!["merge", "--json", out.to_str().expect("utf-8")];
+    args.extend(files.iter().map(|f| f.to_str().expect("utf-8")));
+    let output = keyrace(&args);
+    let merged = std::fs::read(&out)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    (output.status.code(), text(&output), merged)
+}
+
+/// Writes each shard's JSON report to `dir`; returns the paths.
+fn shards(n: u32, adapter_args: &[&str], dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    (1..=n)
+        .map(|k| {
+            let (code, report, json) = run(&["--shard", &format!("{k}/{n}")], adapter_args);
+            assert!(matches!(code, Some(0 | 1)), "shard {k}/{n}:\n{report}");
+            let path = dir.join(format!("shard-{k}.json"));
+            std::fs::write(&path, json.to_string()).expect("write");
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn shards_merged_give_the_schedules_and_verdicts_of_one_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for adapter_args in [&[][..], &["--mutant", "grace-check-then-set"][..]] {
+        let (code, report, whole) = run(&[], adapter_args);
+        for n in [2, 3] {
+            let paths = shards(n, adapter_args, dir.path());
+            let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+            let (merged_code, merged_text, merged) = merge(&refs);
+            let merged = merged.unwrap_or_else(|| panic!("no merged report:\n{merged_text}"));
+            assert_eq!(merged_code, code, "{merged_text}\n---\n{report}");
+            assert_eq!(
+                verdicts(&merged),
+                verdicts(&whole),
+                "{n} shards:\n{merged_text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_jobs_give_the_schedules_and_verdicts_of_one() {
+    let (code, report, whole) = run(&[], &["--mutant", "keygen-excl-then-write"]);
+    let (jobs_code, jobs_report, jobs) =
+        run(&["--jobs", "2"], &["--mutant", "keygen-excl-then-write"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(jobs_code, code, "{jobs_report}");
+    assert_eq!(verdicts(&jobs), verdicts(&whole), "{jobs_report}");
+    assert!(
+        jobs_report.contains("keyrace merge: 2 shards"),
+        "{jobs_report}"
+    );
+}
+
+#[test]
+fn merge_refuses_what_is_not_the_shards_of_one_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = shards(2, &[], dir.path());
+    let (code, said, _) = merge(&[&paths[0]]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("shard(s) 2/2 missing"), "{said}");
+    let (code, said, _) = merge(&[&paths[0], &paths[0]]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("given twice"), "{said}");
+    // Another seed: a different run.
+    let mut other: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&paths[1]).expect("read")).expect("json");
+    other["seed"] = serde_json::json!(6);
+    let foreign = dir.path().join("foreign.json");
+    std::fs::write(&foreign, other.to_string()).expect("write");
+    let (code, said, _) = merge(&[&paths[0], &foreign]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("seed is 5 in one and 6 in the other"),
+        "{said}"
+    );
+    // A truncated report, and JSON that is not a report.
+    let bytes = std::fs::read(&paths[1]).expect("read");
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let (code, said, _) = merge(&[&paths[0], &truncated]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("is not a keyrace check --json report"),
+        "{said}"
+    );
+    let stranger = dir.path().join("stranger.json");
+    std::fs::write(&stranger, "{\"scenarios\": []}").expect("write");
+    let (code, said, _) = merge(&[&paths[0], &stranger]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("is not a keyrace check --json report"),
+        "{said}"
+    );
+    // An unsharded report.
+    let (_, _, whole) = run(&[], &[]);
+    let unsharded = dir.path().join("whole.json");
+    std::fs::write(&unsharded, whole.to_string()).expect("write");
+    let (code, said, _) = merge(&[&unsharded]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("is not a shard"), "{said}");
+}
+
+#[test]
+fn bad_shards_and_jobs_are_usage_errors() {
+    for (args, says) in [
+        (&["check", "--shard", "0/2"][..], "not a shard"),
+        (&["check", "--shard", "3/2"][..], "not a shard"),
+        (&["check", "--shard", "x"][..], "not a shard"),
+        (&["check", "--jobs", "0"][..], "--jobs"),
+        (
+            &["check", "--jobs", "2", "--shard", "1/2"][..],
+            "cannot be used with",
+        ),
+        (&["merge"][..], "REPORT.json"),
+    ] {
+        let output = keyrace(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert!(text(&output).contains(says), "{args:?}: {}", text(&output));
+    }
+}

@@ -3,7 +3,8 @@
 //! follows the previous round's path to its deepest untried alternative, then runs without
 //! preemption; the search ends when the tree is exhausted.
 
-use super::{without_preemption, Point, RoundEnd, Scheduler};
+use super::walk::Walk;
+use super::{preempts, without_preemption, Point, RoundEnd, Scheduler};
 
 /// One decision point of the current path.
 #[derive(Debug, Clone)]
@@ -19,24 +20,15 @@ struct Node {
 
 impl Node {
     fn is_preemption(&self, slot: usize) -> bool {
-        self.last
-            .is_some_and(|last| last != slot && self.enabled.contains(&last))
+        preempts(self.last, &self.enabled, slot)
     }
 }
 
 pub(super) struct Dfs {
     preemptions: u32,
-    /// The path of the last round; the next round follows `path[..prefix]`.
+    /// The path of the last round; the next round follows `path[..walk.prefix]`.
     path: Vec<Node>,
-    prefix: usize,
-    diverged: bool,
-    inexact: bool,
-    exhausted: bool,
-    /// Only schedules that run this actor at the split (`--shard`).
-    part: Option<usize>,
-    /// This round reached the split.
-    split_seen: bool,
-    foreign: bool,
+    walk: Walk,
 }
 
 impl Dfs {
@@ -44,37 +36,28 @@ impl Dfs {
         Dfs {
             preemptions,
             path: Vec::new(),
-            prefix: 0,
-            diverged: false,
-            inexact: false,
-            exhausted: false,
-            part: None,
-            split_seen: false,
-            foreign: false,
+            walk: Walk::default(),
         }
     }
 }
 
 impl Scheduler for Dfs {
     fn begin_round(&mut self) {
-        self.diverged = false;
-        self.split_seen = false;
-        self.foreign = false;
+        self.walk.begin_round();
     }
 
     fn set_part(&mut self, actor: usize) {
-        self.part = Some(actor);
+        self.walk.part = Some(actor);
     }
 
-    fn foreign(&self) -> bool {
-        // A round without a split is the first part's.
-        self.foreign || (!self.split_seen && self.part.is_some_and(|part| part != 0))
+    fn walk(&self) -> Option<&Walk> {
+        Some(&self.walk)
     }
 
     fn choose(&mut self, point: &Point<'_>) -> usize {
         let i = point.index;
-        self.split_seen |= point.is_split();
-        if i < self.prefix {
+        self.walk.saw(point);
+        if i < self.walk.prefix {
             if let Some(node) = self.path.get_mut(i) {
                 if point.enabled.contains(&node.chosen) && node.enabled == point.enabled {
                     node.last = point.last;
@@ -83,9 +66,7 @@ impl Scheduler for Dfs {
             }
             // The adapter did something else this time: continue from here as a new branch,
             // keeping what was already tried at this point.
-            self.diverged = true;
-            self.inexact = true;
-            self.prefix = i;
+            self.walk.left_plan(i);
         }
         let mut chosen = without_preemption(point.enabled, point.last);
         let mut tried = self
@@ -94,13 +75,13 @@ impl Scheduler for Dfs {
             .map(|node| node.tried.clone())
             .unwrap_or_default();
         if point.is_split() {
-            if let Some(part) = self.part {
+            if let Some(part) = self.walk.part {
                 // The other actors' parts are explored elsewhere: nothing to try here.
                 tried = point.enabled.to_vec();
                 if point.enabled.contains(&part) && point.within(part, self.preemptions) {
                     chosen = part;
                 } else {
-                    self.foreign = true;
+                    self.walk.foreign = true;
                 }
             }
         }
@@ -119,16 +100,10 @@ impl Scheduler for Dfs {
     }
 
     fn end_round(&mut self, round: &RoundEnd) -> bool {
-        if self.foreign() {
-            self.exhausted = true;
+        if !self.walk.ended(round.decisions) {
             return false;
         }
-        let decisions = round.decisions;
-        if decisions < self.prefix {
-            // Ended before its planned path (an error, or other calls this time).
-            self.inexact = true;
-        }
-        self.path.truncate(decisions);
+        self.path.truncate(round.decisions);
         while let Some(node) = self.path.last_mut() {
             let bound = self.preemptions;
             let next = node.enabled.iter().copied().find(|&slot| {
@@ -138,24 +113,11 @@ impl Scheduler for Dfs {
             if let Some(slot) = next {
                 node.tried.push(slot);
                 node.chosen = slot;
-                self.prefix = self.path.len();
+                self.walk.prefix = self.path.len();
                 return true;
             }
             self.path.pop();
         }
-        self.exhausted = true;
-        false
-    }
-
-    fn exhausted(&self) -> bool {
-        self.exhausted
-    }
-
-    fn diverged(&self) -> bool {
-        self.diverged
-    }
-
-    fn inexact(&self) -> bool {
-        self.inexact
+        self.walk.done()
     }
 }

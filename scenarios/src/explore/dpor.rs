@@ -35,7 +35,8 @@
 
 use std::collections::HashMap;
 
-use super::{without_preemption, Point, RoundEnd, Scheduler};
+use super::walk::Walk;
+use super::{preempts, without_preemption, Point, RoundEnd, Scheduler};
 use crate::trace::{Footprint, Object};
 
 /// No preemption bound: plain source-set DPOR with sleep sets.
@@ -62,8 +63,7 @@ struct Node {
 
 impl Node {
     fn is_preemption(&self, slot: usize) -> bool {
-        self.last
-            .is_some_and(|last| last != slot && self.enabled.contains(&last))
+        preempts(self.last, &self.enabled, slot)
     }
 
     fn within(&self, slot: usize, bound: u32) -> bool {
@@ -127,18 +127,10 @@ impl Round {
 
 pub(super) struct Dpor {
     preemptions: u32,
-    /// The path of the last round; the next round follows `path[..prefix]`.
+    /// The path of the last round; the next round follows `path[..walk.prefix]`.
     path: Vec<Node>,
-    prefix: usize,
+    walk: Walk,
     round: Round,
-    diverged: bool,
-    inexact: bool,
-    exhausted: bool,
-    /// Only schedules that run this actor at the split (`--shard`).
-    part: Option<usize>,
-    /// This round reached the split.
-    split_seen: bool,
-    foreign: bool,
 }
 
 impl Dpor {
@@ -146,14 +138,8 @@ impl Dpor {
         Dpor {
             preemptions,
             path: Vec::new(),
-            prefix: 0,
+            walk: Walk::default(),
             round: Round::default(),
-            diverged: false,
-            inexact: false,
-            exhausted: false,
-            part: None,
-            split_seen: false,
-            foreign: false,
         }
     }
 
@@ -322,19 +308,16 @@ fn join(clock: &mut Vec<u32>, other: &[u32]) {
 
 impl Scheduler for Dpor {
     fn begin_round(&mut self) {
-        self.diverged = false;
-        self.split_seen = false;
-        self.foreign = false;
+        self.walk.begin_round();
         self.round = Round::default();
     }
 
     fn set_part(&mut self, actor: usize) {
-        self.part = Some(actor);
+        self.walk.part = Some(actor);
     }
 
-    fn foreign(&self) -> bool {
-        // A round without a split is the first part's.
-        self.foreign || (!self.split_seen && self.part.is_some_and(|part| part != 0))
+    fn walk(&self) -> Option<&Walk> {
+        Some(&self.walk)
     }
 
     fn barrier(&mut self, index: usize) {
@@ -343,8 +326,8 @@ impl Scheduler for Dpor {
 
     fn choose(&mut self, point: &Point<'_>) -> usize {
         let i = point.index;
-        self.split_seen |= point.is_split();
-        if i < self.prefix {
+        self.walk.saw(point);
+        if i < self.walk.prefix {
             let sleep = self.sleep_at(i, point.enabled);
             if let Some(node) = self.path.get_mut(i) {
                 if point.enabled.contains(&node.chosen) && node.enabled == point.enabled {
@@ -358,9 +341,7 @@ impl Scheduler for Dpor {
             }
             // The adapter did something else this time: continue from here as a new branch,
             // keeping what was already explored at this point.
-            self.diverged = true;
-            self.inexact = true;
-            self.prefix = i;
+            self.walk.left_plan(i);
         }
         let sleep = self.sleep_at(i, point.enabled);
         let bound = self.preemptions;
@@ -407,7 +388,7 @@ impl Scheduler for Dpor {
             // Every actor is tried at the split, in a fixed order, so that the parts of a
             // sharded run are disjoint and their sleep sets equal the whole run's.
             let order = point.split_order(bound);
-            match self.part {
+            match self.walk.part {
                 None => node.backtrack = order,
                 Some(part) => {
                     node.closed = true;
@@ -416,7 +397,7 @@ impl Scheduler for Dpor {
                             chosen = part;
                             node.done = order[..at].to_vec();
                         }
-                        None => self.foreign = true,
+                        None => self.walk.foreign = true,
                     }
                 }
             }
@@ -434,13 +415,8 @@ impl Scheduler for Dpor {
     }
 
     fn end_round(&mut self, round: &RoundEnd) -> bool {
-        if self.foreign() {
-            self.exhausted = true;
+        if !self.walk.ended(round.decisions) {
             return false;
-        }
-        if round.decisions < self.prefix {
-            // Ended before its planned path (an error, or other calls this time).
-            self.inexact = true;
         }
         let keep = self
             .round
@@ -459,25 +435,12 @@ impl Scheduler for Dpor {
             if let Some(slot) = next {
                 node.done.push(slot);
                 node.chosen = slot;
-                self.prefix = self.path.len();
+                self.walk.prefix = self.path.len();
                 return true;
             }
             self.path.pop();
         }
-        self.exhausted = true;
-        false
-    }
-
-    fn exhausted(&self) -> bool {
-        self.exhausted
-    }
-
-    fn diverged(&self) -> bool {
-        self.diverged
-    }
-
-    fn inexact(&self) -> bool {
-        self.inexact
+        self.walk.done()
     }
 }
 

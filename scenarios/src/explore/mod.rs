@@ -15,6 +15,7 @@ mod dfs;
 mod dpor;
 mod pct;
 mod replay;
+mod walk;
 
 use crate::trace::{Choice, Footprint};
 
@@ -141,10 +142,7 @@ impl Point<'_> {
 
     /// Running `slot` here keeps the round within `bound` preemptions.
     pub fn within(&self, slot: usize, bound: u32) -> bool {
-        let preempts = self
-            .last
-            .is_some_and(|last| last != slot && self.enabled.contains(&last));
-        self.preemptions + u32::from(preempts) <= bound
+        self.preemptions + u32::from(preempts(self.last, self.enabled, slot)) <= bound
     }
 
     /// The order the actors are tried in at the split: the one run without preemption first,
@@ -183,17 +181,21 @@ pub(crate) trait Scheduler: Send {
     fn choose(&mut self, point: &Point<'_>) -> usize;
     /// Plan the next round; false when there is nothing left to explore.
     fn end_round(&mut self, round: &RoundEnd) -> bool;
+    /// The DFS bookkeeping, for the searches that have it.
+    fn walk(&self) -> Option<&walk::Walk> {
+        None
+    }
     /// Every schedule of the strategy ran (DFS: within its bound; a replay: once).
     fn exhausted(&self) -> bool {
-        false
+        self.walk().is_some_and(|w| w.exhausted)
     }
     /// The current round left its plan (the adapter did not repeat its calls).
     fn diverged(&self) -> bool {
-        false
+        self.walk().is_some_and(|w| w.diverged)
     }
     /// Some round left or ended before its plan: DFS cannot claim to have covered its bound.
     fn inexact(&self) -> bool {
-        false
+        self.walk().is_some_and(|w| w.inexact)
     }
     fn pct_bound(&self) -> Option<PctBound> {
         None
@@ -203,8 +205,13 @@ pub(crate) trait Scheduler: Send {
     /// The round just ended belongs to another part (its split ran another actor, or it had
     /// no split and this part is not the first).
     fn foreign(&self) -> bool {
-        false
+        self.walk().is_some_and(walk::Walk::foreign)
     }
+}
+
+/// Whether running `slot` switches away from `last` while it could go on.
+fn preempts(last: Option<usize>, enabled: &[usize], slot: usize) -> bool {
+    last.is_some_and(|last| last != slot && enabled.contains(&last))
 }
 
 /// Without preemption: the actor that ran last if it can go on, else the lowest.

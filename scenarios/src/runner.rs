@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use crate::actor::{Actor, ActorError, FaultKind};
 use crate::config::{Budget, Config, RunMode};
 use crate::coverage::{Coverage, Form};
-use crate::explore::{word_text, Explorer, Strategy};
+use crate::explore::{Explorer, Strategy};
 use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
@@ -599,19 +599,14 @@ impl Scenario<'_> {
             skip: None,
         };
         if let Some(controlled) = env.controlled.as_mut() {
-            controlled.explorer.begin_round();
-            controlled.log.clear();
+            controlled.begin_round();
         }
         let result = (def.run_round)(env, &mut round);
         if reaper::interrupted().is_some() {
             // What a killed actor answered is not a finding.
             return Next::Stop;
         }
-        if env
-            .controlled
-            .as_ref()
-            .is_some_and(|c| c.explorer.foreign())
-        {
+        if env.controlled.as_ref().is_some_and(Controlled::foreign) {
             // The round ran another part's schedule: this part has none.
             if let Some(part) = report.part.as_mut() {
                 part.empty = true;
@@ -640,10 +635,11 @@ impl Scenario<'_> {
             .as_mut()
             .filter(|_| self.form == Form::Controlled)
         {
-            if let Some(word) = schedule_of(controlled, &mut violations) {
+            let schedule = controlled.end_round(&mut violations);
+            if let Some(word) = schedule.word {
                 repro = cfg.repro_schedule(def.id, &word);
             }
-            exhausted = !controlled.explorer.end_round();
+            exhausted = !schedule.more;
         }
         report.record(index, violations, &round.not_reached, &repro);
         if let Err(e) = result {
@@ -684,7 +680,7 @@ impl Scenario<'_> {
                 rounds,
                 actors: self.actors,
             }),
-            (Form::Controlled, Some(controlled)) => Some(explored(&controlled.explorer, rounds)),
+            (Form::Controlled, Some(controlled)) => Some(controlled.coverage(rounds)),
             (Form::CrashStates, Some(controlled)) => Some(Coverage::CrashStates {
                 recordings: controlled.crash.recordings,
                 states: controlled.crash.states_judged,
@@ -695,71 +691,6 @@ impl Scenario<'_> {
             }),
             _ => None,
         }
-    }
-}
-
-/// The round's schedule, added to each of its violations; `None` when no call was released.
-fn schedule_of(
-    controlled: &Controlled,
-    violations: &mut [crate::actor::Finding],
-) -> Option<Vec<usize>> {
-    let word = controlled.explorer.word().to_vec();
-    if word.is_empty() {
-        return None;
-    }
-    let mut schedule = vec![format!(
-        "schedule {} ({}{})",
-        word_text(&word),
-        controlled.explorer.strategy().describe(),
-        if controlled.explorer.diverged() {
-            "; the adapter did not repeat its calls, so the planned schedule was left"
-        } else {
-            ""
-        }
-    )];
-    schedule.extend(controlled.log.iter().take(SCHEDULE_LINES).cloned());
-    if controlled.log.len() > SCHEDULE_LINES {
-        schedule.push(format!(
-            "… {} more released calls",
-            controlled.log.len() - SCHEDULE_LINES
-        ));
-    }
-    for (_, lines) in violations {
-        lines.extend(schedule.iter().cloned());
-    }
-    Some(word)
-}
-
-/// Released calls shown with a violation's schedule.
-const SCHEDULE_LINES: usize = 60;
-
-/// What the explorer covered in a controlled race.
-fn explored(explorer: &Explorer, schedules: u32) -> Coverage {
-    match explorer.strategy() {
-        Strategy::Dfs {
-            preemptions,
-            reduction,
-        } => Coverage::Dfs {
-            schedules,
-            preemptions: *preemptions,
-            reduction: *reduction,
-            bound_exhausted: explorer.exhausted(),
-            exact: !explorer.inexact(),
-            longest: explorer.longest(),
-        },
-        Strategy::Pct { depth } => {
-            let bound = explorer.pct_bound();
-            Coverage::Pct {
-                schedules,
-                depth: *depth,
-                actors: explorer.actors(),
-                longest: bound.map_or(0, |b| b.k),
-                bound: bound.map_or(0.0, |b| b.probability),
-            }
-        }
-        Strategy::Replay(word) => Coverage::Replay {
-            schedule: word_text(word),
-        },
     }
 }
 

@@ -27,6 +27,7 @@ pub mod restart_durability;
 pub mod retry_bounded;
 pub mod retry_once;
 pub mod server_faults;
+pub mod session;
 #[cfg(test)]
 mod summaries;
 pub mod witness_call;

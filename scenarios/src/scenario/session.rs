@@ -1,0 +1,94 @@
+//! A controlled scenario's rounds, as the runner sees them: begin a round, race (the
+//! scenario's own code), end the round with its schedule word, and, after the last, what
+//! the rounds covered.
+
+use super::Controlled;
+use crate::actor::Finding;
+use crate::coverage::Coverage;
+use crate::explore::{word_text, Strategy};
+
+/// Released calls shown with a violation's schedule.
+const SCHEDULE_LINES: usize = 60;
+
+/// How a controlled round ended.
+pub struct Schedule {
+    /// Its schedule, when a call was released.
+    pub word: Option<Vec<usize>>,
+    /// The exploration has more schedules to run.
+    pub more: bool,
+}
+
+impl Controlled {
+    /// A fresh schedule and an empty log of released calls.
+    pub fn begin_round(&mut self) {
+        self.explorer.begin_round();
+        self.log.clear();
+    }
+
+    /// The round ran another part's schedule (a sharded run): not this part's to count.
+    pub fn foreign(&self) -> bool {
+        self.explorer.foreign()
+    }
+
+    /// End the round: its schedule and released calls added to each of `violations`, and the
+    /// next round planned.
+    pub fn end_round(&mut self, violations: &mut [Finding]) -> Schedule {
+        let word = self.explorer.word().to_vec();
+        let word = (!word.is_empty()).then(|| {
+            let mut schedule = vec![format!(
+                "schedule {} ({}{})",
+                word_text(&word),
+                self.explorer.strategy().describe(),
+                if self.explorer.diverged() {
+                    "; the adapter did not repeat its calls, so the planned schedule was left"
+                } else {
+                    ""
+                }
+            )];
+            schedule.extend(self.log.iter().take(SCHEDULE_LINES).cloned());
+            if self.log.len() > SCHEDULE_LINES {
+                schedule.push(format!(
+                    "… {} more released calls",
+                    self.log.len() - SCHEDULE_LINES
+                ));
+            }
+            for (_, lines) in violations.iter_mut() {
+                lines.extend(schedule.iter().cloned());
+            }
+            word
+        });
+        let more = self.explorer.end_round();
+        Schedule { word, more }
+    }
+
+    /// What `schedules` rounds covered.
+    pub fn coverage(&self, schedules: u32) -> Coverage {
+        let explorer = &self.explorer;
+        match explorer.strategy() {
+            Strategy::Dfs {
+                preemptions,
+                reduction,
+            } => Coverage::Dfs {
+                schedules,
+                preemptions: *preemptions,
+                reduction: *reduction,
+                bound_exhausted: explorer.exhausted(),
+                exact: !explorer.inexact(),
+                longest: explorer.longest(),
+            },
+            Strategy::Pct { depth } => {
+                let bound = explorer.pct_bound();
+                Coverage::Pct {
+                    schedules,
+                    depth: *depth,
+                    actors: explorer.actors(),
+                    longest: bound.map_or(0, |b| b.k),
+                    bound: bound.map_or(0.0, |b| b.probability),
+                }
+            }
+            Strategy::Replay(word) => Coverage::Replay {
+                schedule: word_text(word),
+            },
+        }
+    }
+}

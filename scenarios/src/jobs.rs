@@ -8,8 +8,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use crate::config::Config;
 use crate::merge::{merge, Merged};
+use crate::reaper;
 
 /// Options the workers get from the parent instead of the user (with their values).
 const REPLACED: [&str; 5] = ["--jobs", "--json", "--junit", "--seed", "--shard"];
@@ -28,8 +32,22 @@ pub enum JobsError {
         code: Option<i32>,
         stderr: String,
     },
+    #[error("interrupted by {signal}: the workers were stopped; nothing was merged")]
+    Interrupted {
+        signal: &'static str,
+        exit_code: i32,
+    },
     #[error(transparent)]
     Merge(#[from] crate::merge::MergeError),
+}
+
+impl JobsError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            JobsError::Interrupted { exit_code, .. } => *exit_code,
+            _ => crate::report::EXIT_FAULT,
+        }
+    }
 }
 
 /// `own`: the command line before `--adapter` (without the program name). Returns the merged
@@ -41,7 +59,7 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
         .tempdir()
         .map_err(JobsError::Scratch)?;
     let kept = without_replaced(own);
-    let mut workers = Vec::new();
+    let mut workers: Vec<Worker> = Vec::new();
     for index in 1..=jobs {
         let json = dir.path().join(format!("shard-{index}.json"));
         let log = dir.path().join(format!("shard-{index}.err"));
@@ -62,14 +80,36 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
-            .spawn()
-            .map_err(JobsError::Start)?;
-        workers.push((index, json, log, child));
+            .spawn();
+        match child {
+            Ok(child) => workers.push((index, json, log, child)),
+            Err(e) => {
+                stop(&mut workers);
+                return Err(JobsError::Start(e));
+            }
+        }
+    }
+    // Poll rather than block, so that a signal to this process stops the workers too.
+    let mut statuses = vec![None; workers.len()];
+    while statuses.iter().any(Option::is_none) {
+        if let Some(signal) = reaper::interrupted() {
+            stop(&mut workers);
+            return Err(JobsError::Interrupted {
+                signal: reaper::signal_name(signal),
+                exit_code: reaper::exit_code(signal),
+            });
+        }
+        for (status, (_, _, _, child)) in statuses.iter_mut().zip(workers.iter_mut()) {
+            if status.is_none() {
+                *status = child.try_wait().map_err(JobsError::Start)?;
+            }
+        }
+        std::thread::sleep(POLL);
     }
     let mut reports: Vec<PathBuf> = Vec::new();
     let mut failed = None;
-    for (index, json, log, mut child) in workers {
-        let status = child.wait().map_err(JobsError::Start)?;
+    for ((index, json, log, _), status) in workers.into_iter().zip(statuses) {
+        let Some(status) = status else { continue };
         if json.exists() {
             reports.push(json);
         } else if failed.is_none() {
@@ -87,6 +127,22 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
         return Err(error);
     }
     Ok(merge(&reports)?)
+}
+
+const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+type Worker = (u32, PathBuf, PathBuf, std::process::Child);
+
+/// Stop the workers (each stops its own actors on SIGTERM) and wait for them.
+fn stop(workers: &mut [Worker]) {
+    for (_, _, _, child) in workers.iter_mut() {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    for (_, _, _, child) in workers.iter_mut() {
+        let _ = child.wait();
+    }
 }
 
 /// The user's arguments less those the parent sets for each worker.

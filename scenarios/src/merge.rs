@@ -53,8 +53,10 @@ impl MergeError {
     }
 }
 
-/// The fields that must be equal in every shard of one run.
-const SAME: [&str; 8] = [
+/// The fields that must be equal in every shard of one run (`parts`: how many parts the
+/// whole run has, which also differs when the scenarios, the actors or what could be traced
+/// differ).
+const SAME: [&str; 9] = [
     "version",
     "protocol",
     "adapter",
@@ -63,6 +65,7 @@ const SAME: [&str; 8] = [
     "budget",
     "strategy",
     "require_systematic",
+    "parts",
 ];
 
 /// The whole run's report, its text and its exit code.
@@ -111,6 +114,17 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
     for ((_, id), parts) in by_id {
         scenarios.push(join(&id, &parts)?);
     }
+    let held: u64 = scenarios
+        .iter()
+        .map(|s| s["parts"].as_u64().unwrap_or(1))
+        .sum();
+    let whole = first["parts"].as_u64().unwrap_or(0);
+    if held != whole {
+        return Err(MergeError::Incomplete(format!(
+            "they hold {held} of the run's {whole} parts: a shard was interrupted, or did not \
+             finish; re-run it"
+        )));
+    }
     let mut report = first.clone();
     let object = report
         .as_object_mut()
@@ -135,6 +149,15 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
         })
         .collect();
     let exit_code = exit_code(&reports, &scenarios);
+    for field in ["interrupted", "weaker"] {
+        if let Some(found) = reports
+            .iter()
+            .map(|(_, r)| &r[field])
+            .find(|v| !v.is_null())
+        {
+            object.insert(field.to_owned(), found.clone());
+        }
+    }
     object.insert("scenarios".to_owned(), Value::Array(scenarios));
     object.insert("seconds".to_owned(), json!(seconds));
     object.insert("shards".to_owned(), json!(reports.len()));
@@ -159,7 +182,7 @@ fn read(path: &Path) -> Result<Value, MergeError> {
     })?;
     let missing = ["scenarios", "exit_code", "seconds"]
         .iter()
-        .chain(SAME.iter())
+        .chain(SAME.iter().filter(|field| **field != "parts"))
         .find(|field| value.get(**field).is_none());
     if let Some(field) = missing {
         return Err(MergeError::NotAReport {
@@ -173,7 +196,10 @@ fn read(path: &Path) -> Result<Value, MergeError> {
             why: "its \"scenarios\" is not a list".to_owned(),
         });
     }
-    if value["shard"]["count"].as_u64().is_none() || value["shard"]["index"].as_u64().is_none() {
+    if value["shard"]["count"].as_u64().is_none()
+        || value["shard"]["index"].as_u64().is_none()
+        || value["parts"].as_u64().is_none()
+    {
         return Err(MergeError::NotAShard {
             path: path.to_owned(),
         });
@@ -244,7 +270,7 @@ fn join(id: &str, rows: &[&Value]) -> Result<Value, MergeError> {
     let of = parts[0]["part"]["of"].as_u64().unwrap_or(0);
     let mut actors: Vec<u64> = parts
         .iter()
-        .map(|p| p["part"]["actor"].as_u64().unwrap_or(u64::MAX))
+        .map(|p| p["part"]["index"].as_u64().unwrap_or(u64::MAX))
         .collect();
     actors.sort_unstable();
     if actors != (0..of).collect::<Vec<_>>() {
@@ -320,23 +346,27 @@ fn violations(parts: &[&Value]) -> Value {
     for violation in parts
         .iter()
         .flat_map(|p| p["violations"].as_array().cloned().unwrap_or_default())
+        .filter(|v| v["invariant"].is_string())
     {
         let invariant = violation["invariant"].clone();
-        match joined.iter_mut().find(|v| v["invariant"] == invariant) {
-            None => joined.push(violation),
-            Some(into) => {
-                let rounds = into["rounds"].as_u64().unwrap_or(0)
-                    + violation["rounds"].as_u64().unwrap_or(0);
-                into["rounds"] = json!(rounds);
-                if let (Some(traces), Some(more)) = (
-                    into["traces"].as_array_mut(),
-                    violation["traces"].as_array(),
-                ) {
-                    for trace in more {
-                        if traces.len() < TRACES_KEPT {
-                            traces.push(trace.clone());
-                        }
-                    }
+        let Some(into) = joined
+            .iter_mut()
+            .find(|v| v["invariant"] == invariant)
+            .and_then(Value::as_object_mut)
+        else {
+            joined.push(violation);
+            continue;
+        };
+        let rounds = into.get("rounds").and_then(Value::as_u64).unwrap_or(0)
+            + violation["rounds"].as_u64().unwrap_or(0);
+        into.insert("rounds".to_owned(), json!(rounds));
+        if let (Some(traces), Some(more)) = (
+            into.get_mut("traces").and_then(Value::as_array_mut),
+            violation["traces"].as_array(),
+        ) {
+            for trace in more {
+                if traces.len() < TRACES_KEPT {
+                    traces.push(trace.clone());
                 }
             }
         }
@@ -344,48 +374,47 @@ fn violations(parts: &[&Value]) -> Value {
     Value::Array(joined)
 }
 
-/// The parts' DFS coverage joined: schedules add up; exhausted and exact when every part is.
+/// The parts' DFS coverage joined: schedules add up; exhausted and exact when every part is
+/// (a part that covered nothing, because it did not run, leaves the bound not exhausted).
 fn coverage(parts: &[&Value]) -> Value {
-    let all: Vec<&Value> = parts
-        .iter()
-        .map(|p| &p["coverage"])
-        .filter(|c| !c.is_null())
-        .collect();
-    let Some(first) = all.first() else {
+    let all: Vec<&Value> = parts.iter().map(|p| &p["coverage"]).collect();
+    let Some(mut joined) = all.iter().find_map(|c| c.as_object().cloned()) else {
         return Value::Null;
     };
-    let mut joined = (*first).clone();
     let every = |field: &str| all.iter().all(|c| c[field] == true);
-    joined["schedules"] = json!(all
-        .iter()
-        .filter_map(|c| c["schedules"].as_u64())
-        .sum::<u64>());
-    joined["bound_exhausted"] = json!(every("bound_exhausted"));
-    joined["exact"] = json!(every("exact"));
-    joined["longest"] = json!(all
-        .iter()
-        .filter_map(|c| c["longest"].as_u64())
-        .max()
-        .unwrap_or(0));
-    joined
+    let schedules: u64 = all.iter().filter_map(|c| c["schedules"].as_u64()).sum();
+    let longest = all.iter().filter_map(|c| c["longest"].as_u64()).max();
+    joined.insert("schedules".to_owned(), json!(schedules));
+    joined.insert(
+        "bound_exhausted".to_owned(),
+        json!(every("bound_exhausted")),
+    );
+    joined.insert("exact".to_owned(), json!(every("exact")));
+    joined.insert("longest".to_owned(), json!(longest.unwrap_or(0)));
+    Value::Object(joined)
 }
 
-/// 1 if any invariant broke; else 2 if a shard could not judge something (a fault, a weaker
-/// run required to be systematic, nothing checked); else the first interruption's; else 0.
+/// As one run's: 1 if any invariant broke; else the first interruption's code; else 2 if a
+/// scenario faulted, every scenario was skipped, or a run required to be systematic was
+/// weaker; else 0.
 fn exit_code(reports: &[(PathBuf, Value)], scenarios: &[Value]) -> i32 {
-    let codes: Vec<i64> = reports
+    let interrupted = reports
         .iter()
-        .filter_map(|(_, r)| r["exit_code"].as_i64())
-        .collect();
-    if scenarios.iter().any(|s| s["status"] == "failed") || codes.contains(&1) {
+        .find_map(|(_, r)| r["interrupted"]["exit_code"].as_i64());
+    let weaker = reports
+        .iter()
+        .any(|(_, r)| r["require_systematic"] == true && !r["weaker"].is_null());
+    if scenarios.iter().any(|s| s["status"] == "failed")
+        || reports.iter().any(|(_, r)| r["exit_code"] == 1)
+    {
         EXIT_VIOLATION
+    } else if let Some(code) = interrupted {
+        i32::try_from(code).unwrap_or(EXIT_FAULT)
     } else if scenarios.iter().any(|s| s["status"] == "fault")
-        || codes.contains(&2)
         || (!scenarios.is_empty() && scenarios.iter().all(|s| s["status"] == "skipped"))
+        || weaker
     {
         EXIT_FAULT
-    } else if let Some(code) = codes.iter().find(|&&c| c > 2) {
-        *code as i32
     } else {
         EXIT_PASS
     }

@@ -102,11 +102,11 @@ pub struct ScenarioReport {
     pub part: Option<Part>,
 }
 
-/// A part of a controlled scenario's schedules: those that run `actor` (of `of`) at the
-/// first decision where more than one actor can run.
+/// A part of a controlled scenario's schedules: those that run the `index`-th (from 0) of
+/// the `of` racing actors able to run at the first decision where more than one can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Part {
-    pub actor: usize,
+    pub index: usize,
     pub of: usize,
     /// No schedule of the scenario runs that actor there.
     pub empty: bool,
@@ -233,6 +233,9 @@ pub struct Report {
     /// The part of the whole run this report is (`--shard K/N`); `keyrace merge` joins them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// In a sharded run, the parts of the whole run (every shard's report says the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
     /// Set when a full-mode run could not trace: it was weaker than full.
     pub weaker: Option<Weaker>,
     /// `--require-systematic`: a weaker run is not a pass.
@@ -306,7 +309,7 @@ impl Report {
         );
         for s in &self.scenarios {
             let id = match s.part {
-                Some(part) => format!("{} [{}/{}]", s.id, part.actor, part.of),
+                Some(part) => format!("{} [{}/{}]", s.id, part.index, part.of),
                 None => s.id.clone(),
             };
             let _ = writeln!(
@@ -509,7 +512,7 @@ impl Report {
                 "    <testcase classname=\"keyrace.{mode}.{}\" name=\"{}\" time=\"{:.3}\"",
                 xml_escape(&junit_class(self.adapter_name.as_deref())),
                 xml_escape(&match s.part {
-                    Some(part) => format!("{} [part {} of {}]", s.id, part.actor, part.of),
+                    Some(part) => format!("{} [part {} of {}]", s.id, part.index, part.of),
                     None => s.id.clone(),
                 }),
                 s.seconds
@@ -707,6 +710,7 @@ mod tests {
             budget: "default".into(),
             strategy: "dfs".into(),
             shard: None,
+            parts: None,
             weaker: None,
             require_systematic: false,
             exit_code: 0,

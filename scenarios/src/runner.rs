@@ -21,7 +21,7 @@ use crate::report::{
     EXIT_VIOLATION, LACKS_OP,
 };
 use crate::scenario::power_loss::PROFILE_NAMES;
-use crate::scenario::{self, Controlled, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
+use crate::scenario::{self, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
 use crate::scratch::{Area, Scratch};
 use crate::trace::{self, Unavailable};
 
@@ -158,6 +158,9 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
         budget: cfg.budget.text(),
         strategy: cfg.strategy.describe(),
         shard: cfg.shard,
+        parts: cfg
+            .shard
+            .map(|_| defs.iter().map(|def| parts(cfg, def, &tracing).len()).sum()),
         weaker: tracing.weaker(&scenarios, &defs),
         require_systematic: cfg.require_systematic,
         exit_code: EXIT_PASS,
@@ -298,7 +301,7 @@ fn check_in(
                             form,
                             Form::Controlled | Form::CrashStates
                         )),
-                        part: part.map(|p| p.actor),
+                        part: part.map(|p| p.index),
                     };
                     scenario.run(hello, scratch, home.path(), &mut progress)
                 }
@@ -322,6 +325,18 @@ fn check_in(
     Ok((reports, hello.ok().map(|h| h.name)))
 }
 
+/// `1st`, `2nd`, `3rd`, `4th`.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// The parts `def` divides into in a sharded run: a controlled race explored by DFS, one per
 /// actor run at its first choice; anything else is one part (`None`).
 fn parts(cfg: &Config, def: &ScenarioDef, tracing: &Tracing) -> Vec<Option<Part>> {
@@ -335,7 +350,7 @@ fn parts(cfg: &Config, def: &ScenarioDef, tracing: &Tracing) -> Vec<Option<Part>
     (0..of)
         .map(|actor| {
             Some(Part {
-                actor,
+                index: actor,
                 of,
                 empty: false,
             })
@@ -454,8 +469,8 @@ impl Scenario<'_> {
         let mut report = ScenarioReport::new(def.id);
         report.form = Some(self.form);
         report.actors = self.actors;
-        report.part = self.part.map(|actor| Part {
-            actor,
+        report.part = self.part.map(|index| Part {
+            index,
             of: self.actors,
             empty: false,
         });
@@ -606,17 +621,31 @@ impl Scenario<'_> {
             // What a killed actor answered is not a finding.
             return Next::Stop;
         }
-        if env.controlled.as_ref().is_some_and(Controlled::foreign) {
-            // The round ran another part's schedule: this part has none.
-            if let Some(part) = report.part.as_mut() {
-                part.empty = true;
-            }
-            report.notes.push(format!(
-                "this part is empty: no schedule runs actor {} first where more than one actor \
-                 can run; the other parts cover the scenario",
-                self.part.unwrap_or(0)
-            ));
+        // A round that ran another part's schedule is not this part's to count (a fault is
+        // reported all the same, below).
+        if let Some(controlled) = env
+            .controlled
+            .as_mut()
+            .filter(|c| c.foreign() && result.is_ok())
+        {
+            controlled.end_round(&mut []);
             let _ = area.remove_all(&name);
+            let part = self.part.unwrap_or(0);
+            if report.rounds == 0 {
+                if let Some(part) = report.part.as_mut() {
+                    part.empty = true;
+                }
+                report.notes.push(format!(
+                    "this part is empty: no schedule has a {} actor able to run at the first \
+                     decision where more than one can; the other parts cover the scenario",
+                    ordinal(part + 1)
+                ));
+            } else {
+                report.notes.push(format!(
+                    "round {index} ran another part's schedule (the adapter did not repeat its \
+                     calls before the first choice): this part's search stopped there"
+                ));
+            }
             return Next::Stop;
         }
         if let Err(e) = area.remove_all(&name) {

@@ -96,6 +96,49 @@ fn shards_merged_give_the_schedules_and_verdicts_of_one_run() {
     }
 }
 
+/// cache-torn's verifier starts before the racers and holds the first tracer slot: the parts
+/// are the racers able to run at the first choice, whatever their slots, and none is empty.
+#[test]
+fn a_race_whose_verifier_starts_first_divides_among_its_racers() {
+    let args = [
+        "--scenario",
+        "cache-torn",
+        "--preemptions",
+        "1",
+        "--seed",
+        "5",
+    ];
+    let with = |extra: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&["--adapter", ADAPTER]);
+        check_json(&all)
+    };
+    let (_, report, whole) = with(&[]);
+    let whole = scenario(&whole, "cache-torn")["coverage"]["schedules"].clone();
+    assert!(whole.as_u64().is_some_and(|n| n > 2), "{report}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut paths = Vec::new();
+    for k in 1..=2 {
+        let (code, report, json) = with(&["--shard", &format!("{k}/2")]);
+        assert_eq!(code, Some(0), "{report}");
+        let row = scenario(&json, "cache-torn");
+        assert_eq!(row["part"]["empty"], false, "{report}");
+        let path = dir.path().join(format!("{k}.json"));
+        std::fs::write(&path, json.to_string()).expect("write");
+        paths.push(path);
+    }
+    let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+    let (code, said, merged) = merge(&refs);
+    assert_eq!(code, Some(0), "{said}");
+    let merged = merged.expect("merged report");
+    assert_eq!(
+        scenario(&merged, "cache-torn")["coverage"]["schedules"],
+        whole,
+        "{said}"
+    );
+}
+
 #[test]
 fn two_jobs_give_the_schedules_and_verdicts_of_one() {
     let (code, report, whole) = run(&[], &["--mutant", "keygen-excl-then-write"]);
@@ -132,6 +175,23 @@ fn merge_refuses_what_is_not_the_shards_of_one_run() {
         said.contains("seed is 5 in one and 6 in the other"),
         "{said}"
     );
+    // A shard that lost its last scenario (interrupted before it: crash-consume, whole in
+    // shard 1), or one part of a race: the parts do not add up.
+    for (shard, scenario) in [(0, "crash-consume"), (1, "double-bootstrap")] {
+        let mut short: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&paths[shard]).expect("read")).expect("json");
+        if let Some(rows) = short["scenarios"].as_array_mut() {
+            rows.retain(|row| row["id"] != scenario);
+        }
+        let cut = dir.path().join("short.json");
+        std::fs::write(&cut, short.to_string()).expect("write");
+        let (code, said, _) = match shard {
+            0 => merge(&[&cut, &paths[1]]),
+            _ => merge(&[&paths[0], &cut]),
+        };
+        assert_eq!(code, Some(2), "{said}");
+        assert!(said.contains("the shards do not make up the run"), "{said}");
+    }
     // A truncated report, and JSON that is not a report.
     let bytes = std::fs::read(&paths[1]).expect("read");
     let truncated = dir.path().join("truncated.json");

@@ -177,7 +177,8 @@ struct CheckArgs {
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     shard: Option<Shard>,
     /// Run the parts of the run in N worker processes at once (each its own tracer, actors
-    /// and scratch directory), then merge them: the same schedules and verdicts as one job.
+    /// and scratch directory), then merge them: the same schedules and verdicts as one job
+    /// where every part's budget lasts (a budget applies per part).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "junit", "schedule"])]
     jobs: u32,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
@@ -345,7 +346,7 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         Ok(merged) => merged,
         Err(e) => {
             eprintln!("keyrace: {e}");
-            return 2;
+            return e.exit_code();
         }
     };
     print!("{}", merged.text);

@@ -78,10 +78,9 @@ impl Scheduler for Dfs {
             if let Some(part) = self.walk.part {
                 // The other actors' parts are explored elsewhere: nothing to try here.
                 tried = point.enabled.to_vec();
-                if point.enabled.contains(&part) && point.within(part, self.preemptions) {
-                    chosen = part;
-                } else {
-                    self.walk.foreign = true;
+                match point.part_slot(part) {
+                    Some(slot) if point.within(slot, self.preemptions) => chosen = slot,
+                    _ => self.walk.foreign = true,
                 }
             }
         }

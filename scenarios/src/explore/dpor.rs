@@ -384,18 +384,29 @@ impl Scheduler for Dpor {
         } else {
             without_preemption(&awake, point.last)
         };
-        if point.is_split() && self.path.get(i).is_none() {
+        if point.is_split() {
             // Every actor is tried at the split, in a fixed order, so that the parts of a
             // sharded run are disjoint and their sleep sets equal the whole run's.
             let order = point.split_order(bound);
             match self.walk.part {
-                None => node.backtrack = order,
+                None => {
+                    for slot in order {
+                        if !node.backtrack.contains(&slot) {
+                            node.backtrack.push(slot);
+                        }
+                    }
+                }
                 Some(part) => {
                     node.closed = true;
-                    match order.iter().position(|&s| s == part) {
+                    let slot = point.part_slot(part);
+                    match order.iter().position(|&s| Some(s) == slot) {
                         Some(at) => {
-                            chosen = part;
-                            node.done = order[..at].to_vec();
+                            chosen = order[at];
+                            for &before in &order[..at] {
+                                if !node.done.contains(&before) {
+                                    node.done.push(before);
+                                }
+                            }
                         }
                         None => self.walk.foreign = true,
                     }
@@ -491,6 +502,16 @@ mod tests {
         strategy: Search,
         part: Option<usize>,
     ) -> (BTreeSet<Outcome>, Vec<Vec<usize>>) {
+        explore_slots(program, strategy, part, 0)
+    }
+
+    /// The same, with actor `a` in tracer slot `a + first` (a verifier may hold slot 0).
+    fn explore_slots(
+        program: &[Vec<Step>],
+        strategy: Search,
+        part: Option<usize>,
+        first: usize,
+    ) -> (BTreeSet<Outcome>, Vec<Vec<usize>>) {
         let mut explorer = Explorer::new(strategy, program.len(), 1);
         if let Some(actor) = part {
             explorer = explorer.part(actor);
@@ -507,7 +528,7 @@ mod tests {
                 let choices: Vec<Choice> = (0..program.len())
                     .filter(|&a| next[a] < program[a].len())
                     .map(|a| Choice {
-                        slot: a,
+                        slot: a + first,
                         call: String::new(),
                         footprint: footprint(program[a][next[a]]),
                     })
@@ -515,7 +536,7 @@ mod tests {
                 if choices.is_empty() {
                     break;
                 }
-                let actor = choices[explorer.choose(&choices)].slot;
+                let actor = choices[explorer.choose(&choices)].slot - first;
                 match program[actor][next[actor]] {
                     Step::Read(v) => seen[actor].push(vars[v]),
                     // Unique values: which write a read saw tells the orders apart.
@@ -587,11 +608,13 @@ mod tests {
             program in program(4, 5),
             bound in prop_oneof![Just(0u32), Just(1), Just(2), Just(UNBOUNDED)],
             reduction in any::<bool>(),
+            first in 0..2usize,
         ) {
-            let (_, mut whole) = explore_part(&program, dfs(bound, reduction), None);
+            let search = || dfs(bound, reduction);
+            let (_, mut whole) = explore_slots(&program, search(), None, first);
             let mut parts = Vec::new();
-            for actor in 0..program.len() {
-                parts.extend(explore_part(&program, dfs(bound, reduction), Some(actor)).1);
+            for part in 0..program.len() {
+                parts.extend(explore_slots(&program, search(), Some(part), first).1);
             }
             whole.sort();
             parts.sort();

@@ -145,6 +145,12 @@ impl Point<'_> {
         self.preemptions + u32::from(preempts(self.last, self.enabled, slot)) <= bound
     }
 
+    /// The actor of part `part` at the split: the `part`-th that can run there, by index
+    /// (actors are tracer slots, which need not start at 0: a verifier may hold slot 0).
+    pub fn part_slot(&self, part: usize) -> Option<usize> {
+        self.enabled.get(part).copied()
+    }
+
     /// The order the actors are tried in at the split: the one run without preemption first,
     /// then the others ascending, each within `bound`.
     pub fn split_order(&self, bound: u32) -> Vec<usize> {
@@ -266,10 +272,10 @@ impl Explorer {
         &self.strategy
     }
 
-    /// Explore only the part of the schedules that run `actor` at the split: the parts of
-    /// all actors are disjoint and together make up the whole search.
-    pub fn part(mut self, actor: usize) -> Explorer {
-        self.scheduler.set_part(actor);
+    /// Explore only part `part` of the schedules: those that run the `part`-th actor that can
+    /// run at the split. The parts are disjoint and together make up the whole search.
+    pub fn part(mut self, part: usize) -> Explorer {
+        self.scheduler.set_part(part);
         self
     }
 

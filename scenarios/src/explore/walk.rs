@@ -18,6 +18,8 @@ pub(crate) struct Walk {
     split_seen: bool,
     /// The current round's split ran another part's actor.
     pub foreign: bool,
+    /// Rounds ended so far.
+    rounds: u32,
 }
 
 impl Walk {
@@ -48,7 +50,11 @@ impl Walk {
     /// The round ended after `decisions`: false when the search is over (a foreign round
     /// ends a part's search: its part is empty).
     pub fn ended(&mut self, decisions: usize) -> bool {
+        self.rounds += 1;
         if self.foreign() {
+            // After a round of its own, a part's round can only turn foreign by leaving its
+            // plan before the split: the part's search stops there, not covered.
+            self.inexact |= self.rounds > 1;
             self.exhausted = true;
             return false;
         }

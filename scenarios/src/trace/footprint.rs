@@ -115,6 +115,26 @@ impl Footprint {
     /// `scope` is the store's directory. Reads via descriptors and locks its actor holds are
     /// added by [`Footprint::holding`].
     pub fn of(call: &Call, scope: &Path) -> Footprint {
+        // Entries are compared by their names: a name reached through a symlink in the store
+        // is another name for the same entry.
+        if call.paths.iter().any(|p| through_symlink(p, scope)) {
+            return Footprint::global();
+        }
+        // A path the tracer could not resolve is missing from `paths`.
+        let wanted = match call.kind {
+            Kind::Rename | Kind::Link => 2,
+            Kind::Open
+            | Kind::Stat
+            | Kind::Truncate
+            | Kind::Symlink
+            | Kind::Unlink
+            | Kind::Mkdir
+            | Kind::Rmdir => 1,
+            _ => 0,
+        };
+        if call.paths.len() < wanted {
+            return Footprint::global();
+        }
         let mut footprint = Footprint::default();
         let first = call.paths.first();
         let fd_inode = || match &call.fd {
@@ -208,6 +228,13 @@ impl Footprint {
         }
         self
     }
+}
+
+/// Whether `path`, or a directory on its way under `scope`, is a symlink now.
+fn through_symlink(path: &Path, scope: &Path) -> bool {
+    path.ancestors()
+        .take_while(|a| a.starts_with(scope) && *a != scope)
+        .any(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
 }
 
 /// The file `path` names now (following symlinks, as open and stat do), if any.
@@ -333,5 +360,33 @@ mod tests {
         let scope = Path::new("/s");
         assert!(Footprint::of(&call(Kind::Open, &[], 0), scope).global);
         assert!(Footprint::of(&call(Kind::Write, &[], 0), scope).global);
+        // A rename whose target it could not read.
+        assert!(Footprint::of(&call(Kind::Rename, &["/s/a"], 0), scope).global);
+    }
+
+    /// `current -> v2`: a lookup of current/key and a creation of v2/key are one entry.
+    #[test]
+    fn a_path_through_a_symlink_is_dependent_on_everything() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scope = dir.path();
+        std::fs::create_dir(scope.join("v2")).expect("mkdir");
+        std::os::unix::fs::symlink("v2", scope.join("current")).expect("symlink");
+        let through = scope.join("current/key");
+        let stat = Footprint::of(
+            &call(Kind::Stat, &[through.to_str().expect("utf-8")], 0),
+            scope,
+        );
+        assert!(stat.global);
+        let direct = scope.join("v2/key");
+        let create = Footprint::of(
+            &call(
+                Kind::Open,
+                &[direct.to_str().expect("utf-8")],
+                libc::O_CREAT as u64,
+            ),
+            scope,
+        );
+        assert!(!create.global);
+        assert!(stat.dependent(&create));
     }
 }

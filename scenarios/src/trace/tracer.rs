@@ -127,9 +127,9 @@ pub struct Traced {
     released: Option<Pid>,
     /// A shared writable mapping of a SQLite WAL index: coordination memory, allowed.
     pub coordination: Option<String>,
-    /// Files under the scope it holds open for reading: it may read them at any moment,
+    /// Files under the scope it holds open: it may read them (or their size) at any moment,
     /// untraced.
-    open_for_reading: Vec<Inode>,
+    open_files: Vec<Inode>,
     /// Files it locked: an untraced close may release the lock at any moment.
     locked: Vec<Inode>,
 }
@@ -263,7 +263,7 @@ impl Tracer {
             unsupported: None,
             released: None,
             coordination: None,
-            open_for_reading: Vec::new(),
+            open_files: Vec::new(),
             locked: Vec::new(),
         }));
         self.tasks.insert(root, slot);
@@ -572,7 +572,7 @@ impl Tracer {
                     Footprint::global()
                 } else {
                     Footprint::of(&first.call, &self.scope)
-                        .holding(&traced.open_for_reading, &traced.locked)
+                        .holding(&traced.open_files, &traced.locked)
                 };
                 let choice = (
                     Choice {
@@ -921,10 +921,10 @@ impl Tracer {
         if pending.watch {
             let key = pending.call.describe(&self.scope);
             if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
-                if ret >= 0 && pending.call.kind == Kind::Open && readable(&pending.call) {
+                if ret >= 0 && pending.call.kind == Kind::Open {
                     if let Some(inode) = descriptor_inode(tid.as_raw(), ret as i32) {
-                        if !traced.open_for_reading.contains(&inode) {
-                            traced.open_for_reading.push(inode);
+                        if !traced.open_files.contains(&inode) {
+                            traced.open_files.push(inode);
                         }
                     }
                 }
@@ -967,11 +967,6 @@ fn gone(slot: usize) -> ActorError {
     }
 }
 
-/// Whether an open gives a descriptor the actor can read through.
-fn readable(call: &Call) -> bool {
-    call.open_flags & libc::O_ACCMODE as u64 != libc::O_WRONLY as u64
-}
-
 /// The file a held descriptor call acts on.
 fn held_inode(call: &Call) -> Option<Inode> {
     call.fd
@@ -980,8 +975,9 @@ fn held_inode(call: &Call) -> Option<Inode> {
 }
 
 impl Traced {
-    /// Take stock of the files it holds open under `scope` before a controlled step: it may
-    /// have opened them in an earlier request, outside any race.
+    /// Take stock of the files it holds open under `scope`, and of the locks it holds on
+    /// them, before a controlled step: it may have opened or locked them in an earlier
+    /// request, outside any race.
     fn refresh_open_files(&mut self, scope: &Path) {
         let mut open = Vec::new();
         if let Ok(entries) = std::fs::read_dir(format!("/proc/{}/fd", self.root)) {
@@ -991,8 +987,6 @@ impl Traced {
                 if !in_scope {
                     continue;
                 }
-                // Whether the descriptor reads is in its fdinfo; every open store file counts
-                // as read instead, which can only add orderings.
                 if let Some(inode) = super::footprint::path_inode(&entry.path()) {
                     if !open.contains(&inode) {
                         open.push(inode);
@@ -1000,9 +994,34 @@ impl Traced {
                 }
             }
         }
-        self.locked.retain(|inode| open.contains(inode));
-        self.open_for_reading = open;
+        let held = locked_inodes(self.root.as_raw());
+        self.locked
+            .retain(|inode| open.contains(inode) || held.contains(&inode.1));
+        for inode in &open {
+            if held.contains(&inode.1) && !self.locked.contains(inode) {
+                self.locked.push(*inode);
+            }
+        }
+        self.open_files = open;
     }
+}
+
+/// Inode numbers of the locks process `pid` holds (or open-file-description locks, whose
+/// owner /proc/locks does not name), from /proc/locks: `1: FLOCK ADVISORY WRITE 4242
+/// 08:02:1316 0 EOF`; waiters (`1: -> FLOCK ...`) hold nothing.
+fn locked_inodes(pid: i32) -> Vec<u64> {
+    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|line| !line.contains("->"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let owner: i32 = fields.get(4)?.parse().ok()?;
+            let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
+            (owner == pid || owner == -1).then_some(inode)
+        })
+        .collect()
 }
 
 /// An open of a directory (to fsync it, or to walk it): it observes nothing that an
@@ -1214,5 +1233,25 @@ fn stuck_summary(waiting_for: &str, threads: &[String]) -> String {
             "the explorer was waiting for {waiting_for}; threads: {}",
             threads.join("; ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A lock this process holds shows in /proc/locks under its pid, by inode; released, it
+    /// is gone.
+    #[test]
+    fn the_locks_a_process_holds_are_read_from_proc_locks() {
+        let file = tempfile::tempfile().expect("temp file");
+        let inode = file.metadata().expect("metadata").ino();
+        let me = std::process::id() as i32;
+        assert!(!locked_inodes(me).contains(&inode));
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+        assert!(locked_inodes(me).contains(&inode));
+        drop(file);
+        assert!(!locked_inodes(me).contains(&inode));
     }
 }

@@ -159,11 +159,24 @@ impl fmt::Display for Coverage {
             Coverage::Dfs {
                 schedules,
                 preemptions,
+                reduction,
+                exact,
                 ..
             } => write!(
                 f,
-                "{schedules} schedules {bound}; the bound \
-                 was NOT exhausted (raise --rounds)",
+                "{schedules} schedules {bound}{}; the bound was NOT exhausted (raise \
+                 --rounds){}",
+                if *reduction {
+                    ", up to reordering calls that commute"
+                } else {
+                    ""
+                },
+                if *exact {
+                    ""
+                } else {
+                    "; the adapter did not repeat its file-system calls from one schedule to \
+                     the next, so some planned schedules could not be followed"
+                },
                 bound = within(*preemptions)
             ),
             Coverage::Pct {

@@ -112,6 +112,13 @@ pub struct Part {
     pub empty: bool,
 }
 
+impl Part {
+    /// `part 1 of 2`: counted from 1, as shards are.
+    pub fn label(&self) -> String {
+        format!("part {} of {}", self.index + 1, self.of)
+    }
+}
+
 impl ScenarioReport {
     /// A report of a scenario that has not run yet.
     pub fn new(id: &str) -> ScenarioReport {
@@ -309,7 +316,7 @@ impl Report {
         );
         for s in &self.scenarios {
             let id = match s.part {
-                Some(part) => format!("{} [{}/{}]", s.id, part.index, part.of),
+                Some(part) => format!("{} [{}]", s.id, part.label()),
                 None => s.id.clone(),
             };
             let _ = writeln!(
@@ -512,7 +519,7 @@ impl Report {
                 "    <testcase classname=\"keyrace.{mode}.{}\" name=\"{}\" time=\"{:.3}\"",
                 xml_escape(&junit_class(self.adapter_name.as_deref())),
                 xml_escape(&match s.part {
-                    Some(part) => format!("{} [part {} of {}]", s.id, part.index, part.of),
+                    Some(part) => format!("{} [{}]", s.id, part.label()),
                     None => s.id.clone(),
                 }),
                 s.seconds

@@ -68,6 +68,25 @@ fn polling_locks_neither_hang_nor_fail_the_exploration() {
     }
 }
 
+/// A store that gives up on its lock after two attempts fails a put whenever the holder is
+/// preempted that long, and the violation says the scheduler held the holder through the
+/// retries: the store's bounded patience, not a race lost under any timing.
+#[test]
+fn a_retry_loop_before_a_failure_is_named() {
+    let (code, report) = traced("impatient", &["--scenario", "put-race", "--timeout", "20"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("→ BUSY"), "{report}");
+    let note = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("note: actor"))
+        .unwrap_or_else(|| panic!("no retry note: {report}"));
+    assert!(
+        note.contains("repeated the failing call `flock round-")
+            && note.contains("/store/.lock exclusive` while the scheduler held actor"),
+        "{report}"
+    );
+}
+
 /// A put that replaces one file and then creates another: ext4 hands the new file the inode
 /// number just freed, which must not merge the two files in the crash states (a false alarm
 /// before the recorder gave every new file its own identity).

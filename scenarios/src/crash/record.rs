@@ -579,6 +579,7 @@ mod tests {
                 paths: paths.iter().map(|p| self.abs(p)).collect(),
                 fd: None,
                 open_flags: 0,
+                lock: None,
             }
         }
 

@@ -307,6 +307,10 @@ fn join(clock: &mut Vec<u32>, other: &[u32]) {
 }
 
 impl Scheduler for Dpor {
+    fn uses_footprints(&self) -> bool {
+        true
+    }
+
     fn begin_round(&mut self) {
         self.walk.begin_round();
         self.round = Round::default();

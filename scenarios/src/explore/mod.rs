@@ -187,6 +187,11 @@ pub(crate) trait Scheduler: Send {
     fn choose(&mut self, point: &Point<'_>) -> usize;
     /// Plan the next round; false when there is nothing left to explore.
     fn end_round(&mut self, round: &RoundEnd) -> bool;
+    /// Whether it reads the choices' footprints (only a reduction does: computing them costs
+    /// path lookups at every decision).
+    fn uses_footprints(&self) -> bool {
+        false
+    }
     /// The DFS bookkeeping, for the searches that have it.
     fn walk(&self) -> Option<&walk::Walk> {
         None
@@ -277,6 +282,11 @@ impl Explorer {
     pub fn part(mut self, part: usize) -> Explorer {
         self.scheduler.set_part(part);
         self
+    }
+
+    /// Whether choices must carry their calls' footprints.
+    pub fn uses_footprints(&self) -> bool {
+        self.scheduler.uses_footprints()
     }
 
     /// The round just ended belongs to another part: not counted, and the part is empty.

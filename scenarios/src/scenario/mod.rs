@@ -139,6 +139,8 @@ pub struct Controlled {
     verifier: Option<usize>,
     /// The released calls of this round's races: `actor 0: openat store/key O_CREAT`.
     pub log: Vec<String>,
+    /// This round's retry loops: an actor repeated a failing call while others were held.
+    retry_loops: Vec<crate::trace::RetryLoop>,
     /// What the crash-state scenarios judged so far.
     pub crash: CrashTally,
 }
@@ -179,7 +181,8 @@ impl<'a> Env<'a> {
         scope: &std::path::Path,
         explorer: Explorer,
     ) -> Result<Env<'a>, Unavailable> {
-        let tracer = Tracer::new(scope)?;
+        let mut tracer = Tracer::new(scope)?;
+        tracer.track_footprints(explorer.uses_footprints());
         let mut env = Env::new(cfg, home, actors);
         env.controlled = Some(Controlled {
             tracer,
@@ -187,6 +190,7 @@ impl<'a> Env<'a> {
             racers: Vec::new(),
             verifier: None,
             log: Vec::new(),
+            retry_loops: Vec::new(),
             crash: CrashTally::default(),
         });
         Ok(env)
@@ -221,6 +225,9 @@ impl<'a> Env<'a> {
                 .log
                 .push(format!("actor {}: {}", decision.slot, decision.call));
         }
+        controlled
+            .retry_loops
+            .extend(controlled.tracer.take_retry_loops());
         let mut exchanges = Vec::new();
         for ((&slot, op), id) in slots.iter().zip(ops).zip(ids) {
             let reply = controlled.tracer.recv(slot, id, op.name())?;

@@ -6,6 +6,7 @@ use super::Controlled;
 use crate::actor::Finding;
 use crate::coverage::Coverage;
 use crate::explore::{word_text, Strategy};
+use crate::trace::RetryLoop;
 
 /// Released calls shown with a violation's schedule.
 const SCHEDULE_LINES: usize = 60;
@@ -23,6 +24,7 @@ impl Controlled {
     pub fn begin_round(&mut self) {
         self.explorer.begin_round();
         self.log.clear();
+        self.retry_loops.clear();
     }
 
     /// The round ran another part's schedule (a sharded run): not this part's to count.
@@ -45,6 +47,7 @@ impl Controlled {
                     ""
                 }
             )];
+            schedule.extend(self.retry_loops.iter().map(retry_loop_text));
             schedule.extend(self.log.iter().take(SCHEDULE_LINES).cloned());
             if self.log.len() > SCHEDULE_LINES {
                 schedule.push(format!(
@@ -91,4 +94,23 @@ impl Controlled {
             },
         }
     }
+}
+
+/// Why a failure after a retry loop may be the store's bounded patience rather than a race
+/// it loses under any timing.
+fn retry_loop_text(retry: &RetryLoop) -> String {
+    let held: Vec<String> = retry.held.iter().map(|s| format!("actor {s}")).collect();
+    format!(
+        "note: actor {} repeated {}`{}` while the scheduler held {}, which then ran first. \
+         A store that gives up after so few attempts fails the same way when the system \
+         preempts the other process for that long",
+        retry.slot,
+        if retry.failing {
+            "the failing call "
+        } else {
+            ""
+        },
+        retry.call,
+        held.join(" and ")
+    )
 }

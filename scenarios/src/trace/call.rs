@@ -61,6 +61,68 @@ pub struct Call {
     pub fd: Option<(i32, FdTarget)>,
     /// open flags (with `creat` as `O_CREAT|O_WRONLY|O_TRUNC`).
     pub open_flags: u64,
+    /// What a `flock` or `fcntl` lock call asks for.
+    pub lock: Option<Lock>,
+}
+
+/// A lock request: its mode, and for a record lock its byte range (`start`, `len`; 0 is to
+/// the end of the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lock {
+    pub mode: LockMode,
+    pub range: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Shared,
+    Exclusive,
+    Unlock,
+}
+
+impl Lock {
+    /// A `flock(2)` operation.
+    fn of_flock(operation: u64) -> Option<Lock> {
+        let operation = operation as i32 & !libc::LOCK_NB;
+        let mode = match operation {
+            libc::LOCK_SH => LockMode::Shared,
+            libc::LOCK_EX => LockMode::Exclusive,
+            libc::LOCK_UN => LockMode::Unlock,
+            _ => return None,
+        };
+        Some(Lock { mode, range: None })
+    }
+
+    /// The `struct flock` of an `fcntl(2)` lock command, read from the tracee: `l_type` and
+    /// `l_whence` (two shorts), then `l_start` and `l_len` at offsets 8 and 16.
+    fn of_fcntl(tid: Pid, addr: u64) -> Option<Lock> {
+        let bytes = read_memory(tid, addr, 24);
+        let short = |at: usize| Some(i16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+        let long = |at: usize| Some(i64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+        let mode = match i32::from(short(0)?) {
+            libc::F_RDLCK => LockMode::Shared,
+            libc::F_WRLCK => LockMode::Exclusive,
+            libc::F_UNLCK => LockMode::Unlock,
+            _ => return None,
+        };
+        Some(Lock {
+            mode,
+            range: Some((long(8)?, long(16)?)),
+        })
+    }
+
+    /// For a trace line: `exclusive`, `shared 120+1`, `unlock 0+0`.
+    fn describe(&self) -> String {
+        let mode = match self.mode {
+            LockMode::Shared => "shared",
+            LockMode::Exclusive => "exclusive",
+            LockMode::Unlock => "unlock",
+        };
+        match self.range {
+            Some((start, len)) => format!("{mode} {start}+{len}"),
+            None => mode.to_owned(),
+        }
+    }
 }
 
 impl Call {
@@ -75,6 +137,7 @@ impl Call {
             paths: Vec::new(),
             fd: None,
             open_flags: 0,
+            lock: None,
         };
         let cwd = libc::AT_FDCWD as u64;
         // (dirfd, path pointer) of each path argument, and the descriptor argument.
@@ -131,8 +194,15 @@ impl Call {
             libc::SYS_syncfs | libc::SYS_sync => (Kind::SyncAll, vec![], None),
             libc::SYS_ftruncate => (Kind::Ftruncate, vec![], Some(args[0])),
             libc::SYS_fallocate => (Kind::Fallocate, vec![], Some(args[0])),
-            libc::SYS_flock => (Kind::Flock, vec![], Some(args[0])),
-            libc::SYS_fcntl => (Kind::FcntlLock, vec![], Some(args[0])),
+            libc::SYS_flock => {
+                call.lock = Lock::of_flock(args[1]);
+                (Kind::Flock, vec![], Some(args[0]))
+            }
+            libc::SYS_fcntl => {
+                // The filter stops only the lock commands, whose third argument is a flock.
+                call.lock = Lock::of_fcntl(tid, args[2]);
+                (Kind::FcntlLock, vec![], Some(args[0]))
+            }
             libc::SYS_mmap => (Kind::Mmap, vec![], Some(args[4])),
             libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
                 (Kind::Stat, vec![(cwd, args[0])], None)
@@ -187,6 +257,23 @@ impl Call {
             Kind::Close | Kind::Fsync | Kind::SyncAll | Kind::Mmap | Kind::Splice | Kind::Other => {
                 false
             }
+        }
+    }
+
+    /// Whether it tries to acquire something another process may hold (a lock, a name
+    /// created exclusively): a store retries such a call until the holder lets go, with other
+    /// calls in between.
+    pub fn is_acquire(&self) -> bool {
+        match self.kind {
+            Kind::Flock | Kind::FcntlLock => {
+                self.lock.is_some_and(|lock| lock.mode != LockMode::Unlock)
+            }
+            Kind::Open => {
+                let exclusive = (libc::O_CREAT | libc::O_EXCL) as u64;
+                self.open_flags & exclusive == exclusive
+            }
+            Kind::Mkdir | Kind::Link | Kind::Symlink => true,
+            _ => false,
         }
     }
 
@@ -284,6 +371,10 @@ impl Call {
                 text.push(' ');
                 text.push_str(&flags.join("|"));
             }
+        }
+        if let Some(lock) = &self.lock {
+            text.push(' ');
+            text.push_str(&lock.describe());
         }
         if self.nr == libc::SYS_write || self.nr == libc::SYS_pwrite64 {
             text.push_str(&format!(" ({} bytes)", self.args[2]));

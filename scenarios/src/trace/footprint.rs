@@ -285,6 +285,7 @@ mod tests {
             paths: paths.iter().map(PathBuf::from).collect(),
             fd: None,
             open_flags,
+            lock: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub(crate) use call::normalise;
 pub(crate) use call::read_memory;
 mod filter;
 mod footprint;
+mod patience;
 mod probe;
 mod stuck;
 mod tracer;
@@ -17,7 +18,7 @@ mod wal_index;
 pub use call::{Call, FdTarget, Kind};
 pub use footprint::{Footprint, Inode, Object};
 pub use probe::Unavailable;
-pub use tracer::{Choice, Chooser, Decision, Observer, StepError, Traced, Tracer};
+pub use tracer::{Choice, Chooser, Decision, Observer, RetryLoop, StepError, Traced, Tracer};
 pub use wal_index::is_wal_index;
 
 /// Whether adapters can be traced here (`Err`: the cause and the fix).

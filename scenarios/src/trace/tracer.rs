@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use super::call::{Call, FdTarget, Kind};
 use super::filter::Filters;
 use super::footprint::{descriptor_inode, Footprint, Inode};
+use super::patience::{Patience, Wait};
 use super::probe::Unavailable;
 use super::stuck::{self, ThreadState};
 use crate::actor::{Actor, ActorError, ActorSpec};
@@ -103,7 +104,7 @@ struct Held {
     tid: Pid,
     call: Call,
     /// A blocking lock made non-blocking failed and was rewound to run again: the actor
-    /// waits for another to move.
+    /// waits for another to move (until one does).
     rewound: bool,
 }
 
@@ -116,10 +117,8 @@ pub struct Traced {
     exited: bool,
     controlled: bool,
     held: VecDeque<Held>,
-    /// The last visible call that failed, and how often in a row: an actor that repeats a
-    /// failing call (polling a lock) waits for another actor to move.
-    failing: Option<(String, u32)>,
-    polling: bool,
+    /// Whether it waits for another actor to move (it polls or spins).
+    patience: Patience,
     /// A store write the tracer cannot see (a shared writable mapping).
     pub unsupported: Option<String>,
     /// A thread the scheduler released while siblings stay held: the next choice waits until
@@ -158,6 +157,11 @@ pub struct Tracer {
     moved: bool,
     /// Seccomp stops served, for statistics.
     pub stops: u64,
+    /// Retry loops of controlled steps, until taken.
+    retry_loops: Vec<RetryLoop>,
+    /// Whether choices carry the footprints of their calls (a reducing explorer's need):
+    /// otherwise every choice is dependent on all, and nothing is resolved to compute it.
+    footprints: bool,
 }
 
 const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESECCOMP
@@ -188,7 +192,14 @@ impl Tracer {
             watchdog: Watchdog::start(),
             moved: false,
             stops: 0,
+            retry_loops: Vec::new(),
+            footprints: false,
         })
+    }
+
+    /// Give each choice the footprint of its call (for a partial-order reduction).
+    pub fn track_footprints(&mut self, on: bool) {
+        self.footprints = on;
     }
 
     /// A store write of some actor that the tracer cannot see, if there was one: a run with
@@ -258,8 +269,7 @@ impl Tracer {
             exited: false,
             controlled: false,
             held: VecDeque::new(),
-            failing: None,
-            polling: false,
+            patience: Patience::default(),
             unsupported: None,
             released: None,
             coordination: None,
@@ -388,7 +398,10 @@ impl Tracer {
         for &slot in slots {
             if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 if controlled {
-                    traced.refresh_open_files(&self.scope);
+                    if self.footprints {
+                        traced.refresh_open_files(&self.scope);
+                    }
+                    traced.patience.forget();
                 }
                 traced.controlled = controlled;
                 deadline_for = deadline_for.max(traced.actor.timeout());
@@ -552,6 +565,7 @@ impl Tracer {
             }
             let mut ready = Vec::new();
             let mut waiting = Vec::new();
+            let mut spinning = false;
             for &slot in slots {
                 let Some(traced) = self.traced(slot) else {
                     continue;
@@ -567,7 +581,7 @@ impl Tracer {
                 else {
                     continue;
                 };
-                let footprint = if traced.coordination.is_some() {
+                let footprint = if !self.footprints || traced.coordination.is_some() {
                     // Its writes through the shared WAL index are invisible.
                     Footprint::global()
                 } else {
@@ -582,15 +596,21 @@ impl Tracer {
                     },
                     at,
                 );
-                if first.rewound || traced.polling {
+                if first.rewound || traced.patience.wait() != Wait::No {
+                    spinning |= traced.patience.wait() == Wait::Spins;
                     waiting.push(choice);
                 } else {
                     ready.push(choice);
                 }
             }
-            let candidates = if !ready.is_empty() {
+            let candidates = if !ready.is_empty() || spinning {
+                // A spinning actor alone runs on: its calls succeed.
                 stalled = 0;
-                ready
+                if ready.is_empty() {
+                    waiting
+                } else {
+                    ready
+                }
             } else if waiting.is_empty() {
                 return Ok(decisions);
             } else {
@@ -623,7 +643,7 @@ impl Tracer {
             };
             // This thread runs until it stops again (or parks): the next choice waits for it.
             traced.released = (!traced.held.is_empty()).then_some(held.tid);
-            if matches!(held.call.kind, Kind::Flock | Kind::FcntlLock) {
+            if self.footprints && matches!(held.call.kind, Kind::Flock | Kind::FcntlLock) {
                 if let Some(inode) = held_inode(&held.call) {
                     if !traced.locked.contains(&inode) {
                         traced.locked.push(inode);
@@ -639,8 +659,7 @@ impl Tracer {
                     h.rewound = false;
                 }
                 if other != slot {
-                    t.polling = false;
-                    t.failing = None;
+                    t.patience.forget();
                 }
             }
             if held.rewound {
@@ -920,24 +939,29 @@ impl Tracer {
         }
         if pending.watch {
             let key = pending.call.describe(&self.scope);
+            let others_held = self.others_held(pending.slot);
+            let footprints = self.footprints;
             if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
-                if ret >= 0 && pending.call.kind == Kind::Open {
+                if footprints && ret >= 0 && pending.call.kind == Kind::Open {
                     if let Some(inode) = descriptor_inode(tid.as_raw(), ret as i32) {
                         if !traced.open_files.contains(&inode) {
                             traced.open_files.push(inode);
                         }
                     }
                 }
-                if ret < 0 {
-                    let count = match &traced.failing {
-                        Some((last, n)) if *last == key => n + 1,
-                        _ => 1,
-                    };
-                    traced.polling = count >= POLLING_REPEATS;
-                    traced.failing = Some((key, count));
-                } else {
-                    traced.failing = None;
-                    traced.polling = false;
+                let waits = traced.patience.returned(
+                    &pending.call,
+                    key.clone(),
+                    ret,
+                    !others_held.is_empty(),
+                );
+                if let Some(wait) = waits {
+                    self.retry_loops.push(RetryLoop {
+                        slot: pending.slot,
+                        call: key,
+                        failing: wait == Wait::Polls,
+                        held: others_held,
+                    });
                 }
             }
         }
@@ -948,6 +972,39 @@ impl Tracer {
         }
         let _ = ptrace::cont(tid, None);
     }
+}
+
+impl Tracer {
+    /// The other actors of a controlled step that the scheduler holds, able to run.
+    fn others_held(&self, slot: usize) -> Vec<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|&(other, t)| {
+                other != slot
+                    && t.as_ref().is_some_and(|t| {
+                        t.controlled && !t.replied && !t.exited && !t.held.is_empty()
+                    })
+            })
+            .map(|(other, _)| other)
+            .collect()
+    }
+
+    /// The retry loops noted since the last call: an actor repeated a failing call while
+    /// the scheduler held others.
+    pub fn take_retry_loops(&mut self) -> Vec<RetryLoop> {
+        std::mem::take(&mut self.retry_loops)
+    }
+}
+
+/// An actor repeated a call (a failing one, or else one that succeeds) while the scheduler
+/// held the `held` actors.
+#[derive(Debug, Clone)]
+pub struct RetryLoop {
+    pub slot: usize,
+    pub call: String,
+    pub failing: bool,
+    pub held: Vec<usize>,
 }
 
 impl Drop for Tracer {
@@ -1043,9 +1100,6 @@ const PARK_POLL: Duration = Duration::from_micros(100);
 
 /// Released calls after which a race counts as never ending.
 const MAX_DECISIONS: usize = 20_000;
-
-/// A failing visible call repeated this often in a row marks its actor as polling.
-const POLLING_REPEATS: u32 = 2;
 
 /// When every held actor waits for a lock: retries, and the pause between them, before the
 /// race counts as deadlocked.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A small keyless store on SQLite (stdlib sqlite3) for the crash states' tests
-(scenarios/tests/sqlite.rs), one mode per durability setting. Never a real store.
+"""A small keyless store on SQLite (stdlib sqlite3) for the crash states' and the controlled
+races' tests (scenarios/tests/sqlite.rs), one mode per durability setting. Never a real store.
 
 Usage: sqlite_store.py MODE
   wal-full      journal_mode=WAL, synchronous=FULL: the WAL is synced at every commit. Durable.
@@ -18,7 +18,7 @@ Like a long-running application, the store keeps one connection per store open b
 requests: closing the last connection checkpoints the WAL, which syncs it, and would hide
 NORMAL's loss. A request on a store whose database file was replaced or removed reopens it.
 """
-import json, os, sqlite3, sys
+import json, os, sqlite3, sys, time
 
 MODE = sys.argv[1]
 JOURNAL, SYNCHRONOUS = {
@@ -72,9 +72,11 @@ def connect(store):
     if not os.path.isdir(store):
         os.makedirs(store, mode=0o700, exist_ok=True)
         fsync_dir(os.path.dirname(store))  # the store's own name, durably
-    conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    # Python's default busy timeout: a lock held longer than this fails the request with
+    # BUSY, which is how a scheduler that starves the lock's holder would show.
+    conn = sqlite3.connect(db, isolation_level=None, timeout=5)
     try:
-        conn.execute(f"PRAGMA journal_mode={JOURNAL}")
+        set_journal_mode(conn)
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         conn.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
         # The first commit created the file: its name must outlive a power loss too.
@@ -84,6 +86,23 @@ def connect(store):
         raise
     OPEN[store] = (conn, identity(db))
     return conn
+
+
+def set_journal_mode(conn):
+    """SQLite answers a journal-mode change that races another connection's with "database is
+    locked" at once, without its busy handler (two processes opening a fresh store both
+    make it): retry it within the busy timeout."""
+    deadline = time.monotonic() + 5
+    delay = 0.001
+    while True:
+        try:
+            conn.execute(f"PRAGMA journal_mode={JOURNAL}")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def clear(store, remove_dir):

@@ -7,6 +7,8 @@ Usage: traced.py MODE
   unlocked  the same without the lock: concurrent puts lose each other's secrets
   polled    like locked, but the lock is polled: an O_EXCL lock file, retried after a sleep
   nbflock   like locked, but flock(LOCK_EX | LOCK_NB) retried after a sleep
+  impatient like nbflock, but it gives up after two attempts: a put fails whenever the lock's
+            holder is preempted that long
   indexed   like locked, and every put also rewrites index.json (the names), which get checks
   mmap      writes secrets.json through a shared writable mapping (invisible to the tracer)
   uring     like locked, but when io_uring_setup works it writes "out of sight" (through a
@@ -93,13 +95,18 @@ def update(store, change):
                 break
             except FileExistsError:
                 time.sleep(0.001)
-    elif MODE == "nbflock":
+    elif MODE in ("nbflock", "impatient"):
         lock = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        attempts = 0
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                attempts += 1
+                if MODE == "impatient" and attempts == 2:
+                    os.close(lock)
+                    raise
                 time.sleep(0.001)
     elif MODE != "unlocked":
         lock = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
@@ -171,5 +178,6 @@ for line in sys.stdin:
     try:
         reply = {"id": req["id"], "ok": True, **handle(req)}
     except Exception as e:  # noqa: BLE001 - every failure is reported, coded
-        reply = {"id": req["id"], "ok": False, "code": "IO", "message": str(e)}
+        code = "BUSY" if isinstance(e, BlockingIOError) else "IO"
+        reply = {"id": req["id"], "ok": False, "code": code, "message": str(e)}
     print(json.dumps(reply), flush=True)

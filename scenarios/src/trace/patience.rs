@@ -1,0 +1,265 @@
+//! Whether a held actor waits for another to move: it polls (repeats a failing call, or a
+//! failing attempt to acquire a lock among calls that succeed, as SQLite's busy loop does) or
+//! spins (repeats one lookup or lock while the others stand still, as SQLite's WAL reader
+//! does when a lock query it makes untraced says another connection is opening the index).
+//! The scheduler then runs the others first: with real parallelism they would have moved
+//! long before the store gave up.
+
+use super::call::{Call, Kind};
+use nix::libc;
+
+/// A failing visible call repeated this often in a row, or a failing attempt to acquire a
+/// lock or create a name exclusively repeated this often, means the actor polls.
+const POLLING_REPEATS: u32 = 2;
+
+/// One lookup or lock call made this often while another actor is held means the actor
+/// spins: no store makes one such call that often in one operation unless it retries.
+const SPINNING_REPEATS: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Runs like any actor.
+    No,
+    /// Retries a call that fails until another actor moves.
+    Polls,
+    /// Retries calls that succeed, until another actor moves.
+    Spins,
+}
+
+/// What an actor did since another actor last moved.
+#[derive(Debug, Default)]
+pub(crate) struct Patience {
+    /// The last visible call, if it failed, and how often in a row.
+    failing: Option<(String, u32)>,
+    /// Calls that may be a retry (lookups, locks, exclusive creates), by call.
+    repeats: Vec<Repeats>,
+    wait: Option<Wait>,
+}
+
+#[derive(Debug)]
+struct Repeats {
+    call: String,
+    /// Failed attempts to acquire, since the last success.
+    failed: u32,
+    made: u32,
+}
+
+impl Patience {
+    pub(crate) fn wait(&self) -> Wait {
+        self.wait.unwrap_or(Wait::No)
+    }
+
+    /// A visible call of a controlled step returned `ret` (a negated errno on failure).
+    /// `others_held`: another actor of the step is held and could run. The new wait, when
+    /// this starts one.
+    pub(crate) fn returned(
+        &mut self,
+        call: &Call,
+        key: String,
+        ret: i64,
+        others_held: bool,
+    ) -> Option<Wait> {
+        let errno = i32::try_from(-ret).unwrap_or(0);
+        let ok = ret >= 0;
+        // What another process holding it answers: a lock taken, a name that exists.
+        let contended = matches!(
+            errno,
+            libc::EAGAIN | libc::EACCES | libc::EEXIST | libc::EBUSY
+        );
+        self.failing = if ok {
+            None
+        } else {
+            let streak = match &self.failing {
+                Some((last, n)) if *last == key => n + 1,
+                _ => 1,
+            };
+            Some((key.clone(), streak))
+        };
+        if may_retry(call) {
+            let at = match self.repeats.iter().position(|r| r.call == key) {
+                Some(at) => at,
+                None => {
+                    self.repeats.push(Repeats {
+                        call: key,
+                        failed: 0,
+                        made: 0,
+                    });
+                    self.repeats.len() - 1
+                }
+            };
+            let repeats = &mut self.repeats[at];
+            repeats.made += 1;
+            repeats.failed = match (contended, call.is_acquire()) {
+                (true, true) => repeats.failed + 1,
+                // Acquired: it no longer waits for it (though it may take it again, and spin).
+                _ => 0,
+            };
+        }
+        let polls = self
+            .failing
+            .as_ref()
+            .is_some_and(|&(_, n)| n >= POLLING_REPEATS)
+            || self.repeats.iter().any(|r| r.failed >= POLLING_REPEATS);
+        let spins = others_held && self.repeats.iter().any(|r| r.made >= SPINNING_REPEATS);
+        let wait = if polls {
+            Wait::Polls
+        } else if spins {
+            Wait::Spins
+        } else {
+            Wait::No
+        };
+        let before = self.wait();
+        self.wait = Some(wait);
+        (wait != Wait::No && before == Wait::No).then_some(wait)
+    }
+
+    /// Another actor moved, or a step begins: what it waited for may be there now.
+    pub(crate) fn forget(&mut self) {
+        *self = Patience::default();
+    }
+}
+
+/// A call a store repeats when it retries: a lookup, a lock, an exclusive create. Data
+/// calls are not (a value written in chunks repeats its writes).
+fn may_retry(call: &Call) -> bool {
+    match call.kind {
+        Kind::Open | Kind::Stat | Kind::List | Kind::Flock | Kind::FcntlLock => true,
+        _ => call.is_acquire(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::call::{Lock, LockMode};
+    use std::path::PathBuf;
+
+    fn call(kind: Kind, lock: Option<LockMode>, open_flags: u64) -> Call {
+        Call {
+            tid: nix::unistd::Pid::this(),
+            nr: 0,
+            kind,
+            args: [0; 6],
+            paths: vec![PathBuf::from("/store/db")],
+            fd: None,
+            open_flags,
+            lock: lock.map(|mode| Lock {
+                mode,
+                range: Some((120, 1)),
+            }),
+        }
+    }
+
+    const EAGAIN: i64 = -(libc::EAGAIN as i64);
+    const ENOENT: i64 = -(libc::ENOENT as i64);
+    const EEXIST: i64 = -(libc::EEXIST as i64);
+
+    fn lock(mode: LockMode) -> Call {
+        call(Kind::FcntlLock, Some(mode), 0)
+    }
+
+    /// SQLite's busy loop: take a read lock, fail the write lock, drop the read lock, sleep,
+    /// again. The failures are not in a row, and still the second one polls.
+    #[test]
+    fn a_failing_lock_attempt_among_successes_polls_at_its_second_failure() {
+        let mut patience = Patience::default();
+        let cycle = [
+            (lock(LockMode::Shared), "shared 123+1", 0),
+            (lock(LockMode::Exclusive), "exclusive 120+1", EAGAIN),
+            (lock(LockMode::Unlock), "unlock 123+1", 0),
+        ];
+        let mut started = Vec::new();
+        for _ in 0..2 {
+            for (c, key, ret) in &cycle {
+                started.push(patience.returned(c, (*key).to_owned(), *ret, true));
+            }
+        }
+        assert_eq!(started[..4], [None, None, None, None]);
+        assert_eq!(started[4], Some(Wait::Polls));
+        assert_eq!(patience.wait(), Wait::Polls);
+        // It got the lock: no longer waiting.
+        patience.returned(&cycle[1].0, "exclusive 120+1".to_owned(), 0, true);
+        assert_eq!(patience.wait(), Wait::No);
+    }
+
+    /// SQLite checks for a hot journal before every transaction: a lookup that fails now and
+    /// then among other calls is no retry.
+    #[test]
+    fn a_lookup_failing_between_other_calls_does_not_poll() {
+        let mut patience = Patience::default();
+        let stat = call(Kind::Stat, None, 0);
+        for _ in 0..4 {
+            patience.returned(&stat, "newfstatat db-journal".to_owned(), ENOENT, true);
+            patience.returned(&stat, "newfstatat db-wal".to_owned(), 0, true);
+        }
+        assert_eq!(patience.wait(), Wait::No);
+        // The same failing call twice in a row polls (a store waiting for a file).
+        patience.returned(&stat, "newfstatat db-journal".to_owned(), ENOENT, true);
+        patience.returned(&stat, "newfstatat db-journal".to_owned(), ENOENT, true);
+        assert_eq!(patience.wait(), Wait::Polls);
+    }
+
+    /// SQLite's WAL reader reopening the index while another connection holds it: opens
+    /// that succeed, over and over, spin once another actor is held, never when alone.
+    #[test]
+    fn one_open_repeated_spins_only_while_another_actor_is_held() {
+        let open = call(Kind::Open, None, libc::O_CREAT as u64);
+        let mut alone = Patience::default();
+        for _ in 0..SPINNING_REPEATS * 2 {
+            assert_eq!(
+                alone.returned(&open, "openat db-shm".to_owned(), 3, false),
+                None
+            );
+        }
+        let mut held = Patience::default();
+        let started: Vec<Option<Wait>> = (0..SPINNING_REPEATS)
+            .map(|_| held.returned(&open, "openat db-shm".to_owned(), 3, true))
+            .collect();
+        assert_eq!(started.last(), Some(&Some(Wait::Spins)));
+        assert!(started[..started.len() - 1].iter().all(Option::is_none));
+        held.forget();
+        assert_eq!(held.wait(), Wait::No);
+    }
+
+    /// Only what a holder answers counts as a failed attempt to acquire: a lock call that
+    /// fails otherwise (ENOSYS, when the tracer runs a rewound attempt again) is no retry.
+    #[test]
+    fn only_contention_counts_as_a_failed_attempt() {
+        // Alone (no other actor held): it cannot spin, so only a poll would show.
+        let mut patience = Patience::default();
+        let flock = call(Kind::Flock, Some(LockMode::Exclusive), 0);
+        let enosys = -(libc::ENOSYS as i64);
+        for _ in 0..3 {
+            patience.returned(&flock, "flock lock exclusive".to_owned(), enosys, false);
+            patience.returned(&flock, "flock lock exclusive".to_owned(), 0, false);
+        }
+        assert_eq!(patience.wait(), Wait::No);
+        patience.returned(&flock, "flock lock exclusive".to_owned(), EAGAIN, false);
+        patience.returned(&flock, "flock lock exclusive".to_owned(), 0, false);
+        assert_eq!(patience.wait(), Wait::No);
+    }
+
+    /// A value written in chunks repeats its writes: that is work, not a retry.
+    #[test]
+    fn writes_in_chunks_do_not_spin() {
+        let mut patience = Patience::default();
+        let write = call(Kind::Write, None, 0);
+        for _ in 0..SPINNING_REPEATS * 4 {
+            patience.returned(&write, "write db (4096 bytes)".to_owned(), 4096, true);
+        }
+        assert_eq!(patience.wait(), Wait::No);
+    }
+
+    /// A lock file created with O_EXCL, retried after a stat of it for staleness.
+    #[test]
+    fn an_exclusive_create_retried_after_a_lookup_polls() {
+        let mut patience = Patience::default();
+        let create = call(Kind::Open, None, (libc::O_CREAT | libc::O_EXCL) as u64);
+        let stat = call(Kind::Stat, None, 0);
+        let key = "openat lock O_CREAT|O_EXCL";
+        patience.returned(&create, key.to_owned(), EEXIST, true);
+        patience.returned(&stat, "newfstatat lock".to_owned(), 0, true);
+        let started = patience.returned(&create, key.to_owned(), EEXIST, true);
+        assert_eq!(started, Some(Wait::Polls));
+    }
+}

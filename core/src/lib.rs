@@ -17,18 +17,15 @@ pub mod code;
 pub mod env;
 pub mod envelope;
 pub mod error;
-pub mod fs;
 pub mod identity;
 pub mod key;
 pub mod keyfile;
 pub mod layout;
 pub mod meta;
-pub mod os_fs;
 pub mod publish;
 pub mod random;
 pub mod recovery;
 pub mod source;
-pub mod std_fs;
 pub mod store;
 pub mod sync;
 pub mod witness;
@@ -36,15 +33,15 @@ pub mod witness;
 pub use code::ErrorCode;
 pub use env::MASTER_KEY_ENV;
 pub use error::{Error, IdentityComponent, IntegrityReason, Result, SourceAttempt};
-pub use fs::{DirEntry, FileKind, Fs, FsFile, Metadata};
 pub use identity::{Identity, Interface};
 pub use key::{Key, KeyParseError};
 pub use keyfile::{load_or_create, LoadedKey};
-pub use os_fs::OsFs;
+/// The filesystem seam, from `keyrace-fs` (a store needs only that crate).
+pub use keyrace_fs as fs;
+pub use keyrace_fs::{DirEntry, FileKind, Fs, FsFile, Metadata, OsFs, StdFs};
 pub use recovery::{
     destroy_at_path, destroy_at_path_with, reset_at_path, reset_at_path_with, transient_on_removal,
     Removed, RetryPolicy,
 };
 pub use source::{resolve_key, KeyMode, KeyOrigin, KeySources, ResolvedKey};
-pub use std_fs::StdFs;
 pub use store::{Store, StoreOptions};

@@ -353,7 +353,13 @@ impl Report {
                 .as_deref()
                 .filter(|reason| s.status != Status::Skipped || !is_grouped_skip(reason))
             {
-                let _ = writeln!(out, "\n{} skipped: {}", s.id, printable(reason));
+                // A scenario that ran and was cut short is not a skip.
+                let label = if s.status == Status::Skipped {
+                    "skipped"
+                } else {
+                    "cut short"
+                };
+                let _ = writeln!(out, "\n{} {label}: {}", s.id, printable(reason));
             }
             for broken in &s.violations {
                 let _ = writeln!(

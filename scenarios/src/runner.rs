@@ -143,7 +143,8 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
             warnings.push(reaper::containment_summary(&survivors));
         }
     }
-    let (scenarios, adapter_name) = result?;
+    let ran = result?;
+    let (scenarios, adapter_name) = (ran.reports, ran.adapter_name);
     let mut report = Report {
         version: env!("CARGO_PKG_VERSION"),
         protocol: PROTOCOL,
@@ -158,9 +159,7 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
         budget: cfg.budget.text(),
         strategy: cfg.strategy.describe(),
         shard: cfg.shard,
-        parts: cfg
-            .shard
-            .map(|_| defs.iter().map(|def| parts(cfg, def, &tracing).len()).sum()),
+        parts: cfg.shard.map(|_| ran.parts),
         weaker: tracing.weaker(&scenarios, &defs),
         require_systematic: cfg.require_systematic,
         exit_code: EXIT_PASS,
@@ -251,12 +250,21 @@ fn select(cfg: &Config) -> Result<Vec<&'static ScenarioDef>, RunError> {
         .collect()
 }
 
+/// What [`check_in`] ran.
+struct Ran {
+    reports: Vec<ScenarioReport>,
+    /// The adapter's name, from its hello.
+    adapter_name: Option<String>,
+    /// The parts the whole run divides into (for a shard: all shards' together).
+    parts: usize,
+}
+
 fn check_in(
     cfg: &Config,
     defs: &[&'static ScenarioDef],
     scratch: &Area,
     tracing: &Tracing,
-) -> Result<(Vec<ScenarioReport>, Option<String>), RunError> {
+) -> Result<Ran, RunError> {
     let home = scratch.create("home", 0o700).map_err(RunError::Scratch)?;
 
     let probe = Env::new(cfg, home.path().to_owned(), 1).spec("probe");
@@ -275,38 +283,51 @@ fn check_in(
     let mut hung_in: Option<&str> = None;
     // The run's parts, numbered in catalogue order: a shard runs those it owns.
     let mut unit = 0;
-    for def in defs {
-        for part in parts(cfg, def, tracing) {
+    let plan: Vec<_> = defs
+        .iter()
+        .map(|&def| (def, parts(cfg, def, tracing)))
+        .collect();
+    for (def, parts) in &plan {
+        let def: &ScenarioDef = def;
+        let mut started = false;
+        for &part in parts {
             unit += 1;
-            if reaper::interrupted().is_some() {
+            if let Some(signal) = reaper::interrupted() {
+                if !started {
+                    // Listed, so that the report shows what the run left out.
+                    reports.push(not_run(
+                        def,
+                        format!(
+                            "not run: the run was interrupted by {} before it",
+                            reaper::signal_name(signal)
+                        ),
+                    ));
+                }
                 break;
             }
             if cfg.shard.is_some_and(|shard| !shard.owns(unit - 1)) {
                 continue;
             }
+            started = true;
             progress.scenario(def.id);
             let mut report = match (&hello, hung_in) {
-            (Err(e), _) => fault_report(cfg, def, e),
-            (Ok(_), Some(hung)) => not_run(def, format!(
-                "not run: the adapter stopped answering in {hung} (its fault is shown there); fix that and re-run"
-            )),
-            (Ok(hello), None) => match tracing.plan(def) {
-                Err(reason) => not_run(def, reason),
-                Ok(form) => {
-                    let scenario = Scenario {
-                        cfg,
-                        def,
-                        form,
-                        actors: cfg.actors_for(matches!(
+                (Err(e), _) => fault_report(cfg, def, e),
+                (Ok(_), Some(hung)) => not_run(def, hung_text(hung)),
+                (Ok(hello), None) => match tracing.plan(def) {
+                    Err(reason) => not_run(def, reason),
+                    Ok(form) => {
+                        let scenario = Scenario {
+                            cfg,
+                            def,
                             form,
-                            Form::Controlled | Form::CrashStates
-                        )),
-                        part: part.map(|p| p.index),
-                    };
-                    scenario.run(hello, scratch, home.path(), &mut progress)
-                }
-            },
-        };
+                            actors: cfg
+                                .actors_for(matches!(form, Form::Controlled | Form::CrashStates)),
+                            part: part.map(|p| p.index),
+                        };
+                        scenario.run(hello, scratch, home.path(), &mut progress)
+                    }
+                },
+            };
             if report.part.is_none() {
                 report.part = part;
             }
@@ -322,7 +343,11 @@ fn check_in(
         }
     }
     progress.finish();
-    Ok((reports, hello.ok().map(|h| h.name)))
+    Ok(Ran {
+        reports,
+        adapter_name: hello.ok().map(|h| h.name),
+        parts: plan.iter().map(|(_, parts)| parts.len()).sum(),
+    })
 }
 
 /// `1st`, `2nd`, `3rd`, `4th`.
@@ -382,6 +407,14 @@ fn default_rounds(def: &ScenarioDef, form: Form) -> u32 {
         Form::Controlled => EXPLORE_ROUNDS,
         Form::Chance | Form::Untraced | Form::CrashStates => def.default_rounds,
     }
+}
+
+/// Why a scenario after one whose adapter stopped answering did not run.
+fn hung_text(hung: &str) -> String {
+    format!(
+        "not run: the adapter stopped answering in {hung} (its fault is shown there); fix that \
+         and re-run"
+    )
 }
 
 fn not_run(def: &ScenarioDef, reason: String) -> ScenarioReport {

@@ -33,6 +33,8 @@ fn interrupt_when(
     let mut command = Command::new(common::keyrace_bin());
     command
         .args(["check", "--mode", "chance", "--scenario", "no-stable-key"])
+        // Never reached: listed as not run.
+        .args(["--scenario", "put-race"])
         .args(["--rounds", "1000000", "--seed", "4"])
         .arg("--json")
         .arg(&json)
@@ -115,6 +117,25 @@ fn a_sigterm_mid_run_keeps_the_findings_and_exit_1() {
     assert_eq!(scenario["status"], "failed");
     assert!(
         scenario["violating_rounds"].as_u64() >= Some(3),
+        "{}",
+        run.json
+    );
+    // The scenario the signal cut ran (and failed): cut short, not skipped. The one after it
+    // is listed as not run.
+    assert!(
+        run.stdout
+            .contains("no-stable-key cut short: interrupted by SIGTERM after"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("put-race skipped: not run: the run was interrupted by SIGTERM before it"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.json["scenarios"][1]["status"], "skipped",
         "{}",
         run.json
     );

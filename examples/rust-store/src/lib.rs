@@ -12,14 +12,14 @@
 //! Every file is published whole: a private temp file, fsynced, then renamed (or linked, for
 //! the key, so that a second creator never replaces the first one's key), then the directory
 //! fsynced. The feature `planted-bugs` swaps two steps for real-world bugs (see
-//! [`publish_key`] and [`write_secret`]). The file calls go through `keyrace_core::StdFs`, so
+//! [`publish_key`] and [`write_secret`]). The file calls go through `keyrace_fs::StdFs`, so
 //! the same code runs on the real filesystem and on keyrace's simulated one.
 
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
-use keyrace_core::{Fs, FsFile, StdFs};
+use keyrace_fs::{Fs, FsFile, StdFs};
 use keyrace_protocol::{ErrorCode, Failure};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -1,5 +1,5 @@
 //! The catalogue's models on this store's own code, from its own `cargo test`: the store's
-//! functions are passed to the models as they are (they are written against `keyrace_core::Fs`,
+//! functions are passed to the models as they are (they are written against `keyrace_fs::Fs`,
 //! so they run on the harness's simulated filesystem), and the harness owns the actors, the
 //! faults, the crash loops and the invariants.
 //!

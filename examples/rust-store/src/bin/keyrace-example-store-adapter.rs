@@ -2,8 +2,8 @@
 //! per op, on the real filesystem. Check it:
 //! `keyrace check --adapter target/release/keyrace-example-store-adapter`.
 
-use keyrace_core::OsFs;
 use keyrace_example_store as store;
+use keyrace_fs::OsFs;
 use keyrace_protocol::{serve, ErrorCode, Failure, Hello, Op, OpName, Success};
 
 fn with_key_id(key_id: String) -> Success {

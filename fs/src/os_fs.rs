@@ -3,7 +3,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::fs::{DirEntry, FileKind, Fs, FsFile, Metadata};
+use crate::{DirEntry, FileKind, Fs, FsFile, Metadata};
 
 /// The operating system's filesystem.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,10 +1,20 @@
-//! The filesystem seam.
+//! keyrace-fs: the filesystem seam.
 //!
-//! Every filesystem operation the core performs goes through [`Fs`], so that the model
-//! checker (`keyrace-harness`) can substitute a simulated filesystem with crash points and
-//! Windows sharing semantics. The operations are exactly the ones the core needs; each one
-//! maps to one system call on [`OsFs`](crate::OsFs), so a model that interleaves `Fs` calls
-//! interleaves the same steps a real process would.
+//! Every filesystem operation of keyrace's reference core, and of a store written to be
+//! model-checked by keyrace, goes through [`Fs`], so that the model checker
+//! (`keyrace-harness`) can substitute a simulated filesystem with crash points and Windows
+//! sharing semantics. The operations are exactly the ones such a store needs; each one maps
+//! to one system call on [`OsFs`], so a model that interleaves `Fs` calls interleaves the same
+//! steps a real process would. [`StdFs`] offers the same calls shaped like `std::fs`.
+//!
+//! A store depends on this crate alone: the core (with its cryptography) and the checker are
+//! needed only by its tests.
+
+mod os_fs;
+mod std_fs;
+
+pub use os_fs::{OsFile, OsFs};
+pub use std_fs::StdFs;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -62,7 +72,7 @@ pub struct DirEntry {
 ///
 /// Errors are `std::io::Error`s whose kinds carry the meaning the core relies on:
 /// `NotFound`, `AlreadyExists`, `PermissionDenied`, and `ResourceBusy` (a Windows sharing
-/// violation or `EBUSY`, classified as `BUSY` by [`crate::ErrorCode::from_io`]).
+/// violation or `EBUSY`, which keyrace classifies as `BUSY`).
 pub trait Fs: Send + Sync {
     type File: FsFile;
 

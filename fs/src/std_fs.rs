@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::fs::{self, DirEntry, Fs, FsFile, Metadata};
+use crate::{self as fs, DirEntry, Fs, FsFile, Metadata};
 
 /// Mode of a file created by `File::create` or `fs::write`, before the umask.
 pub const STD_FILE_MODE: u32 = 0o666;

@@ -14,7 +14,7 @@ mod os_fs;
 mod std_fs;
 
 pub use os_fs::{OsFile, OsFs};
-pub use std_fs::StdFs;
+pub use std_fs::{StdFs, STD_DIR_MODE, STD_FILE_MODE};
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -68,9 +68,9 @@ pub struct DirEntry {
     pub kind: FileKind,
 }
 
-/// The filesystem operations of the core.
+/// The filesystem operations a store needs (keyrace's reference core among them).
 ///
-/// Errors are `std::io::Error`s whose kinds carry the meaning the core relies on:
+/// Errors are `std::io::Error`s whose kinds carry the meaning a store relies on:
 /// `NotFound`, `AlreadyExists`, `PermissionDenied`, and `ResourceBusy` (a Windows sharing
 /// violation or `EBUSY`, which keyrace classifies as `BUSY`).
 pub trait Fs: Send + Sync {

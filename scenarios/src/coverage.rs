@@ -130,12 +130,18 @@ impl fmt::Display for Coverage {
                 preemptions,
                 bound_exhausted: true,
                 exact: false,
+                reduction,
                 ..
             } => write!(
                 f,
-                "{schedules} schedules {bound}; NOT \
+                "{schedules} schedules {bound}{}; NOT \
                  exhaustive: the adapter did not repeat its file-system calls from one \
                  schedule to the next, so some planned schedules could not be followed",
+                if *reduction {
+                    ", up to reordering calls that commute"
+                } else {
+                    ""
+                },
                 bound = within(*preemptions)
             ),
             Coverage::Dfs {

@@ -274,8 +274,14 @@ fn join(id: &str, rows: &[&Value]) -> Result<Value, MergeError> {
         .collect();
     actors.sort_unstable();
     if actors != (0..of).collect::<Vec<_>>() {
+        // Counted from 1, as the reports' rows say `part 1 of 2`.
+        let shown: Vec<String> = actors
+            .iter()
+            .map(|&a| a.checked_add(1).map_or("?".to_owned(), |n| n.to_string()))
+            .collect();
         return Err(MergeError::Incomplete(format!(
-            "scenario {id} has parts {actors:?} of {of}, not each of 0..{of} once"
+            "scenario {id} has parts {} of {of}, not each of 1 to {of} once",
+            shown.join(", ")
         )));
     }
     let ran: Vec<&Value> = parts

@@ -353,11 +353,13 @@ impl Report {
                 .as_deref()
                 .filter(|reason| s.status != Status::Skipped || !is_grouped_skip(reason))
             {
-                // A scenario that ran and was cut short is not a skip.
-                let label = if s.status == Status::Skipped {
-                    "skipped"
-                } else {
-                    "cut short"
+                // A scenario that ran and was cut short by a signal is not a skip.
+                let (label, reason) = match reason.strip_prefix(NOT_RUN) {
+                    Some(why) => ("not run", why),
+                    None if s.status != Status::Skipped && reason.starts_with(INTERRUPTED_BY) => {
+                        ("cut short", reason)
+                    }
+                    None => ("skipped", reason),
                 };
                 let _ = writeln!(out, "\n{} {label}: {}", s.id, printable(reason));
             }
@@ -600,6 +602,13 @@ fn junit_class(name: Option<&str>) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
 }
+
+/// The prefix of a scenario's skip reason when it never started (an interrupt or a hung
+/// adapter before it): shown as `<id> not run: <why>`.
+pub const NOT_RUN: &str = "not run: ";
+
+/// The start of the reason of a scenario a signal cut short.
+pub const INTERRUPTED_BY: &str = "interrupted by ";
 
 /// The prefix of a skip that says the adapter does not take part (an op it lacks).
 pub const LACKS_OP: &str = "the adapter does not implement ";

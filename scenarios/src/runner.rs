@@ -18,7 +18,7 @@ use crate::protocol::{Hello, OpName, PROTOCOL};
 use crate::reaper;
 use crate::report::{
     Fault, Interrupted, Part, Report, ScenarioReport, Weaker, EXIT_FAULT, EXIT_PASS,
-    EXIT_VIOLATION, LACKS_OP,
+    EXIT_VIOLATION, INTERRUPTED_BY, LACKS_OP, NOT_RUN,
 };
 use crate::scenario::power_loss::PROFILE_NAMES;
 use crate::scenario::{self, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
@@ -287,28 +287,31 @@ fn check_in(
         .iter()
         .map(|&def| (def, parts(cfg, def, tracing)))
         .collect();
-    for (def, parts) in &plan {
-        let def: &ScenarioDef = def;
-        let mut started = false;
-        for &part in parts {
+    for &(def, ref def_parts) in &plan {
+        // This shard reached one of the scenario's parts it owns.
+        let mut reached = false;
+        for &part in def_parts {
             unit += 1;
-            if let Some(signal) = reaper::interrupted() {
-                if !started {
-                    // Listed, so that the report shows what the run left out.
-                    reports.push(not_run(
-                        def,
-                        format!(
-                            "not run: the run was interrupted by {} before it",
-                            reaper::signal_name(signal)
-                        ),
-                    ));
-                }
-                break;
-            }
             if cfg.shard.is_some_and(|shard| !shard.owns(unit - 1)) {
                 continue;
             }
-            started = true;
+            if let Some(signal) = reaper::interrupted() {
+                if !reached {
+                    // Listed, so that the report shows what the run left out.
+                    let mut report = not_run(
+                        def,
+                        format!(
+                            "{NOT_RUN}the run was interrupted ({}) before it started",
+                            reaper::signal_name(signal)
+                        ),
+                    );
+                    report.part = part;
+                    reports.push(report);
+                }
+                reached = true;
+                continue;
+            }
+            reached = true;
             progress.scenario(def.id);
             let mut report = match (&hello, hung_in) {
                 (Err(e), _) => fault_report(cfg, def, e),
@@ -412,7 +415,7 @@ fn default_rounds(def: &ScenarioDef, form: Form) -> u32 {
 /// Why a scenario after one whose adapter stopped answering did not run.
 fn hung_text(hung: &str) -> String {
     format!(
-        "not run: the adapter stopped answering in {hung} (its fault is shown there); fix that \
+        "{NOT_RUN}the adapter stopped answering in {hung} (its fault is shown there); fix that \
          and re-run"
     )
 }
@@ -539,7 +542,7 @@ impl Scenario<'_> {
             if report.skipped_reason.is_none() {
                 // Rounds that passed before the signal are not a pass of the scenario.
                 report.skipped_reason = Some(format!(
-                    "interrupted by {} after {} round(s), before its budget was spent: not \
+                    "{INTERRUPTED_BY}{} after {} round(s), before its budget was spent: not \
                      judged in full",
                     reaper::signal_name(signal),
                     report.rounds

@@ -130,10 +130,11 @@ fn a_sigterm_mid_run_keeps_the_findings_and_exit_1() {
     );
     assert!(
         run.stdout
-            .contains("put-race skipped: not run: the run was interrupted by SIGTERM before it"),
+            .contains("put-race not run: the run was interrupted (SIGTERM) before it started"),
         "{}",
         run.stdout
     );
+    assert_eq!(run.json["scenarios"][1]["id"], "put-race", "{}", run.json);
     assert_eq!(
         run.json["scenarios"][1]["status"], "skipped",
         "{}",

@@ -216,7 +216,10 @@ impl<'a> Env<'a> {
         } = controlled;
         explorer.barrier();
         let mut choose = |choices: &[crate::trace::Choice]| explorer.choose(choices);
-        let decisions = match tracer.step(slots, Some(&mut choose)) {
+        let stepped = tracer.step(slots, Some(&mut choose));
+        // Kept whether or not the step ended well: a retry loop explains a failed one best.
+        controlled.retry_loops.extend(tracer.take_retry_loops());
+        let decisions = match stepped {
             Ok(decisions) => decisions,
             Err(error) => return Err(tracer.step_error(slots[0], error)),
         };
@@ -225,9 +228,6 @@ impl<'a> Env<'a> {
                 .log
                 .push(format!("actor {}: {}", decision.slot, decision.call));
         }
-        controlled
-            .retry_loops
-            .extend(controlled.tracer.take_retry_loops());
         let mut exchanges = Vec::new();
         for ((&slot, op), id) in slots.iter().zip(ops).zip(ids) {
             let reply = controlled.tracer.recv(slot, id, op.name())?;

@@ -25,6 +25,8 @@ impl Controlled {
         self.explorer.begin_round();
         self.log.clear();
         self.retry_loops.clear();
+        // Any left from a round that ended in a fault.
+        self.tracer.take_retry_loops();
     }
 
     /// The round ran another part's schedule (a sharded run): not this part's to count.
@@ -47,7 +49,7 @@ impl Controlled {
                     ""
                 }
             )];
-            schedule.extend(self.retry_loops.iter().map(retry_loop_text));
+            schedule.extend(retry_loop_lines(&self.retry_loops));
             schedule.extend(self.log.iter().take(SCHEDULE_LINES).cloned());
             if self.log.len() > SCHEDULE_LINES {
                 schedule.push(format!(
@@ -96,21 +98,61 @@ impl Controlled {
     }
 }
 
-/// Why a failure after a retry loop may be the store's bounded patience rather than a race
-/// it loses under any timing.
-fn retry_loop_text(retry: &RetryLoop) -> String {
+/// Retry loops shown with a violation's schedule, each kind once.
+const RETRY_LOOP_LINES: usize = 4;
+
+/// The round's retry loops, each (actor, call, kind) once with how often it started: why a
+/// failure after one may be the store's bounded patience rather than a race it loses under
+/// any timing.
+fn retry_loop_lines(loops: &[RetryLoop]) -> Vec<String> {
+    let mut distinct: Vec<(&RetryLoop, usize)> = Vec::new();
+    for retry in loops {
+        match distinct.iter_mut().find(|(seen, _)| {
+            seen.slot == retry.slot && seen.call == retry.call && seen.failing == retry.failing
+        }) {
+            Some((_, count)) => *count += 1,
+            None => distinct.push((retry, 1)),
+        }
+    }
+    let mut lines: Vec<String> = distinct
+        .iter()
+        .take(RETRY_LOOP_LINES)
+        .map(|(retry, count)| retry_loop_text(retry, *count))
+        .collect();
+    if distinct.len() > RETRY_LOOP_LINES {
+        lines.push(format!(
+            "note: … {} more retry loops",
+            distinct.len() - RETRY_LOOP_LINES
+        ));
+    }
+    lines
+}
+
+fn retry_loop_text(retry: &RetryLoop, count: usize) -> String {
     let held: Vec<String> = retry.held.iter().map(|s| format!("actor {s}")).collect();
-    format!(
-        "note: actor {} repeated {}`{}` while the scheduler held {}, which then ran first. \
-         A store that gives up after so few attempts fails the same way when the system \
-         preempts the other process for that long",
-        retry.slot,
-        if retry.failing {
-            "the failing call "
-        } else {
-            ""
-        },
-        retry.call,
-        held.join(" and ")
-    )
+    let times = if count > 1 {
+        format!(" ({count} times this round)")
+    } else {
+        String::new()
+    };
+    if retry.failing {
+        format!(
+            "note: actor {} repeated the failing call `{}` while the scheduler held {}, which \
+             then ran first{times}. A store that gives up after so few attempts fails the same \
+             way when the system preempts the other process for that long",
+            retry.slot,
+            retry.call,
+            held.join(" and ")
+        )
+    } else {
+        format!(
+            "note: actor {} made `{}` over and over while the scheduler held {}, which then ran \
+             first{times}: a retry loop whose calls succeed (a lock query the tracer does not \
+             stop said wait). A store that gives up after so many rounds fails the same way \
+             when the system preempts the other process for that long",
+            retry.slot,
+            retry.call,
+            held.join(" and ")
+        )
+    }
 }

@@ -93,22 +93,28 @@ impl Lock {
         Some(Lock { mode, range: None })
     }
 
-    /// The `struct flock` of an `fcntl(2)` lock command, read from the tracee: `l_type` and
-    /// `l_whence` (two shorts), then `l_start` and `l_len` at offsets 8 and 16.
+    /// The `struct flock` of an `fcntl(2)` lock command, read from the tracee.
     fn of_fcntl(tid: Pid, addr: u64) -> Option<Lock> {
-        let bytes = read_memory(tid, addr, 24);
+        use std::mem::{offset_of, size_of};
+        let bytes = read_memory(tid, addr, size_of::<libc::flock>());
         let short = |at: usize| Some(i16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
         let long = |at: usize| Some(i64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-        let mode = match i32::from(short(0)?) {
+        let mode = match i32::from(short(offset_of!(libc::flock, l_type))?) {
             libc::F_RDLCK => LockMode::Shared,
             libc::F_WRLCK => LockMode::Exclusive,
             libc::F_UNLCK => LockMode::Unlock,
             _ => return None,
         };
-        Some(Lock {
-            mode,
-            range: Some((long(8)?, long(16)?)),
-        })
+        // A range relative to the offset or the end is not known here.
+        let range = if i32::from(short(offset_of!(libc::flock, l_whence))?) == libc::SEEK_SET {
+            Some((
+                long(offset_of!(libc::flock, l_start))?,
+                long(offset_of!(libc::flock, l_len))?,
+            ))
+        } else {
+            None
+        };
+        Some(Lock { mode, range })
     }
 
     /// For a trace line: `exclusive`, `shared 120+1`, `unlock 0+0`.
@@ -260,9 +266,10 @@ impl Call {
         }
     }
 
-    /// Whether it tries to acquire something another process may hold (a lock, a name
+    /// Whether it tries to acquire something another process may hold (a lock, a lock file
     /// created exclusively): a store retries such a call until the holder lets go, with other
-    /// calls in between.
+    /// calls in between. (A `mkdir` or `link` that finds its name taken is more often a
+    /// directory that exists than a lock.)
     pub fn is_acquire(&self) -> bool {
         match self.kind {
             Kind::Flock | Kind::FcntlLock => {
@@ -272,7 +279,6 @@ impl Call {
                 let exclusive = (libc::O_CREAT | libc::O_EXCL) as u64;
                 self.open_flags & exclusive == exclusive
             }
-            Kind::Mkdir | Kind::Link | Kind::Symlink => true,
             _ => false,
         }
     }

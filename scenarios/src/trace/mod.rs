@@ -15,7 +15,7 @@ mod stuck;
 mod tracer;
 mod wal_index;
 
-pub use call::{Call, FdTarget, Kind};
+pub use call::{Call, FdTarget, Kind, Lock, LockMode};
 pub use footprint::{Footprint, Inode, Object};
 pub use probe::Unavailable;
 pub use tracer::{Choice, Chooser, Decision, Observer, RetryLoop, StepError, Traced, Tracer};

@@ -16,9 +16,10 @@ const POLLING_REPEATS: u32 = 2;
 /// spins: no store makes one such call that often in one operation unless it retries.
 const SPINNING_REPEATS: u32 = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Wait {
     /// Runs like any actor.
+    #[default]
     No,
     /// Retries a call that fails until another actor moves.
     Polls,
@@ -31,9 +32,9 @@ pub(crate) enum Wait {
 pub(crate) struct Patience {
     /// The last visible call, if it failed, and how often in a row.
     failing: Option<(String, u32)>,
-    /// Calls that may be a retry (lookups, locks, exclusive creates), by call.
+    /// Calls that may be a retry (lookups, lock requests, exclusive creates), by call.
     repeats: Vec<Repeats>,
-    wait: Option<Wait>,
+    wait: Wait,
 }
 
 #[derive(Debug)]
@@ -41,26 +42,31 @@ struct Repeats {
     call: String,
     /// Failed attempts to acquire, since the last success.
     failed: u32,
+    /// Made since the actor last changed something (a write, a rename...).
     made: u32,
 }
 
 impl Patience {
     pub(crate) fn wait(&self) -> Wait {
-        self.wait.unwrap_or(Wait::No)
+        self.wait
     }
 
     /// A visible call of a controlled step returned `ret` (a negated errno on failure).
-    /// `others_held`: another actor of the step is held and could run. The new wait, when
-    /// this starts one.
+    /// `others_can_run`: another actor of the step is held and could run. The new wait, when
+    /// this starts one or changes it.
     pub(crate) fn returned(
         &mut self,
         call: &Call,
-        key: String,
+        key: &str,
         ret: i64,
-        others_held: bool,
+        others_can_run: bool,
     ) -> Option<Wait> {
-        let errno = i32::try_from(-ret).unwrap_or(0);
         let ok = ret >= 0;
+        let errno = if (-4095..0).contains(&ret) {
+            i32::try_from(-ret).unwrap_or(0)
+        } else {
+            0
+        };
         // What another process holding it answers: a lock taken, a name that exists.
         let contended = matches!(
             errno,
@@ -70,17 +76,23 @@ impl Patience {
             None
         } else {
             let streak = match &self.failing {
-                Some((last, n)) if *last == key => n + 1,
+                Some((last, n)) if last == key => n + 1,
                 _ => 1,
             };
-            Some((key.clone(), streak))
+            Some((key.to_owned(), streak))
         };
+        if changes_something(call) {
+            // Progress of its own: what it repeated before was work, not a retry.
+            for repeats in &mut self.repeats {
+                repeats.made = 0;
+            }
+        }
         if may_retry(call) {
             let at = match self.repeats.iter().position(|r| r.call == key) {
                 Some(at) => at,
                 None => {
                     self.repeats.push(Repeats {
-                        call: key,
+                        call: key.to_owned(),
                         failed: 0,
                         made: 0,
                     });
@@ -100,7 +112,7 @@ impl Patience {
             .as_ref()
             .is_some_and(|&(_, n)| n >= POLLING_REPEATS)
             || self.repeats.iter().any(|r| r.failed >= POLLING_REPEATS);
-        let spins = others_held && self.repeats.iter().any(|r| r.made >= SPINNING_REPEATS);
+        let spins = others_can_run && self.repeats.iter().any(|r| r.made >= SPINNING_REPEATS);
         let wait = if polls {
             Wait::Polls
         } else if spins {
@@ -108,9 +120,8 @@ impl Patience {
         } else {
             Wait::No
         };
-        let before = self.wait();
-        self.wait = Some(wait);
-        (wait != Wait::No && before == Wait::No).then_some(wait)
+        let before = std::mem::replace(&mut self.wait, wait);
+        (wait != Wait::No && wait != before).then_some(wait)
     }
 
     /// Another actor moved, or a step begins: what it waited for may be there now.
@@ -119,13 +130,31 @@ impl Patience {
     }
 }
 
-/// A call a store repeats when it retries: a lookup, a lock, an exclusive create. Data
-/// calls are not (a value written in chunks repeats its writes).
+/// A call a store repeats when it retries: a lookup, a lock request, an exclusive create.
+/// Unlocks, listings (read in chunks) and data calls are not.
 fn may_retry(call: &Call) -> bool {
     match call.kind {
-        Kind::Open | Kind::Stat | Kind::List | Kind::Flock | Kind::FcntlLock => true,
-        _ => call.is_acquire(),
+        Kind::Open | Kind::Stat => true,
+        Kind::Flock | Kind::FcntlLock => call.is_acquire(),
+        _ => false,
     }
+}
+
+/// A call that changes what other processes see: progress, not a retry.
+fn changes_something(call: &Call) -> bool {
+    matches!(
+        call.kind,
+        Kind::Write
+            | Kind::Rename
+            | Kind::Link
+            | Kind::Symlink
+            | Kind::Unlink
+            | Kind::Mkdir
+            | Kind::Rmdir
+            | Kind::Truncate
+            | Kind::Ftruncate
+            | Kind::Fallocate
+    )
 }
 
 #[cfg(test)]
@@ -171,14 +200,14 @@ mod tests {
         let mut started = Vec::new();
         for _ in 0..2 {
             for (c, key, ret) in &cycle {
-                started.push(patience.returned(c, (*key).to_owned(), *ret, true));
+                started.push(patience.returned(c, key, *ret, true));
             }
         }
         assert_eq!(started[..4], [None, None, None, None]);
         assert_eq!(started[4], Some(Wait::Polls));
         assert_eq!(patience.wait(), Wait::Polls);
         // It got the lock: no longer waiting.
-        patience.returned(&cycle[1].0, "exclusive 120+1".to_owned(), 0, true);
+        patience.returned(&cycle[1].0, "exclusive 120+1", 0, true);
         assert_eq!(patience.wait(), Wait::No);
     }
 
@@ -189,13 +218,13 @@ mod tests {
         let mut patience = Patience::default();
         let stat = call(Kind::Stat, None, 0);
         for _ in 0..4 {
-            patience.returned(&stat, "newfstatat db-journal".to_owned(), ENOENT, true);
-            patience.returned(&stat, "newfstatat db-wal".to_owned(), 0, true);
+            patience.returned(&stat, "newfstatat db-journal", ENOENT, true);
+            patience.returned(&stat, "newfstatat db-wal", 0, true);
         }
         assert_eq!(patience.wait(), Wait::No);
         // The same failing call twice in a row polls (a store waiting for a file).
-        patience.returned(&stat, "newfstatat db-journal".to_owned(), ENOENT, true);
-        patience.returned(&stat, "newfstatat db-journal".to_owned(), ENOENT, true);
+        patience.returned(&stat, "newfstatat db-journal", ENOENT, true);
+        patience.returned(&stat, "newfstatat db-journal", ENOENT, true);
         assert_eq!(patience.wait(), Wait::Polls);
     }
 
@@ -206,14 +235,11 @@ mod tests {
         let open = call(Kind::Open, None, libc::O_CREAT as u64);
         let mut alone = Patience::default();
         for _ in 0..SPINNING_REPEATS * 2 {
-            assert_eq!(
-                alone.returned(&open, "openat db-shm".to_owned(), 3, false),
-                None
-            );
+            assert_eq!(alone.returned(&open, "openat db-shm", 3, false), None);
         }
         let mut held = Patience::default();
         let started: Vec<Option<Wait>> = (0..SPINNING_REPEATS)
-            .map(|_| held.returned(&open, "openat db-shm".to_owned(), 3, true))
+            .map(|_| held.returned(&open, "openat db-shm", 3, true))
             .collect();
         assert_eq!(started.last(), Some(&Some(Wait::Spins)));
         assert!(started[..started.len() - 1].iter().all(Option::is_none));
@@ -223,20 +249,56 @@ mod tests {
 
     /// Only what a holder answers counts as a failed attempt to acquire: a lock call that
     /// fails otherwise (ENOSYS, when the tracer runs a rewound attempt again) is no retry.
+    /// Alone (no other actor held) it cannot spin, so only a poll would show.
     #[test]
     fn only_contention_counts_as_a_failed_attempt() {
-        // Alone (no other actor held): it cannot spin, so only a poll would show.
-        let mut patience = Patience::default();
         let flock = call(Kind::Flock, Some(LockMode::Exclusive), 0);
-        let enosys = -(libc::ENOSYS as i64);
-        for _ in 0..3 {
-            patience.returned(&flock, "flock lock exclusive".to_owned(), enosys, false);
-            patience.returned(&flock, "flock lock exclusive".to_owned(), 0, false);
+        let stat = call(Kind::Stat, None, 0);
+        let outcome = |ret: i64| {
+            let mut patience = Patience::default();
+            for _ in 0..2 {
+                patience.returned(&flock, "flock lock exclusive", ret, false);
+                // Another call between: no streak of one failing call.
+                patience.returned(&stat, "newfstatat lock", 0, false);
+            }
+            patience.wait()
+        };
+        assert_eq!(outcome(EAGAIN), Wait::Polls);
+        assert_eq!(outcome(-(libc::ENOSYS as i64)), Wait::No);
+        assert_eq!(outcome(-(libc::EBADF as i64)), Wait::No);
+    }
+
+    /// SQLite's lock and unlock around each statement of one operation, with writes between
+    /// its transactions: work, not a spin; unlocks never count.
+    #[test]
+    fn locks_taken_again_after_progress_or_unlocks_do_not_spin() {
+        let mut patience = Patience::default();
+        let write = call(Kind::Write, None, 0);
+        for _ in 0..SPINNING_REPEATS * 2 {
+            patience.returned(&lock(LockMode::Shared), "shared 123+1", 0, true);
+            patience.returned(&lock(LockMode::Unlock), "unlock 123+1", 0, true);
+            patience.returned(&write, "pwrite64 db-wal (4096 bytes)", 4096, true);
         }
         assert_eq!(patience.wait(), Wait::No);
-        patience.returned(&flock, "flock lock exclusive".to_owned(), EAGAIN, false);
-        patience.returned(&flock, "flock lock exclusive".to_owned(), 0, false);
+        for _ in 0..SPINNING_REPEATS {
+            patience.returned(&lock(LockMode::Unlock), "unlock 124+1", 0, true);
+        }
         assert_eq!(patience.wait(), Wait::No);
+    }
+
+    /// A poll after a spin is reported: the note says which.
+    #[test]
+    fn a_spin_that_turns_into_a_poll_is_reported_again() {
+        let mut patience = Patience::default();
+        let open = call(Kind::Open, None, 0);
+        for _ in 0..SPINNING_REPEATS {
+            patience.returned(&open, "openat db-shm", 3, true);
+        }
+        assert_eq!(patience.wait(), Wait::Spins);
+        patience.returned(&lock(LockMode::Exclusive), "exclusive 120+1", EAGAIN, true);
+        let changed =
+            patience.returned(&lock(LockMode::Exclusive), "exclusive 120+1", EAGAIN, true);
+        assert_eq!(changed, Some(Wait::Polls));
     }
 
     /// A value written in chunks repeats its writes: that is work, not a retry.
@@ -245,7 +307,7 @@ mod tests {
         let mut patience = Patience::default();
         let write = call(Kind::Write, None, 0);
         for _ in 0..SPINNING_REPEATS * 4 {
-            patience.returned(&write, "write db (4096 bytes)".to_owned(), 4096, true);
+            patience.returned(&write, "write db (4096 bytes)", 4096, true);
         }
         assert_eq!(patience.wait(), Wait::No);
     }
@@ -257,9 +319,9 @@ mod tests {
         let create = call(Kind::Open, None, (libc::O_CREAT | libc::O_EXCL) as u64);
         let stat = call(Kind::Stat, None, 0);
         let key = "openat lock O_CREAT|O_EXCL";
-        patience.returned(&create, key.to_owned(), EEXIST, true);
-        patience.returned(&stat, "newfstatat lock".to_owned(), 0, true);
-        let started = patience.returned(&create, key.to_owned(), EEXIST, true);
+        patience.returned(&create, key, EEXIST, true);
+        patience.returned(&stat, "newfstatat lock", 0, true);
+        let started = patience.returned(&create, key, EEXIST, true);
         assert_eq!(started, Some(Wait::Polls));
     }
 }

@@ -597,7 +597,8 @@ impl Tracer {
                     at,
                 );
                 if first.rewound || traced.patience.wait() != Wait::No {
-                    spinning |= traced.patience.wait() == Wait::Spins;
+                    // A spinner can run on alone (its calls succeed); a rewound lock cannot.
+                    spinning |= !first.rewound && traced.patience.wait() == Wait::Spins;
                     waiting.push(choice);
                 } else {
                     ready.push(choice);
@@ -939,7 +940,7 @@ impl Tracer {
         }
         if pending.watch {
             let key = pending.call.describe(&self.scope);
-            let others_held = self.others_held(pending.slot);
+            let others_can_run = !self.others_ready(pending.slot).is_empty();
             let footprints = self.footprints;
             if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
                 if footprints && ret >= 0 && pending.call.kind == Kind::Open {
@@ -949,19 +950,20 @@ impl Tracer {
                         }
                     }
                 }
-                let waits = traced.patience.returned(
-                    &pending.call,
-                    key.clone(),
-                    ret,
-                    !others_held.is_empty(),
-                );
+                let waits = traced
+                    .patience
+                    .returned(&pending.call, &key, ret, others_can_run);
                 if let Some(wait) = waits {
-                    self.retry_loops.push(RetryLoop {
-                        slot: pending.slot,
-                        call: key,
-                        failing: wait == Wait::Polls,
-                        held: others_held,
-                    });
+                    // Worth a note only where the scheduler held another actor meanwhile.
+                    let held = self.others_ready(pending.slot);
+                    if !held.is_empty() {
+                        self.retry_loops.push(RetryLoop {
+                            slot: pending.slot,
+                            call: key,
+                            failing: wait == Wait::Polls,
+                            held,
+                        });
+                    }
                 }
             }
         }
@@ -975,15 +977,20 @@ impl Tracer {
 }
 
 impl Tracer {
-    /// The other actors of a controlled step that the scheduler holds, able to run.
-    fn others_held(&self, slot: usize) -> Vec<usize> {
+    /// The other actors of a controlled step that the scheduler holds at a call it could
+    /// release now (not a lock attempt that failed, not an actor that waits itself).
+    fn others_ready(&self, slot: usize) -> Vec<usize> {
         self.slots
             .iter()
             .enumerate()
             .filter(|&(other, t)| {
                 other != slot
                     && t.as_ref().is_some_and(|t| {
-                        t.controlled && !t.replied && !t.exited && !t.held.is_empty()
+                        t.controlled
+                            && !t.replied
+                            && !t.exited
+                            && t.patience.wait() == Wait::No
+                            && t.held.iter().any(|h| !h.rewound)
                     })
             })
             .map(|(other, _)| other)

@@ -144,6 +144,39 @@ fn racing_sqlite_stores_pass_under_every_strategy() {
     }
 }
 
+/// Three racing writers under PCT: two poll the WAL write lock while the third holds it. A
+/// poll for a lock ends with its holder's unlock, not with every call of the other poller's
+/// busy loop (before, the two pollers woke each other at every call while the holder stayed
+/// held, until one's busy timeout ran out: a false BUSY in round 5 of this seed).
+#[test]
+fn three_racing_sqlite_writers_pass_under_pct() {
+    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = script.to_str().expect("utf-8 path");
+    let python = python3();
+    let (code, text, report) = check_json(&[
+        "--require-systematic",
+        "--strategy",
+        "pct",
+        "--actors",
+        "3",
+        "--rounds",
+        "30",
+        "--scenario",
+        "put-race",
+        "--seed",
+        "5",
+        "--timeout",
+        "20",
+        "--adapter",
+        &python,
+        script,
+        "wal-full",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(scenario(&report, "put-race")["status"], "passed", "{text}");
+    assert_eq!(scenario(&report, "put-race")["actors"], 3, "{text}");
+}
+
 /// The first violating state's description.
 fn state_line(text: &str) -> &str {
     text.lines()

@@ -5,7 +5,9 @@
 //! The scheduler then runs the others first: with real parallelism they would have moved
 //! long before the store gave up.
 
-use super::call::{Call, Kind};
+use std::path::PathBuf;
+
+use super::call::{Call, FdTarget, Kind, Lock, LockMode};
 use nix::libc;
 
 /// A failing visible call repeated this often in a row, or a failing attempt to acquire a
@@ -40,6 +42,9 @@ pub(crate) struct Patience {
 #[derive(Debug)]
 struct Repeats {
     call: String,
+    /// A lock request (`flock`, `fcntl`) on a file: only another actor's release of it
+    /// (an unlock or a downgrade of an overlapping range) ends a poll for it.
+    lock: Option<(PathBuf, Lock)>,
     /// Failed attempts to acquire, since the last success.
     failed: u32,
     /// Made since the actor last changed something (a write, a rename...).
@@ -93,6 +98,7 @@ impl Patience {
                 None => {
                     self.repeats.push(Repeats {
                         call: key.to_owned(),
+                        lock: lock_on(call),
                         failed: 0,
                         made: 0,
                     });
@@ -124,7 +130,34 @@ impl Patience {
         (wait != Wait::No && wait != before).then_some(wait)
     }
 
-    /// Another actor moved, or a step begins: what it waited for may be there now.
+    /// Another actor's `call` ran: what this one waited for may be there now. A poll for a
+    /// lock ends only with another actor's lock call (an unlock, or a downgrade): the holder
+    /// making progress towards its unlock does not release it, and waking the poller at each
+    /// of its calls lets a store's busy loop run out its timeout while the holder, with real
+    /// parallelism, would have finished in microseconds.
+    pub(crate) fn other_moved(&mut self, call: &Call) {
+        let polls_for_locks = self.wait == Wait::Polls
+            && self
+                .failing
+                .as_ref()
+                .is_none_or(|&(_, n)| n < POLLING_REPEATS);
+        if polls_for_locks {
+            let mut awaited = self.repeats.iter().filter(|r| r.failed >= POLLING_REPEATS);
+            let released = lock_on(call);
+            let wakes = awaited.all(|r| match (&r.lock, &released) {
+                (Some(wanted), Some(released)) => releases(released, wanted),
+                // Not a lock it waits for: anything may have changed.
+                (None, _) => true,
+                (Some(_), None) => false,
+            });
+            if !wakes {
+                return;
+            }
+        }
+        self.forget();
+    }
+
+    /// A step begins: nothing is waited for yet.
     pub(crate) fn forget(&mut self) {
         *self = Patience::default();
     }
@@ -138,6 +171,41 @@ fn may_retry(call: &Call) -> bool {
         Kind::Flock | Kind::FcntlLock => call.is_acquire(),
         _ => false,
     }
+}
+
+/// The file and request of a lock call on a named file.
+fn lock_on(call: &Call) -> Option<(PathBuf, Lock)> {
+    match (&call.fd, call.lock) {
+        (Some((_, FdTarget::Path(path))), Some(lock)) => Some((path.clone(), lock)),
+        _ => None,
+    }
+}
+
+/// Whether `released` (another actor's lock call) may let `wanted` through: an unlock of the
+/// same file over an overlapping range. (A shared request may be a downgrade, but it is also
+/// every poller's failing attempt: SQLite downgrades by unlocking bytes.)
+fn releases(released: &(PathBuf, Lock), wanted: &(PathBuf, Lock)) -> bool {
+    let ((path, release), (wanted_path, want)) = (released, wanted);
+    if path != wanted_path || release.mode != LockMode::Unlock {
+        return false;
+    }
+    match (release.range, want.range) {
+        (Some(a), Some(b)) => overlaps(a, b),
+        // A whole-file lock (flock) or a range not known: assume it overlaps.
+        _ => true,
+    }
+}
+
+/// Whether two `fcntl` ranges (start, length; length 0 runs to the end of the file) overlap.
+fn overlaps((a_start, a_len): (i64, i64), (b_start, b_len): (i64, i64)) -> bool {
+    let end = |start: i64, len: i64| {
+        if len <= 0 {
+            i64::MAX
+        } else {
+            start.saturating_add(len)
+        }
+    };
+    a_start < end(b_start, b_len) && b_start < end(a_start, a_len)
 }
 
 /// A call that changes what other processes see: progress, not a retry.
@@ -184,7 +252,18 @@ mod tests {
     const EEXIST: i64 = -(libc::EEXIST as i64);
 
     fn lock(mode: LockMode) -> Call {
-        call(Kind::FcntlLock, Some(mode), 0)
+        lock_at(mode, 120)
+    }
+
+    fn lock_at(mode: LockMode, start: i64) -> Call {
+        Call {
+            fd: Some((3, FdTarget::Path(PathBuf::from("/store/db-shm")))),
+            lock: Some(Lock {
+                mode,
+                range: Some((start, 1)),
+            }),
+            ..call(Kind::FcntlLock, None, 0)
+        }
     }
 
     /// SQLite's busy loop: take a read lock, fail the write lock, drop the read lock, sleep,
@@ -299,6 +378,34 @@ mod tests {
         let changed =
             patience.returned(&lock(LockMode::Exclusive), "exclusive 120+1", EAGAIN, true);
         assert_eq!(changed, Some(Wait::Polls));
+    }
+
+    /// A poll for a lock lasts while the holder writes towards its commit, and ends with its
+    /// unlock; a poll for a file ends with any change.
+    #[test]
+    fn a_poll_for_a_lock_ends_with_a_lock_call_of_another_actor() {
+        let mut patience = Patience::default();
+        let exclusive = lock(LockMode::Exclusive);
+        patience.returned(&exclusive, "exclusive 120+1", EAGAIN, true);
+        patience.returned(&lock(LockMode::Unlock), "unlock 123+1", 0, true);
+        patience.returned(&exclusive, "exclusive 120+1", EAGAIN, true);
+        assert_eq!(patience.wait(), Wait::Polls);
+        patience.other_moved(&call(Kind::Write, None, 0));
+        patience.other_moved(&call(Kind::Rename, None, 0));
+        // Another poller's busy loop: its own read marks, and its failing attempts.
+        patience.other_moved(&lock_at(LockMode::Unlock, 123));
+        patience.other_moved(&lock(LockMode::Exclusive));
+        patience.other_moved(&lock(LockMode::Shared));
+        assert_eq!(patience.wait(), Wait::Polls);
+        patience.other_moved(&lock(LockMode::Unlock));
+        assert_eq!(patience.wait(), Wait::No);
+
+        let stat = call(Kind::Stat, None, 0);
+        patience.returned(&stat, "newfstatat key", ENOENT, true);
+        patience.returned(&stat, "newfstatat key", ENOENT, true);
+        assert_eq!(patience.wait(), Wait::Polls);
+        patience.other_moved(&call(Kind::Rename, None, 0));
+        assert_eq!(patience.wait(), Wait::No);
     }
 
     /// A value written in chunks repeats its writes: that is work, not a retry.

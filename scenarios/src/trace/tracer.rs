@@ -660,7 +660,7 @@ impl Tracer {
                     h.rewound = false;
                 }
                 if other != slot {
-                    t.patience.forget();
+                    t.patience.other_moved(&held.call);
                 }
             }
             if held.rewound {

@@ -49,6 +49,25 @@ pub enum Kind {
     Other,
 }
 
+impl Kind {
+    /// Whether the call changes what other processes see: a name or a file's data.
+    pub fn changes_something(self) -> bool {
+        matches!(
+            self,
+            Kind::Write
+                | Kind::Rename
+                | Kind::Link
+                | Kind::Symlink
+                | Kind::Unlink
+                | Kind::Mkdir
+                | Kind::Rmdir
+                | Kind::Truncate
+                | Kind::Ftruncate
+                | Kind::Fallocate
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Call {
     pub tid: Pid,
@@ -246,23 +265,11 @@ impl Call {
     pub fn is_visible(&self) -> bool {
         match self.kind {
             Kind::Open => self.open_flags & libc::O_DIRECTORY as u64 == 0,
-            Kind::Write
-            | Kind::Rename
-            | Kind::Link
-            | Kind::Symlink
-            | Kind::Unlink
-            | Kind::Mkdir
-            | Kind::Rmdir
-            | Kind::Truncate
-            | Kind::Ftruncate
-            | Kind::Fallocate
-            | Kind::Flock
-            | Kind::FcntlLock
-            | Kind::Stat
-            | Kind::List => true,
+            Kind::Flock | Kind::FcntlLock | Kind::Stat | Kind::List => true,
             Kind::Close | Kind::Fsync | Kind::SyncAll | Kind::Mmap | Kind::Splice | Kind::Other => {
                 false
             }
+            kind => kind.changes_something(),
         }
     }
 

@@ -86,7 +86,7 @@ impl Patience {
             };
             Some((key.to_owned(), streak))
         };
-        if changes_something(call) {
+        if call.kind.changes_something() {
             // Progress of its own: what it repeated before was work, not a retry.
             for repeats in &mut self.repeats {
                 repeats.made = 0;
@@ -206,23 +206,6 @@ fn overlaps((a_start, a_len): (i64, i64), (b_start, b_len): (i64, i64)) -> bool 
         }
     };
     a_start < end(b_start, b_len) && b_start < end(a_start, a_len)
-}
-
-/// A call that changes what other processes see: progress, not a retry.
-fn changes_something(call: &Call) -> bool {
-    matches!(
-        call.kind,
-        Kind::Write
-            | Kind::Rename
-            | Kind::Link
-            | Kind::Symlink
-            | Kind::Unlink
-            | Kind::Mkdir
-            | Kind::Rmdir
-            | Kind::Truncate
-            | Kind::Ftruncate
-            | Kind::Fallocate
-    )
 }
 
 #[cfg(test)]

@@ -940,7 +940,8 @@ impl Tracer {
         }
         if pending.watch {
             let key = pending.call.describe(&self.scope);
-            let others_can_run = !self.others_ready(pending.slot).is_empty();
+            // Asked at every watched call: no list is built unless a wait starts.
+            let others_can_run = self.others_ready(pending.slot).next().is_some();
             let footprints = self.footprints;
             if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
                 if footprints && ret >= 0 && pending.call.kind == Kind::Open {
@@ -955,7 +956,7 @@ impl Tracer {
                     .returned(&pending.call, &key, ret, others_can_run);
                 if let Some(wait) = waits {
                     // Worth a note only where the scheduler held another actor meanwhile.
-                    let held = self.others_ready(pending.slot);
+                    let held: Vec<usize> = self.others_ready(pending.slot).collect();
                     if !held.is_empty() {
                         self.retry_loops.push(RetryLoop {
                             slot: pending.slot,
@@ -979,11 +980,11 @@ impl Tracer {
 impl Tracer {
     /// The other actors of a controlled step that the scheduler holds at a call it could
     /// release now (not a lock attempt that failed, not an actor that waits itself).
-    fn others_ready(&self, slot: usize) -> Vec<usize> {
+    fn others_ready(&self, slot: usize) -> impl Iterator<Item = usize> + '_ {
         self.slots
             .iter()
             .enumerate()
-            .filter(|&(other, t)| {
+            .filter(move |&(other, t)| {
                 other != slot
                     && t.as_ref().is_some_and(|t| {
                         t.controlled
@@ -994,7 +995,6 @@ impl Tracer {
                     })
             })
             .map(|(other, _)| other)
-            .collect()
     }
 
     /// The retry loops noted since the last call: an actor repeated a failing call while

@@ -9,6 +9,7 @@ pub(crate) use call::normalise;
 pub(crate) use call::read_memory;
 mod filter;
 mod footprint;
+mod locks;
 mod patience;
 mod probe;
 mod stuck;

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::call::{Call, FdTarget, Kind, Lock, LockMode};
+use super::call::{Call, FdTarget, Kind, Lock};
 use nix::libc;
 
 /// A failing visible call repeated this often in a row, or a failing attempt to acquire a
@@ -42,8 +42,8 @@ pub(crate) struct Patience {
 #[derive(Debug)]
 struct Repeats {
     call: String,
-    /// A lock request (`flock`, `fcntl`) on a file: only another actor's release of it
-    /// (an unlock or a downgrade of an overlapping range) ends a poll for it.
+    /// A lock request (`flock`, `fcntl`) on a named file: a poll for it ends when the kernel
+    /// would grant it.
     lock: Option<(PathBuf, Lock)>,
     /// Failed attempts to acquire, since the last success.
     failed: u32,
@@ -130,31 +130,38 @@ impl Patience {
         (wait != Wait::No && wait != before).then_some(wait)
     }
 
-    /// Another actor's `call` ran: what this one waited for may be there now. A poll for a
-    /// lock ends only with another actor's lock call (an unlock, or a downgrade): the holder
-    /// making progress towards its unlock does not release it, and waking the poller at each
-    /// of its calls lets a store's busy loop run out its timeout while the holder, with real
-    /// parallelism, would have finished in microseconds.
-    pub(crate) fn other_moved(&mut self, call: &Call) {
-        let polls_for_locks = self.wait == Wait::Polls
-            && self
-                .failing
-                .as_ref()
-                .is_none_or(|&(_, n)| n < POLLING_REPEATS);
-        if polls_for_locks {
-            let mut awaited = self.repeats.iter().filter(|r| r.failed >= POLLING_REPEATS);
-            let released = lock_on(call);
-            let wakes = awaited.all(|r| match (&r.lock, &released) {
-                (Some(wanted), Some(released)) => releases(released, wanted),
-                // Not a lock it waits for: anything may have changed.
-                (None, _) => true,
-                (Some(_), None) => false,
-            });
-            if !wakes {
-                return;
-            }
+    /// Another actor moved: what this one waited for may be there now. A poll for locks
+    /// goes on: it ends when the kernel would grant them (see [`Patience::awaited_locks`]),
+    /// not with the holder's progress towards its unlock, nor with another poller's busy
+    /// loop, whose unlocks release nothing awaited. Waking the poller at such calls lets a
+    /// store's busy loop run out its timeout while the holder, with real parallelism, would
+    /// have finished in microseconds.
+    pub(crate) fn other_moved(&mut self) {
+        if self.awaited_locks().is_none() {
+            self.forget();
         }
-        self.forget();
+    }
+
+    /// The locks it polls for (file and request), when locks are all it waits for: it may
+    /// run again once no other actor holds a lock that conflicts with them.
+    pub(crate) fn awaited_locks(&self) -> Option<Vec<&(PathBuf, Lock)>> {
+        if self.wait != Wait::Polls {
+            return None;
+        }
+        let awaited: Vec<&Repeats> = self
+            .repeats
+            .iter()
+            .filter(|r| r.failed >= POLLING_REPEATS)
+            .collect();
+        let streak_is_awaited = match &self.failing {
+            Some((key, n)) if *n >= POLLING_REPEATS => awaited.iter().any(|r| &r.call == key),
+            _ => true,
+        };
+        if awaited.is_empty() || !streak_is_awaited {
+            // It polls for a name to appear, or a lock not on a named file.
+            return None;
+        }
+        awaited.into_iter().map(|r| r.lock.as_ref()).collect()
     }
 
     /// A step begins: nothing is waited for yet.
@@ -179,33 +186,6 @@ fn lock_on(call: &Call) -> Option<(PathBuf, Lock)> {
         (Some((_, FdTarget::Path(path))), Some(lock)) => Some((path.clone(), lock)),
         _ => None,
     }
-}
-
-/// Whether `released` (another actor's lock call) may let `wanted` through: an unlock of the
-/// same file over an overlapping range. (A shared request may be a downgrade, but it is also
-/// every poller's failing attempt: SQLite downgrades by unlocking bytes.)
-fn releases(released: &(PathBuf, Lock), wanted: &(PathBuf, Lock)) -> bool {
-    let ((path, release), (wanted_path, want)) = (released, wanted);
-    if path != wanted_path || release.mode != LockMode::Unlock {
-        return false;
-    }
-    match (release.range, want.range) {
-        (Some(a), Some(b)) => overlaps(a, b),
-        // A whole-file lock (flock) or a range not known: assume it overlaps.
-        _ => true,
-    }
-}
-
-/// Whether two `fcntl` ranges (start, length; length 0 runs to the end of the file) overlap.
-fn overlaps((a_start, a_len): (i64, i64), (b_start, b_len): (i64, i64)) -> bool {
-    let end = |start: i64, len: i64| {
-        if len <= 0 {
-            i64::MAX
-        } else {
-            start.saturating_add(len)
-        }
-    };
-    a_start < end(b_start, b_len) && b_start < end(a_start, a_len)
 }
 
 #[cfg(test)]
@@ -363,31 +343,48 @@ mod tests {
         assert_eq!(changed, Some(Wait::Polls));
     }
 
-    /// A poll for a lock lasts while the holder writes towards its commit, and ends with its
-    /// unlock; a poll for a file ends with any change.
+    /// A poll for a lock lasts whatever the others do (the tracer ends it when the kernel
+    /// would grant the lock); a poll for a file ends with any move of another actor.
     #[test]
-    fn a_poll_for_a_lock_ends_with_a_lock_call_of_another_actor() {
+    fn a_poll_for_a_lock_outlasts_other_moves_and_a_poll_for_a_file_does_not() {
         let mut patience = Patience::default();
         let exclusive = lock(LockMode::Exclusive);
         patience.returned(&exclusive, "exclusive 120+1", EAGAIN, true);
         patience.returned(&lock(LockMode::Unlock), "unlock 123+1", 0, true);
+        assert_eq!(patience.awaited_locks(), None);
         patience.returned(&exclusive, "exclusive 120+1", EAGAIN, true);
         assert_eq!(patience.wait(), Wait::Polls);
-        patience.other_moved(&call(Kind::Write, None, 0));
-        patience.other_moved(&call(Kind::Rename, None, 0));
-        // Another poller's busy loop: its own read marks, and its failing attempts.
-        patience.other_moved(&lock_at(LockMode::Unlock, 123));
-        patience.other_moved(&lock(LockMode::Exclusive));
-        patience.other_moved(&lock(LockMode::Shared));
+        let wanted = (
+            PathBuf::from("/store/db-shm"),
+            Lock {
+                mode: LockMode::Exclusive,
+                range: Some((120, 1)),
+            },
+        );
+        assert_eq!(patience.awaited_locks(), Some(vec![&wanted]));
+        patience.other_moved();
         assert_eq!(patience.wait(), Wait::Polls);
-        patience.other_moved(&lock(LockMode::Unlock));
-        assert_eq!(patience.wait(), Wait::No);
 
+        let mut patience = Patience::default();
         let stat = call(Kind::Stat, None, 0);
         patience.returned(&stat, "newfstatat key", ENOENT, true);
         patience.returned(&stat, "newfstatat key", ENOENT, true);
         assert_eq!(patience.wait(), Wait::Polls);
-        patience.other_moved(&call(Kind::Rename, None, 0));
+        assert_eq!(patience.awaited_locks(), None);
+        patience.other_moved();
+        assert_eq!(patience.wait(), Wait::No);
+    }
+
+    /// A poll for an exclusive create is no poll for a lock: any move of another ends it.
+    #[test]
+    fn a_poll_for_an_exclusive_create_ends_with_any_move() {
+        let mut patience = Patience::default();
+        let create = call(Kind::Open, None, (libc::O_CREAT | libc::O_EXCL) as u64);
+        patience.returned(&create, "openat lock O_CREAT|O_EXCL", EEXIST, true);
+        patience.returned(&create, "openat lock O_CREAT|O_EXCL", EEXIST, true);
+        assert_eq!(patience.wait(), Wait::Polls);
+        assert_eq!(patience.awaited_locks(), None);
+        patience.other_moved();
         assert_eq!(patience.wait(), Wait::No);
     }
 

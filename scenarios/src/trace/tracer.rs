@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -21,9 +22,10 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::call::{Call, FdTarget, Kind};
+use super::call::{Call, FdTarget, Kind, LockMode};
 use super::filter::Filters;
 use super::footprint::{descriptor_inode, Footprint, Inode};
+use super::locks::held_locks;
 use super::patience::{Patience, Wait};
 use super::probe::Unavailable;
 use super::stuck::{self, ThreadState};
@@ -563,6 +565,7 @@ impl Tracer {
                     )],
                 });
             }
+            self.wake_lock_pollers(slots);
             let mut ready = Vec::new();
             let mut waiting = Vec::new();
             let mut spinning = false;
@@ -596,7 +599,10 @@ impl Tracer {
                     },
                     at,
                 );
-                if first.rewound || traced.patience.wait() != Wait::No {
+                // A poller's unlock goes with the ready calls: it never blocks, and another
+                // actor may wait for it (SQLite's busy loop drops its read lock there).
+                let unlocks = first.call.lock.is_some_and(|l| l.mode == LockMode::Unlock);
+                if first.rewound || (traced.patience.wait() != Wait::No && !unlocks) {
                     // A spinner can run on alone (its calls succeed); a rewound lock cannot.
                     spinning |= !first.rewound && traced.patience.wait() == Wait::Spins;
                     waiting.push(choice);
@@ -660,7 +666,7 @@ impl Tracer {
                     h.rewound = false;
                 }
                 if other != slot {
-                    t.patience.other_moved(&held.call);
+                    t.patience.other_moved();
                 }
             }
             if held.rewound {
@@ -668,6 +674,40 @@ impl Tracer {
                 let _ = ptrace::cont(held.tid, None);
             } else {
                 self.resume(held.tid, held.call, slot);
+            }
+        }
+    }
+
+    /// Actors of `slots` that poll for locks the kernel would now grant them (no other
+    /// actor holds a conflicting lock) run again. /proc/locks is read only when one polls.
+    fn wake_lock_pollers(&mut self, slots: &[usize]) {
+        let mut held = None;
+        for &slot in slots {
+            let Some(traced) = self.traced(slot) else {
+                continue;
+            };
+            let Some(awaited) = traced.patience.awaited_locks() else {
+                continue;
+            };
+            let held = held.get_or_insert_with(held_locks);
+            let free = awaited.iter().all(|(path, wanted)| {
+                // A file gone holds no lock.
+                let Ok(meta) = std::fs::metadata(path) else {
+                    return true;
+                };
+                !held.iter().any(|lock| {
+                    lock.inode == meta.ino()
+                        && lock.conflicts_with(wanted)
+                        // An owner /proc/locks does not name may be the poller itself.
+                        && lock.owner.is_some_and(|owner| {
+                            self.tasks.get(&Pid::from_raw(owner)) != Some(&slot)
+                        })
+                })
+            });
+            if free {
+                if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                    traced.patience.forget();
+                }
             }
         }
     }
@@ -1071,20 +1111,12 @@ impl Traced {
 }
 
 /// Inode numbers of the locks process `pid` holds (or open-file-description locks, whose
-/// owner /proc/locks does not name), from /proc/locks: `1: FLOCK ADVISORY WRITE 4242
-/// 08:02:1316 0 EOF`; waiters (`1: -> FLOCK ...`) hold nothing.
+/// owner /proc/locks does not name).
 fn locked_inodes(pid: i32) -> Vec<u64> {
-    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter(|line| !line.contains("->"))
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let owner: i32 = fields.get(4)?.parse().ok()?;
-            let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
-            (owner == pid || owner == -1).then_some(inode)
-        })
+    held_locks()
+        .into_iter()
+        .filter(|lock| lock.owner.is_none_or(|owner| owner == pid))
+        .map(|lock| lock.inode)
         .collect()
 }
 

@@ -51,6 +51,9 @@ pub enum Coverage {
         exact: bool,
         /// Decisions in the longest schedule.
         longest: usize,
+        /// The largest bound whose every schedule ran (the search deepens its bound from 0:
+        /// when the whole bound was not exhausted, a smaller one may have been).
+        exhausted_within: Option<u32>,
     },
     /// Randomized schedules with a stated per-round bound.
     Pct {
@@ -153,12 +156,17 @@ impl fmt::Display for Coverage {
                 ..
             } => write!(
                 f,
-                "all {schedules} schedules {bound}{} \
-                 (exhaustive within the bound; longest {longest} decisions)",
+                "every schedule {bound}{} in {schedules} schedules (exhaustive within the \
+                 bound{}; longest {longest} decisions)",
                 if *reduction {
                     ", up to reordering calls that commute"
                 } else {
                     ""
+                },
+                if *preemptions == crate::explore::UNBOUNDED {
+                    ""
+                } else {
+                    ", deepened from 0 preemptions: the smaller bounds' schedules ran again"
                 },
                 bound = within(*preemptions)
             ),
@@ -167,15 +175,23 @@ impl fmt::Display for Coverage {
                 preemptions,
                 reduction,
                 exact,
+                exhausted_within,
                 ..
             } => write!(
                 f,
                 "{schedules} schedules {bound}{}; the bound was NOT exhausted (raise \
-                 --rounds){}",
+                 --rounds){}{}",
                 if *reduction {
                     ", up to reordering calls that commute"
                 } else {
                     ""
+                },
+                match exhausted_within {
+                    Some(smaller) => format!(
+                        "; every schedule {} ran (the search deepens its bound from 0)",
+                        within(*smaller)
+                    ),
+                    None => String::new(),
                 },
                 if *exact {
                     ""
@@ -249,6 +265,7 @@ mod tests {
             bound_exhausted: true,
             exact: true,
             longest: 31,
+            exhausted_within: Some(2),
         };
         let json = serde_json::to_value(&dfs).expect("plain data");
         assert_eq!(json["strategy"], "dfs");

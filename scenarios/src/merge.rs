@@ -396,6 +396,13 @@ fn coverage(parts: &[&Value]) -> Value {
         json!(every("bound_exhausted")),
     );
     joined.insert("exact".to_owned(), json!(every("exact")));
+    // A bound every part exhausted (the smallest of theirs; none if one part has none).
+    let within = all
+        .iter()
+        .map(|c| c["exhausted_within"].as_u64())
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|bounds| bounds.into_iter().min());
+    joined.insert("exhausted_within".to_owned(), json!(within));
     joined.insert("longest".to_owned(), json!(longest.unwrap_or(0)));
     Value::Object(joined)
 }

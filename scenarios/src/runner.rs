@@ -664,8 +664,13 @@ impl Scenario<'_> {
             .as_mut()
             .filter(|c| c.foreign() && result.is_ok())
         {
-            controlled.end_round(&mut []);
+            let schedule = controlled.end_round(&mut []);
             let _ = area.remove_all(&name);
+            if schedule.more {
+                // A smaller bound held none of this part's schedules: the next bound's
+                // search goes on (a deepening search: at most once per bound).
+                return Next::Continue;
+            }
             let part = self.part.unwrap_or(0);
             if report.rounds == 0 {
                 if let Some(part) = report.part.as_mut() {

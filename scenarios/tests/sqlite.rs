@@ -173,6 +173,38 @@ fn three_racing_sqlite_stores_pass_under_pct() {
     }
 }
 
+/// Two processes setting the journal mode of a fresh database: SQLite answers one "database
+/// is locked" at once. The race needs a preemption early in rounds of about 140 decisions,
+/// which DFS within 2 preemptions reaches only after every later one (0 of 1000 schedules
+/// found it); the search deepens its bound from 0, and the exhausted 1-preemption search finds
+/// it. Chance finds it in about 1 round in 20.
+#[test]
+fn an_early_preemption_in_a_long_round_is_reached_by_deepening_the_bound() {
+    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = script.to_str().expect("utf-8 path");
+    let python = python3();
+    let (code, text, report) = check_json(&[
+        "--require-systematic",
+        "--rounds",
+        "300",
+        "--scenario",
+        "keygen-race",
+        "--seed",
+        "5",
+        "--adapter",
+        &python,
+        script,
+        "wal-full",
+        "pragma-once",
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    let row = scenario(&report, "keygen-race");
+    assert_eq!(row["status"], "failed", "{text}");
+    assert_eq!(row["coverage"]["strategy"], "dfs", "{text}");
+    assert_eq!(row["coverage"]["exhausted_within"], 1, "{text}");
+    assert!(text.contains("BUSY (database is locked)"), "{text}");
+}
+
 /// The first violating state's description.
 fn state_line(text: &str) -> &str {
     text.lines()

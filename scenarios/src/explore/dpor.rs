@@ -466,8 +466,8 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::UNBOUNDED;
-    use crate::explore::{Explorer, Strategy as Search};
+    use super::{Dpor, UNBOUNDED};
+    use crate::explore::{Explorer, Scheduler, Strategy as Search};
     use crate::trace::{Choice, Footprint, Object};
 
     /// A step of a simulated actor: read or write one of a few shared variables.
@@ -506,17 +506,35 @@ mod tests {
         strategy: Search,
         part: Option<usize>,
     ) -> (BTreeSet<Outcome>, Vec<Vec<usize>>) {
-        explore_slots(program, strategy, part, 0)
+        explore_slots(program, strategy, part, 0, false)
     }
 
-    /// The same, with actor `a` in tracer slot `a + first` (a verifier may hold slot 0).
+    /// The search of `strategy`'s bound alone, as a part's is (no deepening from 0).
+    fn direct(strategy: &Search) -> Box<dyn Scheduler> {
+        match *strategy {
+            Search::Dfs {
+                preemptions,
+                reduction: true,
+            } => Box::new(Dpor::new(preemptions)),
+            Search::Dfs { preemptions, .. } => Box::new(super::super::dfs::Dfs::new(preemptions)),
+            _ => unreachable!("a DFS"),
+        }
+    }
+
+    /// The same, with actor `a` in tracer slot `a + first` (a verifier may hold slot 0), the
+    /// bound searched `direct`ly or deepened from 0.
     fn explore_slots(
         program: &[Vec<Step>],
         strategy: Search,
         part: Option<usize>,
         first: usize,
+        direct_search: bool,
     ) -> (BTreeSet<Outcome>, Vec<Vec<usize>>) {
+        let search = direct(&strategy);
         let mut explorer = Explorer::new(strategy, program.len(), 1);
+        if direct_search {
+            explorer.scheduler = search;
+        }
         if let Some(actor) = part {
             explorer = explorer.part(actor);
         }
@@ -606,7 +624,7 @@ mod tests {
 
         /// The parts of a sharded search (one per actor run at the split) are disjoint, and
         /// together they run exactly the schedules of the whole search, with or without the
-        /// reduction, bounded or not.
+        /// reduction, bounded (deepened from 0 alike) or not.
         #[test]
         fn the_parts_of_a_search_make_up_the_whole(
             program in program(4, 5),
@@ -615,14 +633,30 @@ mod tests {
             first in 0..2usize,
         ) {
             let search = || dfs(bound, reduction);
-            let (_, mut whole) = explore_slots(&program, search(), None, first);
+            let (_, mut whole) = explore_slots(&program, search(), None, first, false);
             let mut parts = Vec::new();
             for part in 0..program.len() {
-                parts.extend(explore_slots(&program, search(), Some(part), first).1);
+                parts.extend(explore_slots(&program, search(), Some(part), first, false).1);
             }
             whole.sort();
             parts.sort();
             prop_assert_eq!(parts, whole);
+        }
+
+        /// The deepening search runs the search of each bound from 0 to its own, in turn,
+        /// each to its end.
+        #[test]
+        fn a_deepening_search_runs_each_smaller_bound_in_turn(
+            program in program(4, 5),
+            bound in 0..3u32,
+            reduction in any::<bool>(),
+        ) {
+            let (_, deepened) = explore_slots(&program, dfs(bound, reduction), None, 0, false);
+            let mut each = Vec::new();
+            for smaller in 0..=bound {
+                each.extend(explore_slots(&program, dfs(smaller, reduction), None, 0, true).1);
+            }
+            prop_assert_eq!(deepened, each);
         }
     }
 

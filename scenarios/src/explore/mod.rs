@@ -11,6 +11,7 @@
 //! preemptions and the steps counted so far. A schedule is a word over actor indices, one
 //! letter per released store call.
 
+mod deepening;
 mod dfs;
 mod dpor;
 mod pct;
@@ -211,6 +212,11 @@ pub(crate) trait Scheduler: Send {
     fn pct_bound(&self) -> Option<PctBound> {
         None
     }
+    /// The largest preemption bound whose every schedule ran as planned (a bounded search
+    /// that deepens its bound).
+    fn exhausted_within(&self) -> Option<u32> {
+        None
+    }
     /// Explore only the schedules that run `actor` at the split ([`Point::is_split`]).
     fn set_part(&mut self, _actor: usize) {}
     /// The round just ended belongs to another part (its split ran another actor, or it had
@@ -251,13 +257,25 @@ impl Explorer {
     pub fn new(strategy: Strategy, actors: usize, seed: u64) -> Explorer {
         let scheduler: Box<dyn Scheduler> = match &strategy {
             Strategy::Dfs {
+                preemptions: UNBOUNDED,
+                reduction: true,
+            } => Box::new(dpor::Dpor::new(UNBOUNDED)),
+            Strategy::Dfs {
+                preemptions: UNBOUNDED,
+                reduction: false,
+            } => Box::new(dfs::Dfs::new(UNBOUNDED)),
+            Strategy::Dfs {
                 preemptions,
                 reduction: true,
-            } => Box::new(dpor::Dpor::new(*preemptions)),
+            } => Box::new(deepening::Deepening::new(*preemptions, |bound| {
+                Box::new(dpor::Dpor::new(bound))
+            })),
             Strategy::Dfs {
                 preemptions,
                 reduction: false,
-            } => Box::new(dfs::Dfs::new(*preemptions)),
+            } => Box::new(deepening::Deepening::new(*preemptions, |bound| {
+                Box::new(dfs::Dfs::new(bound))
+            })),
             Strategy::Pct { depth } => Box::new(pct::Pct::new(*depth, actors, seed)),
             Strategy::Replay(word) => Box::new(replay::Replay::new(word.clone())),
         };
@@ -307,6 +325,12 @@ impl Explorer {
     /// Some round did not follow its plan: a DFS cannot claim its bound.
     pub fn inexact(&self) -> bool {
         self.scheduler.inexact()
+    }
+
+    /// The largest preemption bound whose every schedule ran as planned: the whole bound when
+    /// it was exhausted, else a smaller one the search deepened through.
+    pub fn exhausted_within(&self) -> Option<u32> {
+        self.scheduler.exhausted_within()
     }
 
     /// Decisions in the longest round so far.
@@ -426,19 +450,28 @@ mod tests {
         assert_eq!(explore(2, 2, 0), vec![vec![0, 0, 1, 1], vec![1, 1, 0, 0]]);
     }
 
+    /// The bound deepens: every schedule without preemption, then every one with at most 1
+    /// (which runs those two again), each once within its bound's search.
     #[test]
-    fn dfs_runs_every_schedule_within_the_bound_once() {
+    fn dfs_runs_every_schedule_within_each_bound_once() {
         let words = explore(3, 3, 1);
-        let mut unique = words.clone();
+        let (first, second) = words.split_at(2);
+        assert_eq!(first, [vec![0, 0, 0, 1, 1, 1], vec![1, 1, 1, 0, 0, 0]]);
+        let mut unique = second.to_vec();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), words.len(), "no schedule twice");
+        assert_eq!(
+            unique.len(),
+            second.len(),
+            "no schedule twice within a bound"
+        );
         // With one preemption: the first actor runs 1..=3 steps, the other all of its
         // steps, then the rest: for each first actor, the switch point 1, 2 or 3 (3 is no
         // preemption): 2 × 3 = 6 schedules.
-        assert_eq!(words.len(), 6, "{words:?}");
-        // Unbounded, every interleaving of 3+3 steps: C(6,3) = 20.
-        assert_eq!(explore(3, 3, 10).len(), 20);
+        assert_eq!(second.len(), 6, "{words:?}");
+        assert!(first.iter().all(|w| second.contains(w)), "{words:?}");
+        // Unbounded (no deepening), every interleaving of 3+3 steps: C(6,3) = 20.
+        assert_eq!(explore(3, 3, UNBOUNDED).len(), 20);
     }
 
     #[test]

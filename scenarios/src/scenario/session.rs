@@ -80,6 +80,7 @@ impl Controlled {
                 bound_exhausted: explorer.exhausted(),
                 exact: !explorer.inexact(),
                 longest: explorer.longest(),
+                exhausted_within: explorer.exhausted_within(),
             },
             Strategy::Pct { depth } => {
                 let bound = explorer.pct_bound();

@@ -14,6 +14,11 @@ Usage: sqlite_store.py MODE
   off           journal_mode=DELETE, synchronous=OFF: nothing is synced; commits are lost and
                 the database can be left corrupt.
 
+A second argument, `pragma-once`, makes the store set its journal mode once, without the retry
+a careful store needs: two processes opening a fresh database both set it, and SQLite answers
+one "database is locked" at once, without its busy handler (a race the controlled mode must
+find).
+
 Like a long-running application, the store keeps one connection per store open between
 requests: closing the last connection checkpoints the WAL, which syncs it, and would hide
 NORMAL's loss. A request on a store whose database file was replaced or removed reopens it.
@@ -21,6 +26,7 @@ NORMAL's loss. A request on a store whose database file was replaced or removed 
 import json, os, sqlite3, sys, time
 
 MODE = sys.argv[1]
+PRAGMA_ONCE = sys.argv[2:] == ["pragma-once"]
 JOURNAL, SYNCHRONOUS = {
     "wal-full": ("WAL", "FULL"),
     "wal-normal": ("WAL", "NORMAL"),
@@ -99,7 +105,7 @@ def set_journal_mode(conn):
             conn.execute(f"PRAGMA journal_mode={JOURNAL}")
             return
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
+            if PRAGMA_ONCE or "locked" not in str(e) or time.monotonic() > deadline:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.05)

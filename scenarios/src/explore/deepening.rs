@@ -1,0 +1,133 @@
+//! Iterative preemption bounding (CHESS; Musuvathi and Qadeer, PLDI'07): the bounded search
+//! runs with at most 0 preemptions, then at most 1, and so on up to the bound.
+//!
+//! A DFS backtracks from the end of a round, so within one bound it tries every late
+//! preemption before an early one. In a round of hundreds of decisions (a SQLite store opening
+//! a fresh database) the budget runs out long before it reaches a race that needs an early
+//! preemption. Each smaller bound is exhausted in few schedules (with one preemption, about as
+//! many as the round has contested decisions) and reaches that race there. What it costs: the
+//! search within the next bound runs the smaller bound's schedules again.
+//!
+//! A part of a sharded run (`--shard`) deepens its bound as the whole run does. Where a smaller
+//! bound holds none of its schedules (its actor cannot run at the split without a
+//! preemption), that search's one round is another part's and goes uncounted, and the next
+//! bound's search follows.
+
+use super::walk::Walk;
+use super::{Point, RoundEnd, Scheduler};
+
+pub(super) struct Deepening {
+    bound: u32,
+    /// The bound of the search that runs now.
+    current: u32,
+    search: Box<dyn Scheduler>,
+    new_search: fn(u32) -> Box<dyn Scheduler>,
+    /// Some search of a smaller bound left its plan.
+    inexact: bool,
+    /// The largest bound whose search ran to its end, every round as planned.
+    exhausted_within: Option<u32>,
+    /// Only the schedules that run this actor at the split (`--shard`).
+    part: Option<usize>,
+    /// Rounds of the search that runs now.
+    rounds: u32,
+    /// The search of the current bound ended: the next round begins the next bound's (not
+    /// before, so that what is asked of the round that just ended is answered for it).
+    deepen: bool,
+}
+
+impl Deepening {
+    /// Searches up to `bound` preemptions, each made by `new_search`.
+    pub(super) fn new(bound: u32, new_search: fn(u32) -> Box<dyn Scheduler>) -> Deepening {
+        Deepening {
+            bound,
+            current: 0,
+            search: new_search(0),
+            new_search,
+            inexact: false,
+            exhausted_within: None,
+            part: None,
+            rounds: 0,
+            deepen: false,
+        }
+    }
+}
+
+impl Scheduler for Deepening {
+    fn begin_round(&mut self) {
+        if std::mem::take(&mut self.deepen) {
+            self.current += 1;
+            self.rounds = 0;
+            self.search = (self.new_search)(self.current);
+            if let Some(actor) = self.part {
+                self.search.set_part(actor);
+            }
+        }
+        self.search.begin_round();
+    }
+
+    fn barrier(&mut self, index: usize) {
+        self.search.barrier(index);
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> usize {
+        self.search.choose(point)
+    }
+
+    fn end_round(&mut self, round: &RoundEnd) -> bool {
+        self.rounds += 1;
+        if self.search.end_round(round) {
+            return true;
+        }
+        // A part's search whose first round is another part's holds nothing of this part
+        // within this bound; a later one left its plan before the split: it stops there.
+        let left_plan = self.search.foreign() && self.rounds > 1;
+        if left_plan || self.current >= self.bound {
+            return false;
+        }
+        if self.search.inexact() {
+            self.inexact = true;
+        } else {
+            self.exhausted_within = Some(self.current);
+        }
+        self.deepen = true;
+        true
+    }
+
+    fn uses_footprints(&self) -> bool {
+        self.search.uses_footprints()
+    }
+
+    fn walk(&self) -> Option<&Walk> {
+        self.search.walk()
+    }
+
+    fn exhausted(&self) -> bool {
+        self.current == self.bound && self.search.exhausted()
+    }
+
+    fn diverged(&self) -> bool {
+        self.search.diverged()
+    }
+
+    fn inexact(&self) -> bool {
+        // The whole bound's search covers the smaller bounds' schedules by itself.
+        self.search.inexact() || (self.inexact && !self.exhausted())
+    }
+
+    fn exhausted_within(&self) -> Option<u32> {
+        if self.exhausted() && !self.search.inexact() {
+            Some(self.bound)
+        } else {
+            self.exhausted_within
+        }
+    }
+
+    fn set_part(&mut self, actor: usize) {
+        self.part = Some(actor);
+        self.search.set_part(actor);
+    }
+
+    fn foreign(&self) -> bool {
+        self.search.foreign()
+    }
+}

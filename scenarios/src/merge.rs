@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use crate::protocol::PROTOCOL;
 use crate::report::{printable, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION};
 use crate::scenario::CATALOGUE;
 
@@ -41,6 +42,17 @@ pub enum MergeError {
         other: PathBuf,
         a: String,
         b: String,
+    },
+    #[error(
+        "{path} was written by keyrace {theirs}; this is keyrace {ours}: the report format and \
+         the schedules may differ between versions, so merge the shards with the keyrace that \
+         wrote them, or run them again with this one"
+    )]
+    OtherRunner {
+        path: PathBuf,
+        /// Its version and protocol, as the report says them.
+        theirs: String,
+        ours: String,
     },
     #[error("the shards do not make up the run: {0}")]
     Incomplete(String),
@@ -188,6 +200,19 @@ fn read(path: &Path) -> Result<Value, MergeError> {
         return Err(MergeError::NotAReport {
             path: path.to_owned(),
             why: format!("it has no {field:?}"),
+        });
+    }
+    let version = |report_version: &str, protocol: &str| format!("{report_version} ({protocol})");
+    let ours = version(env!("CARGO_PKG_VERSION"), PROTOCOL);
+    let theirs = version(
+        value["version"].as_str().unwrap_or("?"),
+        value["protocol"].as_str().unwrap_or("?"),
+    );
+    if theirs != ours {
+        return Err(MergeError::OtherRunner {
+            path: path.to_owned(),
+            theirs,
+            ours,
         });
     }
     if !value["scenarios"].is_array() {

@@ -175,6 +175,22 @@ fn merge_refuses_what_is_not_the_shards_of_one_run() {
         said.contains("seed is 5 in one and 6 in the other"),
         "{said}"
     );
+    // Shards written by another keyrace: refused, with the reason, even when they agree.
+    let mut older = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json");
+        report["version"] = serde_json::json!("0.0.1");
+        let old = dir.path().join(format!("old-{i}.json"));
+        std::fs::write(&old, report.to_string()).expect("write");
+        older.push(old);
+    }
+    let (code, said, _) = merge(&[&older[0], &older[1]]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("was written by keyrace 0.0.1 (keyrace-adapter/1); this is keyrace"),
+        "{said}"
+    );
     // A shard that lost its last scenario (interrupted before it: crash-consume, whole in
     // shard 1), or one part of a race: the parts do not add up.
     for (shard, scenario) in [(0, "crash-consume"), (1, "double-bootstrap")] {

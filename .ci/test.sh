@@ -23,3 +23,11 @@ if grep -E '^keyrace-(core|mutants|harness|scenarios|witness) ' <<<"$deps"; then
     echo "keyrace-example-store's production dependencies reach beyond keyrace-fs" >&2
     exit 1
 fi
+# The runner as a library (a store's cargo test) needs no cipher, database or reference crate
+# without its default `reference` feature; and it builds and passes its lint that way.
+deps=$(cargo tree -p keyrace-scenarios --no-default-features -e normal --prefix none)
+if grep -E '^(rusqlite|postgres|aes-gcm|hkdf|ureq|keyrace-core|keyrace-mutants) ' <<<"$deps"; then
+    echo "keyrace-scenarios without its reference feature reaches a cipher, database or reference crate" >&2
+    exit 1
+fi
+cargo clippy -p keyrace-scenarios --no-default-features --lib -- -D warnings

@@ -1,7 +1,10 @@
-//! keyrace-protocol: the keyrace-adapter/1 wire protocol, with serde as its only dependency.
+//! keyrace-protocol: the keyrace-adapter/1 wire protocol (serde, base64 and thiserror its only
+//! dependencies).
 //!
 //! - [`ErrorCode`]: the stable error codes every layer and every adapter uses.
 //! - [`Hello`], [`Request`] / [`Op`], [`Reply`] / [`Success`] / [`Failure`]: the JSON lines.
+//! - [`head::SignedTreeHead`]: a witness server's tree head, as the protocol spells it.
+//! - [`MASTER_KEY_ENV`]: the environment variable an adapter finds a master key in.
 //! - [`serve`]: an adapter's whole loop. A Rust adapter for a new store is its store calls and
 //!   a match:
 //!
@@ -25,9 +28,14 @@
 //! ```
 
 mod code;
+pub mod head;
 mod message;
 mod serve;
 
 pub use code::{ErrorCode, UnknownCode};
 pub use message::*;
 pub use serve::serve;
+
+/// Name of the environment variable holding the master key (a store that reads its key from
+/// the environment; the runner sets or clears it for the actors it starts).
+pub const MASTER_KEY_ENV: &str = "KEYRACE_MASTER_KEY";

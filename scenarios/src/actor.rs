@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use keyrace_core::{ErrorCode, MASTER_KEY_ENV};
+use keyrace_protocol::{ErrorCode, MASTER_KEY_ENV};
 
 use crate::protocol::{Code, Hello, Op, OpName, Reply, Request, Summary};
 use crate::reaper;

@@ -12,9 +12,13 @@
 //!   [`Check`]: the same from Rust, as a builder (a dependent's `cargo test`).
 //! - [`trace`]: adapters under ptrace and seccomp; [`explore`]: controlled interleavings
 //!   (DFS, PCT, replay); [`crash`]: crash states of a recorded operation (`--explore`).
-//! - [`adapter`]: the reference adapter over `keyrace-core`, and its mutants.
+//! - `adapter` (the `reference` feature, on by default): the reference adapter over
+//!   `keyrace-core`, and its mutants, which the `keyrace` binary serves. Without the feature
+//!   the runner library needs no cipher, database or reference crate: a store's `cargo test`
+//!   depends on `keyrace-scenarios = { default-features = false }`.
 
 pub mod actor;
+#[cfg(feature = "reference")]
 pub mod adapter;
 pub mod builder;
 pub mod config;

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use keyrace_core::ErrorCode;
+use keyrace_protocol::ErrorCode;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

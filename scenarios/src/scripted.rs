@@ -8,8 +8,8 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use keyrace_core::bootstrap::SignedTreeHead;
-use keyrace_core::ErrorCode;
+use keyrace_protocol::head::SignedTreeHead;
+use keyrace_protocol::ErrorCode;
 use keyrace_witness::http::{HttpRequest, HttpResponse, HttpServer};
 use keyrace_witness::wire::{bearer, Preset, AUTHORIZATION, WITNESS_PATH};
 

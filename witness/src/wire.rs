@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use keyrace_core::ErrorCode;
+use keyrace_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// The path of the guarded operation.
@@ -156,7 +156,7 @@ impl FromStr for Preset {
 /// A refusal's code (in keyrace's spelling) and message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// A stable code of `keyrace_core::ErrorCode` (`BOOTSTRAP_ALREADY_CONSUMED`, ...).
+    /// A stable code of `keyrace_protocol::ErrorCode` (`BOOTSTRAP_ALREADY_CONSUMED`, ...).
     pub code: String,
     pub message: String,
 }

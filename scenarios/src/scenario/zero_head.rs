@@ -5,7 +5,7 @@
 //!
 //! Actors: the verifier bootstraps (200 with the zero head); a restarted verifier calls again.
 
-use keyrace_core::bootstrap::SignedTreeHead;
+use keyrace_protocol::head::SignedTreeHead;
 
 use super::witness_call::{api_key, cache_dir, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};

@@ -20,20 +20,40 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
         .position(|op| *op == FsOp::Ack)
         .unwrap_or(ops.len());
     // A live file (named before the operation, and not a leftover later renamed over another)
-    // changed in place, partly kept: the update was not atomic, whatever was synced.
+    // whose existing bytes the operation changed (an overwrite or a truncation, not an
+    // append: a log such as SQLite's WAL grows by appends, and wants an fsync, not a rename),
+    // partly kept: the update was not atomic, whatever was synced.
     let renamed = |ino: Ino| {
         ops[..end]
             .iter()
             .any(|op| matches!(op, FsOp::Rename { ino: r, .. } if *r == ino))
     };
+    let live_len = |ino: Ino| {
+        snapshot
+            .files
+            .iter()
+            .find(|(_, live, ..)| *live == ino)
+            .map(|(.., data)| data.len() as u64)
+    };
+    let overwrites = |op: &FsOp, len: u64| match op {
+        FsOp::Write { offset, .. } => *offset < len,
+        FsOp::SetLen { len: to, .. } => *to < len,
+        _ => false,
+    };
     let mut in_place: BTreeMap<Ino, usize> = BTreeMap::new();
     for (i, op) in ops[..end].iter().enumerate() {
         if let Some(ino) = data_ino(op) {
-            if snapshot.files.iter().any(|(_, live, ..)| *live == ino) && !renamed(ino) {
+            if live_len(ino).is_some() && !renamed(ino) {
                 in_place.entry(ino).or_insert(i);
             }
         }
     }
+    in_place.retain(|&ino, _| {
+        let len = live_len(ino).unwrap_or(0);
+        ops[..end]
+            .iter()
+            .any(|op| data_ino(op) == Some(ino) && overwrites(op, len))
+    });
     let mut half_done = BTreeSet::new();
     for (&ino, &first) in &in_place {
         let data: Vec<usize> = (first..end)
@@ -277,6 +297,33 @@ mod tests {
             fixes,
             ["fix: op 0 (set length of #1 to 0) changes the live file secrets/aa in place, and a \
               power loss left it half done: write a temp file, fsync it and rename it over"]
+        );
+    }
+
+    /// A log appended to (SQLite's WAL grows by frames past its end): an append that a power
+    /// loss kept in part wants the file's fsync, not a temp file and a rename.
+    #[test]
+    fn an_unsynced_append_to_a_live_file_names_only_its_fsync() {
+        let snapshot = store_with_aa();
+        let len = snapshot
+            .files
+            .iter()
+            .find(|(_, ino, ..)| *ino == 1)
+            .map(|(.., data)| data.len() as u64)
+            .expect("secrets/aa");
+        let append = |at: u64| FsOp::Write {
+            ino: 1,
+            offset: at,
+            data: b"frame".to_vec(),
+        };
+        let ops = [append(len), append(len + 5), FsOp::Ack];
+        assert_eq!(
+            all_fixes(&ops),
+            [format!(
+                "fix: fsync the file secrets/aa after op 1 (write #1 5 bytes at {}), before the \
+                 acknowledgement (op 2)",
+                len + 5
+            )]
         );
     }
 

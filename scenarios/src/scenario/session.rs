@@ -138,19 +138,21 @@ fn retry_loop_text(retry: &RetryLoop, count: usize) -> String {
     };
     if retry.failing {
         format!(
-            "note: actor {} repeated the failing call `{}` while the scheduler held {}, which \
-             then ran first{times}. A store that gives up after so few attempts fails the same \
-             way when the system preempts the other process for that long",
+            "note: actor {} repeated the failing call `{}` while the scheduler held {}; from \
+             then on the scheduler ran the others before it where it could{times}. A store that \
+             gives up after so few attempts fails the same way when the system preempts the \
+             other process for that long",
             retry.slot,
             retry.call,
             held.join(" and ")
         )
     } else {
         format!(
-            "note: actor {} made `{}` over and over while the scheduler held {}, which then ran \
-             first{times}: a retry loop whose calls succeed (a lock query the tracer does not \
-             stop said wait). A store that gives up after so many rounds fails the same way \
-             when the system preempts the other process for that long",
+            "note: actor {} made `{}` over and over while the scheduler held {}; from then on \
+             the scheduler ran the others before it where it could{times}: a retry loop whose \
+             calls succeed (a lock query the tracer does not stop said wait). A store that gives \
+             up after so many rounds fails the same way when the system preempts the other \
+             process for that long",
             retry.slot,
             retry.call,
             held.join(" and ")

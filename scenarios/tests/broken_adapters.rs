@@ -30,16 +30,26 @@ fn check_script(script: &str, scenario: &str) -> (Option<i32>, String, Duration)
     (output.status.code(), text(&output), started.elapsed())
 }
 
+/// Every helper pid the adapters appended to `pid_file` (one line each: a scenario starts one
+/// adapter per actor, so they must append, not truncate each other's lines) is not running.
 fn assert_gone(pid_file: &Path) {
-    let pid = std::fs::read_to_string(pid_file).expect("the adapter wrote its helper's pid");
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-    // Gone, or a zombie waiting for a reaper that is not ours: either way, not running.
-    if let Ok(stat) = stat {
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next());
-        assert_eq!(state, Some("Z"), "helper still running: {stat}");
+    let pids = std::fs::read_to_string(pid_file).expect("the adapters wrote their helpers' pids");
+    let pids: Vec<&str> = pids.lines().map(str::trim).collect();
+    assert!(!pids.is_empty(), "no helper pid written");
+    for pid in pids {
+        assert!(
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()),
+            "not a pid: {pid:?}"
+        );
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        // Gone, or a zombie waiting for a reaper that is not ours: either way, not running.
+        if let Ok(stat) = stat {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            assert_eq!(state, Some("Z"), "helper {pid} still running: {stat}");
+        }
     }
 }
 
@@ -83,7 +93,7 @@ fn adapter_that_never_answers_times_out_and_is_killed_with_its_children() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("pid");
     let script = format!(
-        "sleep 300 & echo $! > {}; echo '{HELLO}'; echo 'thinking...' >&2; wait",
+        "sleep 300 & echo $! >> {}; echo '{HELLO}'; echo 'thinking...' >&2; wait",
         pid_file.display()
     );
     let (code, report, took) = check_script(&script, "put-race");
@@ -124,7 +134,7 @@ fn ctrl_c_kills_and_reaps_every_adapter() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("pid");
     let script = format!(
-        "sleep 300 & echo $! > {}; echo '{HELLO}'; wait",
+        "sleep 300 & echo $! >> {}; echo '{HELLO}'; wait",
         pid_file.display()
     );
     let mut child = std::process::Command::new(common::keyrace_bin())

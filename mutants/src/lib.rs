@@ -10,6 +10,7 @@
 
 pub mod grace;
 pub mod keygen;
+pub mod memo;
 pub mod open;
 pub mod put;
 pub mod witness;
@@ -47,6 +48,8 @@ pub enum Mutant {
     DeleteRewritesAll,
     /// [`put::delete_no_dir_fsync`].
     DeleteNoDirFsync,
+    /// [`memo::recall`]: a get answered from the process's memory of its own writes.
+    GetFromProcessMemory,
     /// [`open::leaking_a_handle_on_failure`].
     OpenLeaksHandle,
     /// [`open::reset_after_open`].
@@ -96,6 +99,7 @@ impl Mutant {
         Mutant::GetSwallowsErrors,
         Mutant::DeleteRewritesAll,
         Mutant::DeleteNoDirFsync,
+        Mutant::GetFromProcessMemory,
         Mutant::OpenLeaksHandle,
         Mutant::ResetNeedsOpen,
         Mutant::GraceCheckThenSet,
@@ -130,6 +134,7 @@ impl Mutant {
             Mutant::GetSwallowsErrors => "get-swallows-errors",
             Mutant::DeleteRewritesAll => "delete-rewrites-all",
             Mutant::DeleteNoDirFsync => "delete-no-dir-fsync",
+            Mutant::GetFromProcessMemory => "get-from-process-memory",
             Mutant::OpenLeaksHandle => "open-leaks-handle",
             Mutant::ResetNeedsOpen => "reset-needs-open",
             Mutant::GraceCheckThenSet => "grace-check-then-set",

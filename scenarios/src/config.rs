@@ -107,6 +107,8 @@ pub struct Config {
     pub timeout: Duration,
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    /// Write the first history that did not linearize as a timeline page (`--html`).
+    pub html: Option<PathBuf>,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
     /// Stop each scenario at its first violating round.
@@ -178,6 +180,7 @@ impl Config {
             timeout: DEFAULT_TIMEOUT,
             json: None,
             junit: None,
+            html: None,
             progress: false,
             fail_fast: false,
             mode: RunMode::Full,

@@ -420,6 +420,33 @@ fn hung_text(hung: &str) -> String {
     )
 }
 
+/// `--html`: the first history of the run that did not linearize, as a timeline page.
+#[allow(clippy::too_many_arguments)]
+fn write_timeline(
+    cfg: &Config,
+    env: &mut Env<'_>,
+    def: &ScenarioDef,
+    index: u32,
+    history: &keyrace_history::History,
+    failure: &keyrace_history::Failure,
+    repro: &str,
+    report: &mut ScenarioReport,
+) {
+    let Some(path) = cfg.html.as_ref().filter(|_| !env.wrote_html) else {
+        return;
+    };
+    env.wrote_html = true;
+    let title = format!("keyrace: {} round {index} is not linearizable", def.id);
+    let page = keyrace_history::timeline::html(history, failure, &title, repro);
+    report.notes.push(match std::fs::write(path, page) {
+        Ok(()) => format!("round {index}'s timeline was written to {}", path.display()),
+        Err(e) => format!(
+            "could not write round {index}'s timeline to {}: {e}",
+            path.display()
+        ),
+    });
+}
+
 fn not_run(def: &ScenarioDef, reason: String) -> ScenarioReport {
     let mut report = ScenarioReport::new(def.id);
     report.skipped_reason = Some(reason);
@@ -648,6 +675,7 @@ impl Scenario<'_> {
             violations: Vec::new(),
             not_reached: Vec::new(),
             skip: None,
+            timeline: None,
         };
         if let Some(controlled) = env.controlled.as_mut() {
             controlled.begin_round();
@@ -710,6 +738,9 @@ impl Scenario<'_> {
                 repro = cfg.repro_schedule(def.id, &word);
             }
             exhausted = !schedule.more;
+        }
+        if let Some((history, failure)) = round.timeline.take() {
+            write_timeline(cfg, env, def, index, &history, &failure, &repro, report);
         }
         report.record(index, violations, &round.not_reached, &repro);
         if let Err(e) = result {

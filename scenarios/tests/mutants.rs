@@ -152,6 +152,7 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
             "keygen-excl-then-write",
             "put-global-meta-rmw",
             "delete-rewrites-all",
+            "get-from-process-memory",
             "reset-needs-open",
             "grace-check-then-set",
             "cache-write-in-place",

@@ -52,6 +52,7 @@ pub fn catch(mutant: Mutant) -> Catch {
         ),
         Mutant::DeleteRewritesAll => runner("delete-reset", "loses no put"),
         Mutant::GetSwallowsErrors => runner("recover-corrupt", "never a wrong value"),
+        Mutant::GetFromProcessMemory => runner("history", "fits one order of the operations"),
         Mutant::KeyPerProcess => runner("restart-durability", "survives a restart"),
         // Each crash-state branch is told apart by an operation its violation names (in the
         // crash point, the lost operations or the fix): the overwrite's write or rename, or the

@@ -15,7 +15,7 @@ use keyrace_core::{
     MASTER_KEY_ENV,
 };
 use keyrace_mutants::put::InPlace;
-use keyrace_mutants::{grace, keygen, open, put, witness, Mutant};
+use keyrace_mutants::{grace, keygen, memo, open, put, witness, Mutant};
 use keyrace_witness::transport::HttpTransport;
 use keyrace_witness::wire::Preset;
 use zeroize::Zeroizing;
@@ -208,6 +208,23 @@ impl Steps {
             },
             Mutant::DeleteNoDirFsync => Steps {
                 delete: put::delete_no_dir_fsync,
+                ..reference
+            },
+            Mutant::GetFromProcessMemory => Steps {
+                put: |store, key, name, value| {
+                    (Steps::REFERENCE.put)(store, key, name, value)?;
+                    memo::remember(store.dir(), name, Some(value));
+                    Ok(())
+                },
+                get: |store, name| match memo::recall(store.dir(), name) {
+                    Some(value) => Ok(value),
+                    None => (Steps::REFERENCE.get)(store, name),
+                },
+                delete: |store, name| {
+                    let existed = (Steps::REFERENCE.delete)(store, name)?;
+                    memo::remember(store.dir(), name, None);
+                    Ok(existed)
+                },
                 ..reference
             },
             Mutant::OpenLeaksHandle => Steps {

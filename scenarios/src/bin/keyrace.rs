@@ -168,6 +168,9 @@ struct CheckArgs {
     /// Also write the report as JUnit XML.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write the first history that does not linearize (scenario history) as a timeline page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Stop each scenario at its first violating round.
     #[arg(long)]
     fail_fast: bool,
@@ -179,7 +182,7 @@ struct CheckArgs {
     /// Run the parts of the run in N worker processes at once (each its own tracer, actors
     /// and scratch directory), then merge them: the same schedules and verdicts as one job
     /// where every part's budget lasts (a budget applies per part).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "junit", "schedule"])]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "junit", "html", "schedule"])]
     jobs: u32,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
     /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
@@ -284,6 +287,7 @@ fn main() {
             cfg.timeout = seconds(args.timeout, "--timeout", MAX_TIMEOUT);
             cfg.json = args.json;
             cfg.junit = args.junit;
+            cfg.html = args.html;
             cfg.shard = args.shard;
             cfg.progress = true;
             cfg.fail_fast = args.fail_fast;

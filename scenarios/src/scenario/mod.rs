@@ -17,6 +17,7 @@ pub mod delete_reset;
 pub mod double_bootstrap;
 pub mod failed_open_releases_handles;
 pub mod head_persists;
+pub mod history;
 pub mod keygen_race;
 pub mod no_retry_on_divergence;
 pub mod no_stable_key;
@@ -83,7 +84,7 @@ pub enum Mode {
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 22] = [
+pub const CATALOGUE: [&ScenarioDef; 23] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -91,6 +92,7 @@ pub const CATALOGUE: [&ScenarioDef; 22] = [
     &failed_open_releases_handles::DEF,
     &recover_corrupt::DEF,
     &delete_reset::DEF,
+    &history::DEF,
     &no_stable_key::DEF,
     &restart_durability::DEF,
     &crash_keygen::DEF,
@@ -129,6 +131,8 @@ pub struct Env<'a> {
     pub ticker: Ticker,
     /// When the scenario's time budget (`--time`) runs out: a long round stops there too.
     pub deadline: Option<Instant>,
+    /// `--html`'s page was written (by this scenario's first failing history).
+    pub wrote_html: bool,
 }
 
 /// The traced side of an [`Env`]: actor slots in the tracer, and the schedule chooser.
@@ -169,6 +173,7 @@ impl<'a> Env<'a> {
             controlled: None,
             ticker: Ticker::hidden(),
             deadline: None,
+            wrote_html: false,
         }
     }
 
@@ -390,6 +395,8 @@ pub struct Round {
     pub not_reached: Vec<String>,
     /// Set by a scenario that finds it cannot run here (with the reason).
     pub skip: Option<String>,
+    /// A history that did not linearize, shrunk, for `--html`.
+    pub timeline: Option<(keyrace_history::History, keyrace_history::Failure)>,
 }
 
 impl Round {

@@ -1,0 +1,275 @@
+//! history: beyond the catalogue's hand-written races, N actors run random mixes of put, get,
+//! delete and consume over two names and a token, and every answer must fit one order of the
+//! operations (linearizability): no stale read after an acknowledged put, no lost or
+//! resurrected write, no grace granted twice.
+//!
+//! Actors: one racer creates the store; then, step by step, every racer makes one random call
+//! at once (freely in the chance mode, in the explorer's order in the controlled one); the
+//! verifier reads every name last, and those reads must not fail. A failure is shrunk to the few operations that prove it and
+//! drawn as a timeline (and, with `--html FILE`, as a page).
+
+use std::time::{Duration, Instant};
+
+use keyrace_history::shrink::shrink;
+use keyrace_history::{check, timeline, Budget, Call, History, Operation, Outcome, Ret, Verdict};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Env, Exchange, Mode, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{Op, OpName};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "history",
+    summary: "N actors make random puts, gets, deletes and consumes over two names: every answer fits one order of the operations (linearizable)",
+    needs: &[OpName::Open, OpName::Put, OpName::Get],
+    needs_key: false,
+    default_rounds: 40,
+    mode: Mode::Race,
+    run_round,
+};
+
+pub const INVARIANT: &str = "every answer fits one order of the operations (linearizability): no \
+     stale read after an acknowledged put, no lost or resurrected write, no grace granted twice";
+
+/// Names the actors collide on.
+const NAMES: [&str; 2] = ["h0", "h1"];
+
+/// Steps of every racer at once: fewer under the explorer, whose schedules multiply with each.
+const FREE_STEPS: usize = 5;
+const CONTROLLED_STEPS: usize = 3;
+
+/// How long one history's check may take; past it the round is "not decided", never a pass.
+pub const CHECK_BUDGET: Duration = Duration::from_secs(5);
+
+/// How long shrinking a failing history may take in all.
+const SHRINK_BUDGET: Duration = Duration::from_secs(5);
+
+/// The operation mix, in percent of calls (the rest are puts).
+const GETS: u32 = 40;
+const DELETES: u32 = 15;
+const CONSUMES: u32 = 10;
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let store = round.path("store");
+    let ledger = round.path("ledger");
+    let token = format!("grace-{}", round.index);
+    let deletes = env.supports(OpName::Delete)?;
+    let consumes = env.supports(OpName::Consume)?;
+    let created = env.racer_call(
+        0,
+        Op::Open {
+            store: store.clone(),
+        },
+    )?;
+    if !created.ok() {
+        round.violation("a fresh store can be created", vec![created.describe()]);
+        return Ok(());
+    }
+    let controlled = env.controlled.is_some();
+    let steps = if controlled {
+        CONTROLLED_STEPS
+    } else {
+        FREE_STEPS
+    };
+    // Under the explorer every round is one schedule of the same calls, so the mix is drawn
+    // once from the seed; by chance every round draws its own.
+    let mut fixed = StdRng::seed_from_u64(env.cfg.seed);
+    let kinds = Kinds { deletes, consumes };
+    let plan = if controlled {
+        // One mix for the whole search, shaped so that writers read back.
+        plan(&mut fixed, steps, env.actors, kinds, true)
+    } else {
+        plan(&mut round.rng, steps, env.actors, kinds, false)
+    };
+    let started = Instant::now();
+    let since = |at: Instant| at.duration_since(started).as_nanos() as u64;
+    let mut history = History::default();
+    for step in plan {
+        let ops: Vec<Op> = step
+            .into_iter()
+            .map(|(kind, name)| {
+                let store = store.clone();
+                let name = NAMES[name].to_owned();
+                match kind {
+                    Kind::Consume => Op::Consume {
+                        store: ledger.clone(),
+                        token: token.clone(),
+                    },
+                    Kind::Get => Op::Get { store, name },
+                    Kind::Delete => Op::Delete { store, name },
+                    Kind::Put => {
+                        let value = round.value("h");
+                        Op::Put { store, name, value }
+                    }
+                }
+            })
+            .collect();
+        // Every call of a step is invoked before the first is sent and completes by the time
+        // the last answer is read: wider than the truth, so never a false alarm.
+        let invoked = since(Instant::now());
+        let exchanges = env.race(ops, &mut round.rng)?;
+        let completed = since(Instant::now());
+        for (actor, exchange) in exchanges.iter().enumerate() {
+            if let Some(op) = operation(actor, exchange, invoked, completed) {
+                history.operations.push(op);
+            }
+        }
+    }
+    let verifier = env.actors;
+    for name in NAMES {
+        let invoked = since(Instant::now());
+        let get = env.verify(Op::Get {
+            store: store.clone(),
+            name: name.to_owned(),
+        })?;
+        let completed = since(Instant::now());
+        if !get.ok() {
+            // With every racer done, an error is no race: the mix left the store unreadable,
+            // which the history alone would forgive (a failed read says nothing).
+            round.violation(
+                "after the mix, with no other actor running, every name reads without an error",
+                vec![get.describe()],
+            );
+        }
+        if let Some(op) = operation(verifier, &get, invoked, completed) {
+            history.operations.push(op);
+        }
+    }
+    judge(env, round, &history);
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Put,
+    Get,
+    Delete,
+    Consume,
+}
+
+/// The ops the adapter has beyond put and get.
+#[derive(Clone, Copy)]
+struct Kinds {
+    deletes: bool,
+    consumes: bool,
+}
+
+/// Each step's call per racer: what, and on which name. `shaped`: the first step puts one
+/// name from every racer and the last step reads it back from every racer, so that whichever
+/// orders the explorer gives the puts, a writer reads after another writer's put.
+fn plan(
+    rng: &mut StdRng,
+    steps: usize,
+    actors: usize,
+    kinds: Kinds,
+    shaped: bool,
+) -> Vec<Vec<(Kind, usize)>> {
+    let contested = rng.random_range(0..NAMES.len());
+    (0..steps)
+        .map(|step| {
+            (0..actors)
+                .map(|_| {
+                    if shaped && step == 0 {
+                        return (Kind::Put, contested);
+                    }
+                    if shaped && step + 1 == steps {
+                        return (Kind::Get, contested);
+                    }
+                    let pick = rng.random_range(0..100);
+                    let name = rng.random_range(0..NAMES.len());
+                    let kind = if pick < CONSUMES && kinds.consumes {
+                        Kind::Consume
+                    } else if pick < CONSUMES + GETS {
+                        Kind::Get
+                    } else if pick < CONSUMES + GETS + DELETES && kinds.deletes {
+                        Kind::Delete
+                    } else {
+                        Kind::Put
+                    };
+                    (kind, name)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The recorded operation of one exchange: a coded failure of a write may have taken effect
+/// (info); a failed read says nothing (fail).
+fn operation(actor: usize, exchange: &Exchange, invoked: u64, completed: u64) -> Option<Operation> {
+    let call = match &exchange.op {
+        Op::Put { name, value, .. } => Call::Put {
+            name: name.clone(),
+            value: value.clone(),
+        },
+        Op::Get { name, .. } => Call::Get { name: name.clone() },
+        Op::Delete { name, .. } => Call::Delete { name: name.clone() },
+        Op::Consume { token, .. } => Call::Consume {
+            token: token.clone(),
+        },
+        _ => return None,
+    };
+    let outcome = if !exchange.ok() {
+        if call.writes() {
+            Outcome::Info
+        } else {
+            Outcome::Fail
+        }
+    } else {
+        match &call {
+            Call::Get { .. } => match exchange.value() {
+                Some(value) => Outcome::Ok(Ret::Value(value.map(str::to_owned))),
+                // An answer without its value broke the protocol; the actor reports that.
+                None => Outcome::Fail,
+            },
+            Call::Consume { .. } => match exchange.won() {
+                Some(won) => Outcome::Ok(Ret::Won(won)),
+                None => Outcome::Info,
+            },
+            _ => Outcome::Ok(Ret::Done),
+        }
+    };
+    Some(Operation {
+        actor,
+        call,
+        outcome,
+        invoked,
+        completed,
+    })
+}
+
+/// Checks `history`; a failure becomes a violation whose evidence is the shrunk timeline (kept
+/// on the round for `--html`, which the runner writes once it knows the re-run command).
+pub fn judge(env: &Env<'_>, round: &mut Round, history: &History) {
+    match check(history, Budget::new(CHECK_BUDGET)) {
+        Verdict::Linearizable => {}
+        Verdict::Undecided { partition } => {
+            round.skip = Some(format!(
+                "round {}'s history of {} operations ({partition}) was not decided within {} s: \
+                 not judged",
+                round.index,
+                history.operations.len(),
+                CHECK_BUDGET.as_secs()
+            ));
+        }
+        Verdict::NotLinearizable(failure) => {
+            let (shown, failure, hidden) =
+                match shrink(history, &failure, CHECK_BUDGET, SHRINK_BUDGET) {
+                    Some(shrunk) => (shrunk.history, shrunk.failure, shrunk.hidden),
+                    None => (history.clone(), failure, 0),
+                };
+            let mut evidence: Vec<String> = timeline::text(&shown, &failure)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            evidence.push(format!(
+                "actor {} is the verifier; {hidden} more of the round's {} operations were shown \
+                 not to matter",
+                env.actors,
+                history.operations.len()
+            ));
+            round.timeline = Some((shown, failure));
+            round.violation(INVARIANT, evidence);
+        }
+    }
+}

@@ -109,6 +109,8 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Write the first history that did not linearize as a timeline page (`--html`).
     pub html: Option<PathBuf>,
+    /// The `history` scenario's workload (`--workload`), instead of its own random mix.
+    pub workload: Option<crate::workload::Workload>,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
     /// Stop each scenario at its first violating round.
@@ -181,6 +183,7 @@ impl Config {
             json: None,
             junit: None,
             html: None,
+            workload: None,
             progress: false,
             fail_fast: false,
             mode: RunMode::Full,
@@ -262,6 +265,10 @@ impl Config {
                 parts.push("--rounds".to_owned());
                 parts.push((round + 1).to_string());
             }
+        }
+        if let Some(workload) = &self.workload {
+            parts.push("--workload".to_owned());
+            parts.push(workload.path.to_string_lossy().into_owned());
         }
         if self.timeout != DEFAULT_TIMEOUT {
             parts.push("--timeout".to_owned());

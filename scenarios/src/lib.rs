@@ -37,6 +37,7 @@ pub mod scenario;
 pub mod scratch;
 pub mod scripted;
 pub mod trace;
+pub mod workload;
 
 pub use builder::Check;
 pub use config::{Budget, Config, RunMode};

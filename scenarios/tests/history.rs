@@ -101,3 +101,85 @@ fn correct_stores_in_python_and_javascript_pass_history_in_both_modes() {
         }
     }
 }
+
+/// The workload of docs/protocol.md, as written there.
+fn documented_workload() -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/protocol.md")).expect("protocol.md");
+    let section = doc
+        .split_once("### Workloads of your own")
+        .expect("the workload section")
+        .1;
+    section
+        .split_once("```json\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a JSON example")
+        .0
+        .to_owned()
+}
+
+#[test]
+fn the_documented_workload_runs_as_written_and_catches_a_writers_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("workload.json");
+    std::fs::write(&file, documented_workload()).expect("write the workload");
+    let file = file.to_str().expect("utf-8 temp path");
+    for mode in ["full", "chance"] {
+        let output = keyrace(&[
+            "check",
+            "--workload",
+            file,
+            "--mode",
+            mode,
+            "--rounds",
+            "20",
+            "--seed",
+            "3",
+        ]);
+        let report = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{mode}: {report}");
+        let row = report
+            .lines()
+            .find(|l| l.starts_with("history "))
+            .expect("a history row");
+        assert!(row.contains("passed") && row.contains(" 3 "), "{row}");
+    }
+    let output = keyrace(&[
+        "check",
+        "--workload",
+        file,
+        "--mode",
+        "chance",
+        "--seed",
+        "3",
+        "--adapter",
+        ADAPTER,
+        "--mutant",
+        MUTANT,
+    ]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains(&format!("--workload {file}")), "{report}");
+    assert!(
+        report.contains("api-token") || report.contains("db-password"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_bad_workload_is_a_usage_error_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("workload.json");
+    std::fs::write(&file, r#"{"steps":2,"names":["a"],"mix":{"get":1}}"#).expect("write");
+    let file = file.to_str().expect("utf-8 temp path");
+    let output = keyrace(&["check", "--workload", file]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("has no write"), "{}", text(&output));
+    std::fs::write(dir.path().join("workload.json"), documented_workload()).expect("write");
+    let output = keyrace(&["check", "--workload", file, "--scenario", "put-race"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).contains("drop the other --scenario"),
+        "{}",
+        text(&output)
+    );
+}

@@ -171,6 +171,10 @@ struct CheckArgs {
     /// Write the first history that does not linearize (scenario history) as a timeline page.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Run the history scenario with this workload (JSON: names, tokens, op mix, value size,
+    /// actors, steps; docs/protocol.md, "Workloads of your own") instead of its own mix.
+    #[arg(long, value_name = "FILE")]
+    workload: Option<PathBuf>,
     /// Stop each scenario at its first violating round.
     #[arg(long)]
     fail_fast: bool,
@@ -288,6 +292,18 @@ fn main() {
             cfg.json = args.json;
             cfg.junit = args.junit;
             cfg.html = args.html;
+            if let Some(path) = &args.workload {
+                let workload = keyrace_scenarios::workload::Workload::load(path)
+                    .unwrap_or_else(|e| usage(&e.to_string()));
+                if cfg.scenarios.iter().any(|id| id != "history") {
+                    usage("--workload runs the history scenario; drop the other --scenario ids");
+                }
+                cfg.scenarios = vec!["history".to_owned()];
+                if cfg.actors.is_none() {
+                    cfg.actors = workload.actors;
+                }
+                cfg.workload = Some(workload);
+            }
             cfg.shard = args.shard;
             cfg.progress = true;
             cfg.fail_fast = args.fail_fast;

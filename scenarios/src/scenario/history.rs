@@ -32,8 +32,9 @@ pub const DEF: ScenarioDef = ScenarioDef {
 pub const INVARIANT: &str = "every answer fits one order of the operations (linearizability): no \
      stale read after an acknowledged put, no lost or resurrected write, no grace granted twice";
 
-/// Names the actors collide on.
+/// Names the actors collide on, and the token they consume, unless a workload names others.
 const NAMES: [&str; 2] = ["h0", "h1"];
+const TOKEN: &str = "grace";
 
 /// Steps of every racer at once: fewer under the explorer, whose schedules multiply with each.
 const FREE_STEPS: usize = 5;
@@ -45,17 +46,138 @@ pub const CHECK_BUDGET: Duration = Duration::from_secs(5);
 /// How long shrinking a failing history may take in all.
 const SHRINK_BUDGET: Duration = Duration::from_secs(5);
 
-/// The operation mix, in percent of calls (the rest are puts).
-const GETS: u32 = 40;
-const DELETES: u32 = 15;
-const CONSUMES: u32 = 10;
+/// The default mix's weights: put, get, delete, consume.
+const WEIGHTS: [u32; 4] = [35, 40, 15, 10];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Put,
+    Get,
+    Delete,
+    Consume,
+}
+
+const KINDS: [Kind; 4] = [Kind::Put, Kind::Get, Kind::Delete, Kind::Consume];
+
+/// What a round's calls are drawn from: the default mix, or the user's workload.
+struct Mix {
+    names: Vec<String>,
+    tokens: Vec<String>,
+    /// Put, get, delete, consume.
+    weights: [u32; 4],
+    steps: usize,
+    value_bytes: Option<usize>,
+    /// The first step puts one name from every racer and the last reads it back from every
+    /// racer: whichever orders the explorer gives the puts, a writer reads after another
+    /// writer's put (the default mix under the explorer, which draws one mix per search).
+    shaped: bool,
+}
+
+impl Mix {
+    /// The mix of this run, without the ops the adapter lacks; or why it cannot run (a
+    /// workload that needs an op the adapter lacks).
+    fn of(env: &mut Env<'_>) -> Result<Result<Mix, String>, ActorError> {
+        let deletes = env.supports(OpName::Delete)?;
+        let consumes = env.supports(OpName::Consume)?;
+        let controlled = env.controlled.is_some();
+        let Some(workload) = &env.cfg.workload else {
+            let mut weights = WEIGHTS;
+            weights[2] *= u32::from(deletes);
+            weights[3] *= u32::from(consumes);
+            return Ok(Ok(Mix {
+                names: NAMES.map(str::to_owned).to_vec(),
+                tokens: vec![TOKEN.to_owned()],
+                weights,
+                steps: if controlled {
+                    CONTROLLED_STEPS
+                } else {
+                    FREE_STEPS
+                },
+                value_bytes: None,
+                shaped: controlled,
+            }));
+        };
+        let mix = &workload.mix;
+        for (weight, has, op) in [
+            (mix.delete, deletes, "delete"),
+            (mix.consume, consumes, "consume"),
+        ] {
+            if weight > 0 && !has {
+                return Ok(Err(format!(
+                    "the workload {} has {op}s, which the adapter does not implement",
+                    workload.path.display()
+                )));
+            }
+        }
+        Ok(Ok(Mix {
+            names: workload.names.clone(),
+            tokens: workload.tokens.clone(),
+            weights: [mix.put, mix.get, mix.delete, mix.consume],
+            steps: workload.steps,
+            value_bytes: workload.value_bytes,
+            shaped: false,
+        }))
+    }
+
+    /// Each step's call per racer: what, and on which name (or token).
+    fn plan(&self, rng: &mut StdRng, actors: usize) -> Vec<Vec<(Kind, usize)>> {
+        let total: u32 = self.weights.iter().sum();
+        let contested = rng.random_range(0..self.names.len());
+        (0..self.steps)
+            .map(|step| {
+                (0..actors)
+                    .map(|_| {
+                        if self.shaped && step == 0 {
+                            return (Kind::Put, contested);
+                        }
+                        if self.shaped && step + 1 == self.steps {
+                            return (Kind::Get, contested);
+                        }
+                        let mut pick = rng.random_range(0..total.max(1));
+                        let mut kind = Kind::Put;
+                        for (k, &weight) in KINDS.iter().zip(&self.weights) {
+                            if pick < weight {
+                                kind = *k;
+                                break;
+                            }
+                            pick -= weight;
+                        }
+                        let among = if kind == Kind::Consume {
+                            self.tokens.len()
+                        } else {
+                            self.names.len()
+                        };
+                        (kind, rng.random_range(0..among.max(1)))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A fresh value: unique (tagged with random letters), of the workload's size if it sets one.
+    fn value(&self, round: &mut Round) -> String {
+        let mut value = round.value("h");
+        if let Some(bytes) = self.value_bytes {
+            // Padding after the unique part keeps it unique; at least 16 bytes are asked for.
+            value.truncate(bytes);
+            while value.len() < bytes {
+                value.push('.');
+            }
+        }
+        value
+    }
+}
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
     let ledger = round.path("ledger");
-    let token = format!("grace-{}", round.index);
-    let deletes = env.supports(OpName::Delete)?;
-    let consumes = env.supports(OpName::Consume)?;
+    let mix = match Mix::of(env)? {
+        Ok(mix) => mix,
+        Err(reason) => {
+            round.skip = Some(reason);
+            return Ok(());
+        }
+    };
     let created = env.racer_call(
         0,
         Op::Open {
@@ -66,21 +188,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         round.violation("a fresh store can be created", vec![created.describe()]);
         return Ok(());
     }
-    let controlled = env.controlled.is_some();
-    let steps = if controlled {
-        CONTROLLED_STEPS
-    } else {
-        FREE_STEPS
-    };
     // Under the explorer every round is one schedule of the same calls, so the mix is drawn
     // once from the seed; by chance every round draws its own.
-    let mut fixed = StdRng::seed_from_u64(env.cfg.seed);
-    let kinds = Kinds { deletes, consumes };
-    let plan = if controlled {
-        // One mix for the whole search, shaped so that writers read back.
-        plan(&mut fixed, steps, env.actors, kinds, true)
+    let plan = if env.controlled.is_some() {
+        mix.plan(&mut StdRng::seed_from_u64(env.cfg.seed), env.actors)
     } else {
-        plan(&mut round.rng, steps, env.actors, kinds, false)
+        mix.plan(&mut round.rng, env.actors)
     };
     let started = Instant::now();
     let since = |at: Instant| at.duration_since(started).as_nanos() as u64;
@@ -88,20 +201,27 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     for step in plan {
         let ops: Vec<Op> = step
             .into_iter()
-            .map(|(kind, name)| {
+            .map(|(kind, i)| {
                 let store = store.clone();
-                let name = NAMES[name].to_owned();
+                let name = || mix.names[i].clone();
                 match kind {
                     Kind::Consume => Op::Consume {
                         store: ledger.clone(),
-                        token: token.clone(),
+                        token: mix.tokens[i].clone(),
                     },
-                    Kind::Get => Op::Get { store, name },
-                    Kind::Delete => Op::Delete { store, name },
-                    Kind::Put => {
-                        let value = round.value("h");
-                        Op::Put { store, name, value }
-                    }
+                    Kind::Get => Op::Get {
+                        store,
+                        name: name(),
+                    },
+                    Kind::Delete => Op::Delete {
+                        store,
+                        name: name(),
+                    },
+                    Kind::Put => Op::Put {
+                        store,
+                        name: name(),
+                        value: mix.value(round),
+                    },
                 }
             })
             .collect();
@@ -117,11 +237,11 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         }
     }
     let verifier = env.actors;
-    for name in NAMES {
+    for name in &mix.names {
         let invoked = since(Instant::now());
         let get = env.verify(Op::Get {
             store: store.clone(),
-            name: name.to_owned(),
+            name: name.clone(),
         })?;
         let completed = since(Instant::now());
         if !get.ok() {
@@ -138,60 +258,6 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     }
     judge(env, round, &history);
     Ok(())
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Put,
-    Get,
-    Delete,
-    Consume,
-}
-
-/// The ops the adapter has beyond put and get.
-#[derive(Clone, Copy)]
-struct Kinds {
-    deletes: bool,
-    consumes: bool,
-}
-
-/// Each step's call per racer: what, and on which name. `shaped`: the first step puts one
-/// name from every racer and the last step reads it back from every racer, so that whichever
-/// orders the explorer gives the puts, a writer reads after another writer's put.
-fn plan(
-    rng: &mut StdRng,
-    steps: usize,
-    actors: usize,
-    kinds: Kinds,
-    shaped: bool,
-) -> Vec<Vec<(Kind, usize)>> {
-    let contested = rng.random_range(0..NAMES.len());
-    (0..steps)
-        .map(|step| {
-            (0..actors)
-                .map(|_| {
-                    if shaped && step == 0 {
-                        return (Kind::Put, contested);
-                    }
-                    if shaped && step + 1 == steps {
-                        return (Kind::Get, contested);
-                    }
-                    let pick = rng.random_range(0..100);
-                    let name = rng.random_range(0..NAMES.len());
-                    let kind = if pick < CONSUMES && kinds.consumes {
-                        Kind::Consume
-                    } else if pick < CONSUMES + GETS {
-                        Kind::Get
-                    } else if pick < CONSUMES + GETS + DELETES && kinds.deletes {
-                        Kind::Delete
-                    } else {
-                        Kind::Put
-                    };
-                    (kind, name)
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// The recorded operation of one exchange: a coded failure of a write may have taken effect

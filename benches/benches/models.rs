@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 #[cfg(any(loom, feature = "shuttle"))]
 use keyrace_harness::catalogue::{catalogue, Body, Case};
 #[cfg(any(loom, feature = "shuttle"))]
-use keyrace_harness::explore::{explore, Explorer, Model};
+use keyrace_harness::explore::{explore, Backend, Model};
 
 /// The reference models of the catalogue (properties are proptest's, not an explorer's).
 #[cfg(any(loom, feature = "shuttle"))]
@@ -35,7 +35,7 @@ fn reference_models() -> Vec<(Case, Model)> {
 
 /// Run one exploration; a reference that fails its model makes the figure meaningless.
 #[cfg(any(loom, feature = "shuttle"))]
-fn explore_reference(explorer: Explorer, case: &Case, model: &Model) -> usize {
+fn explore_reference(explorer: Backend, case: &Case, model: &Model) -> usize {
     let outcome = explore(explorer, &case.name(), model);
     if let Some(failure) = outcome.failure {
         panic!(
@@ -49,7 +49,7 @@ fn explore_reference(explorer: Explorer, case: &Case, model: &Model) -> usize {
 
 #[cfg(loom)]
 fn loom_explorations(c: &mut Criterion) {
-    let explorers = Explorer::for_build();
+    let explorers = Backend::for_build();
     let mut group = c.benchmark_group("loom_full_exploration");
     group.sample_size(10);
     for (case, model) in reference_models() {
@@ -75,10 +75,10 @@ fn shuttle_schedules(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(criterion::Throughput::Elements(SHUTTLE_SCHEDULES as u64));
     let explorers = [
-        Explorer::ShuttleRandom {
+        Backend::ShuttleRandom {
             iterations: SHUTTLE_SCHEDULES,
         },
-        Explorer::ShuttlePct {
+        Backend::ShuttlePct {
             iterations: SHUTTLE_SCHEDULES,
             depth: 3,
         },

@@ -7,11 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::explore::{explore, replay, Counterexample, Explorer, Model, Outcome, Replay};
-
-/// Set to a printed replay handle (a shuttle schedule, or a loom checkpoint file), [`check`]
-/// re-runs that one failing execution instead of exploring.
-pub const REPLAY_ENV: &str = "KEYRACE_REPLAY";
+pub use crate::explore::REPLAY_ENV;
+use crate::explore::{explore, replay, Counterexample, Backend, Model, Outcome, Replay};
 
 /// What [`check`] found: every explorer's outcome, in order, up to the first failure.
 #[derive(Debug, Clone)]
@@ -31,7 +28,7 @@ impl Checked {
     pub fn systematic(&self) -> bool {
         self.outcomes
             .iter()
-            .all(|o| !matches!(o.explorer, Explorer::Stress { .. }))
+            .all(|o| !matches!(o.explorer, Backend::Stress { .. }))
     }
 }
 
@@ -67,7 +64,7 @@ pub fn check(name: &str, actors: usize, model: impl Fn() + Send + Sync + 'static
             replay: handle,
         });
         let outcome = Outcome {
-            explorer: Explorer::for_build()[0],
+            explorer: Backend::for_build()[0],
             executions: 1,
             elapsed: std::time::Duration::ZERO,
             failure,
@@ -78,7 +75,7 @@ pub fn check(name: &str, actors: usize, model: impl Fn() + Send + Sync + 'static
         };
     }
     let mut outcomes = Vec::new();
-    for explorer in Explorer::for_build() {
+    for explorer in Backend::for_build() {
         if !explorer.applies_to(actors) {
             continue;
         }

@@ -2,9 +2,9 @@
 //!
 //! | build | explorers | budget (defaults) |
 //! |---|---|---|
-//! | `RUSTFLAGS="--cfg loom"` | [`Explorer::Loom`] | exhaustive within a preemption bound ([`LOOM_PREEMPTION_BOUND`], or `LOOM_MAX_PREEMPTIONS`) |
-//! | `--features shuttle` | [`Explorer::ShuttlePct`] depth 2 and 3, [`Explorer::ShuttleRandom`] | [`SHUTTLE_ITERATIONS`] schedules each, seeded by [`shuttle_seed`] |
-//! | plain | [`Explorer::Stress`] | std threads, [`STRESS_ITERATIONS`] runs: finds little, proves the models run |
+//! | `RUSTFLAGS="--cfg loom"` | [`Backend::Loom`] | exhaustive within a preemption bound ([`LOOM_PREEMPTION_BOUND`], or `LOOM_MAX_PREEMPTIONS`) |
+//! | `--features shuttle` | [`Backend::ShuttlePct`] depth 2 and 3, [`Backend::ShuttleRandom`] | [`SHUTTLE_ITERATIONS`] schedules each, seeded by [`shuttle_seed`] |
+//! | plain | [`Backend::Stress`] | std threads, [`STRESS_ITERATIONS`] runs: finds little, proves the models run |
 //!
 //! A model is a `Fn()` that panics when its invariant breaks. A run stops at the first failure
 //! and returns a [`Counterexample`] with the panic message (invariant and trace) and how to replay it.
@@ -17,6 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::quiet;
+
+/// Set to a printed replay handle (a shuttle schedule, or a loom checkpoint file),
+/// [`crate::check::check`] re-runs that one failing execution instead of exploring. It lives
+/// here, beside the counterexample that prints it, so `check` depends on `explore` and not
+/// the other way round.
+pub const REPLAY_ENV: &str = "KEYRACE_REPLAY";
 
 /// A model: panics with a [`crate::models::violated`] message when its invariant breaks.
 pub type Model = Arc<dyn Fn() + Send + Sync + 'static>;
@@ -50,8 +56,10 @@ pub fn shuttle_seed() -> u64 {
 /// Runs of the plain-build stress explorer.
 pub const STRESS_ITERATIONS: usize = 50;
 
+/// What runs a model's threads: loom, shuttle or plain std threads (the runner's controlled
+/// interleavings of processes are `keyrace_scenarios::explore::Explorer`, another thing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Explorer {
+pub enum Backend {
     /// `loom::model` with this preemption bound: exhaustive within the bound.
     Loom { preemption_bound: usize },
     /// `shuttle`'s PCT scheduler: probabilistic bug-depth guarantees.
@@ -62,31 +70,31 @@ pub enum Explorer {
     Stress { iterations: usize },
 }
 
-impl fmt::Display for Explorer {
+impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Explorer::Loom { preemption_bound } => write!(f, "loom(preempt<={preemption_bound})"),
-            Explorer::ShuttlePct { depth, .. } => write!(f, "shuttle-pct(d={depth})"),
-            Explorer::ShuttleRandom { .. } => write!(f, "shuttle-random"),
-            Explorer::Stress { .. } => write!(f, "std-stress"),
+            Backend::Loom { preemption_bound } => write!(f, "loom(preempt<={preemption_bound})"),
+            Backend::ShuttlePct { depth, .. } => write!(f, "shuttle-pct(d={depth})"),
+            Backend::ShuttleRandom { .. } => write!(f, "shuttle-random"),
+            Backend::Stress { .. } => write!(f, "std-stress"),
         }
     }
 }
 
-impl Explorer {
+impl Backend {
     /// Whether this explorer has anything to explore in a model of `actors` actors: shuttle's
     /// PCT refuses a model with a single thread ("did not exercise any concurrency"), so
     /// sequential models (one actor: crash loops, fault injection) run under the other
     /// explorers only.
     pub fn applies_to(&self, actors: usize) -> bool {
-        !matches!(self, Explorer::ShuttlePct { .. }) || actors > 1
+        !matches!(self, Backend::ShuttlePct { .. }) || actors > 1
     }
 
     /// This explorer's budget for a model of `actors` actors (see
     /// [`LOOM_PREEMPTION_BOUND_3_ACTORS`]).
-    pub fn for_actors(self, actors: usize) -> Explorer {
+    pub fn for_actors(self, actors: usize) -> Backend {
         match self {
-            Explorer::Loom { preemption_bound } if actors >= 3 => Explorer::Loom {
+            Backend::Loom { preemption_bound } if actors >= 3 => Backend::Loom {
                 preemption_bound: preemption_bound.min(LOOM_PREEMPTION_BOUND_3_ACTORS),
             },
             other => other,
@@ -95,17 +103,17 @@ impl Explorer {
 
     /// The budget for a sequential (one-actor) model: every schedule is the same one, so one
     /// execution explores it all.
-    pub fn for_sequential(self) -> Explorer {
+    pub fn for_sequential(self) -> Backend {
         match self {
-            Explorer::ShuttleRandom { .. } => Explorer::ShuttleRandom { iterations: 1 },
-            Explorer::Stress { .. } => Explorer::Stress { iterations: 1 },
+            Backend::ShuttleRandom { .. } => Backend::ShuttleRandom { iterations: 1 },
+            Backend::Stress { .. } => Backend::Stress { iterations: 1 },
             other => other,
         }
     }
 
-    /// This explorer's budget for a model of `actors` actors: [`Explorer::for_actors`], or
-    /// [`Explorer::for_sequential`] for a one-actor model.
-    pub fn for_model(self, actors: usize) -> Explorer {
+    /// This explorer's budget for a model of `actors` actors: [`Backend::for_actors`], or
+    /// [`Backend::for_sequential`] for a one-actor model.
+    pub fn for_model(self, actors: usize) -> Backend {
         if actors > 1 {
             self.for_actors(actors)
         } else {
@@ -116,39 +124,39 @@ impl Explorer {
     /// The explorers this build can run, with their default budgets. Panics, saying which
     /// feature to enable, when `keyrace_core::sync` resolves to other primitives than these
     /// explorers need (see [`build_mismatch`]).
-    pub fn for_build() -> Vec<Explorer> {
-        let explorers = Explorer::configured();
+    pub fn for_build() -> Vec<Backend> {
+        let explorers = Backend::configured();
         if let Some(problem) = explorers.iter().find_map(|e| build_mismatch(*e)) {
             panic!("{problem}");
         }
         explorers
     }
 
-    fn configured() -> Vec<Explorer> {
+    fn configured() -> Vec<Backend> {
         if cfg!(loom) {
             let bound = std::env::var("LOOM_MAX_PREEMPTIONS")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(LOOM_PREEMPTION_BOUND);
-            vec![Explorer::Loom {
+            vec![Backend::Loom {
                 preemption_bound: bound,
             }]
         } else if cfg!(feature = "shuttle") {
             vec![
-                Explorer::ShuttlePct {
+                Backend::ShuttlePct {
                     iterations: SHUTTLE_ITERATIONS,
                     depth: 2,
                 },
-                Explorer::ShuttlePct {
+                Backend::ShuttlePct {
                     iterations: SHUTTLE_ITERATIONS,
                     depth: 3,
                 },
-                Explorer::ShuttleRandom {
+                Backend::ShuttleRandom {
                     iterations: SHUTTLE_ITERATIONS,
                 },
             ]
         } else {
-            vec![Explorer::Stress {
+            vec![Backend::Stress {
                 iterations: STRESS_ITERATIONS,
             }]
         }
@@ -213,7 +221,7 @@ impl fmt::Display for Counterexample {
                 || "this test".to_owned(),
                 |name| format!("cargo test {name} -- --exact"),
             );
-        let env = crate::check::REPLAY_ENV;
+        let env = REPLAY_ENV;
         match &self.replay {
             Replay::Shuttle(schedule) => write!(
                 f,
@@ -280,7 +288,7 @@ pub fn judge_replay(handle: &Replay, model: &Model) -> ReplayVerdict {
 
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub explorer: Explorer,
+    pub explorer: Backend,
     /// Executions run (interleavings for loom, schedules for shuttle), the failing one included.
     pub executions: usize,
     pub elapsed: Duration,
@@ -308,7 +316,7 @@ fn counted(model: &Model, counter: &Arc<AtomicUsize>) -> impl Fn() + Send + Sync
 
 /// Run `model` under `explorer` until its budget is spent or the first failure. `name` names
 /// the checkpoint file of a loom failure.
-pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
+pub fn explore(explorer: Backend, name: &str, model: &Model) -> Outcome {
     if let Some(problem) = build_mismatch(explorer) {
         panic!("{problem}");
     }
@@ -333,11 +341,11 @@ pub fn explore(explorer: Explorer, name: &str, model: &Model) -> Outcome {
 /// Why `explorer` cannot run in this build, if it cannot. Features unify: a dependent that
 /// enables only `keyrace-core/shuttle` gets shuttle's primitives in the core and std threads
 /// here, which shuttle reports as an internal error far from the cause.
-fn build_mismatch(explorer: Explorer) -> Option<String> {
+fn build_mismatch(explorer: Backend) -> Option<String> {
     let shuttle_core = keyrace_core::sync::MODE == "shuttle";
     let shuttle_explorer = matches!(
         explorer,
-        Explorer::ShuttlePct { .. } | Explorer::ShuttleRandom { .. }
+        Backend::ShuttlePct { .. } | Backend::ShuttleRandom { .. }
     );
     (shuttle_core != shuttle_explorer && !cfg!(loom)).then(|| {
         format!(
@@ -359,16 +367,16 @@ fn catch(f: impl FnOnce()) -> Result<(), String> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_text(&*payload))
 }
 
-fn run(explorer: Explorer, model: impl Fn() + Send + Sync + 'static) -> Result<(), String> {
+fn run(explorer: Backend, model: impl Fn() + Send + Sync + 'static) -> Result<(), String> {
     match explorer {
-        Explorer::Stress { iterations } => catch(|| {
+        Backend::Stress { iterations } => catch(|| {
             for _ in 0..iterations {
                 model();
             }
         }),
-        Explorer::Loom { preemption_bound } => run_loom(preemption_bound, model),
-        Explorer::ShuttlePct { iterations, depth } => run_shuttle_pct(iterations, depth, model),
-        Explorer::ShuttleRandom { iterations } => run_shuttle_random(iterations, model),
+        Backend::Loom { preemption_bound } => run_loom(preemption_bound, model),
+        Backend::ShuttlePct { iterations, depth } => run_shuttle_pct(iterations, depth, model),
+        Backend::ShuttleRandom { iterations } => run_shuttle_random(iterations, model),
     }
 }
 
@@ -452,13 +460,13 @@ pub fn loom_checkpoint_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("keyrace-loom-{file}.json"))
 }
 
-fn replay_handle(explorer: Explorer, name: &str, model: &Model, message: &str) -> Replay {
+fn replay_handle(explorer: Backend, name: &str, model: &Model, message: &str) -> Replay {
     match explorer {
-        Explorer::ShuttlePct { .. } | Explorer::ShuttleRandom { .. } => {
+        Backend::ShuttlePct { .. } | Backend::ShuttleRandom { .. } => {
             shuttle_schedule(message).map_or(Replay::None, Replay::Shuttle)
         }
-        Explorer::Loom { preemption_bound } => loom_checkpoint(preemption_bound, name, model),
-        Explorer::Stress { .. } => Replay::None,
+        Backend::Loom { preemption_bound } => loom_checkpoint(preemption_bound, name, model),
+        Backend::Stress { .. } => Replay::None,
     }
 }
 
@@ -541,8 +549,8 @@ mod tests {
     #[test]
     #[cfg(not(any(loom, feature = "shuttle")))]
     fn a_shuttle_explorer_over_std_primitives_says_what_to_enable() {
-        assert_eq!(build_mismatch(Explorer::Stress { iterations: 1 }), None);
-        let problem = build_mismatch(Explorer::ShuttleRandom { iterations: 1 })
+        assert_eq!(build_mismatch(Backend::Stress { iterations: 1 }), None);
+        let problem = build_mismatch(Backend::ShuttleRandom { iterations: 1 })
             .expect("std primitives cannot run under shuttle");
         assert!(
             problem.contains("enable `keyrace-harness/shuttle`"),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::catalogue::{Body, Case, PROPERTY_CASES};
-use crate::explore::{explore, Counterexample, Explorer, Replay};
+use crate::explore::{explore, Counterexample, Backend, Replay};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -74,7 +74,7 @@ impl Row {
 }
 
 /// Run one case under one explorer (a property runs under proptest whatever the explorer).
-pub fn run_case(case: &Case, explorer: Explorer) -> Row {
+pub fn run_case(case: &Case, explorer: Backend) -> Row {
     let (explorer_name, executions, elapsed, failure) = match &case.body {
         Body::Model(model) => {
             let outcome = explore(explorer, &format!("{}-{explorer}", case.name()), model);
@@ -111,7 +111,7 @@ pub fn run_case(case: &Case, explorer: Explorer) -> Row {
         (false, None) => Verdict::Pass,
         (false, Some(true)) => Verdict::ReferenceFailed,
         (true, Some(true)) => Verdict::Caught,
-        (true, None) if matches!(explorer, Explorer::Stress { .. }) => Verdict::NotReached,
+        (true, None) if matches!(explorer, Backend::Stress { .. }) => Verdict::NotReached,
         (true, None) => Verdict::Missed,
     };
     Row {
@@ -133,7 +133,7 @@ pub struct Report {
 impl Report {
     /// Run every case under every explorer that applies (properties once; PCT only where
     /// two actors can run at once, since it has nothing to prioritize otherwise).
-    pub fn run(cases: &[Case], explorers: &[Explorer]) -> Report {
+    pub fn run(cases: &[Case], explorers: &[Backend]) -> Report {
         let mut rows = Vec::new();
         for case in cases {
             match case.body {
@@ -278,7 +278,7 @@ mod tests {
     }
 
     fn verdict(case: &Case) -> Verdict {
-        run_case(case, Explorer::Stress { iterations: 2 }).verdict
+        run_case(case, Backend::Stress { iterations: 2 }).verdict
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p keyrace-harness --release --target-dir target-loom --test loom_models -- --nocapture`
 #![cfg(loom)]
 
-use keyrace_harness::explore::{Explorer, Replay};
+use keyrace_harness::explore::{Backend, Replay};
 mod support;
 
 use support::{check_catalogue, check_replay_reproduces};
@@ -21,7 +21,7 @@ fn reference_passes_and_every_mutant_is_caught_under_loom() {
 fn a_loom_counterexample_replays_to_the_same_failure() {
     let replay = check_replay_reproduces(
         "keygen-race/keygen-read-then-write/2",
-        Explorer::for_build()[0],
+        Backend::for_build()[0],
     );
     assert!(matches!(replay, Replay::Loom(_)), "{replay:?}");
 }

@@ -6,7 +6,7 @@
 #![cfg(all(feature = "shuttle", not(loom)))]
 
 use keyrace_harness::catalogue::{find, Body};
-use keyrace_harness::explore::{replay, Counterexample, Explorer, Replay, SHUTTLE_ITERATIONS};
+use keyrace_harness::explore::{replay, Counterexample, Backend, Replay, SHUTTLE_ITERATIONS};
 mod support;
 
 use support::{check_catalogue, check_replay_reproduces};
@@ -20,7 +20,7 @@ fn reference_passes_and_every_mutant_is_caught_under_shuttle() {
 
 #[test]
 fn a_shuttle_counterexample_replays_to_the_same_failure() {
-    let explorer = Explorer::ShuttlePct {
+    let explorer = Backend::ShuttlePct {
         iterations: SHUTTLE_ITERATIONS,
         depth: 2,
     };

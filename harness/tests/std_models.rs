@@ -4,12 +4,12 @@
 #![cfg(not(any(loom, feature = "shuttle")))]
 
 use keyrace_harness::catalogue::catalogue;
-use keyrace_harness::explore::Explorer;
+use keyrace_harness::explore::Backend;
 use keyrace_harness::report::{run_case, Verdict};
 
 #[test]
 fn reference_passes_and_deterministic_mutants_are_caught_under_std_threads() {
-    let explorer = Explorer::Stress { iterations: 3 };
+    let explorer = Backend::Stress { iterations: 3 };
     // These mutants fail without any particular interleaving when they run alone: faults,
     // crashes, leaked handles, silent fallback, identity drift, unbounded or misplaced retries.
     let deterministic = [

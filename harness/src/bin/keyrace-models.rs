@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyrace_harness::catalogue::{catalogue, find, Body};
-use keyrace_harness::explore::{judge_replay, Explorer, Replay, ReplayVerdict};
+use keyrace_harness::explore::{judge_replay, Backend, Replay, ReplayVerdict};
 use keyrace_harness::report::Report;
 
 #[derive(Parser)]
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
                 eprintln!("no such case; cases are named row/variant/actors");
                 return ExitCode::from(2);
             }
-            let report = Report::run(&cases, &Explorer::for_build());
+            let report = Report::run(&cases, &Backend::for_build());
             print!("{report}");
             if counterexamples {
                 print!("{}", report.counterexamples());

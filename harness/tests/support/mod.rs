@@ -2,7 +2,7 @@
 //! catalogue and check a replay.
 
 use keyrace_harness::catalogue::Body;
-use keyrace_harness::explore::{explore, Explorer, Replay};
+use keyrace_harness::explore::{explore, Backend, Replay};
 use keyrace_harness::report::Report;
 
 /// The body of every explorer suite: run the whole catalogue under this build's explorers,
@@ -12,7 +12,7 @@ use keyrace_harness::report::Report;
 pub fn check_catalogue(table: &std::path::Path) -> Report {
     let report = Report::run(
         &keyrace_harness::catalogue::catalogue(),
-        &Explorer::for_build(),
+        &Backend::for_build(),
     );
     println!("{report}");
     if let Err(e) = std::fs::write(table, report.to_string()) {
@@ -28,7 +28,7 @@ pub fn check_catalogue(table: &std::path::Path) -> Report {
 
 /// Catch mutant case `name` with `explorer`, replay its counterexample, and check that the
 /// replay breaks the same invariant; returns the replay handle for explorer-specific checks.
-pub fn check_replay_reproduces(name: &str, explorer: Explorer) -> Replay {
+pub fn check_replay_reproduces(name: &str, explorer: Backend) -> Replay {
     let case = keyrace_harness::catalogue::find(name)
         .unwrap_or_else(|| panic!("{name} is not in the catalogue"));
     let Body::Model(model) = &case.body else {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::explore::REPLAY_ENV;
-use crate::explore::{explore, replay, Counterexample, Backend, Model, Outcome, Replay};
+use crate::explore::{explore, replay, Backend, Counterexample, Model, Outcome, Replay};
 
 /// What [`check`] found: every explorer's outcome, in order, up to the first failure.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::catalogue::{Body, Case, PROPERTY_CASES};
-use crate::explore::{explore, Counterexample, Backend, Replay};
+use crate::explore::{explore, Backend, Counterexample, Replay};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -6,7 +6,7 @@
 #![cfg(all(feature = "shuttle", not(loom)))]
 
 use keyrace_harness::catalogue::{find, Body};
-use keyrace_harness::explore::{replay, Counterexample, Backend, Replay, SHUTTLE_ITERATIONS};
+use keyrace_harness::explore::{replay, Backend, Counterexample, Replay, SHUTTLE_ITERATIONS};
 mod support;
 
 use support::{check_catalogue, check_replay_reproduces};

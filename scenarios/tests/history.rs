@@ -183,3 +183,27 @@ fn a_bad_workload_is_a_usage_error_naming_the_field() {
         text(&output)
     );
 }
+
+/// A get racing an in-place overwrite reads a torn file and answers an error, which the
+/// history forgives and the scenario does not: the explorer puts the read inside the write.
+#[test]
+fn a_read_racing_an_in_place_overwrite_errs_and_is_caught() {
+    let output = keyrace(&[
+        "check",
+        "--scenario",
+        "history",
+        "--seed",
+        "1",
+        "--require-systematic",
+        "--adapter",
+        ADAPTER,
+        "--mutant",
+        "put-in-place-one-write",
+    ]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("racing reads and writes never answer an error"),
+        "{report}"
+    );
+}

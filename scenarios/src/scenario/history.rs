@@ -1,12 +1,12 @@
 //! history: beyond the catalogue's hand-written races, N actors run random mixes of put, get,
 //! delete and consume over two names and a token, and every answer must fit one order of the
 //! operations (linearizability): no stale read after an acknowledged put, no lost or
-//! resurrected write, no grace granted twice.
+//! resurrected write, no grace granted twice. Every call must also succeed.
 //!
-//! Actors: one racer creates the store; then, step by step, every racer makes one random call
-//! at once (freely in the chance mode, in the explorer's order in the controlled one); the
-//! verifier reads every name last, and those reads must not fail. A failure is shrunk to the few operations that prove it and
-//! drawn as a timeline (and, with `--html FILE`, as a page).
+//! Actors: one racer creates the store; then, step by step, every racer makes one call at once
+//! (a random one by chance; under the explorer, a seeded mix contesting one name, in the
+//! explorer's orders); the verifier reads every name last. A failure is shrunk to the few
+//! operations that prove it and drawn as a timeline (and, with `--html FILE`, as a page).
 
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ const TOKEN: &str = "grace";
 
 /// Steps of every racer at once: fewer under the explorer, whose schedules multiply with each.
 const FREE_STEPS: usize = 5;
-const CONTROLLED_STEPS: usize = 3;
+const CONTROLLED_STEPS: usize = 4;
 
 /// How long one history's check may take; past it the round is "not decided", never a pass.
 pub const CHECK_BUDGET: Duration = Duration::from_secs(5);
@@ -67,9 +67,11 @@ struct Mix {
     weights: [u32; 4],
     steps: usize,
     value_bytes: Option<usize>,
-    /// The first step puts one name from every racer and the last reads it back from every
-    /// racer: whichever orders the explorer gives the puts, a writer reads after another
-    /// writer's put (the default mix under the explorer, which draws one mix per search).
+    /// One name is contested: the first step puts it from every racer, the middle ones
+    /// overwrite it, then delete it (if the adapter can), from racer 0 while the others read
+    /// it, the last reads it back from every racer. Whichever orders the explorer gives them, a read races a write, and a
+    /// writer reads after another writer's put (the default mix under the explorer, which
+    /// draws one mix per search).
     shaped: bool,
 }
 
@@ -126,12 +128,18 @@ impl Mix {
         (0..self.steps)
             .map(|step| {
                 (0..actors)
-                    .map(|_| {
-                        if self.shaped && step == 0 {
-                            return (Kind::Put, contested);
-                        }
-                        if self.shaped && step + 1 == self.steps {
-                            return (Kind::Get, contested);
+                    .map(|actor| {
+                        if self.shaped {
+                            let kind = if step == 0 {
+                                Kind::Put
+                            } else if step + 1 == self.steps || actor > 0 {
+                                Kind::Get
+                            } else if step % 2 == 0 && self.weights[2] > 0 {
+                                Kind::Delete
+                            } else {
+                                Kind::Put
+                            };
+                            return (kind, contested);
                         }
                         let mut pick = rng.random_range(0..total.max(1));
                         let mut kind = Kind::Put;
@@ -231,6 +239,15 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         let exchanges = env.race(ops, &mut round.rng)?;
         let completed = since(Instant::now());
         for (actor, exchange) in exchanges.iter().enumerate() {
+            if !exchange.ok() {
+                // The history forgives it (a failed read says nothing, a failed write may have
+                // happened), a caller does not: a get that errs while a secret is overwritten
+                // is a secret reported lost or corrupt.
+                round.violation(
+                    "every call of the mix succeeds: racing reads and writes never answer an error",
+                    vec![exchange.describe()],
+                );
+            }
             if let Some(op) = operation(actor, exchange, invoked, completed) {
                 history.operations.push(op);
             }

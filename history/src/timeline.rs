@@ -82,7 +82,9 @@ pub fn text(history: &History, failure: &Failure) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
+/// Escapes text for HTML and XML, content and attributes alike; characters XML 1.0 cannot
+/// carry at all (most control characters, from an adapter's output) become U+FFFD.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -91,6 +93,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }

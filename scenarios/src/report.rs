@@ -672,24 +672,9 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-/// Escape text for XML attributes and content; characters XML 1.0 cannot carry at all
-/// (most control characters, from an adapter's stderr) become U+FFFD.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escape text for XML attributes and content (the JUnit report), the same as the history
+/// timeline's HTML: characters XML 1.0 cannot carry become U+FFFD.
+pub use keyrace_history::timeline::escape as xml_escape;
 
 #[cfg(test)]
 mod tests {

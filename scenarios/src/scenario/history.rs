@@ -186,14 +186,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             return Ok(());
         }
     };
-    let created = env.racer_call(
-        0,
-        Op::Open {
-            store: store.clone(),
-        },
-    )?;
-    if !created.ok() {
-        round.violation("a fresh store can be created", vec![created.describe()]);
+    if !env.create_store(round, &store)? {
         return Ok(());
     }
     // Under the explorer every round is one schedule of the same calls, so the mix is drawn

@@ -258,6 +258,24 @@ impl<'a> Env<'a> {
         self.traced_call(slot, op)
     }
 
+    /// Racer 0 creates the store at `store`; a failure is the round's violation (and `false`).
+    pub fn create_store(
+        &mut self,
+        round: &mut Round,
+        store: &std::path::Path,
+    ) -> Result<bool, ActorError> {
+        let created = self.racer_call(
+            0,
+            Op::Open {
+                store: store.to_owned(),
+            },
+        )?;
+        if !created.ok() {
+            round.violation("a fresh store can be created", vec![created.describe()]);
+        }
+        Ok(created.ok())
+    }
+
     /// Whether the racers' adapter announced `op` in its hello.
     pub fn supports(&mut self, op: OpName) -> Result<bool, ActorError> {
         if self.controlled.is_none() {

@@ -24,14 +24,7 @@ const SHARED: &str = "shared";
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
     let actors = env.actors;
-    let created = env.racer_call(
-        0,
-        Op::Open {
-            store: store.clone(),
-        },
-    )?;
-    if !created.ok() {
-        round.violation("a fresh store can be created", vec![created.describe()]);
+    if !env.create_store(round, &store)? {
         return Ok(());
     }
     let distinct: Vec<Op> = (0..actors)

@@ -235,7 +235,7 @@ fn check_partition(
     let mut entry = events.first();
     let mut steps = 0u32;
     while events.first() != usize::MAX {
-        steps += 1;
+        steps = steps.wrapping_add(1);
         if steps % CLOCK_EVERY == 0 && budget.spent() {
             return Verdict::Undecided {
                 partition: partition.to_string(),

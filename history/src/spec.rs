@@ -90,7 +90,13 @@ pub(crate) fn partition_ops<'h>(
             index,
             step,
             invoked: op.invoked,
-            completed: if info { Time::MAX } else { op.completed },
+            // A completion before the invocation (a history not from the recorder) is read
+            // as instantaneous, never as a return before its call.
+            completed: if info {
+                Time::MAX
+            } else {
+                op.completed.max(op.invoked)
+            },
             optional,
         });
     }

@@ -316,3 +316,12 @@ fn a_stale_read_shrinks_to_the_put_it_missed_and_draws_a_timeline() {
         "{html}"
     );
 }
+
+#[test]
+fn a_completion_before_its_invocation_is_read_as_instantaneous_not_a_panic() {
+    let h = vec![
+        op(0, put("a", "v1"), done(), 10, 5),
+        op(1, get("a"), read(Some("v1")), 20, 30),
+    ];
+    assert_eq!(verdict(h), Verdict::Linearizable);
+}

@@ -224,7 +224,7 @@ impl fmt::Display for Coverage {
             } => {
                 write!(
                     f,
-                    "{states} distinct crash states of {recordings} recorded operation(s) \
+                    "{states} distinct crash states of {recordings} recording(s) \
                      judged ({states_violating} broke an invariant), under the {} \
                      persistence profile(s); ",
                     profiles.join(" and ")

@@ -25,6 +25,11 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 pub const MAX_STEPS: usize = 1000;
 /// The most names and tokens (each is a partition of the check).
 pub const MAX_NAMES: usize = 64;
+/// The longest name or token, in bytes: stores limit names (the reference to 100 bytes), and a
+/// name the store refuses would read as the store's failure, not the workload's.
+pub const MAX_NAME_BYTES: usize = 64;
+/// The largest weight of an operation in the mix (their sum must not overflow).
+pub const MAX_WEIGHT: u32 = 1_000_000;
 
 /// Relative weights of the operations (any non-negative integers; they need not add to 100).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -113,9 +118,13 @@ impl Workload {
         }
         for (field, list) in [("names", &self.names), ("tokens", &self.tokens)] {
             for (i, name) in list.iter().enumerate() {
-                if name.is_empty() || name.chars().any(char::is_control) {
+                if name.is_empty()
+                    || name.len() > MAX_NAME_BYTES
+                    || name.chars().any(char::is_control)
+                {
                     return Err(format!(
-                        "\"{field}\"[{i}] must be a non-empty string without control characters"
+                        "\"{field}\"[{i}] must be 1 to {MAX_NAME_BYTES} bytes without control \
+                         characters"
                     ));
                 }
                 if list[..i].contains(name) {
@@ -124,6 +133,12 @@ impl Workload {
             }
         }
         let mix = &self.mix;
+        if [mix.put, mix.get, mix.delete, mix.consume]
+            .iter()
+            .any(|&w| w > MAX_WEIGHT)
+        {
+            return Err(format!("\"mix\" weights must be at most {MAX_WEIGHT}"));
+        }
         if mix.put == 0 && mix.delete == 0 && mix.consume == 0 {
             return Err(
                 "\"mix\" has no write (put, delete or consume): a history of reads alone checks nothing"

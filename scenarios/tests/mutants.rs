@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{repo_root, text, ADAPTER};
-use keyrace_scenarios::adapter::{catch, caught_by, Catch, Mutant};
+use keyrace_scenarios::adapter::{also_caught, catch, caught_by, Catch, Mutant};
 use keyrace_scenarios::protocol::OpName;
 use keyrace_scenarios::scenario::{find, Mode, CATALOGUE};
 
@@ -35,7 +35,8 @@ fn only_keygen_broad_catch_is_left_to_the_models() {
 fn every_scenario_and_crash_state_branch_has_a_mutant() {
     for def in CATALOGUE {
         assert!(
-            Mutant::ALL.iter().any(|&m| caught_by(m) == Some(def.id)),
+            Mutant::ALL.iter().any(|&m| caught_by(m) == Some(def.id)
+                || also_caught(m).iter().any(|c| c.scenario() == Some(def.id))),
             "scenario {} has no mutant it must catch",
             def.id
         );
@@ -195,6 +196,45 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
     }
 }
 
+/// Every secondary catch (`also_caught`) holds in the default mode: the general scenarios catch
+/// what the catalogue's hand-written races were made for.
+#[test]
+fn every_secondary_catch_holds_in_the_default_mode() {
+    let runs: Vec<(Mutant, &str, &str)> = Mutant::ALL
+        .iter()
+        .flat_map(|&m| also_caught(m).iter().map(move |c| (m, *c)))
+        .filter_map(|(m, c)| match c {
+            Catch::Runner { scenario, check } => Some((m, scenario, check)),
+            Catch::ModelsOnly { .. } => None,
+        })
+        .collect();
+    assert!(runs.len() >= 3, "{runs:?}");
+    for (mutant, scenario, check) in runs {
+        let output = std::process::Command::new(common::keyrace_bin())
+            .args([
+                "check",
+                "--scenario",
+                scenario,
+                "--seed",
+                "1",
+                "--require-systematic",
+            ])
+            .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
+            .output()
+            .expect("run keyrace");
+        let report = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{mutant} not caught by {scenario}:\n{report}"
+        );
+        assert!(
+            report.contains(check),
+            "{mutant} broke {scenario}, not {check:?}:\n{report}"
+        );
+    }
+}
+
 /// The witness client's mutants are caught by a single round of their scenario, whatever the
 /// seed: 20 runs, one at a time, 20 catches (their scenarios script the server, and cold-start's
 /// server holds the first bootstrap until a second request arrives: nothing is left to chance).
@@ -258,11 +298,13 @@ fn the_design_table_of_scenarios_and_mutants_is_the_registry() {
     }
     let mut registry: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     for &mutant in Mutant::ALL {
-        if let Catch::Runner { scenario, check } = catch(mutant) {
-            registry
-                .entry(scenario.to_owned())
-                .or_default()
-                .insert((mutant.name().to_owned(), check.to_owned()));
+        for catch in std::iter::once(catch(mutant)).chain(also_caught(mutant).iter().copied()) {
+            if let Catch::Runner { scenario, check } = catch {
+                registry
+                    .entry(scenario.to_owned())
+                    .or_default()
+                    .insert((mutant.name().to_owned(), check.to_owned()));
+            }
         }
     }
     assert_eq!(documented, registry);

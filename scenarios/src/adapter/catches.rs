@@ -78,6 +78,22 @@ pub fn catch(mutant: Mutant) -> Catch {
     }
 }
 
+/// The catches beyond a mutant's own check: a general scenario (a history checked for
+/// linearizability) that also catches what a hand-written race was made for. Each is tested
+/// (`scenarios/tests/mutants.rs`) and listed in docs/design.md's table like the own catches.
+/// A scenario whose every catch is a secondary one catches only what the catalogue also does.
+pub fn also_caught(mutant: Mutant) -> &'static [Catch] {
+    const RESURRECTED: &[Catch] = &[runner("crash-history", "no deleted secret back")];
+    const LOST: &[Catch] = &[runner("crash-history", "no acknowledged write lost")];
+    const TORN_READ: &[Catch] = &[runner("history", "never answer an error")];
+    match mutant {
+        Mutant::DeleteNoDirFsync => RESURRECTED,
+        Mutant::PutRenameNoDirFsync => LOST,
+        Mutant::PutInPlaceOneWrite => TORN_READ,
+        _ => &[],
+    }
+}
+
 /// The scenario expected to catch `mutant`, or `None` for a mutant only the models catch.
 pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
     catch(mutant).scenario()

@@ -84,6 +84,12 @@ impl Recorder {
         Ok((Recorder(Arc::new(Mutex::new(state))), snapshot))
     }
 
+    /// The next request of a recording of several begins: its reply is acknowledged again.
+    pub fn next_request(&self) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.acked = false;
+    }
+
     /// Stop and take what was recorded.
     pub fn finish(&self) -> Recording {
         let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());

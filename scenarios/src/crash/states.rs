@@ -51,6 +51,9 @@ pub struct CrashState {
     pub crash_after: usize,
     /// An Ack is among ops[..crash_after].
     pub acked: bool,
+    /// How many Acks are among ops[..crash_after]: the operations of a recording of several
+    /// that were acknowledged before the power loss.
+    pub acks: usize,
     /// Issued ops (excluding Sync*/Ack) that did not fully persist, in order;
     /// a rename of which one half persisted is listed here and in `rename_halves`.
     pub lost: Vec<usize>,
@@ -478,7 +481,7 @@ pub fn enumerate(
     // Each crash point's units: those an earlier fsync forced, and the free ones.
     let mut points = Vec::new();
     for c in 0..=ops.len() {
-        let acked = ops[..c].iter().any(|op| matches!(op, FsOp::Ack));
+        let acks = ops[..c].iter().filter(|op| matches!(op, FsOp::Ack)).count();
         let (mut always, mut free): (Vec<Unit>, Vec<Unit>) = (Vec::new(), Vec::new());
         for (i, op) in ops[..c].iter().enumerate() {
             for (k, &part) in parts(op, profile).iter().enumerate() {
@@ -498,9 +501,9 @@ pub fn enumerate(
                 limits.exhaustive_up_to.min(24)
             ));
         }
-        points.push((c, acked, always, free, choices));
+        points.push((c, acks, always, free, choices));
     }
-    let mut seen: HashSet<([u8; 32], bool)> = HashSet::new();
+    let mut seen: HashSet<([u8; 32], usize)> = HashSet::new();
     // Two passes, so the cap never starves a late crash point (the acknowledgement is the
     // last): first at every crash point, the acknowledged ones first (a judge cut short by
     // time has seen them), the states that lose at most one free unit or keep a prefix of
@@ -512,13 +515,13 @@ pub fn enumerate(
             Pass::Core => Box::new(
                 points
                     .iter()
-                    .filter(|p| p.1)
-                    .chain(points.iter().filter(|p| !p.1)),
+                    .filter(|p| p.1 > 0)
+                    .chain(points.iter().filter(|p| p.1 == 0)),
             ),
             Pass::Rest => Box::new(points.iter()),
         };
-        for (c, acked, always, free, choices) in order {
-            let (c, acked) = (*c, *acked);
+        for (c, acks, always, free, choices) in order {
+            let (c, acks) = (*c, *acks);
             for kept in choices {
                 let core = kept.len() + 1 >= free.len() || free.starts_with(kept);
                 if pass == Pass::Core && !core {
@@ -550,7 +553,7 @@ pub fn enumerate(
                 for torn in untorn.into_iter().chain(tears) {
                     out.considered += 1;
                     let tree = base.apply(ops, &persisted, torn);
-                    if !seen.insert((tree.digest(), acked)) {
+                    if !seen.insert((tree.digest(), acks)) {
                         continue;
                     }
                     if out.states.len() >= limits.max_states {
@@ -560,8 +563,7 @@ pub fn enumerate(
                         ));
                         return out;
                     }
-                    out.states
-                        .push(state(ops, c, acked, &persisted, torn, tree));
+                    out.states.push(state(ops, c, acks, &persisted, torn, tree));
                 }
             }
         }
@@ -621,7 +623,7 @@ fn choices(
 fn state(
     ops: &[FsOp],
     c: usize,
-    acked: bool,
+    acks: usize,
     persisted: &[[bool; 2]],
     torn: Option<(usize, usize)>,
     tree: Tree,
@@ -639,7 +641,8 @@ fn state(
         .collect();
     CrashState {
         crash_after: c,
-        acked,
+        acked: acks > 0,
+        acks,
         lost,
         torn: torn.map(|(i, t)| (i, t as u64)),
         rename_halves,
@@ -870,6 +873,17 @@ mod tests {
             .map(|s| (s.tree.digest(), s.acked))
             .collect();
         assert_eq!(keys.len(), e.states.len());
+    }
+
+    #[test]
+    fn a_recording_of_several_operations_counts_their_acknowledgements() {
+        // Two operations, each acknowledged: the same tree is a distinct state at 0, 1 and 2
+        // acknowledgements (a crash-history judge reads each against a different history).
+        let ops = [FsOp::SyncAll, FsOp::Ack, FsOp::SyncAll, FsOp::Ack];
+        let e = run(&store_with_aa(), &ops, Profile::Portable);
+        let mut acks: Vec<(usize, bool)> = e.states.iter().map(|s| (s.acks, s.acked)).collect();
+        acks.sort_unstable();
+        assert_eq!(acks, [(0, false), (1, true), (2, true)]);
     }
 
     #[test]

@@ -30,10 +30,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let Some(recorded) = record(env, round, op)? else {
         return Ok(());
     };
-    if recorded.reply.won() != Some(true) {
+    if recorded.reply().won() != Some(true) {
         round.violation(
             "the first consume of a fresh token wins",
-            vec![recorded.reply.describe()],
+            vec![recorded.reply().describe()],
         );
         return Ok(());
     }

@@ -81,10 +81,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let Some(recorded) = record(env, round, op)? else {
         return Ok(());
     };
-    if !recorded.reply.ok() {
+    if !recorded.reply().ok() {
         round.violation(
             format!("{what} of a secret in a healthy store succeeds"),
-            vec![recorded.reply.describe()],
+            vec![recorded.reply().describe()],
         );
         return Ok(());
     }

@@ -272,7 +272,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
 
 /// The recorded operation of one exchange: a coded failure of a write may have taken effect
 /// (info); a failed read says nothing (fail).
-fn operation(actor: usize, exchange: &Exchange, invoked: u64, completed: u64) -> Option<Operation> {
+pub(super) fn operation(
+    actor: usize,
+    exchange: &Exchange,
+    invoked: u64,
+    completed: u64,
+) -> Option<Operation> {
     let call = match &exchange.op {
         Op::Put { name, value, .. } => Call::Put {
             name: name.clone(),
@@ -314,38 +319,68 @@ fn operation(actor: usize, exchange: &Exchange, invoked: u64, completed: u64) ->
     })
 }
 
-/// Checks `history`; a failure becomes a violation whose evidence is the shrunk timeline (kept
-/// on the round for `--html`, which the runner writes once it knows the re-run command).
-pub fn judge(env: &Env<'_>, round: &mut Round, history: &History) {
+/// What a history's check says, ready for a report.
+pub(super) enum Explained {
+    Linearizable,
+    /// Not decided within [`CHECK_BUDGET`]: the reason, for a skip (never a pass).
+    Undecided(String),
+    /// The shrunk timeline as report lines, and the shrunk history for `--html`.
+    Fails {
+        lines: Vec<String>,
+        shown: History,
+        failure: keyrace_history::Failure,
+    },
+}
+
+/// Checks `history` and, if it fails, shrinks it and draws it. `verifier` names the actor
+/// number of the verifier's reads.
+pub(super) fn explain(history: &History, verifier: usize) -> Explained {
     match check(history, Budget::new(CHECK_BUDGET)) {
-        Verdict::Linearizable => {}
-        Verdict::Undecided { partition } => {
-            round.skip = Some(format!(
-                "round {}'s history of {} operations ({partition}) was not decided within {} s: \
-                 not judged",
-                round.index,
-                history.operations.len(),
-                CHECK_BUDGET.as_secs()
-            ));
-        }
+        Verdict::Linearizable => Explained::Linearizable,
+        Verdict::Undecided { partition } => Explained::Undecided(format!(
+            "a history of {} operations ({partition}) was not decided within {} s: not judged",
+            history.operations.len(),
+            CHECK_BUDGET.as_secs()
+        )),
         Verdict::NotLinearizable(failure) => {
             let (shown, failure, hidden) =
                 match shrink(history, &failure, CHECK_BUDGET, SHRINK_BUDGET) {
                     Some(shrunk) => (shrunk.history, shrunk.failure, shrunk.hidden),
                     None => (history.clone(), failure, 0),
                 };
-            let mut evidence: Vec<String> = timeline::text(&shown, &failure)
+            let mut lines: Vec<String> = timeline::text(&shown, &failure)
                 .lines()
                 .map(str::to_owned)
                 .collect();
-            evidence.push(format!(
-                "actor {} is the verifier; {hidden} more of the round's {} operations were shown \
-                 not to matter",
-                env.actors,
+            lines.push(format!(
+                "actor {verifier} is the verifier; {hidden} more of the {} operations recorded \
+                 were shown not to matter",
                 history.operations.len()
             ));
+            Explained::Fails {
+                lines,
+                shown,
+                failure,
+            }
+        }
+    }
+}
+
+/// Checks `history`; a failure becomes a violation whose evidence is the shrunk timeline (kept
+/// on the round for `--html`, which the runner writes once it knows the re-run command).
+pub fn judge(env: &Env<'_>, round: &mut Round, history: &History) {
+    match explain(history, env.actors) {
+        Explained::Linearizable => {}
+        Explained::Undecided(reason) => {
+            round.skip = Some(format!("round {}: {reason}", round.index));
+        }
+        Explained::Fails {
+            lines,
+            shown,
+            failure,
+        } => {
             round.timeline = Some((shown, failure));
-            round.violation(INVARIANT, evidence);
+            round.violation(INVARIANT, lines);
         }
     }
 }

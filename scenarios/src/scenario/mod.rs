@@ -10,6 +10,7 @@ pub mod cache_symlink;
 pub mod cache_torn;
 pub mod cold_start;
 pub mod crash_consume;
+pub mod crash_history;
 pub mod crash_keygen;
 pub mod crash_put;
 pub mod crash_states;
@@ -84,7 +85,7 @@ pub enum Mode {
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 23] = [
+pub const CATALOGUE: [&ScenarioDef; 24] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -98,6 +99,7 @@ pub const CATALOGUE: [&ScenarioDef; 23] = [
     &crash_keygen::DEF,
     &crash_states::DEF,
     &crash_consume::DEF,
+    &crash_history::DEF,
     &retry_once::DEF,
     &retry_bounded::DEF,
     &no_retry_on_divergence::DEF,

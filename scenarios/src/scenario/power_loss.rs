@@ -59,11 +59,19 @@ pub struct Expectation {
     pub new: Option<String>,
 }
 
-/// One recorded operation: the directory before, the calls, the reply.
+/// A recording: the directory before, the calls, the reply of each operation recorded.
 pub struct Recorded {
     snapshot: Snapshot,
     ops: Vec<FsOp>,
-    pub reply: Exchange,
+    /// One per operation, in order; never empty.
+    pub replies: Vec<Exchange>,
+}
+
+impl Recorded {
+    /// The reply of the (last) operation recorded.
+    pub fn reply(&self) -> &Exchange {
+        &self.replies[self.replies.len() - 1]
+    }
 }
 
 /// A broken invariant in one crash state, with the replies that show it.
@@ -76,6 +84,20 @@ pub fn record(
     round: &mut Round,
     op: Op,
 ) -> Result<Option<Recorded>, ActorError> {
+    record_all(env, round, vec![op])
+}
+
+/// Record `ops` by the writer (racer 0), one after the other, each acknowledged by its reply:
+/// a crash state knows how many were (`CrashState::acks`).
+pub fn record_all(
+    env: &mut Env<'_>,
+    round: &mut Round,
+    ops: Vec<Op>,
+) -> Result<Option<Recorded>, ActorError> {
+    if ops.is_empty() {
+        round.skip = Some("nothing to record".to_owned());
+        return Ok(None);
+    }
     let writer = env.racer_slots()?[0];
     // Started before the recording, so its start-up is not recorded.
     env.verifier_slot()?;
@@ -100,14 +122,24 @@ pub fn record(
     controlled
         .tracer
         .set_observer(Some(Box::new(recorder.clone())));
-    let reply = controlled.tracer.call(writer, &op);
+    let mut replies = Vec::with_capacity(ops.len());
+    for op in ops {
+        recorder.next_request();
+        let reply = match controlled.tracer.call(writer, &op) {
+            Ok(reply) => reply,
+            Err(e) => {
+                controlled.tracer.set_observer(None);
+                return Err(e);
+            }
+        };
+        replies.push(Exchange {
+            actor: "writer".to_owned(),
+            op,
+            reply,
+        });
+    }
     controlled.tracer.set_observer(None);
     let recording = recorder.finish();
-    let reply = Exchange {
-        actor: "writer".to_owned(),
-        op,
-        reply: reply?,
-    };
     if !recording.unsupported.is_empty() {
         round.skip = Some(format!(
             "unsupported, not judged: {}",
@@ -118,7 +150,7 @@ pub fn record(
     Ok(Some(Recorded {
         snapshot,
         ops: recording.ops,
-        reply,
+        replies,
     }))
 }
 
@@ -152,7 +184,7 @@ pub fn judge_states(
             cut_short.push(format!("{why} (the {profile_name} profile)"));
         }
         for state in enumeration.states {
-            if seen.insert((state.tree.digest(), state.acked)) {
+            if seen.insert((state.tree.digest(), state.acks)) {
                 distinct.push((profile_text, state));
             }
         }
@@ -383,6 +415,7 @@ done"#
         CrashState {
             crash_after: 0,
             acked,
+            acks: usize::from(acked),
             lost: Vec::new(),
             torn: None,
             rename_halves: Vec::new(),

@@ -1,0 +1,150 @@
+//! crash-history: durable linearizability (Izraelevitz, Mendes and Scott, DISC'16). A writer
+//! makes a random mix of puts and deletes over two names while its calls are recorded; after
+//! a power loss at any point, what the store holds must be the state of one order of the
+//! operations containing every acknowledged one (the one in flight included or not): no
+//! acknowledged write lost, no deleted secret back, no value from nowhere.
+//!
+//! Actors: the writer (traced) puts both names (acknowledged before the recording), then makes
+//! the recorded mix; each crash state is written to a directory of its own and the verifier
+//! reads every name there. Those reads end the history that is checked. Runs only in the full
+//! mode (crash states need the tracer).
+
+use rand::Rng;
+
+use keyrace_history::{History, Outcome};
+
+use super::history::{explain, operation, Explained};
+use super::power_loss::{judge_states, record_all, Broken};
+use super::{Env, Mode, Round, ScenarioDef};
+use crate::actor::ActorError;
+use crate::protocol::{Op, OpName};
+
+pub const DEF: ScenarioDef = ScenarioDef {
+    id: "crash-history",
+    summary: "power loss during a random mix of puts and deletes: in every crash state the reads fit one order holding every acknowledged operation (durable linearizability)",
+    needs: &[OpName::Open, OpName::Put, OpName::Get],
+    needs_key: false,
+    default_rounds: 2,
+    mode: Mode::Traced,
+    run_round,
+};
+
+pub const INVARIANT: &str = "after a power loss, the store holds the state of one order of the \
+     operations that contains every acknowledged one (durable linearizability): no acknowledged \
+     write lost, no deleted secret back";
+
+const NAMES: [&str; 2] = ["h0", "h1"];
+
+/// Operations recorded per round: each multiplies the crash points.
+const RECORDED: usize = 3;
+
+/// Actor numbers in the history: the writer, then the verifier.
+const WRITER: usize = 0;
+const VERIFIER: usize = 1;
+
+fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
+    let store = round.path("store");
+    let deletes = env.supports(OpName::Delete)?;
+    // The history's clock: the writer's operations one after the other, then the reads.
+    let mut history = History::default();
+    let mut tick = 0u64;
+    let mut stamp = || {
+        tick += 2;
+        (tick - 2, tick - 1)
+    };
+    for name in NAMES {
+        let put = env.racer_call(
+            0,
+            Op::Put {
+                store: store.clone(),
+                name: name.to_owned(),
+                value: round.value("c"),
+            },
+        )?;
+        if !put.ok() {
+            round.violation("puts into a healthy store succeed", vec![put.describe()]);
+            return Ok(());
+        }
+        let (invoked, completed) = stamp();
+        history
+            .operations
+            .extend(operation(WRITER, &put, invoked, completed));
+    }
+    let mix: Vec<Op> = (0..RECORDED)
+        .map(|_| {
+            let name = NAMES[round.rng.random_range(0..NAMES.len())].to_owned();
+            let store = store.clone();
+            if deletes && round.rng.random_bool(0.4) {
+                Op::Delete { store, name }
+            } else {
+                Op::Put {
+                    store,
+                    name,
+                    value: round.value("c"),
+                }
+            }
+        })
+        .collect();
+    let Some(recorded) = record_all(env, round, mix)? else {
+        return Ok(());
+    };
+    if let Some(failed) = recorded.replies.iter().find(|r| !r.ok()) {
+        round.violation(
+            "puts and deletes into a healthy store succeed",
+            vec![failed.describe()],
+        );
+        return Ok(());
+    }
+    let times: Vec<(u64, u64)> = recorded.replies.iter().map(|_| stamp()).collect();
+    let reads_from = tick;
+    let mut undecided = None;
+    let mut judge = |env: &mut Env<'_>,
+                     dir: &std::path::Path,
+                     state: &crate::crash::states::CrashState|
+     -> Result<Broken, ActorError> {
+        // Acknowledged operations took effect; the one in flight may have; later ones were
+        // never made.
+        let mut seen = history.clone();
+        for (i, (reply, &(invoked, completed))) in recorded.replies.iter().zip(&times).enumerate() {
+            if i > state.acks {
+                break;
+            }
+            if let Some(mut op) = operation(WRITER, reply, invoked, completed) {
+                if i == state.acks {
+                    op.outcome = Outcome::Info;
+                }
+                seen.operations.push(op);
+            }
+        }
+        let mut at = reads_from;
+        for name in NAMES {
+            let get = env.verify(Op::Get {
+                store: dir.to_owned(),
+                name: name.to_owned(),
+            })?;
+            seen.operations
+                .extend(operation(VERIFIER, &get, at, at + 1));
+            at += 2;
+        }
+        Ok(match explain(&seen, VERIFIER) {
+            Explained::Linearizable => Vec::new(),
+            Explained::Undecided(reason) => {
+                undecided.get_or_insert(reason);
+                Vec::new()
+            }
+            Explained::Fails { mut lines, .. } => {
+                lines.push(format!(
+                    "actor {WRITER} is the writer; {} of its {RECORDED} recorded operations were \
+                     acknowledged before the power loss",
+                    state.acks.min(RECORDED)
+                ));
+                vec![(INVARIANT, lines)]
+            }
+        })
+    };
+    judge_states(env, round, "store", &recorded, &mut judge)?;
+    if let Some(reason) = undecided {
+        round.skip = Some(format!("round {}: {reason}", round.index));
+    }
+    Ok(())
+}

@@ -160,19 +160,8 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
         ]
     );
     for (mutant, scenario) in racing {
-        let output = std::process::Command::new(common::keyrace_bin())
-            .args(["check", "--scenario", scenario, "--require-systematic"])
-            .args(["--seed", "1", "--fail-fast"])
-            .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
-            .output()
-            .expect("run keyrace");
-        let report = text(&output);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{} not caught:\n{report}",
-            mutant.name()
-        );
+        let (code, report) = check_mutant(scenario, mutant, &["--fail-fast"]);
+        assert_eq!(code, Some(1), "{} not caught:\n{report}", mutant.name());
         let invariant = report
             .lines()
             .find_map(|l| l.split_once(": VIOLATION in ").map(|(_, rest)| rest))
@@ -196,6 +185,19 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
     }
 }
 
+/// `keyrace check --scenario SCENARIO --seed 1 --require-systematic EXTRA...` of the reference
+/// adapter with `mutant`: its exit code and report.
+fn check_mutant(scenario: &str, mutant: Mutant, extra: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(common::keyrace_bin())
+        .args(["check", "--scenario", scenario, "--require-systematic"])
+        .args(["--seed", "1"])
+        .args(extra)
+        .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
+        .output()
+        .expect("run keyrace");
+    (output.status.code(), text(&output))
+}
+
 /// Every secondary catch (`also_caught`) holds in the default mode: the general scenarios catch
 /// what the catalogue's hand-written races were made for.
 #[test]
@@ -210,21 +212,9 @@ fn every_secondary_catch_holds_in_the_default_mode() {
         .collect();
     assert!(runs.len() >= 3, "{runs:?}");
     for (mutant, scenario, check) in runs {
-        let output = std::process::Command::new(common::keyrace_bin())
-            .args([
-                "check",
-                "--scenario",
-                scenario,
-                "--seed",
-                "1",
-                "--require-systematic",
-            ])
-            .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
-            .output()
-            .expect("run keyrace");
-        let report = text(&output);
+        let (code, report) = check_mutant(scenario, mutant, &[]);
         assert_eq!(
-            output.status.code(),
+            code,
             Some(1),
             "{mutant} not caught by {scenario}:\n{report}"
         );

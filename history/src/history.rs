@@ -87,23 +87,41 @@ pub struct Operation {
 }
 
 impl Operation {
-    /// The operation as one short phrase: `put a = v1 → ok`, `get a → v1`, `consume t → ?`.
+    /// The operation as one short phrase: `put "a" = "v1" → ok`, `get "a" → "v1"`,
+    /// `consume "t" → ? (maybe applied)`. Names are quoted and values [`shorten`]ed, as in every
+    /// report line: an adapter's answer never prints raw, nor a long secret whole.
     pub fn describe(&self) -> String {
         let call = match &self.call {
-            Call::Put { name, value } => format!("put {name} = {value}"),
-            Call::Get { name } => format!("get {name}"),
-            Call::Delete { name } => format!("delete {name}"),
-            Call::Consume { token } => format!("consume {token}"),
+            Call::Put { name, value } => format!("put {name:?} = {}", shorten(value)),
+            Call::Get { name } => format!("get {name:?}"),
+            Call::Delete { name } => format!("delete {name:?}"),
+            Call::Consume { token } => format!("consume {token:?}"),
         };
         let answer = match &self.outcome {
             Outcome::Ok(Ret::Done) => "ok".to_owned(),
-            Outcome::Ok(Ret::Value(Some(value))) => value.clone(),
+            Outcome::Ok(Ret::Value(Some(value))) => shorten(value),
             Outcome::Ok(Ret::Value(None)) => "absent".to_owned(),
             Outcome::Ok(Ret::Won(won)) => format!("won: {won}"),
             Outcome::Fail => "failed".to_owned(),
             Outcome::Info => "? (maybe applied)".to_owned(),
         };
         format!("{call} → {answer}")
+    }
+}
+
+/// A value as reports show it: short ones whole and quoted, long ones by length and a digest
+/// prefix (a report never prints a whole secret).
+pub fn shorten(value: &str) -> String {
+    if value.len() <= 48 {
+        format!("{value:?}")
+    } else {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(value.as_bytes());
+        format!(
+            "<{} bytes, sha256 {}…>",
+            value.len(),
+            hex::encode(&digest[..6])
+        )
     }
 }
 

@@ -304,7 +304,10 @@ fn a_stale_read_shrinks_to_the_put_it_missed_and_draws_a_timeline() {
     assert!(shrunk.hidden >= 150, "{}", shrunk.hidden);
     let text = timeline::text(&shrunk.history, &shrunk.failure);
     assert!(text.contains("✗ cannot be placed"), "{text}");
-    assert!(text.contains(&format!("put {name} = fresh")), "{text}");
+    assert!(
+        text.contains(&format!("put {name:?} = \"fresh\"")),
+        "{text}"
+    );
     let html = timeline::html(
         &shrunk.history,
         &shrunk.failure,
@@ -315,6 +318,25 @@ fn a_stale_read_shrinks_to_the_put_it_missed_and_draws_a_timeline() {
         html.contains("<svg") && html.contains("stale &lt;read&gt;"),
         "{html}"
     );
+}
+
+#[test]
+fn a_hostile_or_long_value_never_prints_raw_or_whole() {
+    let long = "s".repeat(1000);
+    let h = History {
+        operations: vec![
+            op(0, put("a", &long), done(), 0, 1),
+            op(1, get("a"), read(Some("evil\n\u{1b}[2J")), 2, 3),
+        ],
+    };
+    let Verdict::NotLinearizable(failure) = check(&h, Budget::new(Duration::from_secs(5))) else {
+        panic!("a read from nowhere passed");
+    };
+    let text = timeline::text(&h, &failure);
+    assert!(!text.contains(&long), "{text}");
+    assert!(text.contains("<1000 bytes, sha256 "), "{text}");
+    assert!(text.contains(r#"get "a" → "evil\n\u{1b}[2J""#), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
 }
 
 #[test]

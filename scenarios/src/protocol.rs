@@ -60,17 +60,4 @@ impl Summary for Reply {
     }
 }
 
-/// A value as reports show it: short ones whole, long ones by length and a digest prefix.
-pub fn shorten(value: &str) -> String {
-    if value.len() <= 48 {
-        format!("{value:?}")
-    } else {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(value.as_bytes());
-        format!(
-            "<{} bytes, sha256 {}…>",
-            value.len(),
-            hex::encode(&digest[..6])
-        )
-    }
-}
+pub use keyrace_history::history::shorten;

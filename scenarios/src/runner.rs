@@ -420,31 +420,27 @@ fn hung_text(hung: &str) -> String {
     )
 }
 
-/// `--html`: the first history of the run that did not linearize, as a timeline page.
-#[allow(clippy::too_many_arguments)]
+/// `--html`: the first history of the run that did not linearize, as a timeline page. The
+/// report's note on what was written (`None` once a page was written).
 fn write_timeline(
     cfg: &Config,
     env: &mut Env<'_>,
-    def: &ScenarioDef,
+    id: &str,
     index: u32,
-    history: &keyrace_history::History,
-    failure: &keyrace_history::Failure,
+    (history, failure): &(keyrace_history::History, keyrace_history::Failure),
     repro: &str,
-    report: &mut ScenarioReport,
-) {
-    let Some(path) = cfg.html.as_ref().filter(|_| !env.wrote_html) else {
-        return;
-    };
+) -> Option<String> {
+    let path = cfg.html.as_ref().filter(|_| !env.wrote_html)?;
     env.wrote_html = true;
-    let title = format!("keyrace: {} round {index} is not linearizable", def.id);
+    let title = format!("keyrace: {id} round {index} is not linearizable");
     let page = keyrace_history::timeline::html(history, failure, &title, repro);
-    report.notes.push(match std::fs::write(path, page) {
+    Some(match std::fs::write(path, page) {
         Ok(()) => format!("round {index}'s timeline was written to {}", path.display()),
         Err(e) => format!(
             "could not write round {index}'s timeline to {}: {e}",
             path.display()
         ),
-    });
+    })
 }
 
 fn not_run(def: &ScenarioDef, reason: String) -> ScenarioReport {
@@ -739,8 +735,9 @@ impl Scenario<'_> {
             }
             exhausted = !schedule.more;
         }
-        if let Some((history, failure)) = round.timeline.take() {
-            write_timeline(cfg, env, def, index, &history, &failure, &repro, report);
+        if let Some(timeline) = &round.timeline {
+            let note = write_timeline(cfg, env, def.id, index, timeline, &repro);
+            report.notes.extend(note);
         }
         report.record(index, violations, &round.not_reached, &repro);
         if let Err(e) = result {

@@ -162,12 +162,11 @@ impl Mix {
             .collect()
     }
 
-    /// A fresh value: unique (tagged with random letters), of the workload's size if it sets one.
+    /// A fresh value: unique (tagged with random letters), padded to the workload's size if it
+    /// sets one (at least 16 bytes, longer than the 14-byte unique part).
     fn value(&self, round: &mut Round) -> String {
         let mut value = round.value("h");
         if let Some(bytes) = self.value_bytes {
-            // Padding after the unique part keeps it unique; at least 16 bytes are asked for.
-            value.truncate(bytes);
             while value.len() < bytes {
                 value.push('.');
             }

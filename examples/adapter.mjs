@@ -54,6 +54,7 @@ function openStore(store) {
     throw new Coded("METADATA_CORRUPTED", `${meta} is corrupted (${e.message}); destroy the store to start over`);
   }
   if (format !== 1) throw new Coded("UNSUPPORTED_VERSION", `${meta} has format ${JSON.stringify(format)}, this adapter reads 1`);
+  fsyncDir(store); // a racing creator may not have made store.json durable yet: nothing before
   return secrets;
 }
 
@@ -84,7 +85,7 @@ function handle(req) {
     const marker = path.join(store, createHash("sha256").update(req.token).digest("hex"));
     let fd;
     try { fd = fs.openSync(marker, "wx", 0o600); } catch (e) {
-      if (e.code === "EEXIST") return { won: false };
+      if (e.code === "EEXIST") { fsyncDir(store); return { won: false }; } // the winner's marker, durably
       throw e;
     }
     fs.fsyncSync(fd); fs.closeSync(fd); fsyncDir(store); return { won: true };

@@ -44,6 +44,7 @@ def open_store(store):
         raise Coded("METADATA_CORRUPTED", f"{meta} is corrupted ({e}); destroy the store to start over")
     if fmt != 1:
         raise Coded("UNSUPPORTED_VERSION", f"{meta} has format {fmt!r}, this adapter reads 1")
+    fsync_dir(store)  # a racing creator may not have made store.json durable yet: nothing before
     return secrets
 
 def clear_store(store):  # without opening it (it may be damaged); never a directory not ours
@@ -165,7 +166,7 @@ def handle(req):
         os.makedirs(store, exist_ok=True); fsync_dir(os.path.dirname(os.path.abspath(store)))
         marker = os.path.join(store, hashlib.sha256(req["token"].encode()).hexdigest())
         try: fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError: return {"won": False}
+        except FileExistsError: fsync_dir(store); return {"won": False}  # the winner's marker, durably
         os.fsync(fd); os.close(fd); fsync_dir(store); return {"won": True}
     secrets = open_store(store)
     if op == "open": return {}

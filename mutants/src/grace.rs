@@ -41,6 +41,30 @@ pub fn consume_without_fsync<F: Fs + ?Sized>(fs: &F, dir: &Path, token: &str) ->
     }
 }
 
+/// consume-loser-unsynced — the pattern of seed 003's loser, in the ledger (and the reference
+/// `FileLedger` until the runner's `crash-history-race` found it): a consumer that finds the
+/// marker answers "already consumed" at once, while the winner may not have fsynced the
+/// directory yet. After a power loss the marker can be gone with the unacknowledged win, and
+/// the refusal it answered is explained by no order. Diff: the loser's directory fsync before
+/// `Consumed::AlreadyConsumed` → none.
+pub fn loser_trusts_unsynced<F: Fs + ?Sized>(fs: &F, dir: &Path, token: &str) -> io::Result<bool> {
+    create_dir_all(fs, dir, DIR_MODE)?;
+    let marker = FileLedger::new(fs, dir).marker_path(token);
+    match fs.create_new(&marker, FILE_MODE) {
+        Ok(mut file) => {
+            let synced = file.sync_all();
+            drop(file);
+            if let Err(e) = synced.and_then(|()| fs.sync_dir(dir)) {
+                let _ = fs.remove_file(&marker);
+                return Err(e);
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,7 +73,11 @@ mod tests {
     #[test]
     fn alone_each_mutant_grants_the_grace_once() {
         // Alone they look right (which is why they ship): only a race or a power loss shows it.
-        for consume in [check_then_set::<OsFs>, consume_without_fsync::<OsFs>] {
+        for consume in [
+            check_then_set::<OsFs>,
+            consume_without_fsync::<OsFs>,
+            loser_trusts_unsynced::<OsFs>,
+        ] {
             let dir = tempfile::tempdir().expect("tempdir");
             assert!(consume(&OsFs, dir.path(), "t").expect("first"));
             assert!(!consume(&OsFs, dir.path(), "t").expect("second"));

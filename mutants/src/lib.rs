@@ -58,6 +58,8 @@ pub enum Mutant {
     GraceCheckThenSet,
     /// [`grace::consume_without_fsync`].
     ConsumeNoFsync,
+    /// [`grace::loser_trusts_unsynced`].
+    ConsumeLoserUnsynced,
     /// [`witness::RetryUnbounded`].
     RetryUnbounded,
     /// [`witness::RetryOnDivergence`].
@@ -104,6 +106,7 @@ impl Mutant {
         Mutant::ResetNeedsOpen,
         Mutant::GraceCheckThenSet,
         Mutant::ConsumeNoFsync,
+        Mutant::ConsumeLoserUnsynced,
         Mutant::RetryUnbounded,
         Mutant::RetryOnDivergence,
         Mutant::NoRetryOn412,
@@ -139,6 +142,7 @@ impl Mutant {
             Mutant::ResetNeedsOpen => "reset-needs-open",
             Mutant::GraceCheckThenSet => "grace-check-then-set",
             Mutant::ConsumeNoFsync => "consume-no-fsync",
+            Mutant::ConsumeLoserUnsynced => "consume-loser-unsynced",
             Mutant::RetryUnbounded => "retry-unbounded",
             Mutant::RetryOnDivergence => "retry-on-divergence",
             Mutant::NoRetryOn412 => "no-retry-on-412",

@@ -207,8 +207,11 @@ impl Tracing {
                 .map(|s| s.id.clone())
                 .collect()
         };
-        let (by_chance, not_run): (Vec<String>, Vec<String>) =
-            (ids(Mode::Race, true), ids(Mode::Traced, false));
+        let (by_chance, not_run): (Vec<String>, Vec<String>) = (ids(Mode::Race, true), {
+            let mut not_run: Vec<String> = ids(Mode::Traced, false);
+            not_run.extend(ids(Mode::TracedRace, false));
+            not_run
+        });
         // Scenarios that need no tracer ran at full strength whatever the machine allows.
         if by_chance.is_empty() && not_run.is_empty() {
             return None;
@@ -228,12 +231,13 @@ impl Tracing {
             (Mode::Race, Tracing::Available) => Ok(Form::Controlled),
             (Mode::Race, _) => Ok(Form::Chance),
             (Mode::Traced, Tracing::Available) => Ok(Form::CrashStates),
-            (Mode::Traced, Tracing::NotWanted) => Err(
+            (Mode::TracedRace, Tracing::Available) => Ok(Form::Controlled),
+            (Mode::Traced | Mode::TracedRace, Tracing::NotWanted) => Err(
                 "not run in the chance mode: crash states need the tracer (run without --mode \
                  chance)"
                     .to_owned(),
             ),
-            (Mode::Traced, Tracing::Unavailable(why)) => Err(format!(
+            (Mode::Traced | Mode::TracedRace, Tracing::Unavailable(why)) => Err(format!(
                 "NOT RUN: crash states need the tracer, and tracing is unavailable here: {why}"
             )),
         }
@@ -407,6 +411,8 @@ fn planned_rounds(cfg: &Config, def: &ScenarioDef, form: Option<Form>) -> Option
 /// schedules of a controlled race.
 fn default_rounds(def: &ScenarioDef, form: Form) -> u32 {
     match form {
+        // Every schedule of a racing crash form is judged in all its crash states.
+        Form::Controlled if def.mode == Mode::TracedRace => def.default_rounds,
         Form::Controlled => EXPLORE_ROUNDS,
         Form::Chance | Form::Untraced | Form::CrashStates => def.default_rounds,
     }
@@ -552,6 +558,11 @@ impl Scenario<'_> {
             progress.round(def.id, report.rounds, planned, report.violating_rounds);
         }
         report.coverage = self.coverage(&env, report.rounds);
+        if let Some(states) = self.racing_crash_states(&env) {
+            report
+                .notes
+                .push(format!("crash states of its schedules: {states}"));
+        }
         if let Some(mapping) = env
             .controlled
             .as_ref()
@@ -626,6 +637,9 @@ impl Scenario<'_> {
                     // Actors that talk to a server share its state through sockets the
                     // tracer does not see: any of their calls may depend on any other.
                     *reduction &= !self.def.needs.contains(&OpName::Witness);
+                    // When a racer's fsync runs, relative to another's reply, decides what a
+                    // power loss keeps: an order the reduction treats as commuting.
+                    *reduction &= self.def.mode != Mode::TracedRace;
                 }
                 let mut explorer = Explorer::new(
                     strategy,
@@ -635,7 +649,13 @@ impl Scenario<'_> {
                 if let Some(actor) = self.part {
                     explorer = explorer.part(actor);
                 }
-                Env::controlled(cfg, home.to_owned(), self.actors, scope, explorer)
+                let mut env = Env::controlled(cfg, home.to_owned(), self.actors, scope, explorer)?;
+                if let Some(controlled) = env.controlled.as_mut() {
+                    controlled
+                        .tracer
+                        .order_syncs(self.def.mode == Mode::TracedRace);
+                }
+                Ok(env)
             }
         }
     }
@@ -766,6 +786,21 @@ impl Scenario<'_> {
             return Next::Stop;
         }
         Next::Continue
+    }
+
+    /// What a racing crash form judged in its schedules' crash states (its coverage is the
+    /// schedules').
+    fn racing_crash_states(&self, env: &Env<'_>) -> Option<Coverage> {
+        let controlled = env.controlled.as_ref()?;
+        let crash = &controlled.crash;
+        (self.def.mode == Mode::TracedRace && crash.recordings > 0).then(|| Coverage::CrashStates {
+            recordings: crash.recordings,
+            states: crash.states_judged,
+            states_violating: crash.states_violating,
+            profiles: PROFILE_NAMES.to_vec(),
+            enumeration_exhaustive: crash.cut_short.is_empty(),
+            cut_short: crash.cut_short.clone(),
+        })
     }
 
     /// What the rounds covered, in this scenario's form.

@@ -207,3 +207,39 @@ fn a_read_racing_an_in_place_overwrite_errs_and_is_caught() {
         "{report}"
     );
 }
+
+/// The racing crash form: correct stores in other languages pass every schedule with one
+/// preemption (80 rounds exhaust that bound), each judged in all its crash states. Before
+/// their readers fsynced what a racer had published, both failed it.
+#[test]
+fn correct_stores_in_python_and_javascript_pass_the_racing_crash_form() {
+    let root = repo_root();
+    for (interpreter, script) in [
+        ("python3", "examples/adapter.py"),
+        ("node", "examples/adapter.mjs"),
+    ] {
+        let script = root.join(script);
+        let script = script.to_str().expect("utf-8 repository path");
+        let output = keyrace(&[
+            "check",
+            "--scenario",
+            "crash-history-race",
+            "--rounds",
+            "80",
+            "--require-systematic",
+            "--adapter",
+            interpreter,
+            script,
+        ]);
+        let report = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{script}: {report}");
+        assert!(
+            report.contains("every schedule with at most 1 preemption(s) ran"),
+            "{script}: {report}"
+        );
+        assert!(
+            report.contains("(0 broke an invariant)") && report.contains("distinct crash states"),
+            "{script}: {report}"
+        );
+    }
+}

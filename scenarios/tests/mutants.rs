@@ -143,7 +143,9 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
     let racing: Vec<(Mutant, &str)> = Mutant::ALL
         .iter()
         .filter_map(|&m| Some((m, caught_by(m)?)))
-        .filter(|(_, scenario)| find(scenario).is_some_and(|def| def.mode == Mode::Race))
+        .filter(|(_, scenario)| {
+            find(scenario).is_some_and(|def| matches!(def.mode, Mode::Race | Mode::TracedRace))
+        })
         .collect();
     let names: Vec<&str> = racing.iter().map(|(m, _)| m.name()).collect();
     assert_eq!(
@@ -156,6 +158,7 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
             "get-from-process-memory",
             "reset-needs-open",
             "grace-check-then-set",
+            "consume-loser-unsynced",
             "cache-write-in-place",
         ]
     );

@@ -50,6 +50,15 @@ fn assert_full_pass(code: Option<i32>, text: &str, report: &Value, lacking: &[Op
                     def.id
                 );
             }
+            Mode::TracedRace => {
+                assert_eq!(s["form"], "controlled", "{}: {text}", def.id);
+                assert_eq!(coverage["strategy"], "dfs", "{}: {text}", def.id);
+                assert!(
+                    text.contains(&format!("{} note: crash states of its schedules: ", def.id)),
+                    "{}: {text}",
+                    def.id
+                );
+            }
             Mode::Stochastic => assert_eq!(s["form"], "untraced", "{}: {text}", def.id),
         }
     }
@@ -71,7 +80,7 @@ fn reference_adapter_passes_every_scenario_in_the_chance_mode() {
     for def in CATALOGUE {
         let s = scenario(&report, def.id);
         match def.mode {
-            Mode::Traced => {
+            Mode::Traced | Mode::TracedRace => {
                 assert_eq!(s["status"], "skipped", "{text}");
                 assert!(
                     s["skipped_reason"]

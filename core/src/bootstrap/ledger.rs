@@ -177,7 +177,15 @@ impl<F: Fs> FileLedger<F> {
         let path = self.marker_path(key_id);
         match self.publish_marker(&path) {
             Ok(()) => Ok(Consumed::Won),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Consumed::AlreadyConsumed),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // The winner may not have fsynced the directory yet: a refusal answered from a
+                // marker that a power loss can take back would be undone with the win it
+                // reports (found by the runner's crash-history-race).
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(BootstrapError::ledger("fsync the grace ledger directory"))?;
+                Ok(Consumed::AlreadyConsumed)
+            }
             Err(e) => Err(BootstrapError::Ledger {
                 what: "record the consumed grace",
                 source: e,

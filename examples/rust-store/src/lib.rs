@@ -205,6 +205,11 @@ fn read_key<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<Key>> {
 pub fn load_or_create_key<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Key> {
     let path = dir.join(KEY);
     if let Some(key) = read_key(fs, &path)? {
+        // A racing creator may not have fsynced the directory yet: nothing may be encrypted
+        // under a key whose name a power loss can take back (found by the runner's
+        // crash-history-race, two preemptions deep).
+        fs.sync_dir(dir)
+            .map_err(io_error("fsync the key directory"))?;
         return Ok(key);
     }
     create_dir_durably(fs, dir).map_err(io_error("create the key directory"))?;
@@ -216,7 +221,10 @@ pub fn load_or_create_key<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Key> {
     match publish_key(fs, &path, text.as_bytes()) {
         Ok(()) => Ok(key),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            read_key(fs, &path)?.ok_or_else(|| StoreError::KeyCorrupted(path.clone()))
+            let key = read_key(fs, &path)?.ok_or_else(|| StoreError::KeyCorrupted(path.clone()))?;
+            fs.sync_dir(dir)
+                .map_err(io_error("fsync the key directory"))?;
+            Ok(key)
         }
         Err(e) => Err(io_error("write the key file")(e)),
     }
@@ -239,6 +247,8 @@ pub fn open<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<(Key, PathBuf)> {
                 let found = format.map_or_else(|| "none".to_owned(), |f| f.to_string());
                 return Err(StoreError::UnsupportedVersion { path: meta, found });
             }
+            // A racing creator may not have made the metadata durable yet.
+            fs.sync_dir(dir).map_err(io_error("fsync the store"))?;
         }
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let has_secrets = std.read_dir(&secrets).is_ok_and(|d| !d.is_empty());
@@ -384,7 +394,12 @@ pub fn consume<F: Fs + ?Sized>(fs: &F, dir: &Path, token: &str) -> Result<bool> 
     let marker = dir.join(hex::encode(Sha256::digest(token.as_bytes())));
     let mut file = match fs.create_new(&marker, 0o600) {
         Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            // The winner may not have made its marker durable yet: a refusal answered from it
+            // would not survive the power loss that takes the marker.
+            fs.sync_dir(dir).map_err(io_error("fsync the ledger"))?;
+            return Ok(false);
+        }
         Err(e) => return Err(io_error("create the token's marker")(e)),
     };
     file.sync_all()

@@ -62,6 +62,7 @@ pub fn catch(mutant: Mutant) -> Catch {
         Mutant::DeleteNoDirFsync => runner("crash-states", "(remove "),
         Mutant::KeygenNoFsync => runner("crash-keygen", "after a power loss"),
         Mutant::ConsumeNoFsync => runner("crash-consume", "stays consumed"),
+        Mutant::ConsumeLoserUnsynced => runner("crash-history-race", "a racer's file"),
         Mutant::RetryUnbounded => runner("retry-bounded", "exactly two requests"),
         Mutant::RetryOnDivergence => runner("no-retry-on-divergence", "after exactly one request"),
         Mutant::NoRetryOn412 => runner("retry-once", "retried exactly once"),
@@ -110,6 +111,7 @@ pub fn needs_tracing(mutant: Mutant) -> bool {
             | Mutant::PutRenameNoDirFsync
             | Mutant::DeleteNoDirFsync
             | Mutant::ConsumeNoFsync
+            | Mutant::ConsumeLoserUnsynced
             | Mutant::CacheWriteInPlace
     )
 }

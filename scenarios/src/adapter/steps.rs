@@ -250,6 +250,10 @@ impl Steps {
                 consume: |dir, token| ledger_io(grace::consume_without_fsync(&OsFs, dir, token)),
                 ..reference
             },
+            Mutant::ConsumeLoserUnsynced => Steps {
+                consume: |dir, token| ledger_io(grace::loser_trusts_unsynced(&OsFs, dir, token)),
+                ..reference
+            },
             Mutant::RetryUnbounded => Steps {
                 witness: |call| {
                     let cache = reference_cache(call);

@@ -227,6 +227,9 @@ fn main() {
                     scenario::Mode::Stochastic => "[untraced]",
                     scenario::Mode::Race => "[controlled; by chance in --mode chance]",
                     scenario::Mode::Traced => "[crash states; needs tracing]",
+                    scenario::Mode::TracedRace => {
+                        "[controlled, each schedule in its crash states; needs tracing]"
+                    }
                 };
                 println!("{:<24} {} {form}", def.id, def.summary);
             }

@@ -1,6 +1,7 @@
-//! The crash recorder: an [`Observer`] that turns one actor's traced store calls into the
-//! logical ops of [`super::ops`] (with the bytes each write wrote), and the snapshot of the
-//! directory before them. Paths are relative to the recorded root (the round directory, so
+//! The crash recorder: an [`Observer`] that turns the traced store calls of one actor, or of
+//! every actor of a controlled race (whose calls the tracer releases one at a time, so their
+//! order is the order they ran in), into the logical ops of [`super::ops`] (with the bytes
+//! each write wrote), and the snapshot of the directory before them. Paths are relative to the recorded root (the round directory, so
 //! the creation of the store directory itself is recorded too).
 
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ const MAX_RECORDED_TOTAL: usize = 256 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Recording {
     pub ops: Vec<FsOp>,
+    /// The actor (tracer slot) of each op: `actors[i]` made `ops[i]`.
+    pub actors: Vec<usize>,
     /// Store calls the recorder could not model (they make the recording "not judged").
     pub unsupported: Vec<String>,
 }
@@ -52,48 +55,53 @@ enum Entry {
 
 struct State {
     root: PathBuf,
-    slot: usize,
+    /// The actors recorded.
+    slots: Vec<usize>,
     inos: HashMap<(u64, u64), Ino>,
     next_ino: Ino,
     recorded_bytes: usize,
     entries: HashMap<Pid, Entry>,
     recording: Recording,
-    acked: bool,
+    /// The actors whose reply to the current request was recorded.
+    acked: Vec<usize>,
 }
 
-/// Records the store calls of the actor in `slot` under `root`.
+/// Records the store calls of the actors in `slots` under `root`.
 #[derive(Clone)]
 pub struct Recorder(Arc<Mutex<State>>);
 
 impl Recorder {
     /// Start recording: snapshot the directory `area` (whose real path is `root`, as the
     /// tracee's calls name it), assigning an id to every inode in it.
-    pub fn start(area: &Area, root: &Path, slot: usize) -> std::io::Result<(Recorder, Snapshot)> {
+    pub fn start(
+        area: &Area,
+        root: &Path,
+        slots: &[usize],
+    ) -> std::io::Result<(Recorder, Snapshot)> {
         let mut state = State {
             root: root.to_owned(),
-            slot,
+            slots: slots.to_vec(),
             inos: HashMap::new(),
             next_ino: 0,
             recorded_bytes: 0,
             entries: HashMap::new(),
             recording: Recording::default(),
-            acked: false,
+            acked: Vec::new(),
         };
         let mut snapshot = Snapshot::default();
         state.snapshot(area.dir(), "", &mut snapshot)?;
         Ok((Recorder(Arc::new(Mutex::new(state))), snapshot))
     }
 
-    /// The next request of a recording of several begins: its reply is acknowledged again.
+    /// The next request (of each actor) of a recording of several begins: its reply is
+    /// acknowledged again.
     pub fn next_request(&self) {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        state.acked = false;
+        self.state().acked.clear();
     }
 
     /// Stop and take what was recorded.
     pub fn finish(&self) -> Recording {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut state.recording)
+        std::mem::take(&mut self.state().recording)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -395,7 +403,7 @@ impl State {
         Some(data)
     }
 
-    fn exit(&mut self, call: &Call, entry: Entry, ret: i64) {
+    fn exit(&mut self, slot: usize, call: &Call, entry: Entry, ret: i64) {
         if ret < 0 {
             return;
         }
@@ -449,7 +457,12 @@ impl State {
             }
             Entry::Op(op) => op,
         };
+        self.push(slot, op);
+    }
+
+    fn push(&mut self, slot: usize, op: FsOp) {
         self.recording.ops.push(op);
+        self.recording.actors.push(slot);
     }
 }
 
@@ -472,7 +485,7 @@ fn position(tid: Pid, fd: i32, len: u64) -> Option<u64> {
 impl Observer for Recorder {
     fn entry(&mut self, slot: usize, call: &Call) -> bool {
         let mut state = self.state();
-        if slot != state.slot {
+        if !state.slots.contains(&slot) {
             return false;
         }
         match state.entry(call) {
@@ -486,19 +499,19 @@ impl Observer for Recorder {
 
     fn exit(&mut self, slot: usize, call: &Call, ret: i64) {
         let mut state = self.state();
-        if slot != state.slot {
+        if !state.slots.contains(&slot) {
             return;
         }
         if let Some(entry) = state.entries.remove(&call.tid) {
-            state.exit(call, entry, ret);
+            state.exit(slot, call, entry, ret);
         }
     }
 
     fn replied(&mut self, slot: usize) {
         let mut state = self.state();
-        if slot == state.slot && !state.acked {
-            state.acked = true;
-            state.recording.ops.push(FsOp::Ack);
+        if state.slots.contains(&slot) && !state.acked.contains(&slot) {
+            state.acked.push(slot);
+            state.push(slot, FsOp::Ack);
         }
     }
 }
@@ -556,7 +569,7 @@ mod tests {
         round.write_new("old", OLD).unwrap();
         scratch.area().write_new("outside/y", b"y").unwrap();
         let root = std::fs::canonicalize(round.path()).unwrap();
-        let (recorder, snapshot) = Recorder::start(&round, &root, SLOT).unwrap();
+        let (recorder, snapshot) = Recorder::start(&round, &root, &[SLOT]).unwrap();
         let rig = Rig {
             _scratch: scratch,
             root,
@@ -1012,7 +1025,7 @@ mod tests {
         round.write_new("a", b"A").unwrap();
         round.write_new("old", OLD).unwrap();
         let root = std::fs::canonicalize(round.path()).unwrap();
-        let (_, snapshot) = Recorder::start(&round, &root, SLOT).unwrap();
+        let (_, snapshot) = Recorder::start(&round, &root, &[SLOT]).unwrap();
         assert_eq!(snapshot.dirs, [("d".to_owned(), 0o750)]);
         assert_eq!(
             snapshot.files,

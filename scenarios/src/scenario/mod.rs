@@ -11,6 +11,7 @@ pub mod cache_torn;
 pub mod cold_start;
 pub mod crash_consume;
 pub mod crash_history;
+pub mod crash_history_race;
 pub mod crash_keygen;
 pub mod crash_put;
 pub mod crash_states;
@@ -78,6 +79,10 @@ pub enum Mode {
     Race,
     /// Needs the tracer (crash states): runs in the full mode where tracing works.
     Traced,
+    /// Needs the tracer: a controlled race whose every explored schedule is recorded and
+    /// judged in its crash states (at most the scenario's `default_rounds` schedules by
+    /// default).
+    TracedRace,
 }
 
 /// The default cap on schedules per controlled race (DFS usually ends sooner; PCT runs them
@@ -85,7 +90,7 @@ pub enum Mode {
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
 /// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 24] = [
+pub const CATALOGUE: [&ScenarioDef; 25] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -100,6 +105,7 @@ pub const CATALOGUE: [&ScenarioDef; 24] = [
     &crash_states::DEF,
     &crash_consume::DEF,
     &crash_history::DEF,
+    &crash_history_race::DEF,
     &retry_once::DEF,
     &retry_bounded::DEF,
     &no_retry_on_divergence::DEF,

@@ -8,7 +8,7 @@
 //! coded error. For a consume, an acknowledged win stays consumed. A wrong value, or an
 //! uncoded error, always fails.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -63,6 +63,10 @@ pub struct Expectation {
 pub struct Recorded {
     snapshot: Snapshot,
     ops: Vec<FsOp>,
+    /// Who made each op (`None`: the one writer).
+    actors: Option<Vec<usize>>,
+    /// The reply each `FsOp::Ack` of `ops` stands for, in order: an index into `replies`.
+    acks: Vec<usize>,
     /// One per operation, in order; never empty.
     pub replies: Vec<Exchange>,
 }
@@ -71,6 +75,29 @@ impl Recorded {
     /// The reply of the (last) operation recorded.
     pub fn reply(&self) -> &Exchange {
         &self.replies[self.replies.len() - 1]
+    }
+
+    /// The replies acknowledged before the power loss of `state` (indexes into `replies`).
+    pub fn acknowledged(&self, state: &CrashState) -> &[usize] {
+        &self.acks[..state.acks.min(self.acks.len())]
+    }
+
+    /// The recorded calls, as a violation shows them.
+    fn calls(&self) -> Vec<String> {
+        let mut lines = vec![match self.actors {
+            None => "the writer's recorded calls:".to_owned(),
+            Some(_) => "the recorded calls of every actor, in the order they ran:".to_owned(),
+        }];
+        lines.extend(self.ops.iter().enumerate().take(OPS_SHOWN).map(|(i, op)| {
+            match self.actors.as_ref().and_then(|a| a.get(i)) {
+                Some(slot) => format!("  {i}: actor {slot}: {}", op.describe()),
+                None => format!("  {i}: {}", op.describe()),
+            }
+        }));
+        if self.ops.len() > OPS_SHOWN {
+            lines.push(format!("  … {} more", self.ops.len() - OPS_SHOWN));
+        }
+        lines
     }
 }
 
@@ -99,6 +126,82 @@ pub fn record_all(
         return Ok(None);
     }
     let writer = env.racer_slots()?[0];
+    let Some((recorder, snapshot)) = start_recording(env, round, &[writer])? else {
+        return Ok(None);
+    };
+    let mut replies = Vec::with_capacity(ops.len());
+    for op in ops {
+        recorder.next_request();
+        let Some(controlled) = env.controlled.as_mut() else {
+            unreachable!("a recording runs under the tracer")
+        };
+        let called = controlled.tracer.call(writer, &op);
+        let reply = match called {
+            Ok(reply) => reply,
+            Err(e) => {
+                controlled.tracer.set_observer(None);
+                return Err(e);
+            }
+        };
+        replies.push(Exchange {
+            actor: "writer".to_owned(),
+            op,
+            reply,
+        });
+    }
+    let slots = vec![writer; replies.len()];
+    Ok(finish_recording(
+        env, round, &recorder, snapshot, replies, &slots, false,
+    ))
+}
+
+/// Record the races of `races` (each a race of `ops[i]` by racer `i`, in the order the
+/// explorer picks): every actor's calls, and each reply, so that a crash state knows which
+/// actors' operations were acknowledged.
+pub fn record_races(
+    env: &mut Env<'_>,
+    round: &mut Round,
+    races: Vec<Vec<Op>>,
+) -> Result<Option<Recorded>, ActorError> {
+    let slots = env.racer_slots()?;
+    let Some((recorder, snapshot)) = start_recording(env, round, &slots)? else {
+        return Ok(None);
+    };
+    let mut replies = Vec::new();
+    let mut reply_slots = Vec::new();
+    for ops in races {
+        recorder.next_request();
+        let raced = env.race(ops, &mut round.rng);
+        let exchanges = match raced {
+            Ok(exchanges) => exchanges,
+            Err(e) => {
+                if let Some(controlled) = env.controlled.as_mut() {
+                    controlled.tracer.set_observer(None);
+                }
+                return Err(e);
+            }
+        };
+        reply_slots.extend(slots.iter().take(exchanges.len()));
+        replies.extend(exchanges);
+    }
+    Ok(finish_recording(
+        env,
+        round,
+        &recorder,
+        snapshot,
+        replies,
+        &reply_slots,
+        true,
+    ))
+}
+
+/// Snapshot the round directory and record the calls of `slots` from now on. `None` (the
+/// reason in `round.skip`) where the round cannot record.
+fn start_recording(
+    env: &mut Env<'_>,
+    round: &mut Round,
+    slots: &[usize],
+) -> Result<Option<(Recorder, Snapshot)>, ActorError> {
     // Started before the recording, so its start-up is not recorded.
     env.verifier_slot()?;
     let Some(controlled) = env.controlled.as_mut() else {
@@ -112,7 +215,7 @@ pub fn record_all(
             return Ok(None);
         }
     };
-    let (recorder, snapshot) = match Recorder::start(&round.area, &root, writer) {
+    let (recorder, snapshot) = match Recorder::start(&round.area, &root, slots) {
         Ok(started) => started,
         Err(e) => {
             round.skip = Some(format!("cannot snapshot {} ({e})", root.display()));
@@ -122,36 +225,60 @@ pub fn record_all(
     controlled
         .tracer
         .set_observer(Some(Box::new(recorder.clone())));
-    let mut replies = Vec::with_capacity(ops.len());
-    for op in ops {
-        recorder.next_request();
-        let reply = match controlled.tracer.call(writer, &op) {
-            Ok(reply) => reply,
-            Err(e) => {
-                controlled.tracer.set_observer(None);
-                return Err(e);
-            }
-        };
-        replies.push(Exchange {
-            actor: "writer".to_owned(),
-            op,
-            reply,
-        });
+    Ok(Some((recorder, snapshot)))
+}
+
+/// Stop recording; `replies[i]` came from the actor in `reply_slots[i]`. `None` (the reason
+/// in `round.skip`) when a call could not be modelled.
+fn finish_recording(
+    env: &mut Env<'_>,
+    round: &mut Round,
+    recorder: &Recorder,
+    snapshot: Snapshot,
+    replies: Vec<Exchange>,
+    reply_slots: &[usize],
+    racing: bool,
+) -> Option<Recorded> {
+    if let Some(controlled) = env.controlled.as_mut() {
+        controlled.tracer.set_observer(None);
     }
-    controlled.tracer.set_observer(None);
     let recording = recorder.finish();
     if !recording.unsupported.is_empty() {
         round.skip = Some(format!(
             "unsupported, not judged: {}",
             recording.unsupported.join("; ")
         ));
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Recorded {
+    let acks = acknowledged_replies(&recording.ops, &recording.actors, reply_slots);
+    Some(Recorded {
         snapshot,
         ops: recording.ops,
+        actors: racing.then_some(recording.actors),
+        acks,
         replies,
-    }))
+    })
+}
+
+/// The reply each `FsOp::Ack` of `ops` (made by `actors[i]`) stands for, as an index into the
+/// replies, `reply_slots[j]` being the actor of reply `j`: an actor's k-th acknowledgement is
+/// its k-th reply.
+fn acknowledged_replies(ops: &[FsOp], actors: &[usize], reply_slots: &[usize]) -> Vec<usize> {
+    let mut counted: HashMap<usize, usize> = HashMap::new();
+    ops.iter()
+        .zip(actors)
+        .filter(|(op, _)| matches!(op, FsOp::Ack))
+        .filter_map(|(_, slot)| {
+            let k = counted.entry(*slot).or_default();
+            *k += 1;
+            reply_slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| *s == slot)
+                .nth(*k - 1)
+                .map(|(i, _)| i)
+        })
+        .collect()
 }
 
 /// Build every crash state of `recorded`, write each into a directory of its own and let
@@ -235,13 +362,7 @@ pub fn judge_states(
             lines.push(format!("under the {profile_text}"));
             lines.extend(fixes(state, ops, &recorded.snapshot));
             lines.extend(replies);
-            lines.push("the writer's recorded calls:".to_owned());
-            lines.extend(
-                ops.iter()
-                    .enumerate()
-                    .take(OPS_SHOWN)
-                    .map(|(i, op)| format!("  {i}: {}", op.describe())),
-            );
+            lines.extend(recorded.calls());
             round.violation(invariant, lines);
         }
     }
@@ -354,6 +475,24 @@ fn is_uncoded(exchange: &Exchange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_acknowledgement_is_of_its_actors_next_reply() {
+        let ops = [
+            FsOp::SyncAll,
+            FsOp::Ack,
+            FsOp::SyncAll,
+            FsOp::Ack,
+            FsOp::Ack,
+            FsOp::Ack,
+        ];
+        // Two races of actors 3 and 5: actor 5 answered first in the first race.
+        let actors = [3, 5, 3, 3, 3, 5];
+        let replies = [3, 5, 3, 5];
+        assert_eq!(acknowledged_replies(&ops, &actors, &replies), [1, 0, 2, 3]);
+        // One writer: its acknowledgements in order; one more than its replies counts none.
+        assert_eq!(acknowledged_replies(&ops, &[1; 6], &[1, 1, 1]), [0, 1, 2]);
+    }
     use crate::config::Config;
     use crate::crash::states::Tree;
     use std::ffi::OsString;

@@ -164,6 +164,9 @@ pub struct Tracer {
     /// Whether choices carry the footprints of their calls (a reducing explorer's need):
     /// otherwise every choice is dependent on all, and nothing is resolved to compute it.
     footprints: bool,
+    /// Whether an fsync is a decision too (a racing crash form's need: when one actor's
+    /// fsync runs, relative to another's reply, decides what a power loss keeps).
+    order_syncs: bool,
 }
 
 const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESECCOMP
@@ -196,12 +199,28 @@ impl Tracer {
             stops: 0,
             retry_loops: Vec::new(),
             footprints: false,
+            order_syncs: false,
         })
     }
 
     /// Give each choice the footprint of its call (for a partial-order reduction).
     pub fn track_footprints(&mut self, on: bool) {
         self.footprints = on;
+    }
+
+    /// Make every fsync of a store file or directory a decision of the explorer (by default
+    /// it runs with the actor's previous call: no other process sees it).
+    pub fn order_syncs(&mut self, on: bool) {
+        self.order_syncs = on;
+    }
+
+    /// Whether a controlled actor's `call` waits for the explorer's decision.
+    fn ordered(&self, call: &Call) -> bool {
+        (call.is_visible() && !opens_directory(call)) || self.ordered_sync(call)
+    }
+
+    fn ordered_sync(&self, call: &Call) -> bool {
+        self.order_syncs && matches!(call.kind, Kind::Fsync | Kind::SyncAll)
     }
 
     /// A store write of some actor that the tracer cannot see, if there was one: a run with
@@ -873,6 +892,7 @@ impl Tracer {
             return;
         };
         let scope = self.scope.clone();
+        let ordered = call.touches(&scope) && self.ordered(&call);
         let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             let _ = ptrace::cont(tid, None);
             return;
@@ -910,7 +930,7 @@ impl Tracer {
         if traced.released == Some(tid) {
             traced.released = None;
         }
-        if traced.controlled && call.is_visible() && !opens_directory(&call) {
+        if traced.controlled && ordered {
             traced.held.push_back(Held {
                 tid,
                 call,
@@ -933,7 +953,7 @@ impl Tracer {
         } else {
             None
         };
-        let watch = controlled && call.is_visible();
+        let watch = controlled && (call.is_visible() || self.ordered_sync(&call));
         if observe || lock.is_some() || watch {
             self.pending.insert(
                 tid,

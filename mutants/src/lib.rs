@@ -48,6 +48,8 @@ pub enum Mutant {
     DeleteRewritesAll,
     /// [`put::delete_no_dir_fsync`].
     DeleteNoDirFsync,
+    /// [`put::put_keeping_previous`] and [`put::get_restoring_previous`].
+    PutPreviousUnsynced,
     /// [`memo::recall`]: a get answered from the process's memory of its own writes.
     GetFromProcessMemory,
     /// [`open::leaking_a_handle_on_failure`].
@@ -101,6 +103,7 @@ impl Mutant {
         Mutant::GetSwallowsErrors,
         Mutant::DeleteRewritesAll,
         Mutant::DeleteNoDirFsync,
+        Mutant::PutPreviousUnsynced,
         Mutant::GetFromProcessMemory,
         Mutant::OpenLeaksHandle,
         Mutant::ResetNeedsOpen,
@@ -137,6 +140,7 @@ impl Mutant {
             Mutant::GetSwallowsErrors => "get-swallows-errors",
             Mutant::DeleteRewritesAll => "delete-rewrites-all",
             Mutant::DeleteNoDirFsync => "delete-no-dir-fsync",
+            Mutant::PutPreviousUnsynced => "put-previous-unsynced",
             Mutant::GetFromProcessMemory => "get-from-process-memory",
             Mutant::OpenLeaksHandle => "open-leaks-handle",
             Mutant::ResetNeedsOpen => "reset-needs-open",

@@ -7,8 +7,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use keyrace_core::envelope;
-use keyrace_core::fs::read_file;
-use keyrace_core::layout::{secret_file_name, FILE_MODE, META_FILE, SECRETS_DIR, TEMP_PREFIX};
+use keyrace_core::fs::{create_dir_all, read_file, sync_parent, try_symlink_metadata};
+use keyrace_core::layout::{
+    secret_file_name, DIR_MODE, FILE_MODE, META_FILE, SECRETS_DIR, TEMP_PREFIX,
+};
 use keyrace_core::meta::{Meta, StoreKeys};
 use keyrace_core::{Error, Fs, FsFile, IntegrityReason, Key, Result, Store};
 use zeroize::Zeroizing;
@@ -204,4 +206,71 @@ pub fn delete_no_dir_fsync<F: Fs>(store: &Store<F>, name: &str) -> Result<bool> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(fs_error("delete the secret")(e)),
     }
+}
+
+/// Where [`put_keeping_previous`] keeps a secret's previous version: `<store>.prev/<hex name>`,
+/// beside the store (a directory inside it would not be recognized by `reset`).
+pub fn previous_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    let mut beside = dir.as_os_str().to_owned();
+    beside.push(".prev");
+    Ok(PathBuf::from(beside).join(secret_file_name(name)?))
+}
+
+/// put-previous-unsynced — seed 000 (a writer that keeps a backup): before replacing a
+/// secret, the writer links its file as the previous version (durably), replaces it as the
+/// reference does, and unlinks the previous version; a reader that finds no file but a
+/// previous version falls back to it and puts it back. Each operation is right after any one
+/// crash. Diff: the unlink of the previous version is never made durable (no fsync of its
+/// directory), so after a put *and then a delete* of the same name (both acknowledged) a power
+/// loss can keep the previous version while the delete's removal persists, and the next read
+/// brings back a value two operations old: only a mix of operations reaches it.
+pub fn put_keeping_previous<F: Fs>(store: &Store<F>, name: &str, value: &[u8]) -> Result<()> {
+    let fs = store.fs();
+    let current = store.dir().join(SECRETS_DIR).join(secret_file_name(name)?);
+    let previous = previous_path(store.dir(), name)?;
+    let keep = || -> io::Result<()> {
+        let beside = keyrace_core::fs::parent_dir(&previous)?;
+        create_dir_all(fs, beside, DIR_MODE)?;
+        sync_parent(fs, beside)?;
+        match fs.remove_file(&previous) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        fs.link_noreplace(&current, &previous)?;
+        fs.sync_dir(beside)
+    };
+    match keep() {
+        Ok(()) => {}
+        // The first put of the name: there is nothing to keep.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fs_error("keep the previous version")(e)),
+    }
+    store.put(name, value)?;
+    match fs.remove_file(&previous) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fs_error("remove the previous version")(e)),
+    }
+}
+
+/// The get of put-previous-unsynced: a missing secret with a previous version falls back to
+/// it (renamed back, durably) before the reference get.
+pub fn get_restoring_previous<F: Fs>(
+    store: &Store<F>,
+    name: &str,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let fs = store.fs();
+    let secrets = store.dir().join(SECRETS_DIR);
+    let current = secrets.join(secret_file_name(name)?);
+    let previous = previous_path(store.dir(), name)?;
+    let fall_back = try_symlink_metadata(fs, &current)
+        .and_then(|now| Ok(now.is_none() && try_symlink_metadata(fs, &previous)?.is_some()))
+        .map_err(fs_error("look for the previous version"))?;
+    if fall_back {
+        fs.rename(&previous, &current)
+            .and_then(|()| fs.sync_dir(&secrets))
+            .map_err(fs_error("put the previous version back"))?;
+    }
+    store.get(name)
 }

@@ -53,6 +53,7 @@ pub fn catch(mutant: Mutant) -> Catch {
         Mutant::DeleteRewritesAll => runner("delete-reset", "loses no put"),
         Mutant::GetSwallowsErrors => runner("recover-corrupt", "never a wrong value"),
         Mutant::GetFromProcessMemory => runner("history", "fits one order of the operations"),
+        Mutant::PutPreviousUnsynced => runner("crash-history", "no deleted secret back"),
         Mutant::KeyPerProcess => runner("restart-durability", "survives a restart"),
         // Each crash-state branch is told apart by an operation its violation names (in the
         // crash point, the lost operations or the fix): the overwrite's write or rename, or the
@@ -112,6 +113,7 @@ pub fn needs_tracing(mutant: Mutant) -> bool {
             | Mutant::DeleteNoDirFsync
             | Mutant::ConsumeNoFsync
             | Mutant::ConsumeLoserUnsynced
+            | Mutant::PutPreviousUnsynced
             | Mutant::CacheWriteInPlace
     )
 }

@@ -210,6 +210,11 @@ impl Steps {
                 delete: put::delete_no_dir_fsync,
                 ..reference
             },
+            Mutant::PutPreviousUnsynced => Steps {
+                put: |store, _, name, value| put::put_keeping_previous(store, name, value),
+                get: put::get_restoring_previous,
+                ..reference
+            },
             Mutant::GetFromProcessMemory => Steps {
                 put: |store, key, name, value| {
                     (Steps::REFERENCE.put)(store, key, name, value)?;

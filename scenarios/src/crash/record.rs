@@ -320,7 +320,8 @@ impl State {
                     let meta = std::fs::metadata(source).ok()?;
                     Some(self.ino(meta.dev(), meta.ino()))
                 } else if source.starts_with(&self.root) {
-                    self.ino_of(source)
+                    // A source that is not there fails the call: nothing to record.
+                    Some(self.ino_of(source)?)
                 } else {
                     None
                 };
@@ -911,8 +912,10 @@ mod tests {
                 unsupported: &[],
             },
             Case {
-                name: "links by name and through /proc/self/fd; a reused inode is a new file",
+                name: "links by name and through /proc/self/fd; a reused inode is a new file; a \
+                       link of nothing fails and is no op",
                 calls: vec![
+                    Linkat("missing", "nowhere"),
                     Linkat("old", "hard"),
                     Open("a", new),
                     LinkFd("a", "b"),

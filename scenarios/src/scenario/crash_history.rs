@@ -24,7 +24,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     summary: "power loss during a random mix of puts and deletes: in every crash state the reads fit one order holding every acknowledged operation (durable linearizability)",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,
-    default_rounds: 2,
+    // A mix reaches a put and then a delete of one name in about 3 rounds of 10.
+    default_rounds: 16,
     mode: Mode::Traced,
     run_round,
 };

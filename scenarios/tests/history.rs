@@ -104,15 +104,23 @@ fn a_writers_memory_is_caught_by_history_in_both_modes_with_a_timeline_page() {
     }
 }
 
-#[test]
-fn correct_stores_in_python_and_javascript_pass_history_in_both_modes() {
-    let root = repo_root();
-    for (interpreter, script) in [
+/// The correct stores in other languages: each interpreter and its example's path.
+fn examples() -> [(&'static str, String); 2] {
+    [
         ("python3", "examples/adapter.py"),
         ("node", "examples/adapter.mjs"),
-    ] {
-        let script = root.join(script);
-        let script = script.to_str().expect("utf-8 repository path");
+    ]
+    .map(|(interpreter, script)| {
+        let path = repo_root().join(script);
+        let path = path.to_str().expect("utf-8 repository path").to_owned();
+        (interpreter, path)
+    })
+}
+
+#[test]
+fn correct_stores_in_python_and_javascript_pass_history_in_both_modes() {
+    for (interpreter, script) in examples() {
+        let script = script.as_str();
         for mode in ["full", "chance"] {
             let output = keyrace(&[
                 "check",
@@ -238,42 +246,6 @@ fn a_read_racing_an_in_place_overwrite_errs_and_is_caught() {
     );
 }
 
-/// The racing crash form: correct stores in other languages pass every schedule with one
-/// preemption (80 rounds exhaust that bound), each judged in all its crash states. Before
-/// their readers fsynced what a racer had published, both failed it.
-#[test]
-fn correct_stores_in_python_and_javascript_pass_the_racing_crash_form() {
-    let root = repo_root();
-    for (interpreter, script) in [
-        ("python3", "examples/adapter.py"),
-        ("node", "examples/adapter.mjs"),
-    ] {
-        let script = root.join(script);
-        let script = script.to_str().expect("utf-8 repository path");
-        let output = keyrace(&[
-            "check",
-            "--scenario",
-            "crash-history-race",
-            "--rounds",
-            "80",
-            "--require-systematic",
-            "--adapter",
-            interpreter,
-            script,
-        ]);
-        let report = text(&output);
-        assert_eq!(output.status.code(), Some(0), "{script}: {report}");
-        assert!(
-            report.contains("every schedule with at most 1 preemption(s) ran"),
-            "{script}: {report}"
-        );
-        assert!(
-            report.contains("(0 broke an invariant)") && report.contains("distinct crash states"),
-            "{script}: {report}"
-        );
-    }
-}
-
 /// A store whose reader trusts a racer's metadata file: the Python example with the one line
 /// that fsyncs the store directory after reading `store.json` taken out. A racer's secret put
 /// under metadata another racer had not yet made durable is acknowledged; after the power
@@ -319,4 +291,9 @@ fn a_reader_trusting_a_racers_unsynced_metadata_is_caught_by_the_racing_crash_fo
         || (report.contains(READS) && report.contains("METADATA_MISSING"));
     assert!(lost, "{report}");
     assert!(!report.contains("token \"grace\""), "{report}");
+    // The answer that rested on the racer's file is named.
+    assert!(
+        report.contains("which the power loss took back"),
+        "{report}"
+    );
 }

@@ -58,6 +58,14 @@ fn assert_full_pass(code: Option<i32>, text: &str, report: &Value, lacking: &[Op
                     "{}: {text}",
                     def.id
                 );
+                // Its default budget exhausts one preemption, each schedule in all its states.
+                let covered = format!("{} covered: ", def.id);
+                assert!(
+                    text.lines().any(|line| line.starts_with(&covered)
+                        && line.contains("every schedule with at most 1 preemption(s) ran")),
+                    "{}: {text}",
+                    def.id
+                );
             }
             Mode::Stochastic => assert_eq!(s["form"], "untraced", "{}: {text}", def.id),
         }

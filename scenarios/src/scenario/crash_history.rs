@@ -89,11 +89,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let Some(recorded) = record_all(env, round, mix)? else {
         return Ok(());
     };
-    if let Some(failed) = recorded.replies.iter().find(|r| !r.ok()) {
-        round.violation(
-            "puts and deletes into a healthy store succeed",
-            vec![failed.describe()],
-        );
+    if !recorded.succeeded(round, "puts and deletes into a healthy store succeed") {
         return Ok(());
     }
     let times: Vec<(u64, u64)> = recorded.replies.iter().map(|_| stamp()).collect();

@@ -68,11 +68,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let Some(recorded) = record_races(env, round, races)? else {
         return Ok(());
     };
-    if let Some(failed) = recorded.replies.iter().find(|r| !r.ok()) {
-        round.violation(
-            "racing puts into a fresh store and racing consumes succeed",
-            vec![failed.describe()],
-        );
+    if !recorded.succeeded(
+        round,
+        "racing puts into a fresh store and racing consumes succeed",
+    ) {
         return Ok(());
     }
     let verifier = racers;
@@ -101,7 +100,9 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
                     && matches!(op.outcome, Outcome::Ok(_))
             });
             if !get.ok() && acked_write {
-                broken.push((READS, vec![get.describe()]));
+                let mut lines = vec![get.describe()];
+                lines.extend(recorded.answered_after_lost(state));
+                broken.push((READS, lines));
             }
             seen.operations
                 .extend(operation(verifier, &get, at, at + 1));
@@ -128,6 +129,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
                     recorded.acknowledged(state).len(),
                     recorded.replies.len()
                 ));
+                lines.extend(recorded.answered_after_lost(state));
                 broken.push((INVARIANT, lines));
             }
         }

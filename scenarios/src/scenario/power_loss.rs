@@ -77,9 +77,52 @@ impl Recorded {
         &self.replies[self.replies.len() - 1]
     }
 
+    /// Whether every recorded operation succeeded; otherwise the first failure breaks
+    /// `invariant` in `round`.
+    pub fn succeeded(&self, round: &mut Round, invariant: &str) -> bool {
+        match self.replies.iter().find(|r| !r.ok()) {
+            Some(failed) => {
+                round.violation(invariant, vec![failed.describe()]);
+                false
+            }
+            None => true,
+        }
+    }
+
     /// The replies acknowledged before the power loss of `state` (indexes into `replies`).
     pub fn acknowledged(&self, state: &CrashState) -> &[usize] {
         &self.acks[..state.acks.min(self.acks.len())]
+    }
+
+    /// For a racing recording: each acknowledgement that came after another actor's operation
+    /// which the power loss of `state` took back, in words (at most three). Such an answer may
+    /// rest on a file that actor published but had not yet made durable.
+    pub fn answered_after_lost(&self, state: &CrashState) -> Vec<String> {
+        let Some(actors) = &self.actors else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        for (k, op) in self.ops.iter().enumerate().take(state.crash_after) {
+            if !matches!(op, FsOp::Ack) {
+                continue;
+            }
+            let Some(&answerer) = actors.get(k) else {
+                continue;
+            };
+            for &m in state.lost.iter().filter(|&&m| m < k) {
+                let Some(&maker) = actors.get(m).filter(|&&maker| maker != answerer) else {
+                    continue;
+                };
+                lines.push(format!(
+                    "actor {answerer} answered (op {k}) after actor {maker}'s op {m} ({}), which \
+                     the power loss took back: an answer that rests on another process's file \
+                     must make it durable first (fsync its directory) before it is given",
+                    self.ops[m].describe()
+                ));
+            }
+        }
+        lines.truncate(3);
+        lines
     }
 
     /// The recorded calls, as a violation shows them.

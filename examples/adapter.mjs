@@ -128,6 +128,8 @@ send({ protocol: "keyrace-adapter/1", name: "javascript example file store",
 for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
   const req = JSON.parse(line);
   let reply;
-  try { reply = { ok: true, ...handle(req) }; } catch (e) { reply = { ok: false, code: code(e), message: String(e?.message ?? e) }; }
+  // toWellFormed: JSON.parse's message quotes the input and can cut a surrogate pair in two,
+  // and a reply must be valid Unicode.
+  try { reply = { ok: true, ...handle(req) }; } catch (e) { reply = { ok: false, code: code(e), message: String(e?.message ?? e).toWellFormed() }; }
   send({ id: req.id, ...reply });
 }

@@ -132,6 +132,26 @@ fn javascript_example_adapter_passes_the_full_check() {
     );
 }
 
+/// A garbled `store.json` whose JSON.parse message cut a surrogate pair in two made the
+/// JavaScript example answer invalid Unicode (an adapter fault, found by a CI run with this
+/// seed); its messages are made well-formed now.
+#[test]
+fn javascript_example_answers_valid_unicode_about_garbled_metadata() {
+    let script = repo_root().join("examples/adapter.mjs");
+    let script = script.to_str().expect("utf-8 path");
+    let output = keyrace(&[
+        "check",
+        "--scenario",
+        "failed-open-releases-handles",
+        "--seed",
+        "11395595641452384261",
+        "--adapter",
+        "node",
+        script,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
+
 /// `keyrace check --adapter python3 examples/adapter.py`, as README shows it.
 #[test]
 fn python_example_adapter_passes_the_full_check() {

@@ -199,19 +199,18 @@ impl Tracing {
         let Tracing::Unavailable(why) = self else {
             return None;
         };
-        let ids = |mode: Mode, ran: bool| {
+        let ids = |of_mode: fn(Mode) -> bool, ran: bool| {
             scenarios
                 .iter()
-                .filter(|s| defs.iter().any(|def| def.id == s.id && def.mode == mode))
+                .filter(|s| defs.iter().any(|def| def.id == s.id && of_mode(def.mode)))
                 .filter(|s| s.form.is_some() == ran)
                 .map(|s| s.id.clone())
                 .collect()
         };
-        let (by_chance, not_run): (Vec<String>, Vec<String>) = (ids(Mode::Race, true), {
-            let mut not_run: Vec<String> = ids(Mode::Traced, false);
-            not_run.extend(ids(Mode::TracedRace, false));
-            not_run
-        });
+        let (by_chance, not_run): (Vec<String>, Vec<String>) = (
+            ids(|mode| mode == Mode::Race, true),
+            ids(Mode::needs_tracer, false),
+        );
         // Scenarios that need no tracer ran at full strength whatever the machine allows.
         if by_chance.is_empty() && not_run.is_empty() {
             return None;

@@ -85,6 +85,13 @@ pub enum Mode {
     TracedRace,
 }
 
+impl Mode {
+    /// Whether the scenario runs only under the tracer (its crash states need it).
+    pub fn needs_tracer(self) -> bool {
+        matches!(self, Mode::Traced | Mode::TracedRace)
+    }
+}
+
 /// The default cap on schedules per controlled race (DFS usually ends sooner; PCT runs them
 /// all).
 pub const EXPLORE_ROUNDS: u32 = 1000;

@@ -113,6 +113,13 @@ impl Check {
         self
     }
 
+    /// Stop each scenario at its first violating round (`--fail-fast`): a test that expects a
+    /// catch needs only the first.
+    pub fn fail_fast(mut self) -> Check {
+        self.cfg.fail_fast = true;
+        self
+    }
+
     /// The configuration as built (for [`crate::check`], or to inspect).
     pub fn config(&self) -> Config {
         self.cfg.clone()

@@ -12,7 +12,8 @@
 //! Every file is published whole: a private temp file, fsynced, then renamed (or linked, for
 //! the key, so that a second creator never replaces the first one's key), then the directory
 //! fsynced. The feature `planted-bugs` swaps two steps for real-world bugs (see
-//! [`publish_key`] and [`write_secret`]). The file calls go through `keyrace_fs::StdFs`, so
+//! [`publish_key`] and [`write_secret`]); `planted-key-reader` a third, which only the racing
+//! crash form reaches (see `settle_found_key`). The file calls go through `keyrace_fs::StdFs`, so
 //! the same code runs on the real filesystem and on keyrace's simulated one.
 
 use std::io::{self, ErrorKind, Write};
@@ -205,11 +206,7 @@ fn read_key<F: Fs + ?Sized>(fs: &F, path: &Path) -> Result<Option<Key>> {
 pub fn load_or_create_key<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Key> {
     let path = dir.join(KEY);
     if let Some(key) = read_key(fs, &path)? {
-        // A racing creator may not have fsynced the directory yet: nothing may be encrypted
-        // under a key whose name a power loss can take back (found by the runner's
-        // crash-history-race, two preemptions deep).
-        fs.sync_dir(dir)
-            .map_err(io_error("fsync the key directory"))?;
+        settle_found_key(fs, dir)?;
         return Ok(key);
     }
     create_dir_durably(fs, dir).map_err(io_error("create the key directory"))?;
@@ -222,12 +219,29 @@ pub fn load_or_create_key<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<Key> {
         Ok(()) => Ok(key),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             let key = read_key(fs, &path)?.ok_or_else(|| StoreError::KeyCorrupted(path.clone()))?;
-            fs.sync_dir(dir)
-                .map_err(io_error("fsync the key directory"))?;
+            settle_found_key(fs, dir)?;
             Ok(key)
         }
         Err(e) => Err(io_error("write the key file")(e)),
     }
+}
+
+/// A key found on disk (read, or a lost race to publish one) may be a racing creator's that it
+/// has not fsynced the directory for yet: nothing may be encrypted under a key whose name a
+/// power loss can take back (found by the runner's crash-history-race, two preemptions deep).
+#[cfg(not(feature = "planted-key-reader"))]
+fn settle_found_key<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir)
+        .map_err(io_error("fsync the key directory"))
+}
+
+/// Planted bug 3 (seed 003's loser, process-level): a key found on disk is used at once. Every
+/// process sees the same complete key, so no kill shows anything; a power loss before the
+/// creator's directory fsync takes the key's name back, with this process's secrets already
+/// acknowledged under it.
+#[cfg(feature = "planted-key-reader")]
+fn settle_found_key<F: Fs + ?Sized>(_fs: &F, _dir: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// Open the store at `dir`, creating it if absent: its key and its secrets directory.

@@ -109,7 +109,8 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Write the first history that did not linearize as a timeline page (`--html`).
     pub html: Option<PathBuf>,
-    /// The `history` scenario's workload (`--workload`), instead of its own random mix.
+    /// The `history` scenario's workload (`--workload`), instead of its own random mix; with
+    /// `crash`, `crash-history`'s too.
     pub workload: Option<crate::workload::Workload>,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,

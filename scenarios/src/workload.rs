@@ -1,6 +1,8 @@
 //! A user's own workload for the `history` scenario (`keyrace check --workload FILE`): the
 //! names and tokens, the operation mix, the value size, the actors and the steps, as a small
 //! JSON file, so that a store's authors check their own access pattern without writing Rust.
+//! With `"crash": true`, `crash-history` runs the same mix as one writer's, power loss at any
+//! point (the full mode).
 //!
 //! ```json
 //! {
@@ -9,7 +11,8 @@
 //!   "names": ["api-token", "db-password"],
 //!   "tokens": ["first-boot"],
 //!   "mix": { "put": 40, "get": 40, "delete": 10, "consume": 10 },
-//!   "value_bytes": 256
+//!   "value_bytes": 256,
+//!   "crash": true
 //! }
 //! ```
 
@@ -23,6 +26,8 @@ use crate::config::MAX_ACTORS;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// The most steps: every step is one call of every actor.
 pub const MAX_STEPS: usize = 1000;
+/// The most steps of a crash workload: one writer's calls, each multiplying the crash states.
+pub const MAX_CRASH_STEPS: usize = 8;
 /// The most names and tokens (each is a partition of the check).
 pub const MAX_NAMES: usize = 64;
 /// The longest name or token, in bytes: stores limit names (the reference to 100 bytes), and a
@@ -62,6 +67,9 @@ pub struct Workload {
     pub mix: Mix,
     /// The length of every put's value, in bytes (ASCII).
     pub value_bytes: Option<usize>,
+    /// Also run the mix under power loss (`crash-history`: one writer, `steps` calls).
+    #[serde(default)]
+    pub crash: bool,
 }
 
 /// Why a workload file cannot be used; the message names the field and what is allowed.
@@ -109,6 +117,12 @@ impl Workload {
         }
         if !(1..=MAX_STEPS).contains(&self.steps) {
             return Err(format!("\"steps\" must be between 1 and {MAX_STEPS}"));
+        }
+        if self.crash && self.steps > MAX_CRASH_STEPS {
+            return Err(format!(
+                "\"steps\" must be at most {MAX_CRASH_STEPS} with \"crash\": true (each of the \
+                 writer's calls multiplies the crash states)"
+            ));
         }
         if self.names.is_empty() || self.names.len() > MAX_NAMES {
             return Err(format!("\"names\" must list 1 to {MAX_NAMES} names"));
@@ -184,6 +198,7 @@ mod tests {
         let workload = load(&example).expect("the example is valid");
         assert_eq!(workload.actors, Some(3));
         assert_eq!(workload.mix.consume, 10);
+        assert!(workload.crash);
     }
 
     #[test]
@@ -191,8 +206,12 @@ mod tests {
         let cases = [
             ("{", "is not a workload"),
             (
-                r#"{"steps":1,"names":["a"],"mix":{"put":1},"crash":true}"#,
-                "unknown field `crash`",
+                r#"{"steps":1,"names":["a"],"mix":{"put":1},"crashes":true}"#,
+                "unknown field `crashes`",
+            ),
+            (
+                r#"{"steps":9,"names":["a"],"mix":{"put":1},"crash":true}"#,
+                "\"steps\" must be at most 8 with \"crash\": true",
             ),
             (
                 r#"{"steps":0,"names":["a"],"mix":{"put":1}}"#,

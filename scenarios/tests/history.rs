@@ -180,6 +180,13 @@ fn the_documented_workload_runs_as_written_and_catches_a_writers_memory() {
             .find(|l| l.starts_with("history "))
             .expect("a history row");
         assert!(row.contains("passed") && row.contains(" 3 "), "{row}");
+        // Its "crash": true runs the crash form where crash states can be built.
+        let crash = report
+            .lines()
+            .find(|l| l.starts_with("crash-history "))
+            .expect("a crash-history row");
+        let form = if mode == "full" { "passed" } else { "skipped" };
+        assert!(crash.contains(form), "{mode}: {report}");
     }
     let output = keyrace(&[
         "check",
@@ -203,6 +210,48 @@ fn the_documented_workload_runs_as_written_and_catches_a_writers_memory() {
     );
 }
 
+/// A crash workload's mix of puts and deletes over its own name, one writer, power loss at every
+/// point: a delete that does not fsync its directory comes back, shown on the workload's name.
+#[test]
+fn a_crash_workload_finds_a_resurrected_delete_on_its_own_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("workload.json");
+    std::fs::write(
+        &file,
+        r#"{"steps": 3, "names": ["api-token"], "mix": {"put": 1, "delete": 1}, "crash": true}"#,
+    )
+    .expect("write the workload");
+    let file = file.to_str().expect("utf-8 temp path");
+    let run = |mutant: Option<&str>| {
+        let mut args = vec![
+            "check",
+            "--workload",
+            file,
+            "--scenario",
+            "crash-history",
+            "--seed",
+            "1",
+            "--require-systematic",
+            "--adapter",
+            ADAPTER,
+        ];
+        args.extend(mutant.iter().flat_map(|m| ["--mutant", m]));
+        keyrace(&args)
+    };
+    let output = run(None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = run(Some("delete-no-dir-fsync"));
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    use keyrace_scenarios::scenario::crash_history::INVARIANT;
+    assert!(report.contains(INVARIANT), "{report}");
+    assert!(
+        report.contains("delete \"api-token\" → ok") && report.contains("get \"api-token\" → \"h-"),
+        "{report}"
+    );
+    assert!(report.contains(&format!("--workload {file}")), "{report}");
+}
+
 #[test]
 fn a_bad_workload_is_a_usage_error_naming_the_field() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -217,6 +266,18 @@ fn a_bad_workload_is_a_usage_error_naming_the_field() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         text(&output).contains("drop the other --scenario"),
+        "{}",
+        text(&output)
+    );
+    std::fs::write(
+        dir.path().join("workload.json"),
+        r#"{"steps":2,"names":["a"],"mix":{"put":1}}"#,
+    )
+    .expect("write");
+    let output = keyrace(&["check", "--workload", file, "--scenario", "crash-history"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).contains("with \"crash\": true"),
         "{}",
         text(&output)
     );

@@ -172,7 +172,8 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
     /// Run the history scenario with this workload (JSON: names, tokens, op mix, value size,
-    /// actors, steps; docs/protocol.md, "Workloads of your own") instead of its own mix.
+    /// actors, steps, crash; docs/protocol.md, "Workloads of your own") instead of its own mix;
+    /// with "crash": true, crash-history too.
     #[arg(long, value_name = "FILE")]
     workload: Option<PathBuf>,
     /// Stop each scenario at its first violating round.
@@ -298,10 +299,25 @@ fn main() {
             if let Some(path) = &args.workload {
                 let workload = keyrace_scenarios::workload::Workload::load(path)
                     .unwrap_or_else(|e| usage(&e.to_string()));
-                if cfg.scenarios.iter().any(|id| id != "history") {
-                    usage("--workload runs the history scenario; drop the other --scenario ids");
+                let forms = ["history", "crash-history"];
+                if cfg.scenarios.iter().any(|id| !forms.contains(&id.as_str())) {
+                    usage(
+                        "--workload runs the history scenario (and crash-history, with \"crash\": \
+                         true); drop the other --scenario ids",
+                    );
                 }
-                cfg.scenarios = vec!["history".to_owned()];
+                if !workload.crash && cfg.scenarios.iter().any(|id| id == forms[1]) {
+                    usage(
+                        "--scenario crash-history runs a workload with \"crash\": true; add it \
+                         to the workload file",
+                    );
+                }
+                if cfg.scenarios.is_empty() {
+                    cfg.scenarios = forms[..1 + usize::from(workload.crash)]
+                        .iter()
+                        .map(|id| (*id).to_owned())
+                        .collect();
+                }
                 if cfg.actors.is_none() {
                     cfg.actors = workload.actors;
                 }

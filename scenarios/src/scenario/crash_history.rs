@@ -4,16 +4,21 @@
 //! operations containing every acknowledged one (the one in flight included or not): no
 //! acknowledged write lost, no deleted secret back, no value from nowhere.
 //!
-//! Actors: the writer (traced) puts both names (acknowledged before the recording), then makes
+//! With a workload whose `"crash"` is true (`--workload FILE`), the names, the tokens, the mix
+//! (one writer, `steps` calls) and the value size are the workload's.
+//!
+//! Actors: the writer (traced) puts every name (acknowledged before the recording), then makes
 //! the recorded mix; each crash state is written to a directory of its own and the verifier
 //! reads every name there. Those reads end the history that is checked. Runs only in the full
 //! mode (crash states need the tracer).
+
+use std::path::Path;
 
 use rand::Rng;
 
 use keyrace_history::{History, Outcome};
 
-use super::history::{explain, operation, Explained};
+use super::history::{explain, operation, Explained, Mix};
 use super::power_loss::{judge_states, record_all, Broken};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
@@ -43,9 +48,80 @@ const RECORDED: usize = 3;
 const WRITER: usize = 0;
 const VERIFIER: usize = 1;
 
+/// What a round writes and then reads back in every crash state: two names and a random
+/// mix of puts and deletes, or a workload's (`"crash": true`) names, tokens and mix.
+struct Plan {
+    names: Vec<String>,
+    /// The tokens the verifier consumes in every crash state (those the mix consumes).
+    tokens: Vec<String>,
+    /// The workload's mix, or `None` for the default one.
+    mix: Option<Mix>,
+    deletes: bool,
+}
+
+impl Plan {
+    /// This run's plan, or why it cannot run (a workload's op the adapter lacks).
+    fn of(env: &mut Env<'_>) -> Result<Result<Plan, String>, ActorError> {
+        let deletes = env.supports(OpName::Delete)?;
+        if !env.cfg.workload.as_ref().is_some_and(|w| w.crash) {
+            return Ok(Ok(Plan {
+                names: NAMES.map(str::to_owned).to_vec(),
+                tokens: Vec::new(),
+                mix: None,
+                deletes,
+            }));
+        }
+        Ok(Mix::of(env)?.map(|mix| Plan {
+            names: mix.names.clone(),
+            tokens: if mix.weights[3] > 0 {
+                mix.tokens.clone()
+            } else {
+                Vec::new()
+            },
+            mix: Some(mix),
+            deletes,
+        }))
+    }
+
+    /// The writer's recorded operations of this round, drawn from the round's randomness.
+    fn recorded(&self, round: &mut Round, store: &Path) -> Vec<Op> {
+        if let Some(mix) = &self.mix {
+            // One writer; a crash state holds the recorded area only, so the ledger of the
+            // consumes lives in the store.
+            return mix
+                .plan(&mut round.rng, 1)
+                .into_iter()
+                .flatten()
+                .map(|call| mix.op(call, store, store, round))
+                .collect();
+        }
+        (0..RECORDED)
+            .map(|_| {
+                let name = NAMES[round.rng.random_range(0..NAMES.len())].to_owned();
+                let store = store.to_owned();
+                if self.deletes && round.rng.random_bool(0.4) {
+                    Op::Delete { store, name }
+                } else {
+                    Op::Put {
+                        store,
+                        name,
+                        value: round.value("c"),
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
-    let deletes = env.supports(OpName::Delete)?;
+    let plan = match Plan::of(env)? {
+        Ok(plan) => plan,
+        Err(reason) => {
+            round.skip = Some(reason);
+            return Ok(());
+        }
+    };
     // The history's clock: the writer's operations one after the other, then the reads.
     let mut history = History::default();
     let mut tick = 0u64;
@@ -53,12 +129,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         tick += 2;
         (tick - 2, tick - 1)
     };
-    for name in NAMES {
+    for name in &plan.names {
         let put = env.racer_call(
             0,
             Op::Put {
                 store: store.clone(),
-                name: name.to_owned(),
+                name: name.clone(),
                 value: round.value("c"),
             },
         )?;
@@ -71,25 +147,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             .operations
             .extend(operation(WRITER, &put, invoked, completed));
     }
-    let mix: Vec<Op> = (0..RECORDED)
-        .map(|_| {
-            let name = NAMES[round.rng.random_range(0..NAMES.len())].to_owned();
-            let store = store.clone();
-            if deletes && round.rng.random_bool(0.4) {
-                Op::Delete { store, name }
-            } else {
-                Op::Put {
-                    store,
-                    name,
-                    value: round.value("c"),
-                }
-            }
-        })
-        .collect();
+    let mix = plan.recorded(round, &store);
+    let planned = mix.len();
     let Some(recorded) = record_all(env, round, mix)? else {
         return Ok(());
     };
-    if !recorded.succeeded(round, "puts and deletes into a healthy store succeed") {
+    if !recorded.succeeded(round, "the writer's calls into a healthy store succeed") {
         return Ok(());
     }
     let times: Vec<(u64, u64)> = recorded.replies.iter().map(|_| stamp()).collect();
@@ -114,13 +177,22 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             }
         }
         let mut at = reads_from;
-        for name in NAMES {
+        for name in &plan.names {
             let get = env.verify(Op::Get {
                 store: dir.to_owned(),
-                name: name.to_owned(),
+                name: name.clone(),
             })?;
             seen.operations
                 .extend(operation(VERIFIER, &get, at, at + 1));
+            at += 2;
+        }
+        for token in &plan.tokens {
+            let consume = env.verify(Op::Consume {
+                store: dir.to_owned(),
+                token: token.clone(),
+            })?;
+            seen.operations
+                .extend(operation(VERIFIER, &consume, at, at + 1));
             at += 2;
         }
         Ok(match explain(&seen, VERIFIER) {
@@ -131,9 +203,9 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             }
             Explained::Fails { mut lines, .. } => {
                 lines.push(format!(
-                    "actor {WRITER} is the writer; {} of its {RECORDED} recorded operations were \
+                    "actor {WRITER} is the writer; {} of its {planned} recorded operations were \
                      acknowledged before the power loss",
-                    state.acks.min(RECORDED)
+                    state.acks.min(planned)
                 ));
                 vec![(INVARIANT, lines)]
             }

@@ -8,6 +8,7 @@
 //! explorer's orders); the verifier reads every name last. A failure is shrunk to the few
 //! operations that prove it and drawn as a timeline (and, with `--html FILE`, as a page).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use keyrace_history::shrink::shrink;
@@ -50,7 +51,7 @@ const SHRINK_BUDGET: Duration = Duration::from_secs(5);
 const WEIGHTS: [u32; 4] = [35, 40, 15, 10];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Put,
     Get,
     Delete,
@@ -60,12 +61,12 @@ enum Kind {
 const KINDS: [Kind; 4] = [Kind::Put, Kind::Get, Kind::Delete, Kind::Consume];
 
 /// What a round's calls are drawn from: the default mix, or the user's workload.
-struct Mix {
-    names: Vec<String>,
-    tokens: Vec<String>,
+pub(super) struct Mix {
+    pub(super) names: Vec<String>,
+    pub(super) tokens: Vec<String>,
     /// Put, get, delete, consume.
-    weights: [u32; 4],
-    steps: usize,
+    pub(super) weights: [u32; 4],
+    pub(super) steps: usize,
     value_bytes: Option<usize>,
     /// One name is contested: the first step puts it from every racer, the middle ones
     /// overwrite it, then delete it (if the adapter can), from racer 0 while the others read
@@ -78,7 +79,7 @@ struct Mix {
 impl Mix {
     /// The mix of this run, without the ops the adapter lacks; or why it cannot run (a
     /// workload that needs an op the adapter lacks).
-    fn of(env: &mut Env<'_>) -> Result<Result<Mix, String>, ActorError> {
+    pub(super) fn of(env: &mut Env<'_>) -> Result<Result<Mix, String>, ActorError> {
         let deletes = env.supports(OpName::Delete)?;
         let consumes = env.supports(OpName::Consume)?;
         let controlled = env.controlled.is_some();
@@ -122,7 +123,7 @@ impl Mix {
     }
 
     /// Each step's call per racer: what, and on which name (or token).
-    fn plan(&self, rng: &mut StdRng, actors: usize) -> Vec<Vec<(Kind, usize)>> {
+    pub(super) fn plan(&self, rng: &mut StdRng, actors: usize) -> Vec<Vec<(Kind, usize)>> {
         let total: u32 = self.weights.iter().sum();
         let contested = rng.random_range(0..self.names.len());
         (0..self.steps)
@@ -160,6 +161,37 @@ impl Mix {
                     .collect()
             })
             .collect()
+    }
+
+    /// The call `(kind, i)` of a plan on `store`, consuming in `ledger`.
+    pub(super) fn op(
+        &self,
+        (kind, i): (Kind, usize),
+        store: &Path,
+        ledger: &Path,
+        round: &mut Round,
+    ) -> Op {
+        let store = store.to_owned();
+        let name = || self.names[i].clone();
+        match kind {
+            Kind::Consume => Op::Consume {
+                store: ledger.to_owned(),
+                token: self.tokens[i].clone(),
+            },
+            Kind::Get => Op::Get {
+                store,
+                name: name(),
+            },
+            Kind::Delete => Op::Delete {
+                store,
+                name: name(),
+            },
+            Kind::Put => Op::Put {
+                store,
+                name: name(),
+                value: self.value(round),
+            },
+        }
     }
 
     /// A fresh value: unique (tagged with random letters), padded to the workload's size if it
@@ -201,29 +233,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     for step in plan {
         let ops: Vec<Op> = step
             .into_iter()
-            .map(|(kind, i)| {
-                let store = store.clone();
-                let name = || mix.names[i].clone();
-                match kind {
-                    Kind::Consume => Op::Consume {
-                        store: ledger.clone(),
-                        token: mix.tokens[i].clone(),
-                    },
-                    Kind::Get => Op::Get {
-                        store,
-                        name: name(),
-                    },
-                    Kind::Delete => Op::Delete {
-                        store,
-                        name: name(),
-                    },
-                    Kind::Put => Op::Put {
-                        store,
-                        name: name(),
-                        value: mix.value(round),
-                    },
-                }
-            })
+            .map(|call| mix.op(call, &store, &ledger, round))
             .collect();
         // Every call of a step is invoked before the first is sent and completes by the time
         // the last answer is read: wider than the truth, so never a false alarm.

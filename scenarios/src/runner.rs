@@ -20,7 +20,7 @@ use crate::report::{
     Fault, Interrupted, Part, Report, ScenarioReport, Weaker, EXIT_FAULT, EXIT_PASS,
     EXIT_VIOLATION, INTERRUPTED_BY, LACKS_OP, NOT_RUN,
 };
-use crate::scenario::power_loss::PROFILE_NAMES;
+use crate::scenario::support::power_loss::PROFILE_NAMES;
 use crate::scenario::{self, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
 use crate::scratch::{Area, Scratch};
 use crate::trace::{self, Unavailable};

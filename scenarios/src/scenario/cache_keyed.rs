@@ -5,7 +5,7 @@
 //! 1 (each pair handed out its own head); a restarted verifier calls each pair again. Each
 //! pair's second request may carry its own head or none, never another pair's.
 
-use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::support::witness_call::{api_key, cache_dir, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::support::witness_call::{code, ClientRound};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
@@ -36,14 +36,10 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             40 + calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         ))
     });
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let first = env.verify(op(&server, &key, &cache, 1))?;
+    let first = env.verify(client.op(1))?;
     let Some(cache_dir) = round.store("cache") else {
         return Ok(());
     };
@@ -76,12 +72,12 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         }
     }
     env.restart_verifier();
-    let second = env.verify(op(&server, &key, &cache, 1))?;
+    let second = env.verify(client.op(1))?;
     let after = victim.read_file("authorized_keys", 1 << 16);
     let untouched = matches!(&after, Ok(bytes) if bytes == VICTIM);
-    let coded = second.ok() || super::witness_call::code(&second).is_some();
+    let coded = second.ok() || code(&second).is_some();
     if !untouched || !coded || !first.ok() {
-        let mut lines = evidence(&[&first, &second], &server);
+        let mut lines = client.evidence(&[&first, &second]);
         lines.push(format!(
             "runner: planted {} symlink(s) in the cache to {}; it now holds {}",
             files.len(),

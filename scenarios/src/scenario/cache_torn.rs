@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::witness_call::{api_key, cache_dir, op, server};
+use super::support::witness_call::ClientRound;
 use super::{describe_all, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
@@ -35,22 +35,16 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let next = AtomicU64::new(1);
     let script =
         Box::new(move |_: usize, _: &Seen| Answer::Pass(head(next.fetch_add(1, Ordering::SeqCst))));
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let first = env.verify(op(&server, &key, &cache, 1))?;
+    let first = env.verify(client.op(1))?;
     let mut exchanges = vec![first];
     for _ in 0..RACES {
-        let ops = (0..env.actors)
-            .map(|_| op(&server, &key, &cache, 1))
-            .collect();
+        let ops = (0..env.actors).map(|_| client.op(1)).collect();
         exchanges.extend(env.race(ops, &mut round.rng)?);
     }
-    let seen = server.seen();
+    let seen = client.server.seen();
     let handed_out = seen.len() as u64;
     let bad: Vec<String> = seen
         .iter()

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
@@ -78,17 +78,18 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             Some(_) => Answer::Pass(current),
         }
     });
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let call = env.verify(op(&server, &key, &cache, CONCURRENCY))?;
-    let without_head = server.seen().iter().filter(|s| s.head.is_none()).count();
+    let call = env.verify(client.op(CONCURRENCY))?;
+    let without_head = client
+        .server
+        .seen()
+        .iter()
+        .filter(|s| s.head.is_none())
+        .count();
     if !call.ok() || without_head != 1 {
-        let mut lines = evidence(&[&call], &server);
+        let mut lines = client.evidence(&[&call]);
         lines.push(format!("runner: {without_head} requests without a head"));
         round.violation(INVARIANT, lines);
     }

@@ -6,7 +6,7 @@
 //! state is written to a directory of its own, where the verifier consumes the token again.
 //! Runs only under `--explore`.
 
-use super::power_loss::{judge_consumed, judge_states, record};
+use super::support::power_loss::{judge_consumed, judge_states, record};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

@@ -19,7 +19,7 @@ use rand::Rng;
 use keyrace_history::{History, Outcome};
 
 use super::history::{explain, operation, Explained, Mix};
-use super::power_loss::{judge_states, record_all, Broken};
+use super::support::power_loss::{judge_states, record_all, Broken};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

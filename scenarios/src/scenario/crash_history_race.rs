@@ -16,7 +16,7 @@ use keyrace_history::history::Partition;
 use keyrace_history::{History, Outcome};
 
 use super::history::{explain, operation, Explained};
-use super::power_loss::{judge_states, record_races, Broken, Recorded};
+use super::support::power_loss::{judge_states, record_races, Broken, Recorded};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::crash::states::CrashState;

@@ -7,7 +7,7 @@
 //! every crash state of that recording is written to a directory of its own and read by the
 //! verifier. Runs only under `--explore`.
 
-use super::power_loss::{judge_secrets, judge_states, record, Expectation};
+use super::support::power_loss::{judge_secrets, judge_states, record, Expectation};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

@@ -13,7 +13,7 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::power_loss::{judge_secrets, judge_states, record, Expectation};
+use super::support::power_loss::{judge_secrets, judge_states, record, Expectation};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

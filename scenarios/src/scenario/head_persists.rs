@@ -5,7 +5,7 @@
 //! is restarted (a new process) and calls again with the same server, key and cache
 //! directory.
 
-use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
@@ -33,20 +33,16 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         None => Answer::Consumed(current),
         Some(_) => Answer::Pass(current),
     });
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let first = env.verify(op(&server, &key, &cache, 1))?;
+    let first = env.verify(client.op(1))?;
     env.restart_verifier();
-    let second = env.verify(op(&server, &key, &cache, 1))?;
-    let seen = server.seen();
+    let second = env.verify(client.op(1))?;
+    let seen = client.server.seen();
     let carried = seen.get(1).and_then(|s| s.head.as_deref()) == Some(current.to_string().as_str());
     if !first.ok() || !carried {
-        round.violation(INVARIANT, evidence(&[&first, &second], &server));
+        round.violation(INVARIANT, client.evidence(&[&first, &second]));
     }
     // An adapter may say which head its call used and whether it came from the cache: then
     // what it says must be what the server saw.
@@ -58,7 +54,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
                 .from_cache
                 .is_none_or(|from| from == success.head.clone().flatten().is_some());
         if !agrees {
-            round.violation(REPORT, evidence(&[&first, &second], &server));
+            round.violation(REPORT, client.evidence(&[&first, &second]));
         }
     }
     Ok(())

@@ -23,7 +23,6 @@ pub mod history;
 pub mod keygen_race;
 pub mod no_retry_on_divergence;
 pub mod no_stable_key;
-pub mod power_loss;
 pub mod put_race;
 pub mod recover_corrupt;
 pub mod restart_durability;
@@ -33,7 +32,7 @@ pub mod server_faults;
 pub mod session;
 #[cfg(test)]
 mod summaries;
-pub mod witness_call;
+pub mod support;
 pub mod zero_head;
 
 use std::path::PathBuf;

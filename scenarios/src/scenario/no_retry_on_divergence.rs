@@ -5,7 +5,7 @@
 //! Actors: the verifier makes one call against a server that answers 409 with a head (and,
 //! after a few, 200, so a client that retries 409s still ends).
 
-use super::witness_call::{api_key, cache_dir, code, evidence, op, server};
+use super::support::witness_call::{code, ClientRound};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{ErrorCode, OpName};
@@ -37,17 +37,13 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             Answer::Pass(current)
         }
     });
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let call = env.verify(op(&server, &key, &cache, 1))?;
-    let fine = server.seen().len() == REQUESTS && code(&call) == Some(ErrorCode::Divergence);
+    let call = env.verify(client.op(1))?;
+    let fine = client.server.seen().len() == REQUESTS && code(&call) == Some(ErrorCode::Divergence);
     if !fine {
-        round.violation(INVARIANT, evidence(&[&call], &server));
+        round.violation(INVARIANT, client.evidence(&[&call]));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! for the key is already consumed: it refuses any request without its head, and passes the
 //! head it handed out.
 
-use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
@@ -33,21 +33,17 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             Answer::Consumed(current)
         }
     });
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let call = env.verify(op(&server, &key, &cache, 1))?;
-    let seen = server.seen();
+    let call = env.verify(client.op(1))?;
+    let seen = client.server.seen();
     let fine = call.ok()
         && seen.len() == 2
         && seen[0].head.is_none()
         && seen[1].head.as_deref() == Some(current.to_string().as_str());
     if !fine {
-        round.violation(INVARIANT, evidence(&[&call], &server));
+        round.violation(INVARIANT, client.evidence(&[&call]));
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::witness_call::{api_key, code, evidence, op, server};
+use super::support::witness_call::{api_key, code, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;

@@ -7,7 +7,7 @@
 
 use keyrace_protocol::head::SignedTreeHead;
 
-use super::witness_call::{api_key, cache_dir, evidence, op, server};
+use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
@@ -33,20 +33,16 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         None => Answer::Consumed(zero),
         Some(_) => Answer::Pass(zero),
     });
-    let Some(server) = server(env.cfg.preset, round, script) else {
+    let Some(client) = ClientRound::start(env.cfg.preset, round, script) else {
         return Ok(());
     };
-    let key = api_key(round);
-    let Some(cache) = cache_dir(round) else {
-        return Ok(());
-    };
-    let first = env.verify(op(&server, &key, &cache, 1))?;
+    let first = env.verify(client.op(1))?;
     env.restart_verifier();
-    let second = env.verify(op(&server, &key, &cache, 1))?;
-    let seen = server.seen();
+    let second = env.verify(client.op(1))?;
+    let seen = client.server.seen();
     let sent_zero = seen.get(1).and_then(|s| s.head.as_deref()) == Some(zero.to_string().as_str());
     if !first.ok() || !second.ok() || !sent_zero || seen.len() != 2 {
-        round.violation(INVARIANT, evidence(&[&first, &second], &server));
+        round.violation(INVARIANT, client.evidence(&[&first, &second]));
     }
     Ok(())
 }

@@ -12,7 +12,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use super::{Env, Exchange, Round};
 use crate::actor::ActorError;
 use crate::crash::fix::fixes;
 use crate::crash::materialize::materialize;
@@ -20,6 +19,7 @@ use crate::crash::ops::{FsOp, Snapshot};
 use crate::crash::record::Recorder;
 use crate::crash::states::{enumerate, CrashState, Limits, Profile};
 use crate::protocol::{Code, Op};
+use crate::scenario::{Env, Exchange, Round};
 
 /// The profiles every recording is judged under, by name and in a sentence.
 pub const PROFILE_NAMES: [&str; 2] = ["portable", "ext4-ordered"];
@@ -473,7 +473,7 @@ pub fn judge_secrets<'e>(
 
 /// What a value the verifier read is, in words (`None` for a failed read, whose code says
 /// it): the new value, the old value, nothing, or neither (with its size). Never the value.
-pub(super) fn which_value(
+pub(crate) fn which_value(
     read: Option<Option<&str>>,
     new: Option<&str>,
     old: Option<&str>,

@@ -1,12 +1,12 @@
 //! What the client scenarios share: the `witness` op against a scripted server, fresh API
 //! keys, and reading the error code of a reply.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::{Exchange, Round};
 use crate::protocol::{Code, ErrorCode, Op};
+use crate::scenario::{Exchange, Round};
 use crate::scripted::{Script, ScriptedServer};
 use keyrace_witness::wire::Preset;
 
@@ -68,4 +68,33 @@ pub fn evidence(exchanges: &[&Exchange], server: &ScriptedServer) -> Vec<String>
     let mut lines: Vec<String> = exchanges.iter().map(|e| e.describe()).collect();
     lines.extend(server.describe());
     lines
+}
+
+/// A client scenario's round: a scripted server, a fresh API key and the client's cache
+/// directory, made in that order (the key is drawn from the round's randomness).
+pub struct ClientRound {
+    pub server: ScriptedServer,
+    pub key: String,
+    pub cache: PathBuf,
+}
+
+impl ClientRound {
+    /// The round's server, speaking `preset` and answering by `script`, its key and its cache;
+    /// `None` after marking the round skipped (no loopback socket, no cache directory).
+    pub fn start(preset: Preset, round: &mut Round, script: Script) -> Option<ClientRound> {
+        let server = server(preset, round, script)?;
+        let key = api_key(round);
+        let cache = cache_dir(round)?;
+        Some(ClientRound { server, key, cache })
+    }
+
+    /// `concurrency` calls of the client (1: a plain call) against the round's server.
+    pub fn op(&self, concurrency: u32) -> Op {
+        op(&self.server, &self.key, &self.cache, concurrency)
+    }
+
+    /// The exchanges and the server's requests, for a violation's report.
+    pub fn evidence(&self, exchanges: &[&Exchange]) -> Vec<String> {
+        evidence(exchanges, &self.server)
+    }
 }

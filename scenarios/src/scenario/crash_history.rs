@@ -18,7 +18,7 @@ use rand::Rng;
 
 use keyrace_history::{History, Outcome};
 
-use super::history::{explain, operation, Explained, Mix};
+use super::history::{explain, operation, verify_into, Explained, Mix};
 use super::support::power_loss::{judge_states, record_all, Broken};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
@@ -177,23 +177,17 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             }
         }
         let mut at = reads_from;
-        for name in &plan.names {
-            let get = env.verify(Op::Get {
-                store: dir.to_owned(),
-                name: name.clone(),
-            })?;
-            seen.operations
-                .extend(operation(VERIFIER, &get, at, at + 1));
-            at += 2;
-        }
-        for token in &plan.tokens {
-            let consume = env.verify(Op::Consume {
-                store: dir.to_owned(),
-                token: token.clone(),
-            })?;
-            seen.operations
-                .extend(operation(VERIFIER, &consume, at, at + 1));
-            at += 2;
+        let store = dir.to_owned();
+        let reads = plan.names.iter().map(|name| Op::Get {
+            store: store.clone(),
+            name: name.clone(),
+        });
+        let consumes = plan.tokens.iter().map(|token| Op::Consume {
+            store: store.clone(),
+            token: token.clone(),
+        });
+        for op in reads.chain(consumes) {
+            verify_into(env, &mut seen, VERIFIER, op, &mut at)?;
         }
         Ok(match explain(&seen, VERIFIER) {
             Explained::Linearizable => Vec::new(),

@@ -15,7 +15,7 @@
 use keyrace_history::history::Partition;
 use keyrace_history::{History, Outcome};
 
-use super::history::{explain, operation, Explained};
+use super::history::{explain, operation, verify_into, Explained};
 use super::support::power_loss::{judge_states, record_races, Broken, Recorded};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
@@ -90,31 +90,28 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             + 1;
         let mut broken = Vec::new();
         for name in NAMES {
-            let get = env.verify(Op::Get {
-                store: dir.to_owned(),
-                name: name.to_owned(),
-            })?;
             let acked_write = seen.operations.iter().any(|op| {
                 op.call.writes()
                     && op.call.partition() == Partition::Name(name)
                     && matches!(op.outcome, Outcome::Ok(_))
             });
+            let read = Op::Get {
+                store: dir.to_owned(),
+                name: name.to_owned(),
+            };
+            let get = verify_into(env, &mut seen, verifier, read, &mut at)?;
             if !get.ok() && acked_write {
                 let mut lines = vec![get.describe()];
                 lines.extend(recorded.answered_after_lost(state));
                 broken.push((READS, lines));
             }
-            seen.operations
-                .extend(operation(verifier, &get, at, at + 1));
-            at += 2;
         }
         if sizes.len() > 1 {
-            let consume = env.verify(Op::Consume {
+            let consume = Op::Consume {
                 store: dir.to_owned(),
                 token: TOKEN.to_owned(),
-            })?;
-            seen.operations
-                .extend(operation(verifier, &consume, at, at + 1));
+            };
+            verify_into(env, &mut seen, verifier, consume, &mut at)?;
         }
         match explain(&seen, verifier) {
             Explained::Linearizable => {}

@@ -279,6 +279,23 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     Ok(())
 }
 
+/// The verifier's call `op`, added to `history` at the clock's `*at` (the verifier runs
+/// alone: its call takes one tick), and the clock moved past it.
+pub(super) fn verify_into(
+    env: &mut Env<'_>,
+    history: &mut History,
+    verifier: usize,
+    op: Op,
+    at: &mut u64,
+) -> Result<Exchange, ActorError> {
+    let exchange = env.verify(op)?;
+    history
+        .operations
+        .extend(operation(verifier, &exchange, *at, *at + 1));
+    *at += 2;
+    Ok(exchange)
+}
+
 /// The recorded operation of one exchange: a coded failure of a write may have taken effect
 /// (info); a failed read says nothing (fail).
 pub(super) fn operation(

@@ -19,149 +19,98 @@ use std::io;
 
 use keyrace_core::Error;
 
-/// Every mutant of this crate, by the name the catalogue, the runner and the docs use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mutant {
+/// Declares [`Mutant`] from one list: each variant with its docs and its name, so that the
+/// enum, [`Mutant::ALL`] and [`Mutant::name`] cannot drift apart.
+macro_rules! mutants {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Every mutant of this crate, by the name the catalogue, the runner and the docs use.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Mutant {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Mutant {
+            /// Every mutant, in declaration order.
+            pub const ALL: &'static [Mutant] = &[$(Mutant::$variant,)*];
+
+            /// The mutant's name: the catalogue's variant, `--mutant NAME`, and the docs' name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Mutant::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+mutants! {
     /// [`keygen::read_then_write`].
-    KeygenReadThenWrite,
+    KeygenReadThenWrite = "keygen-read-then-write",
     /// [`keygen::excl_then_write`].
-    KeygenExclThenWrite,
+    KeygenExclThenWrite = "keygen-excl-then-write",
     /// [`keygen::broad_catch`].
-    KeygenBroadCatch,
+    KeygenBroadCatch = "keygen-broad-catch",
     /// [`keygen::no_fsync`].
-    KeygenNoFsync,
+    KeygenNoFsync = "keygen-no-fsync",
     /// [`keygen::key_per_process`].
-    KeyPerProcess,
+    KeyPerProcess = "key-per-process",
     /// [`open::silent_ephemeral`].
-    SilentEphemeral,
+    SilentEphemeral = "silent-ephemeral",
     /// [`put::put_with_index`] and [`put::check_index`].
-    PutGlobalMetaRmw,
+    PutGlobalMetaRmw = "put-global-meta-rmw",
     /// [`put::in_place`] with [`put::InPlace::Chunked`].
-    PutInPlace,
+    PutInPlace = "put-in-place",
     /// [`put::in_place`] with [`put::InPlace::OneWrite`].
-    PutInPlaceOneWrite,
+    PutInPlaceOneWrite = "put-in-place-one-write",
     /// [`put::rename_no_dir_fsync`].
-    PutRenameNoDirFsync,
+    PutRenameNoDirFsync = "put-rename-no-dir-fsync",
     /// [`put::get_swallowing_errors`].
-    GetSwallowsErrors,
+    GetSwallowsErrors = "get-swallows-errors",
     /// [`put::delete_by_rewrite`].
-    DeleteRewritesAll,
+    DeleteRewritesAll = "delete-rewrites-all",
     /// [`put::delete_no_dir_fsync`].
-    DeleteNoDirFsync,
+    DeleteNoDirFsync = "delete-no-dir-fsync",
     /// [`put::put_keeping_previous`] and [`put::get_restoring_previous`].
-    PutPreviousUnsynced,
+    PutPreviousUnsynced = "put-previous-unsynced",
     /// [`memo::recall`]: a get answered from the process's memory of its own writes.
-    GetFromProcessMemory,
+    GetFromProcessMemory = "get-from-process-memory",
     /// [`open::leaking_a_handle_on_failure`].
-    OpenLeaksHandle,
+    OpenLeaksHandle = "open-leaks-handle",
     /// [`open::reset_after_open`].
-    ResetNeedsOpen,
+    ResetNeedsOpen = "reset-needs-open",
     /// [`grace::check_then_set`].
-    GraceCheckThenSet,
+    GraceCheckThenSet = "grace-check-then-set",
     /// [`grace::consume_without_fsync`].
-    ConsumeNoFsync,
+    ConsumeNoFsync = "consume-no-fsync",
     /// [`grace::loser_trusts_unsynced`].
-    ConsumeLoserUnsynced,
+    ConsumeLoserUnsynced = "consume-loser-unsynced",
     /// [`witness::RetryUnbounded`].
-    RetryUnbounded,
+    RetryUnbounded = "retry-unbounded",
     /// [`witness::RetryOnDivergence`].
-    RetryOnDivergence,
+    RetryOnDivergence = "retry-on-divergence",
     /// [`witness::NoRetry`].
-    NoRetryOn412,
+    NoRetryOn412 = "no-retry-on-412",
     /// [`witness::retrying_server_errors`].
-    RetryServerErrors,
+    RetryServerErrors = "retry-server-errors",
     /// [`witness::Uncoalesced`].
-    NoSingleflight,
+    NoSingleflight = "no-singleflight",
     /// [`witness::CacheWrite::InPlace`].
-    CacheWriteInPlace,
+    CacheWriteInPlace = "cache-write-in-place",
     /// [`witness::CacheWrite::FollowsSymlink`].
-    CacheFollowsSymlink,
+    CacheFollowsSymlink = "cache-follows-symlink",
     /// [`witness::swallowing_errors`].
-    WitnessSwallowsErrors,
+    WitnessSwallowsErrors = "witness-swallows-errors",
     /// [`witness::misreported_source`].
-    WitnessMisreportsCache,
+    WitnessMisreportsCache = "witness-misreports-cache",
     /// [`witness::Forget::Loads`].
-    CacheNeverLoaded,
+    CacheNeverLoaded = "cache-never-loaded",
     /// [`witness::Forget::ZeroHead`].
-    ZeroHeadDiscarded,
+    ZeroHeadDiscarded = "zero-head-discarded",
     /// [`witness::cache_keyed_by_server`].
-    CacheKeyedByUrl,
+    CacheKeyedByUrl = "cache-keyed-by-url",
 }
 
 impl Mutant {
-    pub const ALL: &'static [Mutant] = &[
-        Mutant::KeygenReadThenWrite,
-        Mutant::KeygenExclThenWrite,
-        Mutant::KeygenBroadCatch,
-        Mutant::KeygenNoFsync,
-        Mutant::KeyPerProcess,
-        Mutant::SilentEphemeral,
-        Mutant::PutGlobalMetaRmw,
-        Mutant::PutInPlace,
-        Mutant::PutInPlaceOneWrite,
-        Mutant::PutRenameNoDirFsync,
-        Mutant::GetSwallowsErrors,
-        Mutant::DeleteRewritesAll,
-        Mutant::DeleteNoDirFsync,
-        Mutant::PutPreviousUnsynced,
-        Mutant::GetFromProcessMemory,
-        Mutant::OpenLeaksHandle,
-        Mutant::ResetNeedsOpen,
-        Mutant::GraceCheckThenSet,
-        Mutant::ConsumeNoFsync,
-        Mutant::ConsumeLoserUnsynced,
-        Mutant::RetryUnbounded,
-        Mutant::RetryOnDivergence,
-        Mutant::NoRetryOn412,
-        Mutant::RetryServerErrors,
-        Mutant::NoSingleflight,
-        Mutant::CacheWriteInPlace,
-        Mutant::CacheFollowsSymlink,
-        Mutant::WitnessSwallowsErrors,
-        Mutant::WitnessMisreportsCache,
-        Mutant::CacheNeverLoaded,
-        Mutant::ZeroHeadDiscarded,
-        Mutant::CacheKeyedByUrl,
-    ];
-
-    /// The mutant's name: the catalogue's variant, `--mutant NAME`, and the docs' name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutant::KeygenReadThenWrite => "keygen-read-then-write",
-            Mutant::KeygenExclThenWrite => "keygen-excl-then-write",
-            Mutant::KeygenBroadCatch => "keygen-broad-catch",
-            Mutant::KeygenNoFsync => "keygen-no-fsync",
-            Mutant::KeyPerProcess => "key-per-process",
-            Mutant::SilentEphemeral => "silent-ephemeral",
-            Mutant::PutGlobalMetaRmw => "put-global-meta-rmw",
-            Mutant::PutInPlace => "put-in-place",
-            Mutant::PutInPlaceOneWrite => "put-in-place-one-write",
-            Mutant::PutRenameNoDirFsync => "put-rename-no-dir-fsync",
-            Mutant::GetSwallowsErrors => "get-swallows-errors",
-            Mutant::DeleteRewritesAll => "delete-rewrites-all",
-            Mutant::DeleteNoDirFsync => "delete-no-dir-fsync",
-            Mutant::PutPreviousUnsynced => "put-previous-unsynced",
-            Mutant::GetFromProcessMemory => "get-from-process-memory",
-            Mutant::OpenLeaksHandle => "open-leaks-handle",
-            Mutant::ResetNeedsOpen => "reset-needs-open",
-            Mutant::GraceCheckThenSet => "grace-check-then-set",
-            Mutant::ConsumeNoFsync => "consume-no-fsync",
-            Mutant::ConsumeLoserUnsynced => "consume-loser-unsynced",
-            Mutant::RetryUnbounded => "retry-unbounded",
-            Mutant::RetryOnDivergence => "retry-on-divergence",
-            Mutant::NoRetryOn412 => "no-retry-on-412",
-            Mutant::RetryServerErrors => "retry-server-errors",
-            Mutant::NoSingleflight => "no-singleflight",
-            Mutant::CacheWriteInPlace => "cache-write-in-place",
-            Mutant::CacheFollowsSymlink => "cache-follows-symlink",
-            Mutant::WitnessSwallowsErrors => "witness-swallows-errors",
-            Mutant::WitnessMisreportsCache => "witness-misreports-cache",
-            Mutant::CacheNeverLoaded => "cache-never-loaded",
-            Mutant::ZeroHeadDiscarded => "zero-head-discarded",
-            Mutant::CacheKeyedByUrl => "cache-keyed-by-url",
-        }
-    }
-
     /// Every name, in [`Mutant::ALL`]'s order (for a CLI's list of possible values).
     pub fn names() -> Vec<&'static str> {
         Mutant::ALL.iter().map(|m| m.name()).collect()

@@ -100,20 +100,3 @@ pub fn also_caught(mutant: Mutant) -> &'static [Catch] {
 pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
     catch(mutant).scenario()
 }
-
-/// Only a traced run (the full mode where tracing works) can catch it: a SIGKILL never tears
-/// one write(2) nor loses the page cache, and a reader lands between another process's unlink
-/// and write of a 48-byte cache file only when the schedule puts it there.
-pub fn needs_tracing(mutant: Mutant) -> bool {
-    matches!(
-        mutant,
-        Mutant::PutInPlaceOneWrite
-            | Mutant::KeygenNoFsync
-            | Mutant::PutRenameNoDirFsync
-            | Mutant::DeleteNoDirFsync
-            | Mutant::ConsumeNoFsync
-            | Mutant::ConsumeLoserUnsynced
-            | Mutant::PutPreviousUnsynced
-            | Mutant::CacheWriteInPlace
-    )
-}

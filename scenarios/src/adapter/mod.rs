@@ -15,7 +15,7 @@ use keyrace_core::bootstrap::BootstrapError;
 use keyrace_core::{destroy_at_path, ErrorCode, OsFs, Store};
 use keyrace_witness::wire::Preset;
 
-pub use catches::{also_caught, catch, caught_by, needs_tracing, Catch};
+pub use catches::{also_caught, catch, caught_by, Catch};
 pub use keyrace_mutants::Mutant;
 use steps::Steps;
 

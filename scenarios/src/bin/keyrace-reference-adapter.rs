@@ -1,7 +1,7 @@
 //! The reference adapter: keyrace-adapter/1 on stdin/stdout over keyrace-core.
 //! `keyrace-reference-adapter --mutant NAME` switches on one known-bad variant.
 
-use clap::builder::PossibleValuesParser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
 use keyrace_scenarios::adapter::{self, Mutant};
 
@@ -12,14 +12,18 @@ use keyrace_scenarios::adapter::{self, Mutant};
 )]
 struct Cli {
     /// Switch on one known-bad variant, to show that `keyrace check` catches it.
-    #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names()))]
-    mutant: Option<String>,
+    #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names())
+        .try_map(|name| name.parse::<Mutant>()))]
+    mutant: Option<Mutant>,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let mutant = cli.mutant.and_then(|name| name.parse::<Mutant>().ok());
-    if let Err(e) = adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock()) {
+    if let Err(e) = adapter::serve(
+        cli.mutant,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+    ) {
         eprintln!("keyrace-reference-adapter: {e}");
         std::process::exit(1);
     }

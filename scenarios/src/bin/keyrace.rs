@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::PossibleValuesParser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use keyrace_scenarios::adapter::{self, Mutant};
 use keyrace_scenarios::config::{
@@ -15,6 +15,9 @@ use keyrace_scenarios::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
 use keyrace_scenarios::{reaper, runner, scenario};
+use keyrace_witness::ledger::LedgerSpec;
+use keyrace_witness::mutants::ServerMutant;
+use keyrace_witness::wire::Preset;
 
 #[derive(Parser)]
 #[command(
@@ -43,8 +46,8 @@ enum Command {
     /// Run the built-in reference adapter on stdin/stdout (what `check` starts by default).
     Adapter {
         /// Switch on one known-bad variant.
-        #[arg(long, value_parser = PossibleValuesParser::new(Mutant::names()))]
-        mutant: Option<String>,
+        #[arg(long, value_parser = named::<Mutant>(Mutant::names()))]
+        mutant: Option<Mutant>,
     },
 }
 
@@ -65,13 +68,13 @@ struct WitnessServerArgs {
     listen: String,
     /// Where the one-time grace ledger lives: sqlite:PATH, postgres:CONNECTION
     /// (e.g. "postgres:host=/var/run/postgresql dbname=keyrace") or memory.
-    #[arg(long, default_value = "sqlite:keyrace-witness.sqlite")]
-    ledger: String,
+    #[arg(long, default_value = "sqlite:keyrace-witness.sqlite", value_parser = |spec: &str| spec.parse::<LedgerSpec>())]
+    ledger: LedgerSpec,
     /// The protocol's spelling: keyrace (X-Keyrace-Last-Known-Head / X-Keyrace-Current-Head,
     /// flat refusal bodies) or loopctl (X-Loopctl-Last-Known-STH / x-loopctl-current-sth,
     /// {"error": {"code": "witness_..."}} refusals).
-    #[arg(long, default_value = "keyrace", value_parser = PossibleValuesParser::new(["keyrace", "loopctl"]))]
-    preset: String,
+    #[arg(long, default_value = "keyrace", value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
+    preset: Preset,
     /// Heads to seal at start (0: nothing sealed, the zero placeholder passes).
     #[arg(long, default_value_t = 0)]
     sealed: u64,
@@ -79,8 +82,8 @@ struct WitnessServerArgs {
     #[arg(long, default_value_t = keyrace_witness::server::DEFAULT_THREADS)]
     threads: usize,
     /// Switch on one known-bad variant, to show that `keyrace check-server` catches it.
-    #[arg(long, value_parser = PossibleValuesParser::new(keyrace_witness::mutants::ServerMutant::names()))]
-    mutant: Option<String>,
+    #[arg(long, value_parser = named::<ServerMutant>(ServerMutant::names().to_vec()))]
+    mutant: Option<ServerMutant>,
 }
 
 #[derive(Args)]
@@ -88,8 +91,8 @@ struct CheckServerArgs {
     /// The server, as http://host:port.
     url: String,
     /// The protocol's spelling the server uses (keyrace or loopctl).
-    #[arg(long, default_value = "keyrace", value_parser = PossibleValuesParser::new(["keyrace", "loopctl"]))]
-    preset: String,
+    #[arg(long, default_value = "keyrace", value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
+    preset: Preset,
     /// Concurrent clients per bootstrap race.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -192,8 +195,8 @@ struct CheckArgs {
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
     /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
     /// written for loopctl is checked unchanged.
-    #[arg(long, default_value = "keyrace", value_parser = PossibleValuesParser::new(["keyrace", "loopctl"]))]
-    preset: String,
+    #[arg(long, default_value = "keyrace", value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
+    preset: Preset,
     /// The adapter command; must come last: everything after it is passed to the adapter verbatim.
     #[arg(long, value_name = "CMD [ARGS]...", num_args = 1.., allow_hyphen_values = true)]
     adapter: Vec<OsString>,
@@ -239,7 +242,6 @@ fn main() {
         Command::WitnessServer(args) => witness_server(args),
         Command::CheckServer(args) => check_server(args),
         Command::Adapter { mutant } => {
-            let mutant = mutant.and_then(|name| name.parse::<Mutant>().ok());
             if let Err(e) =
                 adapter::serve(mutant, std::io::stdin().lock(), std::io::stdout().lock())
             {
@@ -282,7 +284,7 @@ fn main() {
                 },
             };
             cfg.require_systematic = args.require_systematic;
-            cfg.preset = preset(&args.preset);
+            cfg.preset = args.preset;
             cfg.actors = args.actors.map(|n| n as usize);
             cfg.budget = match (args.rounds, args.time) {
                 (Some(n), _) => Budget::Rounds(n),
@@ -336,24 +338,25 @@ fn main() {
     }
 }
 
-fn preset(name: &str) -> keyrace_witness::wire::Preset {
-    name.parse().unwrap_or_else(|e: String| usage(&e))
+/// A clap parser of a type named by `names`: clap lists and checks the names, and the field
+/// holds the parsed value (nothing is left to parse, or to drop, after clap).
+fn named<T>(names: Vec<&'static str>) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
 fn witness_server(args: WitnessServerArgs) {
     use keyrace_witness::server::{ServerConfig, WitnessServer};
-    let spec: keyrace_witness::ledger::LedgerSpec =
-        args.ledger.parse().unwrap_or_else(|e: String| usage(&e));
-    let mutant = args
-        .mutant
-        .map(|name| name.parse().unwrap_or_else(|e: String| usage(&e)));
+    let (spec, mutant) = (args.ledger, args.mutant);
     let ledger =
         keyrace_witness::mutants::ledger_for(&spec, args.threads, mutant).unwrap_or_else(|e| {
             eprintln!("keyrace witness-server: {e}");
             std::process::exit(1);
         });
     let config = ServerConfig {
-        preset: preset(&args.preset),
+        preset: args.preset,
         mutant,
         sealed: args.sealed,
     };
@@ -421,7 +424,7 @@ fn merge(args: MergeArgs) {
 fn check_server(args: CheckServerArgs) {
     use keyrace_witness::check::{run, ServerCheck};
     let check = ServerCheck {
-        preset: preset(&args.preset),
+        preset: args.preset,
         clients: args.clients.clamp(2, 1000),
         rounds: args.rounds.max(1),
         timeout: seconds(args.timeout, "--timeout", MAX_TIMEOUT),

@@ -321,7 +321,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<30} {:<14} {:<12} {:>6} {:>7} {:>10} {:>9.1}",
+                "{:<30} {:<14} {:<12} {:>6} {:>7} {:>10} {:>9}",
                 id,
                 s.status.as_str(),
                 s.form.map_or("-", Form::as_str),
@@ -332,7 +332,7 @@ impl Report {
                 },
                 s.rounds,
                 s.violating_rounds,
-                s.rounds_per_second
+                rate(s.rounds_per_second)
             );
         }
         out.push_str(&self.skips_text());
@@ -655,6 +655,16 @@ fn weaker_text(weaker: &Weaker, required: bool) -> String {
     out
 }
 
+/// Rounds per second as the table shows them: one decimal, or three below 0.1 (a store whose
+/// rounds take minutes, a SQLite store's crash states, must not read as "0.0": no progress).
+fn rate(per_second: f64) -> String {
+    if per_second > 0.0 && per_second < 0.1 {
+        format!("{per_second:.3}")
+    } else {
+        format!("{per_second:.1}")
+    }
+}
+
 /// `text` made safe for a terminal: control characters (escape sequences, carriage returns,
 /// newlines), bidirectional overrides and line separators are shown escaped (`\u{1b}`, `\n`),
 /// everything else as it is.
@@ -679,6 +689,13 @@ pub use keyrace_history::timeline::escape as xml_escape;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_scenarios_rate_is_not_shown_as_zero() {
+        assert_eq!(rate(3.0 / 221.0), "0.014");
+        assert_eq!(rate(0.0), "0.0");
+        assert_eq!(rate(41.63), "41.6");
+    }
 
     fn scenario(id: &str, status: Status) -> ScenarioReport {
         let mut s = ScenarioReport::new(id);

@@ -125,6 +125,8 @@ pub struct Config {
     pub preset: Preset,
     /// Only this shard's part of the run (`--shard K/N`).
     pub shard: Option<Shard>,
+    /// Under the default budget, how long a crash form runs at most ([`DEFAULT_CRASH_TIME`]).
+    pub crash_time: Duration,
 }
 
 /// Racing actors in a controlled race unless `--actors` says otherwise: every extra actor
@@ -136,6 +138,12 @@ pub const DEFAULT_ACTORS: usize = 4;
 
 /// The default deadline for one reply.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a crash form (its crash states judged every round) runs under the default budget,
+/// at most, checked between rounds: a store whose every operation writes a journal (SQLite)
+/// makes thousands of crash states a round, and its default rounds would take an hour. The
+/// report says where it stopped; `--rounds` or `--time` runs more.
+pub const DEFAULT_CRASH_TIME: Duration = Duration::from_secs(180);
 
 /// The longest `--timeout` accepted.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -195,6 +203,7 @@ impl Config {
             require_systematic: false,
             preset: Preset::default(),
             shard: None,
+            crash_time: DEFAULT_CRASH_TIME,
         }
     }
 

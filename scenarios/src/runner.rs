@@ -545,7 +545,12 @@ impl Scenario<'_> {
             env.deadline = Some(started + limit);
         }
         let mut cut_by = None;
+        let mut out_of_time = false;
         while !self.budget_spent(&report, started) {
+            if self.crash_time_spent(&report, started) {
+                out_of_time = true;
+                break;
+            }
             if let Some(signal) = reaper::interrupted() {
                 cut_by = Some(signal);
                 break;
@@ -557,6 +562,16 @@ impl Scenario<'_> {
             progress.round(def.id, report.rounds, planned, report.violating_rounds);
         }
         report.coverage = self.coverage(&env, report.rounds);
+        if out_of_time {
+            report.notes.push(format!(
+                "stopped after {} of its {} default rounds: the default budget gives a crash \
+                 form {:.0} s (this store's rounds make many crash states); --rounds N or --time \
+                 SECONDS runs more",
+                report.rounds,
+                default_rounds(def, self.form),
+                self.cfg.crash_time.as_secs_f64()
+            ));
+        }
         if let Some(states) = self.racing_crash_states(&env) {
             report
                 .notes
@@ -657,6 +672,14 @@ impl Scenario<'_> {
                 Ok(env)
             }
         }
+    }
+
+    /// Under the default budget, a crash form's time is up (checked between rounds).
+    fn crash_time_spent(&self, report: &ScenarioReport, started: Instant) -> bool {
+        matches!(self.cfg.budget, Budget::Default)
+            && self.def.mode.needs_tracer()
+            && report.rounds > 0
+            && started.elapsed() >= self.cfg.crash_time
     }
 
     fn budget_spent(&self, report: &ScenarioReport, started: Instant) -> bool {

@@ -7,7 +7,7 @@ use common::{python3, repo_root, ADAPTER};
 use keyrace_scenarios::coverage::{Coverage, Form};
 use keyrace_scenarios::explore::Strategy;
 use keyrace_scenarios::report::Status;
-use keyrace_scenarios::{Check, RunMode};
+use keyrace_scenarios::{Budget, Check, RunMode};
 
 #[test]
 fn the_builder_runs_a_check_and_returns_its_report() {
@@ -59,5 +59,42 @@ fn the_builder_reports_a_violation_and_explores() {
         ),
         "{:?}",
         scenario.coverage
+    );
+}
+
+/// Under the default budget a crash form stops once its time is spent, between rounds (a
+/// SQLite store's rounds take minutes each): here after its first round, with a note saying how
+/// many of its default rounds ran. A budget of rounds is not cut.
+#[test]
+fn a_crash_form_stops_at_the_default_budgets_time_and_says_so() {
+    let mut cfg = Check::adapter([ADAPTER])
+        .scenario("crash-history")
+        .require_systematic()
+        .seed(1)
+        .config();
+    cfg.crash_time = std::time::Duration::ZERO;
+    let report = keyrace_scenarios::check(&cfg).expect("keyrace ran");
+    let s = &report.scenarios[0];
+    assert_eq!(
+        (s.status, s.rounds),
+        (Status::Passed, 1),
+        "{}",
+        report.to_text()
+    );
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.starts_with("stopped after 1 of its 16 default rounds")),
+        "{}",
+        report.to_text()
+    );
+    cfg.budget = Budget::Rounds(3);
+    let report = keyrace_scenarios::check(&cfg).expect("keyrace ran");
+    let s = &report.scenarios[0];
+    assert_eq!(s.rounds, 3, "{}", report.to_text());
+    assert!(
+        !s.notes.iter().any(|n| n.starts_with("stopped after")),
+        "{}",
+        report.to_text()
     );
 }

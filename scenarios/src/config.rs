@@ -140,9 +140,10 @@ pub const DEFAULT_ACTORS: usize = 4;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a crash form (its crash states judged every round) runs under the default budget,
-/// at most, checked between rounds: a store whose every operation writes a journal (SQLite)
-/// makes thousands of crash states a round, and its default rounds would take an hour. The
-/// report says where it stopped; `--rounds` or `--time` runs more.
+/// at most, checked between rounds and never before its second: a store whose every
+/// operation writes a journal (SQLite) makes thousands of crash states a round, and the 80
+/// default schedules of the racing form would take an hour. The report says where it stopped;
+/// `--rounds` or `--time` runs more.
 pub const DEFAULT_CRASH_TIME: Duration = Duration::from_secs(180);
 
 /// The longest `--timeout` accepted.

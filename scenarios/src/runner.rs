@@ -406,6 +406,11 @@ fn planned_rounds(cfg: &Config, def: &ScenarioDef, form: Option<Form>) -> Option
     }
 }
 
+/// Rounds a crash form runs under the default budget however long they take: all of those
+/// whose default is 2 (a put round and a delete round, say), so the time cap cuts only the
+/// crash forms of many rounds, whose rounds are random mixes or schedules.
+const MIN_CRASH_ROUNDS: u32 = 2;
+
 /// The rounds of the default budget: a scenario's own, or up to [`EXPLORE_ROUNDS`]
 /// schedules of a controlled race.
 fn default_rounds(def: &ScenarioDef, form: Form) -> u32 {
@@ -678,7 +683,7 @@ impl Scenario<'_> {
     fn crash_time_spent(&self, report: &ScenarioReport, started: Instant) -> bool {
         matches!(self.cfg.budget, Budget::Default)
             && self.def.mode.needs_tracer()
-            && report.rounds > 0
+            && report.rounds >= MIN_CRASH_ROUNDS
             && started.elapsed() >= self.cfg.crash_time
     }
 

@@ -109,7 +109,9 @@ impl Workload {
         Ok(workload)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Whether the fields are in range (as [`Workload::load`] checks them): the message names
+    /// the field and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
         if let Some(actors) = self.actors {
             if !(1..=MAX_ACTORS).contains(&actors) {
                 return Err(format!("\"actors\" must be between 1 and {MAX_ACTORS}"));

@@ -153,7 +153,8 @@ struct CheckArgs {
     /// Replay exactly this schedule (a word of actor indices, as a violation prints it).
     #[arg(long, value_name = "WORD", conflicts_with_all = ["explore", "strategy"])]
     schedule: Option<String>,
-    /// Rounds per scenario (default: each scenario's own budget).
+    /// Rounds per scenario (default: each scenario's own budget; a crash form's stops after
+    /// 180 s, never before its second round).
     #[arg(long, conflicts_with = "time", value_parser = clap::value_parser!(u32).range(1..))]
     rounds: Option<u32>,
     /// Run each scenario for this many seconds instead of a number of rounds.
@@ -314,12 +315,18 @@ fn main() {
                          to the workload file",
                     );
                 }
-                if cfg.scenarios.is_empty() {
-                    cfg.scenarios = forms[..1 + usize::from(workload.crash)]
-                        .iter()
-                        .map(|id| (*id).to_owned())
-                        .collect();
-                }
+                // Each form once, in the catalogue's order: the ones named, or both forms the
+                // workload asks for.
+                let named = |id: &str| cfg.scenarios.iter().any(|s| s == id);
+                let wanted = |id: &str| match cfg.scenarios.is_empty() {
+                    true => id == forms[0] || workload.crash,
+                    false => named(id),
+                };
+                cfg.scenarios = forms
+                    .iter()
+                    .filter(|id| wanted(id))
+                    .map(|id| (*id).to_owned())
+                    .collect();
                 if cfg.actors.is_none() {
                     cfg.actors = workload.actors;
                 }

@@ -100,6 +100,10 @@ impl Mix {
                 shaped: controlled,
             }));
         };
+        // A workload built in code (the library's `Config`) has not been through `load`.
+        if let Err(why) = workload.validate() {
+            return Ok(Err(format!("the workload is not valid: {why}")));
+        }
         let mix = &workload.mix;
         for (weight, has, op) in [
             (mix.delete, deletes, "delete"),
@@ -196,7 +200,7 @@ impl Mix {
 
     /// A fresh value: unique (tagged with random letters), padded to the workload's size if it
     /// sets one (at least 16 bytes, longer than the 14-byte unique part).
-    fn value(&self, round: &mut Round) -> String {
+    pub(super) fn value(&self, round: &mut Round) -> String {
         let mut value = round.value("h");
         if let Some(bytes) = self.value_bytes {
             while value.len() < bytes {

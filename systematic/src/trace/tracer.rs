@@ -29,9 +29,9 @@ use super::locks::held_locks;
 use super::patience::{Patience, Wait};
 use super::probe::Unavailable;
 use super::stuck::{self, ThreadState};
-use crate::actor::{Actor, ActorError, ActorSpec};
-use crate::protocol::{Op, OpName, Reply};
-use crate::reaper;
+use keyrace_process::actor::{Actor, ActorError, ActorSpec};
+use keyrace_process::protocol::{Op, OpName, Reply};
+use keyrace_process::reaper;
 
 /// Sees the store calls of traced actors, stopped at entry (and at exit if it asks).
 pub trait Observer {

@@ -83,7 +83,7 @@ pub(crate) fn spawn_registered(command: &mut Command) -> std::io::Result<Child> 
 
 /// The containment half of [`spawn_registered`]: a caller may add its own `pre_exec` after it
 /// (a tracer's, which must run last), then start the command with [`spawn_prepared`].
-pub(crate) fn prepare(command: &mut Command) {
+pub fn prepare(command: &mut Command) {
     command
         .process_group(0)
         .env(RUN_MARKER_ENV, std::process::id().to_string());
@@ -101,7 +101,7 @@ pub(crate) fn prepare(command: &mut Command) {
 
 /// Start a command made ready by [`prepare`], registered atomically with respect to an
 /// interrupt.
-pub(crate) fn spawn_prepared(command: &mut Command) -> std::io::Result<Child> {
+pub fn spawn_prepared(command: &mut Command) -> std::io::Result<Child> {
     let mut registry = registry();
     if interrupted().is_some() {
         return Err(std::io::Error::new(
@@ -138,7 +138,7 @@ fn pid(raw: u32) -> Option<Pid> {
 /// SIGKILL them all. Returns the pids signalled (root included).
 ///
 /// `root` must not have been reaped yet (a zombie keeps its pid and process group reserved).
-pub(crate) fn kill_tree(root: u32) -> BTreeSet<u32> {
+pub fn kill_tree(root: u32) -> BTreeSet<u32> {
     // Stop the root and its group at once, before the (slower) walk of /proc: a crash
     // injected mid-write must land where the trigger fired.
     if let Some(p) = pid(root) {

@@ -305,7 +305,7 @@ impl Actor {
 
     /// Start the adapter through `spawner` (which runs the command) without waiting for its
     /// hello: a tracer must keep serving the adapter's stops meanwhile.
-    pub(crate) fn start(
+    pub fn start(
         spec: &ActorSpec,
         spawner: &mut dyn FnMut(&mut Command) -> io::Result<std::process::Child>,
     ) -> Result<Actor, ActorError> {
@@ -380,7 +380,7 @@ impl Actor {
     }
 
     /// The hello line if it has arrived (for a caller that must not block).
-    pub(crate) fn try_hello(&mut self) -> Option<Result<(), ActorError>> {
+    pub fn try_hello(&mut self) -> Option<Result<(), ActorError>> {
         let event = match self.lines.try_recv() {
             Ok(event) => event,
             Err(TryRecvError::Empty) => return None,
@@ -394,14 +394,14 @@ impl Actor {
 
     /// The adapter was reaped by its tracer, which saw how it ended: its pid is no longer
     /// ours, so a later kill must not signal it.
-    pub(crate) fn reaped(&mut self, clean: bool, description: String) {
+    pub fn reaped(&mut self, clean: bool, description: String) {
         self.ended = Some(Ended { clean, description });
         self.reaped = true;
         reaper::unregister_pid(self.pid);
     }
 
     /// The actor's deadline for one reply.
-    pub(crate) fn timeout(&self) -> Duration {
+    pub fn timeout(&self) -> Duration {
         self.timeout
     }
 

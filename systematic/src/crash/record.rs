@@ -17,8 +17,8 @@ use nix::libc;
 use nix::unistd::Pid;
 
 use super::ops::{FsOp, Ino, RelPath, Snapshot};
-use crate::scratch::Area;
 use crate::trace::{is_wal_index, read_memory, Call, FdTarget, Kind, Observer};
+use keyrace_process::scratch::Area;
 
 /// Largest write recorded: a 16 MiB secret as an envelope, with room.
 const MAX_RECORDED_WRITE: usize = 32 * 1024 * 1024;
@@ -520,7 +520,7 @@ impl Observer for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
+    use keyrace_process::scratch::Scratch;
     use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, CWD};
     use std::os::fd::{AsRawFd, OwnedFd};
 

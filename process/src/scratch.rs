@@ -46,7 +46,7 @@ impl Area {
     }
 
     /// The handle itself, for file work below it.
-    pub(crate) fn dir(&self) -> &Dir {
+    pub fn dir(&self) -> &Dir {
         &self.dir
     }
 

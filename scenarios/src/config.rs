@@ -152,8 +152,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The longest `--time` accepted per scenario.
 pub const MAX_TIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The most racing actors.
-pub const MAX_ACTORS: usize = 64;
+/// The most racing actors (`--actors`, and a workload's `"actors"`).
+pub use crate::workload::MAX_ACTORS;
 
 impl Config {
     /// Why this configuration cannot run, if it cannot.

@@ -20,7 +20,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::MAX_ACTORS;
+/// The most racing actors, in a workload or on the command line (`--actors`).
+pub const MAX_ACTORS: usize = 64;
 
 /// The longest value a workload may ask for: a request line stays well under a megabyte.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;

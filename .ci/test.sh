@@ -29,7 +29,7 @@ fi
 # The runner as a library (a store's cargo test) needs no cipher, database or reference crate
 # without its default `reference` feature; and it builds and passes its lint that way.
 deps=$(cargo tree -p keyrace-scenarios --no-default-features -e normal --prefix none)
-if grep -E '^(rusqlite|postgres|aes-gcm|hkdf|ureq|keyrace-core|keyrace-mutants) ' <<<"$deps"; then
+if grep -E '^(rusqlite|postgres|aes-gcm|hkdf|ureq|keyrace-core|keyrace-mutants|keyrace-reference) ' <<<"$deps"; then
     echo "keyrace-scenarios without its reference feature reaches a cipher, database or reference crate" >&2
     exit 1
 fi

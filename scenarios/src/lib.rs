@@ -11,13 +11,11 @@
 //! - [`scenario`]: the catalogue, one file per scenario.
 //! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
 //!   [`Check`]: the same from Rust, as a builder (a dependent's `cargo test`).
-//! - `adapter` (the `reference` feature, on by default): the reference adapter over
-//!   `keyrace-core`, and its mutants, which the `keyrace` binary serves. Without the feature
+//! - `adapter` (the `reference` feature, on by default): `keyrace-reference`, the reference
+//!   adapter over `keyrace-core` and its mutants, which the `keyrace` binary serves. Without the feature
 //!   the runner library needs no cipher, database or reference crate: a store's `cargo test`
 //!   depends on `keyrace-scenarios = { default-features = false }`.
 
-#[cfg(feature = "reference")]
-pub mod adapter;
 pub mod builder;
 pub mod config;
 pub mod coverage;
@@ -31,6 +29,8 @@ pub mod scripted;
 pub mod workload;
 
 pub use keyrace_process::{actor, procfs, protocol, reaper, scratch};
+#[cfg(feature = "reference")]
+pub use keyrace_reference as adapter;
 pub use keyrace_systematic::{crash, explore, trace};
 
 pub use builder::Check;

@@ -1,10 +1,10 @@
-//! The reference adapter: keyrace-adapter/1 over `keyrace-core`.
+//! keyrace-reference: the reference adapter, keyrace-adapter/1 over `keyrace-core`, and the wiring of its mutants (which step each replaces, which scenario catches it).
 //!
 //! Every request is self-contained: resolve the key (`KEYRACE_MASTER_KEY`, else the key file
 //! inside the store directory), open or create the store bound to this machine, do the op,
 //! drop everything, answer. `destroy` and `reset` never open the store. Secret values are
 //! never written to stderr. With `--mutant NAME` one step is replaced by a known-bad variant
-//! from [`mutants`], so the runner's checks can be shown to catch it.
+//! from `keyrace-mutants`, so the runner's checks can be shown to catch it.
 
 mod catches;
 mod steps;
@@ -19,7 +19,7 @@ pub use catches::{also_caught, catch, caught_by, Catch};
 pub use keyrace_mutants::Mutant;
 use steps::Steps;
 
-use crate::protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};
+use keyrace_protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};
 
 /// Most concurrent calls one `witness` op makes.
 pub const MAX_CONCURRENCY: u32 = 64;
@@ -157,7 +157,7 @@ fn with_key_id(store: &Store<OsFs>) -> Success {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Code;
+    use keyrace_protocol::Code;
 
     fn call(op: Op) -> Reply {
         answer(&Request { id: 1, op }, None)

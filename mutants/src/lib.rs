@@ -5,9 +5,13 @@
 //! runs the same bodies on the real one. Where the two need a different exposure (a SIGKILL
 //! needs a write long enough to land in), that is a parameter of the body, not a second copy.
 //!
+//! Each mutant is declared once, in the `mutants!` list below: its name and what catches it at
+//! process level ([`catch`], [`also_caught`]), or why only the models can.
+//!
 //! The identity derivation's mutant lives beside its property in `keyrace-harness` (it has no
 //! process-level counterpart).
 
+mod catch;
 pub mod grace;
 pub mod keygen;
 pub mod memo;
@@ -19,10 +23,16 @@ use std::io;
 
 use keyrace_core::Error;
 
-/// Declares [`Mutant`] from one list: each variant with its docs and its name, so that the
-/// enum, [`Mutant::ALL`] and [`Mutant::name`] cannot drift apart.
+pub use catch::Catch;
+use catch::{models_only, runner, LOST, RESURRECTED, TORN_READ};
+
+/// Declares [`Mutant`] from one list: each variant with its docs, its name and what catches
+/// it at process level (`=> catch`, then `; also [...]` for the secondary catches), so that the
+/// enum, [`Mutant::ALL`], [`Mutant::name`], [`catch`] and [`also_caught`] cannot drift apart.
 macro_rules! mutants {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+    (@also) => { &[] };
+    (@also $also:expr) => { $also };
+    ($($(#[$doc:meta])* $variant:ident = $name:literal => $catch:expr $(; also $also:expr)?,)*) => {
         /// Every mutant of this crate, by the name the catalogue, the runner and the docs use.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Mutant {
@@ -40,74 +50,131 @@ macro_rules! mutants {
                 }
             }
         }
+
+        /// The check expected to catch `mutant`.
+        pub fn catch(mutant: Mutant) -> Catch {
+            match mutant {
+                $(Mutant::$variant => $catch,)*
+            }
+        }
+
+        /// The catches beyond a mutant's own check: a general scenario (a history checked for
+        /// linearizability) that also catches what a hand-written race was made for. Each is
+        /// tested (`scenarios/tests/mutants.rs`) and listed in docs/design.md's table. A
+        /// scenario whose every catch is a secondary one catches only what the catalogue does.
+        pub fn also_caught(mutant: Mutant) -> &'static [Catch] {
+            match mutant {
+                $(Mutant::$variant => mutants!(@also $($also)?),)*
+            }
+        }
     };
 }
 
 mutants! {
     /// [`keygen::read_then_write`].
-    KeygenReadThenWrite = "keygen-read-then-write",
+    KeygenReadThenWrite = "keygen-read-then-write"
+        => runner("keygen-race", "every racing put into a fresh store succeeds"),
     /// [`keygen::excl_then_write`].
-    KeygenExclThenWrite = "keygen-excl-then-write",
+    KeygenExclThenWrite = "keygen-excl-then-write"
+        => runner("keygen-race", "every racing put into a fresh store succeeds"),
     /// [`keygen::broad_catch`].
-    KeygenBroadCatch = "keygen-broad-catch",
+    KeygenBroadCatch = "keygen-broad-catch"
+        => models_only("it needs an injected read error of the key file, which the runner cannot cause"),
     /// [`keygen::no_fsync`].
-    KeygenNoFsync = "keygen-no-fsync",
+    KeygenNoFsync = "keygen-no-fsync"
+        => runner("crash-keygen", "after a power loss"),
     /// [`keygen::key_per_process`].
-    KeyPerProcess = "key-per-process",
+    KeyPerProcess = "key-per-process"
+        => runner("restart-durability", "survives a restart"),
     /// [`open::silent_ephemeral`].
-    SilentEphemeral = "silent-ephemeral",
+    SilentEphemeral = "silent-ephemeral"
+        => runner("no-stable-key", "no silent ephemeral key"),
     /// [`put::put_with_index`] and [`put::check_index`].
-    PutGlobalMetaRmw = "put-global-meta-rmw",
+    PutGlobalMetaRmw = "put-global-meta-rmw"
+        => runner("put-race", "reads back exactly after concurrent puts"),
     /// [`put::in_place`] with [`put::InPlace::Chunked`].
-    PutInPlace = "put-in-place",
+    PutInPlace = "put-in-place"
+        => runner("crash-put", "holds its old or its new value"),
+    // Each crash-state branch is told apart by an operation its violation names (in the
+    // crash point, the lost operations or the fix): the overwrite's write or rename, or the
+    // delete's remove, which only a delete round records.
     /// [`put::in_place`] with [`put::InPlace::OneWrite`].
-    PutInPlaceOneWrite = "put-in-place-one-write",
+    PutInPlaceOneWrite = "put-in-place-one-write"
+        => runner("crash-states", "(write #"); also TORN_READ,
     /// [`put::rename_no_dir_fsync`].
-    PutRenameNoDirFsync = "put-rename-no-dir-fsync",
+    PutRenameNoDirFsync = "put-rename-no-dir-fsync"
+        => runner("crash-states", "(rename "); also LOST,
     /// [`put::get_swallowing_errors`].
-    GetSwallowsErrors = "get-swallows-errors",
+    GetSwallowsErrors = "get-swallows-errors"
+        => runner("recover-corrupt", "never a wrong value"),
     /// [`put::delete_by_rewrite`].
-    DeleteRewritesAll = "delete-rewrites-all",
+    DeleteRewritesAll = "delete-rewrites-all"
+        => runner("delete-reset", "loses no put"),
     /// [`put::delete_no_dir_fsync`].
-    DeleteNoDirFsync = "delete-no-dir-fsync",
+    DeleteNoDirFsync = "delete-no-dir-fsync"
+        => runner("crash-states", "(remove "); also RESURRECTED,
     /// [`put::put_keeping_previous`] and [`put::get_restoring_previous`].
-    PutPreviousUnsynced = "put-previous-unsynced",
+    PutPreviousUnsynced = "put-previous-unsynced"
+        => runner("crash-history", "no deleted secret back"),
     /// [`memo::recall`]: a get answered from the process's memory of its own writes.
-    GetFromProcessMemory = "get-from-process-memory",
+    GetFromProcessMemory = "get-from-process-memory"
+        => runner("history", "fits one order of the operations"),
     /// [`open::leaking_a_handle_on_failure`].
-    OpenLeaksHandle = "open-leaks-handle",
+    OpenLeaksHandle = "open-leaks-handle"
+        => runner("failed-open-releases-handles", "releases every handle"),
     /// [`open::reset_after_open`].
-    ResetNeedsOpen = "reset-needs-open",
+    ResetNeedsOpen = "reset-needs-open"
+        => runner("delete-reset", "reset succeeds on a store whose metadata is garbage"),
     /// [`grace::check_then_set`].
-    GraceCheckThenSet = "grace-check-then-set",
+    GraceCheckThenSet = "grace-check-then-set"
+        => runner("double-bootstrap", "exactly one of the racing"),
     /// [`grace::consume_without_fsync`].
-    ConsumeNoFsync = "consume-no-fsync",
+    ConsumeNoFsync = "consume-no-fsync"
+        => runner("crash-consume", "stays consumed"),
     /// [`grace::loser_trusts_unsynced`].
-    ConsumeLoserUnsynced = "consume-loser-unsynced",
+    ConsumeLoserUnsynced = "consume-loser-unsynced"
+        => runner("crash-history-race", "a racer's file"),
     /// [`witness::RetryUnbounded`].
-    RetryUnbounded = "retry-unbounded",
+    RetryUnbounded = "retry-unbounded"
+        => runner("retry-bounded", "exactly two requests"),
     /// [`witness::RetryOnDivergence`].
-    RetryOnDivergence = "retry-on-divergence",
+    RetryOnDivergence = "retry-on-divergence"
+        => runner("no-retry-on-divergence", "after exactly one request"),
     /// [`witness::NoRetry`].
-    NoRetryOn412 = "no-retry-on-412",
+    NoRetryOn412 = "no-retry-on-412"
+        => runner("retry-once", "retried exactly once"),
     /// [`witness::retrying_server_errors`].
-    RetryServerErrors = "retry-server-errors",
+    RetryServerErrors = "retry-server-errors"
+        => runner("server-faults", "after at most four requests"),
     /// [`witness::Uncoalesced`].
-    NoSingleflight = "no-singleflight",
+    NoSingleflight = "no-singleflight"
+        => runner("cold-start", "exactly one request without a head"),
     /// [`witness::CacheWrite::InPlace`].
-    CacheWriteInPlace = "cache-write-in-place",
+    CacheWriteInPlace = "cache-write-in-place"
+        => runner("cache-torn", "a complete head"),
     /// [`witness::CacheWrite::FollowsSymlink`].
-    CacheFollowsSymlink = "cache-follows-symlink",
+    CacheFollowsSymlink = "cache-follows-symlink"
+        => runner("cache-symlink", "never written through"),
     /// [`witness::swallowing_errors`].
-    WitnessSwallowsErrors = "witness-swallows-errors",
+    WitnessSwallowsErrors = "witness-swallows-errors"
+        => runner("server-faults", "after at most four requests"),
     /// [`witness::misreported_source`].
-    WitnessMisreportsCache = "witness-misreports-cache",
+    WitnessMisreportsCache = "witness-misreports-cache"
+        => runner("head-persists", "whether it came from the cache"),
     /// [`witness::Forget::Loads`].
-    CacheNeverLoaded = "cache-never-loaded",
+    CacheNeverLoaded = "cache-never-loaded"
+        => runner("head-persists", "no second bootstrap"),
     /// [`witness::Forget::ZeroHead`].
-    ZeroHeadDiscarded = "zero-head-discarded",
+    ZeroHeadDiscarded = "zero-head-discarded"
+        => runner("zero-head", "zero placeholder"),
     /// [`witness::cache_keyed_by_server`].
-    CacheKeyedByUrl = "cache-keyed-by-url",
+    CacheKeyedByUrl = "cache-keyed-by-url"
+        => runner("cache-keyed", "its own server handed out"),
+}
+
+/// The scenario expected to catch `mutant`, or `None` for a mutant only the models catch.
+pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
+    catch(mutant).scenario()
 }
 
 impl Mutant {

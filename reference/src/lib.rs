@@ -6,7 +6,6 @@
 //! never written to stderr. With `--mutant NAME` one step is replaced by a known-bad variant
 //! from `keyrace-mutants`, so the runner's checks can be shown to catch it.
 
-mod catches;
 mod steps;
 
 use std::io::{self, BufRead, Write};
@@ -15,8 +14,7 @@ use keyrace_core::bootstrap::BootstrapError;
 use keyrace_core::{destroy_at_path, ErrorCode, OsFs, Store};
 use keyrace_witness::wire::Preset;
 
-pub use catches::{also_caught, catch, caught_by, Catch};
-pub use keyrace_mutants::Mutant;
+pub use keyrace_mutants::{also_caught, catch, caught_by, Catch, Mutant};
 use steps::Steps;
 
 use keyrace_protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};

@@ -15,8 +15,8 @@ use bootstrap_support::{
 use keyrace_core::bootstrap::{SignedTreeHead, WitnessGate};
 use keyrace_core::witness::cache::encode;
 use keyrace_core::witness::{
-    ApiKey, CacheLoad, CacheStore, FileCacheStore, InProcessTransport, NoCache, RetryOnce,
-    RetryRule, SingleFlight, Transport, WitnessClient, WitnessError, WitnessResponse,
+    ApiKey, CacheLoad, CacheStore, FileCacheStore, InProcessTransport, NoCache, Transport,
+    WitnessClient, WitnessError, WitnessResponse,
 };
 use keyrace_core::{ErrorCode, OsFs};
 use proptest::prelude::*;
@@ -511,94 +511,8 @@ fn two_keys_against_one_server_have_their_own_grace_and_file() {
     assert_eq!(world.ledger.consumes(), 2);
 }
 
-// ---- the retry checkers and the mutants they catch ----
-
-/// `retry-unbounded` (seed 002, #298's "never a loop"): retries every bootstrap-412.
-struct RetryUnbounded;
-
-impl RetryRule for RetryUnbounded {
-    fn retry_with(
-        &self,
-        _attempt: u32,
-        response: &WitnessResponse,
-        carried: Option<SignedTreeHead>,
-    ) -> Option<SignedTreeHead> {
-        RetryOnce.retry_with(1, response, carried)
-    }
-}
-
-/// `retry-on-divergence` (seed 002, MEDIUM-4): also retries a 409 with the head it carried,
-/// silently accepting a forked log.
-struct RetryOnDivergence;
-
-impl RetryRule for RetryOnDivergence {
-    fn retry_with(
-        &self,
-        attempt: u32,
-        response: &WitnessResponse,
-        carried: Option<SignedTreeHead>,
-    ) -> Option<SignedTreeHead> {
-        if response.status == 409 {
-            return carried;
-        }
-        RetryOnce.retry_with(attempt, response, carried)
-    }
-}
-
-/// Checker: against a server that always answers a bootstrap-412 with a head, one call sends
-/// at most two requests.
-fn retry_is_bounded<R: RetryRule>(rule: R) -> Result<(), String> {
-    let h = text(head(1, 1));
-    let replies = (0..10).map(|_| consumed_412(Some(&h))).collect();
-    let client =
-        WitnessClient::with_parts(scripted(replies), NoCache, SingleFlight::new(), rule, key());
-    let _ = client.call(b"op");
-    match client.transport().sent().len() {
-        n if n <= 2 => Ok(()),
-        n => Err(format!("one call sent {n} requests")),
-    }
-}
-
-/// Checker: a 409 is surfaced as DIVERGENCE after exactly one request.
-fn divergence_is_surfaced<R: RetryRule>(rule: R) -> Result<(), String> {
-    let h = text(head(2, 2));
-    let client = WitnessClient::with_parts(
-        scripted(vec![divergence_409(Some(&h)), ok_with(Some(&h), b"")]),
-        NoCache,
-        SingleFlight::new(),
-        rule,
-        key(),
-    );
-    let result = client.call(b"op");
-    let sent = client.transport().sent().len();
-    match result {
-        Err(WitnessError::Divergence { .. }) if sent == 1 => Ok(()),
-        other => Err(format!("409 became {other:?} after {sent} requests")),
-    }
-}
-
-#[test]
-fn retry_checkers_pass_the_reference() {
-    assert_eq!(retry_is_bounded(RetryOnce), Ok(()));
-    assert_eq!(divergence_is_surfaced(RetryOnce), Ok(()));
-}
-
-#[test]
-fn checker_catches_retry_unbounded() {
-    assert_eq!(
-        retry_is_bounded(RetryUnbounded),
-        Err("one call sent 11 requests".to_owned())
-    );
-}
-
-#[test]
-fn checker_catches_retry_on_divergence() {
-    let verdict = divergence_is_surfaced(RetryOnDivergence);
-    assert!(
-        matches!(&verdict, Err(m) if m.starts_with("409 became") && !m.ends_with("after 1 requests")),
-        "{verdict:?}"
-    );
-}
+// The retry checkers and the mutants they catch (`retry-unbounded`, `retry-on-divergence`)
+// live beside the mutants: `mutants/tests/witness_retry.rs`.
 
 #[test]
 fn every_error_has_a_code_and_says_what_to_do() {

@@ -38,8 +38,22 @@ const STDERR_TAIL_BYTES: usize = 8 * 1024;
 /// stay open in a helper that inherited it).
 const EXIT_POLL: Duration = Duration::from_millis(50);
 
-/// A broken invariant and the lines of its trace.
-pub type Finding = (String, Vec<String>);
+/// A broken invariant in one round: its sentence, and the evidence that shows it, one line
+/// each (replies, file states, the schedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub invariant: String,
+    pub evidence: Vec<String>,
+}
+
+impl Finding {
+    pub fn new(invariant: impl Into<String>, evidence: Vec<String>) -> Finding {
+        Finding {
+            invariant: invariant.into(),
+            evidence,
+        }
+    }
+}
 
 /// Broken invariants noticed while talking to adapters (a reply with a code outside the
 /// taxonomy), shared by the actors of a scenario and collected into each round.
@@ -53,7 +67,7 @@ pub const CODED_ERRORS: &str =
 impl Findings {
     fn push(&self, invariant: &str, trace: String) {
         let mut findings = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        findings.push((invariant.to_owned(), vec![trace]));
+        findings.push(Finding::new(invariant, vec![trace]));
     }
 
     /// Everything noticed since the last call.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::actor::FaultKind;
+use crate::actor::{FaultKind, Finding};
 use crate::config::{RunMode, Shard};
 use crate::coverage::{Coverage, Form};
 
@@ -144,7 +144,7 @@ impl ScenarioReport {
     pub fn record(
         &mut self,
         round: u32,
-        violations: Vec<crate::actor::Finding>,
+        violations: Vec<Finding>,
         not_reached: &[String],
         repro: &str,
     ) {
@@ -153,7 +153,11 @@ impl ScenarioReport {
         }
         self.violating_rounds += 1;
         let mut seen_this_round: Vec<String> = Vec::new();
-        for (invariant, replies) in violations {
+        for Finding {
+            invariant,
+            evidence: replies,
+        } in violations
+        {
             let index = match self
                 .violations
                 .iter()
@@ -703,8 +707,8 @@ mod tests {
         if status == Status::Failed {
             s.record(
                 1,
-                vec![(
-                    "exactly one <winner> & \"more\"".to_owned(),
+                vec![Finding::new(
+                    "exactly one <winner> & \"more\"",
                     vec!["actor 0: consume → won true".to_owned()],
                 )],
                 &[],
@@ -790,12 +794,12 @@ mod tests {
     fn violations_are_grouped_by_invariant_with_their_own_counts() {
         let mut s = ScenarioReport::new("keygen-race");
         for round in 0..30 {
-            let mut violations = vec![("lost update".to_owned(), vec![format!("r{round}")])];
+            let mut violations = vec![Finding::new("lost update", vec![format!("r{round}")])];
             if round % 10 == 3 {
-                violations.push(("same key".to_owned(), vec![format!("k{round}")]));
+                violations.push(Finding::new("same key", vec![format!("k{round}")]));
             }
             // Two traces of one invariant in one round count one round.
-            violations.push(("lost update".to_owned(), vec![format!("r{round}b")]));
+            violations.push(Finding::new("lost update", vec![format!("r{round}b")]));
             s.record(round, violations, &["later check".to_owned()], "re-run");
         }
         s.rounds = 30;

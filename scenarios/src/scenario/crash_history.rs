@@ -21,7 +21,7 @@ use keyrace_history::{History, Outcome};
 use super::history::{explain, operation, verify_into, Explained, Mix};
 use super::support::power_loss::{judge_states, record_all, Broken};
 use super::{Env, Mode, Round, ScenarioDef};
-use crate::actor::ActorError;
+use crate::actor::{ActorError, Finding};
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
@@ -214,7 +214,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
                      acknowledged before the power loss",
                     state.acks.min(planned)
                 ));
-                vec![(INVARIANT, lines)]
+                vec![Finding::new(INVARIANT, lines)]
             }
         })
     };

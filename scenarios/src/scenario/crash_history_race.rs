@@ -18,7 +18,7 @@ use keyrace_history::{History, Outcome};
 use super::history::{explain, operation, verify_into, Explained};
 use super::support::power_loss::{judge_states, record_races, Broken, Recorded};
 use super::{Env, Mode, Round, ScenarioDef};
-use crate::actor::ActorError;
+use crate::actor::{ActorError, Finding};
 use crate::crash::states::CrashState;
 use crate::protocol::{Op, OpName};
 
@@ -103,7 +103,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             if !get.ok() && acked_write {
                 let mut lines = vec![get.describe()];
                 lines.extend(recorded.answered_after_lost(state));
-                broken.push((READS, lines));
+                broken.push(Finding::new(READS, lines));
             }
         }
         if sizes.len() > 1 {
@@ -127,7 +127,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
                     recorded.replies.len()
                 ));
                 lines.extend(recorded.answered_after_lost(state));
-                broken.push((INVARIANT, lines));
+                broken.push(Finding::new(INVARIANT, lines));
             }
         }
         Ok(broken)

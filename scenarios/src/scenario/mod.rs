@@ -433,7 +433,7 @@ pub struct Round {
 
 impl Round {
     pub fn violation(&mut self, invariant: impl Into<String>, replies: Vec<String>) {
-        self.violations.push((invariant.into(), replies));
+        self.violations.push(Finding::new(invariant, replies));
     }
 
     /// The round stops early: these checks were not made.

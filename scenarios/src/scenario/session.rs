@@ -57,8 +57,8 @@ impl Controlled {
                     self.log.len() - SCHEDULE_LINES
                 ));
             }
-            for (_, lines) in violations.iter_mut() {
-                lines.extend(schedule.iter().cloned());
+            for finding in violations.iter_mut() {
+                finding.evidence.extend(schedule.iter().cloned());
             }
             word
         });

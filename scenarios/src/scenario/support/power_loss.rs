@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::actor::ActorError;
+use crate::actor::{ActorError, Finding};
 use crate::crash::fix::fixes;
 use crate::crash::materialize::materialize;
 use crate::crash::ops::{FsOp, Snapshot};
@@ -145,7 +145,7 @@ impl Recorded {
 }
 
 /// A broken invariant in one crash state, with the replies that show it.
-pub type Broken = Vec<(&'static str, Vec<String>)>;
+pub type Broken = Vec<Finding>;
 
 /// Record `op` by the writer (racer 0). `None` when the round cannot judge it (the reason is
 /// in `round.skip`).
@@ -387,7 +387,7 @@ pub fn judge_states(
             .and_then(|area| materialize(&state.tree, area.dir()).map(|()| area));
         let broken = match written {
             Ok(area) => judge(env, &area.path().join(store_rel), state)?,
-            Err(e) => vec![(
+            Err(e) => vec![Finding::new(
                 OPENS,
                 vec![format!("runner: cannot write the crash state ({e})")],
             )],
@@ -400,7 +400,11 @@ pub fn judge_states(
         if violating > STATES_REPORTED {
             continue;
         }
-        for (invariant, replies) in broken {
+        for Finding {
+            invariant,
+            evidence: replies,
+        } in broken
+        {
             let mut lines = vec![format!("state: {}", state.describe(ops))];
             lines.push(format!("under the {profile_text}"));
             lines.extend(fixes(state, ops, &recorded.snapshot));
@@ -432,7 +436,7 @@ pub fn judge_secrets<'e>(
             store: store.to_owned(),
         })?;
         if is_uncoded(&opened) {
-            broken.push((OPENS, vec![opened.describe()]));
+            broken.push(Finding::new(OPENS, vec![opened.describe()]));
         }
         for (name, value) in &expect.acked {
             let get = env.verify(Op::Get {
@@ -442,7 +446,7 @@ pub fn judge_secrets<'e>(
             if get.value() != Some(Some(value.as_str())) {
                 let mut lines = vec![get.describe()];
                 lines.extend(which_value(get.value(), Some(value), None));
-                broken.push((ACKED, lines));
+                broken.push(Finding::new(ACKED, lines));
             }
         }
         let get = env.verify(Op::Get {
@@ -465,7 +469,7 @@ pub fn judge_secrets<'e>(
                 expect.new.as_deref(),
                 expect.old.as_deref(),
             ));
-            broken.push((IN_FLIGHT, lines));
+            broken.push(Finding::new(IN_FLIGHT, lines));
         }
         Ok(broken)
     }
@@ -503,9 +507,9 @@ pub fn judge_consumed(
         })?;
         let mut broken = Vec::new();
         if is_uncoded(&again) {
-            broken.push((OPENS, vec![again.describe()]));
+            broken.push(Finding::new(OPENS, vec![again.describe()]));
         } else if state.acked && again.won() == Some(true) {
-            broken.push((CONSUMED, vec![again.describe()]));
+            broken.push(Finding::new(CONSUMED, vec![again.describe()]));
         }
         Ok(broken)
     }
@@ -615,8 +619,8 @@ done"#
         judge(&mut env, Path::new("/state/store"), &state(acked)).unwrap()
     }
 
-    fn invariants(broken: &Broken) -> Vec<&'static str> {
-        broken.iter().map(|(invariant, _)| *invariant).collect()
+    fn invariants(broken: &Broken) -> Vec<&str> {
+        broken.iter().map(|f| f.invariant.as_str()).collect()
     }
 
     const OK: &str = r#""ok":true"#;
@@ -676,7 +680,7 @@ done"#
         let broken = judged(&mut judge, verifier(OK, &[("k", &value("v1"))], OK), true);
         assert_eq!(
             broken,
-            [(
+            [Finding::new(
                 IN_FLIGHT,
                 vec![
                     r#"verifier: get "k" → ok, value "v1""#.to_owned(),

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use crate::actor::{Actor, ActorError, FaultKind};
 use crate::config::{Budget, Config, RunMode};
 use crate::coverage::{Coverage, Form};
+use crate::crash::states::Profile;
 use crate::explore::{Explorer, Strategy};
 use crate::progress::Progress;
 use crate::protocol::{Hello, OpName, PROTOCOL};
@@ -20,7 +21,6 @@ use crate::report::{
     Fault, Interrupted, Part, Report, ScenarioReport, Weaker, EXIT_FAULT, EXIT_PASS,
     EXIT_VIOLATION, INTERRUPTED_BY, LACKS_OP, NOT_RUN,
 };
-use crate::scenario::support::power_loss::PROFILE_NAMES;
 use crate::scenario::{self, Env, Mode, Round, ScenarioDef, EXPLORE_ROUNDS};
 use crate::scratch::{Area, Scratch};
 use crate::trace::{self, Unavailable};
@@ -824,7 +824,7 @@ impl Scenario<'_> {
             recordings: crash.recordings,
             states: crash.states_judged,
             states_violating: crash.states_violating,
-            profiles: PROFILE_NAMES.to_vec(),
+            profiles: Profile::ALL.map(Profile::name).to_vec(),
             enumeration_exhaustive: crash.cut_short.is_empty(),
             cut_short: crash.cut_short.clone(),
         })
@@ -845,7 +845,7 @@ impl Scenario<'_> {
                 recordings: controlled.crash.recordings,
                 states: controlled.crash.states_judged,
                 states_violating: controlled.crash.states_violating,
-                profiles: PROFILE_NAMES.to_vec(),
+                profiles: Profile::ALL.map(Profile::name).to_vec(),
                 enumeration_exhaustive: controlled.crash.cut_short.is_empty(),
                 cut_short: controlled.crash.cut_short.clone(),
             }),

@@ -16,6 +16,31 @@ pub enum Profile {
     Ext4Ordered,
 }
 
+impl Profile {
+    /// Every profile, in the order a recording is judged under them.
+    pub const ALL: [Profile; 2] = [Profile::Portable, Profile::Ext4Ordered];
+
+    /// The profile's name in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Portable => "portable",
+            Profile::Ext4Ordered => "ext4-ordered",
+        }
+    }
+
+    /// The profile in a sentence, for a violating state's evidence ("under the ...").
+    pub fn description(self) -> &'static str {
+        match self {
+            Profile::Portable => {
+                "portable profile (ALICE: unsynced operations may be lost, writes torn, renames split)"
+            }
+            Profile::Ext4Ordered => {
+                "ext4 data=ordered profile (directory operations persist in order, data may be lost)"
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Try every subset of the free units while there are at most this many

@@ -21,19 +21,6 @@ use crate::crash::states::{enumerate, CrashState, Limits, Profile};
 use crate::protocol::{Code, Op};
 use crate::scenario::{Env, Exchange, Round};
 
-/// The profiles every recording is judged under, by name and in a sentence.
-pub const PROFILE_NAMES: [&str; 2] = ["portable", "ext4-ordered"];
-const PROFILES: [(Profile, &str); 2] = [
-    (
-        Profile::Portable,
-        "portable profile (ALICE: unsynced operations may be lost, writes torn, renames split)",
-    ),
-    (
-        Profile::Ext4Ordered,
-        "ext4 data=ordered profile (directory operations persist in order, data may be lost)",
-    ),
-];
-
 /// Violating states reported per round: the rest are counted.
 const STATES_REPORTED: usize = 3;
 
@@ -348,21 +335,21 @@ pub fn judge_states(
     let mut seen = HashSet::new();
     let mut distinct = Vec::new();
     let mut cut_short = Vec::new();
-    for ((profile, profile_text), profile_name) in PROFILES.into_iter().zip(PROFILE_NAMES) {
+    for profile in Profile::ALL {
         let enumeration = enumerate(&recorded.snapshot, ops, profile, &Limits::default());
         for why in enumeration.cut_short {
-            cut_short.push(format!("{why} (the {profile_name} profile)"));
+            cut_short.push(format!("{why} (the {} profile)", profile.name()));
         }
         for state in enumeration.states {
             if seen.insert((state.tree.digest(), state.acks)) {
-                distinct.push((profile_text, state));
+                distinct.push((profile, state));
             }
         }
     }
     let total = distinct.len();
     let mut judged = 0usize;
     let mut violating = 0usize;
-    for (profile_text, state) in &distinct {
+    for (profile, state) in &distinct {
         if judged > 0 && env.deadline.is_some_and(|d| Instant::now() >= d) {
             cut_short.push(format!(
                 "the time budget ran out after {judged} of {total} distinct crash states"
@@ -406,7 +393,7 @@ pub fn judge_states(
         } in broken
         {
             let mut lines = vec![format!("state: {}", state.describe(ops))];
-            lines.push(format!("under the {profile_text}"));
+            lines.push(format!("under the {}", profile.description()));
             lines.extend(fixes(state, ops, &recorded.snapshot));
             lines.extend(replies);
             lines.extend(recorded.calls());

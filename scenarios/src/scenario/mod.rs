@@ -163,6 +163,90 @@ pub struct Controlled {
     pub crash: CrashTally,
 }
 
+impl Controlled {
+    /// The first `want` racers' slots, each started on first use.
+    fn racer_slots(
+        &mut self,
+        want: usize,
+        spec: impl Fn(&str) -> ActorSpec,
+    ) -> Result<Vec<usize>, ActorError> {
+        while self.racers.len() < want {
+            let slot = self
+                .tracer
+                .spawn(&spec(&format!("actor {}", self.racers.len())))?;
+            self.racers.push(slot);
+        }
+        Ok(self.racers.clone())
+    }
+
+    /// The verifier's slot, started on first use.
+    fn verifier_slot(&mut self, spec: impl Fn(&str) -> ActorSpec) -> Result<usize, ActorError> {
+        if let Some(slot) = self.verifier {
+            return Ok(slot);
+        }
+        let slot = self.tracer.spawn(&spec("verifier"))?;
+        self.verifier = Some(slot);
+        Ok(slot)
+    }
+
+    /// The race of `ops[i]` by `slots[i]`, one store call at a time in the explorer's order.
+    fn race(&mut self, slots: &[usize], ops: Vec<Op>) -> Result<Vec<Exchange>, ActorError> {
+        let mut ids = Vec::new();
+        for (&slot, op) in slots.iter().zip(&ops) {
+            ids.push(self.tracer.send(slot, op)?);
+        }
+        let Controlled {
+            tracer, explorer, ..
+        } = self;
+        explorer.barrier();
+        let mut choose = |choices: &[crate::trace::Choice]| explorer.choose(choices);
+        let stepped = tracer.step(slots, Some(&mut choose));
+        // Kept whether or not the step ended well: a retry loop explains a failed one best.
+        self.retry_loops.extend(self.tracer.take_retry_loops());
+        let decisions = match stepped {
+            Ok(decisions) => decisions,
+            Err(error) => return Err(self.tracer.step_error(slots[0], error)),
+        };
+        for decision in decisions {
+            self.log
+                .push(format!("actor {}: {}", decision.slot, decision.call));
+        }
+        let mut exchanges = Vec::new();
+        for ((&slot, op), id) in slots.iter().zip(ops).zip(ids) {
+            let reply = self.tracer.recv(slot, id, op.name())?;
+            exchanges.push(Exchange {
+                actor: format!("actor {slot}"),
+                op,
+                reply,
+            });
+        }
+        Ok(exchanges)
+    }
+
+    /// One request by the actor in `slot`, alone.
+    fn call(&mut self, slot: usize, op: Op) -> Result<Exchange, ActorError> {
+        let reply = self.tracer.call(slot, &op)?;
+        let actor = self
+            .tracer
+            .traced(slot)
+            .map_or_else(|| format!("actor {slot}"), |t| t.actor.label().to_owned());
+        Ok(Exchange { actor, op, reply })
+    }
+}
+
+/// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master key.
+fn actor_spec(cfg: &Config, home: &std::path::Path, findings: &Findings, label: &str) -> ActorSpec {
+    ActorSpec {
+        argv: cfg.adapter.clone(),
+        home: home.to_owned(),
+        master_key: None,
+        run_as: None,
+        timeout: cfg.timeout,
+        label: label.to_owned(),
+        findings: findings.clone(),
+    }
+}
+
 /// Crash states judged over a scenario's rounds.
 #[derive(Debug, Clone, Default)]
 pub struct CrashTally {
@@ -218,58 +302,24 @@ impl<'a> Env<'a> {
     /// The race of `ops[i]` by racer `i`: at the same moment (stochastic), or one store call
     /// at a time in the order the explorer picks (controlled).
     pub fn race(&mut self, ops: Vec<Op>, rng: &mut StdRng) -> Result<Vec<Exchange>, ActorError> {
-        if self.controlled.is_none() {
-            return race(self.racers()?, ops, rng);
-        }
-        let slots = self.racer_slots()?;
+        let want = self.actors;
         let Some(controlled) = self.controlled.as_mut() else {
-            unreachable!("checked above")
+            return race(self.racers()?, ops, rng);
         };
-        let slots = &slots[..ops.len().min(slots.len())];
-        let mut ids = Vec::new();
-        for (&slot, op) in slots.iter().zip(&ops) {
-            ids.push(controlled.tracer.send(slot, op)?);
-        }
-        let Controlled {
-            tracer, explorer, ..
-        } = controlled;
-        explorer.barrier();
-        let mut choose = |choices: &[crate::trace::Choice]| explorer.choose(choices);
-        let stepped = tracer.step(slots, Some(&mut choose));
-        // Kept whether or not the step ended well: a retry loop explains a failed one best.
-        controlled.retry_loops.extend(tracer.take_retry_loops());
-        let decisions = match stepped {
-            Ok(decisions) => decisions,
-            Err(error) => return Err(tracer.step_error(slots[0], error)),
-        };
-        for decision in decisions {
-            controlled
-                .log
-                .push(format!("actor {}: {}", decision.slot, decision.call));
-        }
-        let mut exchanges = Vec::new();
-        for ((&slot, op), id) in slots.iter().zip(ops).zip(ids) {
-            let reply = controlled.tracer.recv(slot, id, op.name())?;
-            exchanges.push(Exchange {
-                actor: format!("actor {slot}"),
-                op,
-                reply,
-            });
-        }
-        Ok(exchanges)
+        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
+        let slots = controlled.racer_slots(want, spec)?;
+        controlled.race(&slots[..ops.len().min(slots.len())], ops)
     }
 
     /// One request by racer `i`, outside any race.
     pub fn racer_call(&mut self, i: usize, op: Op) -> Result<Exchange, ActorError> {
-        if self.controlled.is_none() {
-            let racers = self.racers()?;
-            let Some(actor) = racers.get_mut(i) else {
-                unreachable!("racer {i} of {}", racers.len())
-            };
-            return call(actor, op);
-        }
-        let slot = self.racer_slots()?[i];
-        self.traced_call(slot, op)
+        let want = self.actors;
+        let Some(controlled) = self.controlled.as_mut() else {
+            return call(&mut self.racers()?[i], op);
+        };
+        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
+        let slot = controlled.racer_slots(want, spec)?[i];
+        controlled.call(slot, op)
     }
 
     /// Racer 0 creates the store at `store`; a failure is the round's violation (and `false`).
@@ -292,72 +342,45 @@ impl<'a> Env<'a> {
 
     /// Whether the racers' adapter announced `op` in its hello.
     pub fn supports(&mut self, op: OpName) -> Result<bool, ActorError> {
-        if self.controlled.is_none() {
+        let want = self.actors;
+        let Some(controlled) = self.controlled.as_mut() else {
             return Ok(self.racers()?.first().is_some_and(|a| a.supports(op)));
-        }
-        let slot = self.racer_slots()?[0];
-        Ok(self
-            .controlled
-            .as_ref()
-            .and_then(|c| c.tracer.traced(slot))
+        };
+        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
+        let slot = controlled.racer_slots(want, spec)?[0];
+        Ok(controlled
+            .tracer
+            .traced(slot)
             .is_some_and(|t| t.actor.supports(op)))
     }
 
     /// One request by the verifier.
     pub fn verify(&mut self, op: Op) -> Result<Exchange, ActorError> {
-        if self.controlled.is_none() {
-            return call(self.verifier()?, op);
-        }
-        let slot = self.verifier_slot()?;
-        self.traced_call(slot, op)
-    }
-
-    fn traced_call(&mut self, slot: usize, op: Op) -> Result<Exchange, ActorError> {
         let Some(controlled) = self.controlled.as_mut() else {
-            unreachable!("only under control")
+            return call(self.verifier()?, op);
         };
-        let reply = controlled.tracer.call(slot, &op)?;
-        let actor = controlled
-            .tracer
-            .traced(slot)
-            .map_or_else(|| format!("actor {slot}"), |t| t.actor.label().to_owned());
-        Ok(Exchange { actor, op, reply })
+        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
+        let slot = controlled.verifier_slot(spec)?;
+        controlled.call(slot, op)
     }
 
-    /// The racers' slots in the tracer, started on first use.
+    /// The racers' slots in the tracer, started on first use (none outside the full mode).
     pub fn racer_slots(&mut self) -> Result<Vec<usize>, ActorError> {
         let want = self.actors;
-        while self
-            .controlled
-            .as_ref()
-            .is_some_and(|c| c.racers.len() < want)
-        {
-            let n = self.controlled.as_ref().map_or(0, |c| c.racers.len());
-            let spec = self.spec(&format!("actor {n}"));
-            if let Some(controlled) = self.controlled.as_mut() {
-                let slot = controlled.tracer.spawn(&spec)?;
-                controlled.racers.push(slot);
-            }
-        }
-        Ok(self
-            .controlled
-            .as_ref()
-            .map(|c| c.racers.clone())
-            .unwrap_or_default())
+        let Some(controlled) = self.controlled.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
+        controlled.racer_slots(want, spec)
     }
 
-    /// The verifier's slot in the tracer, started on first use.
-    pub fn verifier_slot(&mut self) -> Result<usize, ActorError> {
-        if let Some(slot) = self.controlled.as_ref().and_then(|c| c.verifier) {
-            return Ok(slot);
-        }
-        let spec = self.spec("verifier");
+    /// The verifier's slot in the tracer, started on first use (`None` outside the full mode).
+    pub fn verifier_slot(&mut self) -> Result<Option<usize>, ActorError> {
         let Some(controlled) = self.controlled.as_mut() else {
-            unreachable!("only under control")
+            return Ok(None);
         };
-        let slot = controlled.tracer.spawn(&spec)?;
-        controlled.verifier = Some(slot);
-        Ok(slot)
+        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
+        controlled.verifier_slot(spec).map(Some)
     }
 
     /// Kill the traced verifier; the next [`Env::verifier_slot`] starts a new one.
@@ -371,15 +394,7 @@ impl<'a> Env<'a> {
 
     /// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master key.
     pub fn spec(&self, label: &str) -> ActorSpec {
-        ActorSpec {
-            argv: self.cfg.adapter.clone(),
-            home: self.home.clone(),
-            master_key: None,
-            run_as: None,
-            timeout: self.cfg.timeout,
-            label: label.to_owned(),
-            findings: self.findings.clone(),
-        }
+        actor_spec(self.cfg, &self.home, &self.findings, label)
     }
 
     /// The run's persistent racing actors ([`Env::actors`] of them), started on first use; all of
@@ -394,13 +409,11 @@ impl<'a> Env<'a> {
 
     /// A persistent actor that takes part in no race: it reads what the racers left behind.
     pub fn verifier(&mut self) -> Result<&mut Actor, ActorError> {
-        if self.verifier.is_none() {
-            self.verifier = Some(Actor::spawn(&self.spec("verifier"))?);
-        }
-        match self.verifier.as_mut() {
-            Some(verifier) => Ok(verifier),
-            None => unreachable!("just started"),
-        }
+        let verifier = match self.verifier.take() {
+            Some(verifier) => verifier,
+            None => Actor::spawn(&self.spec("verifier"))?,
+        };
+        Ok(self.verifier.insert(verifier))
     }
 
     /// Kill the racers; the next [`Env::racers`] starts new ones.

@@ -155,16 +155,17 @@ pub fn record_all(
         round.skip = Some("nothing to record".to_owned());
         return Ok(None);
     }
-    let writer = env.racer_slots()?[0];
-    let Some((recorder, snapshot)) = start_recording(env, round, &[writer])? else {
+    let writer = env.racer_slots()?.first().copied();
+    let Some((recorder, snapshot)) = start_recording(env, round, writer.as_slice())? else {
+        return Ok(None);
+    };
+    // Recording started, so the tracer is there and holds the writer.
+    let (Some(writer), Some(controlled)) = (writer, env.controlled.as_mut()) else {
         return Ok(None);
     };
     let mut replies = Vec::with_capacity(ops.len());
     for op in ops {
         recorder.next_request();
-        let Some(controlled) = env.controlled.as_mut() else {
-            unreachable!("a recording runs under the tracer")
-        };
         let called = controlled.tracer.call(writer, &op);
         let reply = match called {
             Ok(reply) => reply,

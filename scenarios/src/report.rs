@@ -120,6 +120,97 @@ impl Part {
 }
 
 impl ScenarioReport {
+    /// What a scenario's row cannot hold: its coverage and notes, why it was skipped or cut
+    /// short, each broken invariant with its first traces, and an adapter fault.
+    fn details_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(coverage) = &self.coverage {
+            let _ = writeln!(
+                out,
+                "\n{} covered: {}",
+                self.id,
+                printable(&coverage.to_string())
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\n{} note: {}", self.id, printable(note));
+        }
+        if let Some(reason) = self
+            .skipped_reason
+            .as_deref()
+            .filter(|reason| self.status != Status::Skipped || !is_grouped_skip(reason))
+        {
+            // A scenario that ran and was cut short by a signal is not a skip.
+            let (label, reason) = match reason.strip_prefix(NOT_RUN) {
+                Some(why) => ("not run", why),
+                None if self.status != Status::Skipped && reason.starts_with(INTERRUPTED_BY) => {
+                    ("cut short", reason)
+                }
+                None => ("skipped", reason),
+            };
+            let _ = writeln!(out, "\n{} {label}: {}", self.id, printable(reason));
+        }
+        for broken in &self.violations {
+            let _ = writeln!(
+                out,
+                "\n{}: VIOLATION in {} of {} rounds: {}",
+                self.id,
+                broken.rounds,
+                self.rounds,
+                printable(&broken.invariant)
+            );
+            for v in broken.traces.iter().take(TRACES_PRINTED) {
+                let _ = writeln!(out, "  {} round {}:", self.id, v.round);
+                for line in &v.replies {
+                    let _ = writeln!(out, "    {}", printable(line));
+                }
+                for check in &v.not_reached {
+                    let _ = writeln!(
+                        out,
+                        "    (round stopped here; not checked: {})",
+                        printable(check)
+                    );
+                }
+                let _ = writeln!(out, "  re-run: {}", printable(&v.repro));
+            }
+            let shown: std::collections::BTreeSet<u32> = broken
+                .traces
+                .iter()
+                .take(TRACES_PRINTED)
+                .map(|v| v.round)
+                .collect();
+            let unshown = (broken.rounds as usize).saturating_sub(shown.len());
+            if unshown > 0 {
+                let _ = writeln!(
+                    out,
+                    "  ({unshown} more rounds broke it; --json keeps up to {TRACES_KEPT} traces per invariant)"
+                );
+            }
+        }
+        if let Some(f) = &self.fault {
+            let when = match f.round {
+                Some(round) => format!("round {round}"),
+                None => "before its first round".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "\n{} {when}: ADAPTER FAULT: {}",
+                self.id,
+                printable(&f.message)
+            );
+            if f.stderr_tail.is_empty() {
+                let _ = writeln!(out, "  (the adapter wrote nothing to stderr)");
+            } else {
+                let _ = writeln!(out, "  adapter stderr (last lines):");
+                for line in f.stderr_tail.split('\n') {
+                    let _ = writeln!(out, "    | {}", printable(line));
+                }
+            }
+            let _ = writeln!(out, "  re-run: {}", printable(&f.repro));
+        }
+        out
+    }
+
     /// A report of a scenario that has not run yet.
     pub fn new(id: &str) -> ScenarioReport {
         ScenarioReport {
@@ -299,6 +390,17 @@ impl Report {
     /// an adapter wrote is shown escaped, so it can neither draw on the terminal nor start a
     /// line that looks like the runner's.
     pub fn to_text(&self) -> String {
+        let mut out = self.table_text();
+        out.push_str(&self.skips_text());
+        for s in &self.scenarios {
+            out.push_str(&s.details_text());
+        }
+        out.push_str(&self.verdict_text());
+        out
+    }
+
+    /// The run's first line and one row per scenario.
+    fn table_text(&self) -> String {
         let mut out = String::new();
         let name = self
             .adapter_name
@@ -339,93 +441,12 @@ impl Report {
                 rate(s.rounds_per_second)
             );
         }
-        out.push_str(&self.skips_text());
-        for s in &self.scenarios {
-            if let Some(coverage) = &s.coverage {
-                let _ = writeln!(
-                    out,
-                    "\n{} covered: {}",
-                    s.id,
-                    printable(&coverage.to_string())
-                );
-            }
-            for note in &s.notes {
-                let _ = writeln!(out, "\n{} note: {}", s.id, printable(note));
-            }
-            if let Some(reason) = s
-                .skipped_reason
-                .as_deref()
-                .filter(|reason| s.status != Status::Skipped || !is_grouped_skip(reason))
-            {
-                // A scenario that ran and was cut short by a signal is not a skip.
-                let (label, reason) = match reason.strip_prefix(NOT_RUN) {
-                    Some(why) => ("not run", why),
-                    None if s.status != Status::Skipped && reason.starts_with(INTERRUPTED_BY) => {
-                        ("cut short", reason)
-                    }
-                    None => ("skipped", reason),
-                };
-                let _ = writeln!(out, "\n{} {label}: {}", s.id, printable(reason));
-            }
-            for broken in &s.violations {
-                let _ = writeln!(
-                    out,
-                    "\n{}: VIOLATION in {} of {} rounds: {}",
-                    s.id,
-                    broken.rounds,
-                    s.rounds,
-                    printable(&broken.invariant)
-                );
-                for v in broken.traces.iter().take(TRACES_PRINTED) {
-                    let _ = writeln!(out, "  {} round {}:", s.id, v.round);
-                    for line in &v.replies {
-                        let _ = writeln!(out, "    {}", printable(line));
-                    }
-                    for check in &v.not_reached {
-                        let _ = writeln!(
-                            out,
-                            "    (round stopped here; not checked: {})",
-                            printable(check)
-                        );
-                    }
-                    let _ = writeln!(out, "  re-run: {}", printable(&v.repro));
-                }
-                let shown: std::collections::BTreeSet<u32> = broken
-                    .traces
-                    .iter()
-                    .take(TRACES_PRINTED)
-                    .map(|v| v.round)
-                    .collect();
-                let unshown = (broken.rounds as usize).saturating_sub(shown.len());
-                if unshown > 0 {
-                    let _ = writeln!(
-                        out,
-                        "  ({unshown} more rounds broke it; --json keeps up to {TRACES_KEPT} traces per invariant)"
-                    );
-                }
-            }
-            if let Some(f) = &s.fault {
-                let when = match f.round {
-                    Some(round) => format!("round {round}"),
-                    None => "before its first round".to_owned(),
-                };
-                let _ = writeln!(
-                    out,
-                    "\n{} {when}: ADAPTER FAULT: {}",
-                    s.id,
-                    printable(&f.message)
-                );
-                if f.stderr_tail.is_empty() {
-                    let _ = writeln!(out, "  (the adapter wrote nothing to stderr)");
-                } else {
-                    let _ = writeln!(out, "  adapter stderr (last lines):");
-                    for line in f.stderr_tail.split('\n') {
-                        let _ = writeln!(out, "    | {}", printable(line));
-                    }
-                }
-                let _ = writeln!(out, "  re-run: {}", printable(&f.repro));
-            }
-        }
+        out
+    }
+
+    /// Warnings, the verdict with the exit code, an interruption, and a weaker mode's notice.
+    fn verdict_text(&self) -> String {
+        let mut out = String::new();
         for warning in &self.warnings {
             let _ = writeln!(out, "\nwarning: {}", printable(warning));
         }

@@ -8,6 +8,8 @@
 //! the files at the top of the store (metadata, key file); a racer resets the store; the
 //! verifier uses the fresh store.
 
+use std::path::Path;
+
 use super::{describe_all, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
@@ -30,6 +32,22 @@ const RESET_CHECKS: [&str; 2] = [
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let store = round.path("store");
+    let Some(values) = fill(env, round, &store)? else {
+        return Ok(());
+    };
+    if !delete_races_puts(env, round, &store, &values)? {
+        return Ok(());
+    }
+    reset_garbled(env, round, &store)
+}
+
+/// Puts `secret-0` .. `secret-n` (one per racer, and one left alone); their values, or `None`
+/// when a put failed (the round's violation).
+fn fill(
+    env: &mut Env<'_>,
+    round: &mut Round,
+    store: &Path,
+) -> Result<Option<Vec<String>>, ActorError> {
     // secret-0 is deleted, secret-1 .. secret-(n-1) are overwritten by the other racers, and
     // secret-n is left alone: every overwrite is a chance to land inside a deleter's window.
     let racers = env.actors.max(1);
@@ -40,7 +58,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         let put = env.racer_call(
             0,
             Op::Put {
-                store: store.clone(),
+                store: store.to_owned(),
                 name: format!("secret-{i}"),
                 value: value.clone(),
             },
@@ -52,21 +70,32 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
                 RESET_CHECKS[0],
                 RESET_CHECKS[1],
             ]);
-            return Ok(());
+            return Ok(None);
         }
     }
+    Ok(Some(values))
+}
 
+/// Racer 0 deletes `secret-0` while the others overwrite theirs; then every secret reads back
+/// as the race left it, and deleting an absent secret succeeds. `false`: the round stops.
+fn delete_races_puts(
+    env: &mut Env<'_>,
+    round: &mut Round,
+    store: &Path,
+    values: &[String],
+) -> Result<bool, ActorError> {
+    let racers = env.actors.max(1);
     let overwrites: Vec<String> = (0..racers)
         .map(|i| round.value(&format!("v{i}-new")))
         .collect();
     let ops: Vec<Op> = (0..racers)
         .map(|i| match i {
             0 => Op::Delete {
-                store: store.clone(),
+                store: store.to_owned(),
                 name: "secret-0".to_owned(),
             },
             _ => Op::Put {
-                store: store.clone(),
+                store: store.to_owned(),
                 name: format!("secret-{i}"),
                 value: overwrites[i].clone(),
             },
@@ -82,14 +111,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             _ => Some(original.as_str()),
         };
         let get = env.verify(Op::Get {
-            store: store.clone(),
+            store: store.to_owned(),
             name: format!("secret-{i}"),
         })?;
         wrong |= get.value() != Some(want);
         replies.push(get.describe());
     }
     let again = env.verify(Op::Delete {
-        store: store.clone(),
+        store: store.to_owned(),
         name: "secret-0".to_owned(),
     })?;
     wrong |= !again.ok();
@@ -100,9 +129,14 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
             replies,
         );
         round.stop_before(&RESET_CHECKS);
-        return Ok(());
+        return Ok(false);
     }
+    Ok(true)
+}
 
+/// Reset works on a store whose own files are garbage, without a successful open, and the
+/// next open creates a fresh store that holds none of the old secrets.
+fn reset_garbled(env: &mut Env<'_>, round: &mut Round, store: &Path) -> Result<(), ActorError> {
     // Garble the store's own files (metadata, key file), whatever the implementation names
     // them; the secrets stay as they are.
     let Some(store_dir) = round.store("store") else {
@@ -146,7 +180,7 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let reset = env.racer_call(
         0,
         Op::Reset {
-            store: store.clone(),
+            store: store.to_owned(),
         },
     )?;
     if !reset.ok() {
@@ -155,17 +189,17 @@ fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
         return Ok(());
     }
     let old = env.verify(Op::Get {
-        store: store.clone(),
+        store: store.to_owned(),
         name: "secret-2".to_owned(),
     })?;
     let fresh = round.value("fresh");
     let put = env.verify(Op::Put {
-        store: store.clone(),
+        store: store.to_owned(),
         name: "fresh".to_owned(),
         value: fresh.clone(),
     })?;
     let get = env.verify(Op::Get {
-        store: store.clone(),
+        store: store.to_owned(),
         name: "fresh".to_owned(),
     })?;
     if old.value() != Some(None) || !put.ok() || get.value() != Some(Some(fresh.as_str())) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the reference witness server on LEDGER (sqlite:PATH or postgres:CONNECTION) on an
 # ephemeral loopback port, run `keyrace check-server` against it, stop it; exit with the check's
-# exit code. Usage: bash .ci/witness.sh LEDGER   (after `cargo build --release -p keyrace-scenarios`)
+# exit code. Usage: bash .ci/witness.sh LEDGER   (after `cargo build --release -p keyrace`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ledger=${1:?usage: witness.sh LEDGER}

@@ -2,7 +2,7 @@
 //! throughput of controlled interleavings and crash states (timed by the runner's own clock,
 //! actor start-up included once per batch).
 //!
-//! Needs the release adapter: `cargo build --release -p keyrace-scenarios` first, then
+//! Needs the release adapter: `cargo build --release -p keyrace` first, then
 //! `cargo bench -p keyrace-benches --bench explore`.
 
 use std::ffi::OsString;
@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use keyrace_scenarios::actor::{Actor, ActorSpec, Findings};
-use keyrace_scenarios::config::{Budget, Config};
-use keyrace_scenarios::explore::Strategy;
-use keyrace_scenarios::protocol::Op;
-use keyrace_scenarios::report::Status;
-use keyrace_scenarios::runner;
-use keyrace_scenarios::trace::Tracer;
+use keyrace_runner::actor::{Actor, ActorSpec, Findings};
+use keyrace_runner::config::{Budget, Config};
+use keyrace_runner::explore::Strategy;
+use keyrace_runner::protocol::Op;
+use keyrace_runner::report::Status;
+use keyrace_runner::runner;
+use keyrace_runner::trace::Tracer;
 
 /// Set in the child this bench starts: it then answers each request with this many writes.
 const CHILD_ENV: &str = "KEYRACE_BENCH_WRITES";
@@ -40,7 +40,7 @@ fn reference_adapter() -> PathBuf {
     let adapter = release_dir().join("keyrace-reference-adapter");
     assert!(
         adapter.exists(),
-        "{} is missing: run `cargo build --release -p keyrace-scenarios` first",
+        "{} is missing: run `cargo build --release -p keyrace` first",
         adapter.display()
     );
     adapter

@@ -1,16 +1,16 @@
 //! Runner benchmark: keygen-race rounds with 4 actors of the reference adapter, timed by the
 //! runner's own per-scenario clock (actor start-up included once per batch, as in a real run).
 //!
-//! Needs the release adapter: `cargo build --release -p keyrace-scenarios` first, then
+//! Needs the release adapter: `cargo build --release -p keyrace` first, then
 //! `cargo bench -p keyrace-benches --bench runner`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keyrace_scenarios::config::{Budget, Config, RunMode};
-use keyrace_scenarios::report::Status;
-use keyrace_scenarios::runner;
+use keyrace_runner::config::{Budget, Config, RunMode};
+use keyrace_runner::report::Status;
+use keyrace_runner::runner;
 
 /// `target/release/keyrace-reference-adapter`, beside the directory of this bench binary.
 fn reference_adapter() -> PathBuf {
@@ -22,7 +22,7 @@ fn reference_adapter() -> PathBuf {
         .expect("bench binary lives in target/<profile>/deps");
     assert!(
         adapter.exists(),
-        "{} is missing: run `cargo build --release -p keyrace-scenarios` first",
+        "{} is missing: run `cargo build --release -p keyrace` first",
         adapter.display()
     );
     adapter

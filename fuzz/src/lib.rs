@@ -12,7 +12,7 @@ use keyrace_core::witness::cache;
 use keyrace_core::Key;
 use keyrace_core::{Store, StoreOptions};
 use keyrace_harness::simfs::{CrashMode, Semantics, SimFs};
-use keyrace_scenarios::protocol::{Code, Hello, Reply, Request};
+use keyrace_runner::protocol::{Code, Hello, Reply, Request};
 
 /// One fuzz check: feeds bytes to a library function, panics on a broken property.
 pub type Check = fn(&[u8]);

@@ -57,7 +57,7 @@ pub fn shuttle_seed() -> u64 {
 pub const STRESS_ITERATIONS: usize = 50;
 
 /// What runs a model's threads: loom, shuttle or plain std threads (the runner's controlled
-/// interleavings of processes are `keyrace_scenarios::explore::Explorer`, another thing).
+/// interleavings of processes are `keyrace_runner::explore::Explorer`, another thing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// `loom::model` with this preemption bound: exhaustive within the bound.

@@ -1,7 +1,7 @@
 //! What catches a mutant at process level: a runner scenario and a phrase of its violation, or
 //! only the models, with the reason. Each mutant names its catch where it is declared (the
 //! `mutants!` list in this crate's root), so a new mutant does not build until it does, and
-//! `scenarios/tests/mutants.rs` runs every one against its check.
+//! `cli/tests/mutants.rs` runs every one against its check.
 
 /// What must catch a mutant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,7 +60,7 @@ macro_rules! mutants {
 
         /// The catches beyond a mutant's own check: a general scenario (a history checked for
         /// linearizability) that also catches what a hand-written race was made for. Each is
-        /// tested (`scenarios/tests/mutants.rs`) and listed in docs/design.md's table. A
+        /// tested (`cli/tests/mutants.rs`) and listed in docs/design.md's table. A
         /// scenario whose every catch is a secondary one catches only what the catalogue does.
         pub fn also_caught(mutant: Mutant) -> &'static [Catch] {
             match mutant {

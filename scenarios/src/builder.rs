@@ -3,9 +3,9 @@
 //! README.md's example (the body of its test), compiled here, with a PCT variant:
 //!
 //! ```no_run
-//! use keyrace_scenarios::explore::Strategy;
+//! use keyrace_runner::explore::Strategy;
 //!
-//! let report = keyrace_scenarios::Check::adapter(["python3", "tests/keyrace_adapter.py"])
+//! let report = keyrace_runner::Check::adapter(["python3", "tests/keyrace_adapter.py"])
 //!     .scenario("keygen-race")
 //!     .scenario("put-race")
 //!     .rounds(300) // races run as controlled interleavings where the machine can trace
@@ -15,7 +15,7 @@
 //! assert!(report.passed_without_skips(), "{}", report.to_text());
 //!
 //! // Randomized interleavings with a stated bound instead of the bounded-exhaustive default:
-//! let pct = keyrace_scenarios::Check::adapter(["python3", "tests/keyrace_adapter.py"])
+//! let pct = keyrace_runner::Check::adapter(["python3", "tests/keyrace_adapter.py"])
 //!     .scenario("keygen-race")
 //!     .explore(Strategy::Pct { depth: 3 })
 //!     .rounds(500)

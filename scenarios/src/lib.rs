@@ -1,4 +1,4 @@
-//! keyrace-scenarios: the conformance runner. It races real processes of any store
+//! keyrace-runner: the conformance runner, as a library. It races real processes of any store
 //! implementation through the keyrace-adapter/1 protocol (`docs/protocol.md`), injects faults
 //! (SIGKILL mid-put, corrupted files, unwritable directories), checks the invariants of the
 //! race catalogue, and reports as a table, JSON and JUnit XML.
@@ -11,16 +11,13 @@
 //! - [`scenario`]: the catalogue, one file per scenario.
 //! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
 //!   [`Check`]: the same from Rust, as a builder (a dependent's `cargo test`).
-//! - `adapter` (the `reference` feature, on by default): `keyrace-reference`, the reference
-//!   adapter over `keyrace-core` and its mutants, which the `keyrace` binary serves. Without the feature
-//!   the runner library needs no cipher, database or reference crate: a store's `cargo test`
-//!   depends on `keyrace-scenarios = { default-features = false }`.
+//!
+//! It needs no cipher, database or reference crate: the `keyrace` command (`cli/`) adds the
+//! reference adapter and the witness server. A store's `cargo test` depends on this crate.
 
 pub mod builder;
 pub mod config;
 pub mod coverage;
-pub mod jobs;
-pub mod merge;
 pub mod progress;
 pub mod report;
 pub mod runner;
@@ -29,8 +26,6 @@ pub mod scripted;
 pub mod workload;
 
 pub use keyrace_process::{actor, procfs, protocol, reaper, scratch};
-#[cfg(feature = "reference")]
-pub use keyrace_reference as adapter;
 pub use keyrace_systematic::{crash, explore, trace};
 
 pub use builder::Check;

@@ -7,8 +7,8 @@
 //! value (`crash-states`). With `planted-key-reader`, the racing crash form catches a process
 //! that encrypts under a racer's key file before that file's name is durable.
 
-use keyrace_scenarios::report::Status;
-use keyrace_scenarios::Check;
+use keyrace_runner::report::Status;
+use keyrace_runner::Check;
 
 const ADAPTER: &str = env!("CARGO_BIN_EXE_keyrace-example-store-adapter");
 
@@ -26,7 +26,7 @@ fn the_full_check_passes_the_store_or_catches_both_planted_bugs() {
             assert!(
                 s.status == Status::Passed
                     || s.skipped_reason.as_deref().is_some_and(
-                        |why| why == format!("{}witness", keyrace_scenarios::report::LACKS_OP)
+                        |why| why == format!("{}witness", keyrace_runner::report::LACKS_OP)
                     ),
                 "{}",
                 report.to_text()
@@ -50,7 +50,7 @@ fn the_full_check_passes_the_store_or_catches_both_planted_bugs() {
 #[test]
 #[cfg(feature = "planted-key-reader")]
 fn the_racing_crash_form_catches_a_reader_of_a_racers_unsynced_key_file() {
-    use keyrace_scenarios::scenario::crash_history_race::{INVARIANT, READS};
+    use keyrace_runner::scenario::crash_history_race::{INVARIANT, READS};
     let report = Check::adapter([ADAPTER])
         .scenario("crash-history-race")
         .rounds(400)

@@ -3,7 +3,7 @@
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
-use keyrace_scenarios::adapter::{self, Mutant};
+use keyrace_reference::{self as adapter, Mutant};
 
 #[derive(Parser)]
 #[command(

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A small keyless store on SQLite (stdlib sqlite3) for the crash states' and the controlled
-races' tests (scenarios/tests/sqlite.rs), one mode per durability setting. Never a real store.
+races' tests (cli/tests/sqlite.rs), one mode per durability setting. Never a real store.
 
 Usage: sqlite_store.py MODE
   wal-full      journal_mode=WAL, synchronous=FULL: the WAL is synced at every commit. Durable.

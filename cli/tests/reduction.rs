@@ -5,8 +5,8 @@
 mod common;
 
 use common::{check_json, python3, repo_root, scenario, ADAPTER};
-use keyrace_scenarios::adapter::{caught_by, Mutant};
-use keyrace_scenarios::scenario::{find, Mode};
+use keyrace_reference::{caught_by, Mutant};
+use keyrace_runner::scenario::{find, Mode};
 
 const RACES: [&str; 4] = [
     "keygen-race",
@@ -93,7 +93,7 @@ fn correct_stores_pass_with_and_without_the_reduction_in_fewer_schedules() {
 /// The same vault with seed 003's bug (key file created empty, then written) is caught.
 #[test]
 fn a_noisy_node_vault_exhausts_its_bound_and_its_bug_is_caught() {
-    let script = repo_root().join("scenarios/tests/adapters/noisy_vault.mjs");
+    let script = repo_root().join("cli/tests/adapters/noisy_vault.mjs");
     let script = script.to_str().expect("utf-8 path");
     let reduced = run("keygen-race", true, &[], &["node", script]);
     assert_eq!(reduced["status"], "passed", "{reduced}");

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Broken and hostile keyrace-adapter/1 adapters, one misbehaviour per mode, for the runner's
-own containment tests (scenarios/tests/hostile.rs). Never a real store.
+own containment tests (cli/tests/hostile.rs). Never a real store.
 
 Usage: hostile.py MODE STATE_DIR
 STATE_DIR/pids collects the pid of every helper process started (to check none survives);

@@ -1,5 +1,5 @@
 //! The crash states against SQLite's own durability settings, with a store on Python's stdlib
-//! `sqlite3` (scenarios/tests/adapters/sqlite_store.py): each setting gets the verdict SQLite
+//! `sqlite3` (cli/tests/adapters/sqlite_store.py): each setting gets the verdict SQLite
 //! documents. WAL with FULL and DELETE with EXTRA are durable; WAL with NORMAL loses the last
 //! acknowledged commit (its WAL frames are never synced before the reply); DELETE with FULL
 //! can roll an acknowledged commit back (the journal's unlink, its commit point, is not
@@ -11,7 +11,7 @@ mod common;
 use common::{check_json, python3, repo_root, scenario};
 
 fn check(mode: &str, budget: &[&str]) -> (Option<i32>, String, serde_json::Value) {
-    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = repo_root().join("cli/tests/adapters/sqlite_store.py");
     let script = script.to_str().expect("utf-8 path");
     let python = python3();
     let mut args = vec!["--scenario", "crash-states", "--seed", "3"];
@@ -112,7 +112,7 @@ fn sqlite_with_synchronous_off_is_caught() {
 /// Under DFS and PCT, in WAL and rollback-journal modes, with every call stopped.
 #[test]
 fn racing_sqlite_stores_pass_under_every_strategy() {
-    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = repo_root().join("cli/tests/adapters/sqlite_store.py");
     let script = script.to_str().expect("utf-8 path");
     let python = python3();
     let all: &[&str] = &["keygen-race", "put-race", "delete-reset"];
@@ -153,7 +153,7 @@ fn racing_sqlite_stores_pass_under_every_strategy() {
 /// waited for: false BUSY in 1 to 7 of these 30 rounds per scenario.
 #[test]
 fn three_racing_sqlite_stores_pass_under_pct() {
-    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = repo_root().join("cli/tests/adapters/sqlite_store.py");
     let script = script.to_str().expect("utf-8 path");
     let python = python3();
     let all = ["keygen-race", "put-race", "delete-reset"];
@@ -180,7 +180,7 @@ fn three_racing_sqlite_stores_pass_under_pct() {
 /// it. Chance finds it in about 1 round in 20.
 #[test]
 fn an_early_preemption_in_a_long_round_is_reached_by_deepening_the_bound() {
-    let script = repo_root().join("scenarios/tests/adapters/sqlite_store.py");
+    let script = repo_root().join("cli/tests/adapters/sqlite_store.py");
     let script = script.to_str().expect("utf-8 path");
     let python = python3();
     let (code, text, report) = check_json(&[

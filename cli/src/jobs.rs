@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::config::Config;
 use crate::merge::{merge, Merged};
-use crate::reaper;
+use keyrace_runner::config::Config;
+use keyrace_runner::reaper;
 
 /// Options the workers get from the parent instead of the user (with their values).
 const REPLACED: [&str; 5] = ["--jobs", "--json", "--junit", "--seed", "--shard"];
@@ -45,7 +45,7 @@ impl JobsError {
     pub fn exit_code(&self) -> i32 {
         match self {
             JobsError::Interrupted { exit_code, .. } => *exit_code,
-            _ => crate::report::EXIT_FAULT,
+            _ => keyrace_runner::report::EXIT_FAULT,
         }
     }
 }

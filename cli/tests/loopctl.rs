@@ -6,8 +6,8 @@
 mod common;
 
 use common::{check_json, repo_root, scenario, ADAPTER};
-use keyrace_scenarios::protocol::OpName;
-use keyrace_scenarios::scenario::CATALOGUE;
+use keyrace_runner::protocol::OpName;
+use keyrace_runner::scenario::CATALOGUE;
 
 /// The client scenarios: every one that needs the `witness` op.
 fn client_scenarios() -> Vec<&'static str> {
@@ -20,7 +20,7 @@ fn client_scenarios() -> Vec<&'static str> {
 
 fn loopctl_client() -> String {
     repo_root()
-        .join("scenarios/tests/adapters/loopctl_client.mjs")
+        .join("cli/tests/adapters/loopctl_client.mjs")
         .to_str()
         .expect("utf-8 path")
         .to_owned()

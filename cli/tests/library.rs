@@ -4,10 +4,10 @@
 mod common;
 
 use common::{python3, repo_root, ADAPTER};
-use keyrace_scenarios::coverage::{Coverage, Form};
-use keyrace_scenarios::explore::Strategy;
-use keyrace_scenarios::report::Status;
-use keyrace_scenarios::{Budget, Check, RunMode};
+use keyrace_runner::coverage::{Coverage, Form};
+use keyrace_runner::explore::Strategy;
+use keyrace_runner::report::Status;
+use keyrace_runner::{Budget, Check, RunMode};
 
 #[test]
 fn the_builder_runs_a_check_and_returns_its_report() {
@@ -73,7 +73,7 @@ fn a_crash_form_stops_at_the_default_budgets_time_and_says_so() {
         .seed(1)
         .config();
     cfg.crash_time = std::time::Duration::ZERO;
-    let report = keyrace_scenarios::check(&cfg).expect("keyrace ran");
+    let report = keyrace_runner::check(&cfg).expect("keyrace ran");
     let s = &report.scenarios[0];
     assert_eq!(
         (s.status, s.rounds),
@@ -89,7 +89,7 @@ fn a_crash_form_stops_at_the_default_budgets_time_and_says_so() {
         report.to_text()
     );
     cfg.budget = Budget::Rounds(3);
-    let report = keyrace_scenarios::check(&cfg).expect("keyrace ran");
+    let report = keyrace_runner::check(&cfg).expect("keyrace ran");
     let s = &report.scenarios[0];
     assert_eq!(s.rounds, 3, "{}", report.to_text());
     assert!(

@@ -54,7 +54,7 @@ impl World {
     }
 
     fn command(&self, mode: &str, args: &[&str]) -> Command {
-        let script = repo_root().join("scenarios/tests/adapters/hostile.py");
+        let script = repo_root().join("cli/tests/adapters/hostile.py");
         let mut command = Command::new(keyrace_bin());
         command
             .args(args)
@@ -388,7 +388,7 @@ fn an_adapter_that_implements_no_op_checked_nothing_and_exits_2() {
         "no-ops",
         "check --rounds 1",
         2,
-        &[keyrace_scenarios::report::NOTHING_CHECKED],
+        &[keyrace_runner::report::NOTHING_CHECKED],
     );
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A small keyless store (all secrets in one JSON file) for the tracer's tests
-(scenarios/tests/explore.rs). Never a real store.
+(cli/tests/explore.rs). Never a real store.
 
 Usage: traced.py MODE
   locked    read-modify-write of secrets.json under a blocking flock: correct

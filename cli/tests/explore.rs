@@ -1,5 +1,5 @@
 //! The full mode's traced side: the tracer, the controlled interleavings and the crash states,
-//! checked against small stores in Python (scenarios/tests/adapters/traced.py) and the
+//! checked against small stores in Python (cli/tests/adapters/traced.py) and the
 //! reference adapter's mutants.
 
 mod common;
@@ -9,7 +9,7 @@ use std::process::Command;
 use common::{keyrace, python3, repo_root, text, ADAPTER};
 
 fn traced(mode: &str, args: &[&str]) -> (Option<i32>, String) {
-    let script = repo_root().join("scenarios/tests/adapters/traced.py");
+    let script = repo_root().join("cli/tests/adapters/traced.py");
     let script = script.to_str().expect("utf-8 path");
     let python = python3();
     let mut all = vec!["check", "--explore", "--seed", "3"];
@@ -331,7 +331,7 @@ fn threads_of_one_actor_waiting_on_each_other_are_explored_without_deadlock() {
 /// when the scenario's time (`--time`) is spent, and says so.
 #[test]
 fn judging_crash_states_stops_with_the_time_budget() {
-    let script = repo_root().join("scenarios/tests/adapters/traced.py");
+    let script = repo_root().join("cli/tests/adapters/traced.py");
     let script = script.to_str().expect("utf-8 path");
     let python = python3();
     let (code, text, report) = common::check_json(&[

@@ -1,20 +1,23 @@
 //! `keyrace`: the conformance runner. `keyrace check` races the built-in reference adapter;
 //! `keyrace check --adapter CMD [ARGS...]` races any implementation's adapter.
 
+mod jobs;
+mod merge;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use keyrace_scenarios::adapter::{self, Mutant};
-use keyrace_scenarios::config::{
+use keyrace_reference::{self as adapter, Mutant};
+use keyrace_runner::config::{
     split_adapter, Budget, Config, RunMode, Shard, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
 };
-use keyrace_scenarios::explore::{
+use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
-use keyrace_scenarios::{reaper, runner, scenario};
+use keyrace_runner::{reaper, runner, scenario};
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
 use keyrace_witness::wire::Preset;
@@ -300,7 +303,7 @@ fn main() {
             cfg.junit = args.junit;
             cfg.html = args.html;
             if let Some(path) = &args.workload {
-                let workload = keyrace_scenarios::workload::Workload::load(path)
+                let workload = keyrace_runner::workload::Workload::load(path)
                     .unwrap_or_else(|e| usage(&e.to_string()));
                 let forms = ["history", "crash-history"];
                 if cfg.scenarios.iter().any(|id| !forms.contains(&id.as_str())) {
@@ -391,7 +394,7 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         "keyrace: running {jobs} workers (shards 1/{jobs} to {jobs}/{jobs}), seed {}",
         cfg.seed
     );
-    let merged = match keyrace_scenarios::jobs::run_jobs(cfg, jobs, own) {
+    let merged = match jobs::run_jobs(cfg, jobs, own) {
         Ok(merged) => merged,
         Err(e) => {
             eprintln!("keyrace: {e}");
@@ -410,7 +413,7 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
 }
 
 fn merge(args: MergeArgs) {
-    let merged = match keyrace_scenarios::merge::merge(&args.reports) {
+    let merged = match merge::merge(&args.reports) {
         Ok(merged) => merged,
         Err(e) => {
             eprintln!("keyrace: {e}");

@@ -118,7 +118,7 @@ fn scenario_needing_a_missing_op_is_skipped_not_passed_and_nothing_checked_is_ex
     let (code, report, _) = check_script(&script, "double-bootstrap");
     assert_eq!(code, Some(2), "{report}");
     assert!(
-        report.contains(keyrace_scenarios::report::NOTHING_CHECKED),
+        report.contains(keyrace_runner::report::NOTHING_CHECKED),
         "{report}"
     );
     let row = report

@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use keyrace_runner::actor::{Actor, ActorSpec, Findings};
+use keyrace_process::actor::{Actor, ActorSpec, Findings};
 use keyrace_runner::config::{Budget, Config};
 use keyrace_runner::explore::Strategy;
 use keyrace_runner::protocol::Op;
 use keyrace_runner::report::Status;
 use keyrace_runner::runner;
-use keyrace_runner::trace::Tracer;
+use keyrace_systematic::trace::Tracer;
 
 /// Set in the child this bench starts: it then answers each request with this many writes.
 const CHILD_ENV: &str = "KEYRACE_BENCH_WRITES";

@@ -12,8 +12,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::merge::{merge, Merged};
+use keyrace_process::reaper;
 use keyrace_runner::config::Config;
-use keyrace_runner::reaper;
 
 /// Options the workers get from the parent instead of the user (with their values).
 const REPLACED: [&str; 5] = ["--jobs", "--json", "--junit", "--seed", "--shard"];

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use keyrace_process::reaper;
 use keyrace_reference::{self as adapter, Mutant};
 use keyrace_runner::config::{
     split_adapter, Budget, Config, RunMode, Shard, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
@@ -17,7 +18,7 @@ use keyrace_runner::config::{
 use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
-use keyrace_runner::{reaper, runner, scenario};
+use keyrace_runner::{runner, scenario};
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
 use keyrace_witness::wire::Preset;

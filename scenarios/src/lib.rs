@@ -3,10 +3,10 @@
 //! (SIGKILL mid-put, corrupted files, unwritable directories), checks the invariants of the
 //! race catalogue, and reports as a table, JSON and JUnit XML.
 //!
-//! Below it, re-exported here: `keyrace-process` ([`actor`], one adapter process with deadlines,
-//! bounded output and kill-and-reap on drop; [`reaper`]; [`scratch`]; [`protocol`], the wire
-//! types with their report summaries) and `keyrace-systematic` ([`trace`]: adapters under
-//! ptrace and seccomp; [`explore`]: controlled interleavings; [`crash`]: crash states).
+//! Below it: `keyrace-process` (one adapter process per actor with deadlines, bounded output and
+//! kill-and-reap on drop; containment; scratch directories; [`protocol`], the wire types with
+//! their report summaries, re-exported) and `keyrace-systematic` (adapters under ptrace and
+//! seccomp; [`explore`], controlled interleavings, re-exported; crash states).
 //!
 //! - [`scenario`]: the catalogue, one file per scenario.
 //! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
@@ -18,15 +18,19 @@
 pub mod builder;
 pub mod config;
 pub mod coverage;
-pub mod progress;
+mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;
-pub mod scripted;
+mod scripted_witness;
 pub mod workload;
 
-pub use keyrace_process::{actor, procfs, protocol, reaper, scratch};
-pub use keyrace_systematic::{crash, explore, trace};
+// The layers below: the wire types and the exploration strategies are part of this crate's
+// API (reports and `Config` name them); the rest is used here, not re-exported.
+pub use keyrace_process::protocol;
+use keyrace_process::{actor, procfs, reaper, scratch};
+pub use keyrace_systematic::explore;
+use keyrace_systematic::{crash, trace};
 
 pub use builder::Check;
 pub use config::{Budget, Config, RunMode};

@@ -9,7 +9,7 @@ use super::support::witness_call::{api_key, cache_dir, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
-use crate::scripted::{head, Answer, Script, ScriptedServer};
+use crate::scripted_witness::{head, Answer, Script, ScriptedServer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "cache-keyed",

@@ -13,7 +13,7 @@ use super::support::witness_call::ClientRound;
 use super::{describe_all, Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
-use crate::scripted::{head, Answer, Seen};
+use crate::scripted_witness::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "cache-torn",

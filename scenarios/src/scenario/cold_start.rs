@@ -17,7 +17,7 @@ use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
-use crate::scripted::{head, Answer, Seen};
+use crate::scripted_witness::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "cold-start",

@@ -8,7 +8,7 @@ use super::support::witness_call::{code, ClientRound};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{ErrorCode, OpName};
-use crate::scripted::{head, Answer};
+use crate::scripted_witness::{head, Answer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "retry-bounded",
@@ -33,7 +33,7 @@ const REFUSALS: usize = 5;
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(9);
-    let script = Box::new(move |n: usize, _: &crate::scripted::Seen| {
+    let script = Box::new(move |n: usize, _: &crate::scripted_witness::Seen| {
         if n < REFUSALS {
             Answer::Consumed(current)
         } else {

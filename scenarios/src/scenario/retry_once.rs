@@ -9,7 +9,7 @@ use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
-use crate::scripted::{head, Answer};
+use crate::scripted_witness::{head, Answer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "retry-once",
@@ -26,7 +26,7 @@ const INVARIANT: &str =
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(7);
-    let script = Box::new(move |_: usize, seen: &crate::scripted::Seen| {
+    let script = Box::new(move |_: usize, seen: &crate::scripted_witness::Seen| {
         if seen.head.as_deref() == Some(current.to_string().as_str()) {
             Answer::Pass(current)
         } else {

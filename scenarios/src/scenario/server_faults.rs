@@ -13,7 +13,7 @@ use super::support::witness_call::{api_key, code, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
-use crate::scripted::{Answer, Seen};
+use crate::scripted_witness::{Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "server-faults",

@@ -11,7 +11,7 @@ use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
-use crate::scripted::{Answer, Seen};
+use crate::scripted_witness::{Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: "zero-head",

@@ -7,7 +7,7 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use crate::protocol::{Code, ErrorCode, Op};
 use crate::scenario::{Exchange, Round};
-use crate::scripted::{Script, ScriptedServer};
+use crate::scripted_witness::{Script, ScriptedServer};
 use keyrace_witness::wire::Preset;
 
 /// `concurrency` calls (1: a plain call) of the client with `api_key` against `server`, its

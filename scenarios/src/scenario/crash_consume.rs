@@ -6,7 +6,8 @@
 //! state is written to a directory of its own, where the verifier consumes the token again.
 //! Runs only under `--explore`.
 
-use super::support::power_loss::{judge_consumed, judge_states, record};
+use super::support::crash_judge::{judge_consumed, judge_states};
+use super::support::crash_record::record;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

@@ -13,7 +13,8 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::support::power_loss::{judge_secrets, judge_states, record, Expectation};
+use super::support::crash_judge::{judge_secrets, judge_states, Expectation};
+use super::support::crash_record::record;
 use super::{Env, Mode, Round, ScenarioDef};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

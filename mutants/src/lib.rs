@@ -104,6 +104,9 @@ mutants! {
     /// [`put::rename_no_dir_fsync`].
     PutRenameNoDirFsync = "put-rename-no-dir-fsync"
         => runner("crash-states", "(rename "); also LOST,
+    /// [`put::rename_unsynced_data`].
+    PutRenameUnsyncedData = "put-rename-unsynced-data"
+        => runner("crash-states", "(write #"),
     /// [`put::get_swallowing_errors`].
     GetSwallowsErrors = "get-swallows-errors"
         => runner("recover-corrupt", "never a wrong value"),

@@ -104,6 +104,32 @@ pub fn rename_no_dir_fsync<F: Fs + ?Sized>(
     write().map_err(fs_error("write the secret"))
 }
 
+/// put-rename-unsynced-data — seed 000: temp file, rename, fsync of the directory, but no
+/// fsync of the file's data, so after a power loss the new name can point at a file whose
+/// data never reached the disk (ext4's zero-length files after a crash). Diff: `write_atomic`
+/// without the temp file's `sync_all`.
+pub fn rename_unsynced_data<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &[u8],
+) -> Result<()> {
+    let sealed = seal(fs, dir, master, name, value)?;
+    let secrets = dir.join(SECRETS_DIR);
+    let path = secrets.join(secret_file_name(name)?);
+    let suffix = keyrace_core::random::temp_suffix();
+    let temp = secrets.join(format!("{TEMP_PREFIX}{suffix:016x}"));
+    let write = || -> io::Result<()> {
+        let mut file = fs.create_new(&temp, FILE_MODE)?;
+        file.write_all(&sealed)?;
+        drop(file);
+        fs.rename(&temp, &path)?;
+        fs.sync_dir(&secrets)
+    };
+    write().map_err(fs_error("write the secret"))
+}
+
 /// The shared integrity file of put-global-meta-rmw, one secret name per line. Named like a
 /// temp file so that `destroy_at_path` still recognizes the store; the bug is the
 /// read-modify-write, not the name.

@@ -198,6 +198,12 @@ impl Steps {
                 },
                 ..reference
             },
+            Mutant::PutRenameUnsyncedData => Steps {
+                put: |store, key, name, value| {
+                    put::rename_unsynced_data(store.fs(), store.dir(), key, name, value)
+                },
+                ..reference
+            },
             Mutant::GetSwallowsErrors => Steps {
                 get: put::get_swallowing_errors,
                 ..reference

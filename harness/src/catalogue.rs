@@ -165,6 +165,10 @@ pub fn catalogue() -> Vec<Case> {
     let crash_stores = [
         (REFERENCE, CoreStore::REFERENCE),
         (Mutant::PutInPlace.name(), CoreStore::IN_PLACE),
+        (
+            Mutant::PutRenameUnsyncedData.name(),
+            CoreStore::RENAME_UNSYNCED_DATA,
+        ),
     ];
     for (variant, store) in crash_stores {
         cases.push(model("crash-put", variant, 1, crash_put(store)));

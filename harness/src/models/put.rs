@@ -50,6 +50,15 @@ impl CoreStore {
         ..CoreStore::REFERENCE
     };
 
+    /// `put-rename-unsynced-data`: the temp file is renamed over the secret without an fsync
+    /// of its data.
+    pub const RENAME_UNSYNCED_DATA: CoreStore = CoreStore {
+        put: |store, key, name, value| {
+            mutant::rename_unsynced_data(store.fs(), store.dir(), key, name, value)
+        },
+        ..CoreStore::REFERENCE
+    };
+
     fn open(fs: &SimFs, dir: &Path) -> Result<Store<SimFs>> {
         Store::open(fs.clone(), dir, &master(), &StoreOptions::default())
     }

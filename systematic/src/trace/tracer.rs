@@ -177,6 +177,9 @@ const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESECCOMP
     .union(ptrace::Options::PTRACE_O_EXITKILL)
     .union(ptrace::Options::PTRACE_O_TRACESYSGOOD);
 
+/// Choices of held calls, each with its index among its actor's held threads.
+type HeldChoices = Vec<(Choice, usize)>;
+
 impl Tracer {
     /// A tracer whose store calls are those under `scope`. Fails (with the cause and the
     /// fix) where tracing is not available: not x86_64, ptrace refused, or no seccomp.
@@ -502,73 +505,7 @@ impl Tracer {
         let mut decisions = Vec::new();
         let mut stalled = 0u32;
         loop {
-            // Let every running actor of the step reach its next store call or its reply.
-            loop {
-                self.forget_parked();
-                let running: Vec<usize> = slots
-                    .iter()
-                    .copied()
-                    .filter(|&s| {
-                        self.traced(s).is_some_and(|t| {
-                            !t.replied && !t.exited && (t.held.is_empty() || t.released.is_some())
-                        })
-                    })
-                    .collect();
-                if running.is_empty() {
-                    break;
-                }
-                // A released thread with held siblings may park (on a lock a held sibling
-                // owns) without another stop: poll for it rather than block.
-                let next = if running
-                    .iter()
-                    .all(|&s| self.traced(s).is_some_and(|t| !t.held.is_empty()))
-                {
-                    match waitpid(
-                        None,
-                        Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
-                    ) {
-                        Ok(WaitStatus::StillAlive) => {
-                            std::thread::sleep(PARK_POLL);
-                            if self.watchdog.fired() {
-                                Err(Errno::EINTR)
-                            } else {
-                                continue;
-                            }
-                        }
-                        other => other,
-                    }
-                } else {
-                    wait_next()
-                };
-                match next {
-                    Ok(status) => {
-                        self.handle(status);
-                        if std::mem::take(&mut self.moved) {
-                            self.watchdog.extend(Instant::now() + idle);
-                        }
-                    }
-                    Err(Errno::EINTR) => {}
-                    Err(Errno::ECHILD) => {
-                        for &s in &running {
-                            if let Some(t) = self.slots.get_mut(s).and_then(Option::as_mut) {
-                                t.exited = true;
-                            }
-                        }
-                    }
-                    Err(e) => return Err(StepError::Trace(format!("waitpid: {e}"))),
-                }
-                if self.watchdog.fired() {
-                    let waiting_for = format!(
-                        "actor(s) {} to reach a store call or reply",
-                        running
-                            .iter()
-                            .map(usize::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    return Err(self.timed_out(running[0], waiting_for));
-                }
-            }
+            self.settle(slots, idle)?;
             let Some(choose) = choose.as_mut() else {
                 return Ok(decisions);
             };
@@ -585,50 +522,7 @@ impl Tracer {
                 });
             }
             self.wake_lock_pollers(slots);
-            let mut ready = Vec::new();
-            let mut waiting = Vec::new();
-            let mut spinning = false;
-            for &slot in slots {
-                let Some(traced) = self.traced(slot) else {
-                    continue;
-                };
-                // An actor's threads: a call not waiting for a lock goes first, so a thread
-                // whose lock waits on a held sibling never hides that sibling's next call.
-                let Some((at, first)) = traced
-                    .held
-                    .iter()
-                    .enumerate()
-                    .find(|(_, h)| !h.rewound)
-                    .or_else(|| traced.held.front().map(|h| (0, h)))
-                else {
-                    continue;
-                };
-                let footprint = if !self.footprints || traced.coordination.is_some() {
-                    // Its writes through the shared WAL index are invisible.
-                    Footprint::global()
-                } else {
-                    Footprint::of(&first.call, &self.scope)
-                        .holding(&traced.open_files, &traced.locked)
-                };
-                let choice = (
-                    Choice {
-                        slot,
-                        call: first.call.describe(&self.scope),
-                        footprint,
-                    },
-                    at,
-                );
-                // A poller's unlock goes with the ready calls: it never blocks, and another
-                // actor may wait for it (SQLite's busy loop drops its read lock there).
-                let unlocks = first.call.lock.is_some_and(|l| l.mode == LockMode::Unlock);
-                if first.rewound || (traced.patience.wait() != Wait::No && !unlocks) {
-                    // A spinner can run on alone (its calls succeed); a rewound lock cannot.
-                    spinning |= !first.rewound && traced.patience.wait() == Wait::Spins;
-                    waiting.push(choice);
-                } else {
-                    ready.push(choice);
-                }
-            }
+            let (ready, waiting, spinning) = self.held_choices(slots);
             let candidates = if !ready.is_empty() || spinning {
                 // A spinning actor alone runs on: its calls succeed.
                 stalled = 0;
@@ -661,39 +555,164 @@ impl Tracer {
                 slot,
                 call: choices[pick].call.clone(),
             });
-            let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
-                continue;
+            self.release(slot, at);
+        }
+    }
+
+    /// Let every running actor of the step reach its next store call or its reply.
+    fn settle(&mut self, slots: &[usize], idle: Duration) -> Result<(), StepError> {
+        loop {
+            self.forget_parked();
+            let running: Vec<usize> = slots
+                .iter()
+                .copied()
+                .filter(|&s| {
+                    self.traced(s).is_some_and(|t| {
+                        !t.replied && !t.exited && (t.held.is_empty() || t.released.is_some())
+                    })
+                })
+                .collect();
+            if running.is_empty() {
+                return Ok(());
+            }
+            // A released thread with held siblings may park (on a lock a held sibling
+            // owns) without another stop: poll for it rather than block.
+            let next = if running
+                .iter()
+                .all(|&s| self.traced(s).is_some_and(|t| !t.held.is_empty()))
+            {
+                match waitpid(
+                    None,
+                    Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD | WaitPidFlag::WNOHANG),
+                ) {
+                    Ok(WaitStatus::StillAlive) => {
+                        std::thread::sleep(PARK_POLL);
+                        if self.watchdog.fired() {
+                            Err(Errno::EINTR)
+                        } else {
+                            continue;
+                        }
+                    }
+                    other => other,
+                }
+            } else {
+                wait_next()
             };
-            let Some(held) = traced.held.remove(at) else {
-                continue;
-            };
-            // This thread runs until it stops again (or parks): the next choice waits for it.
-            traced.released = (!traced.held.is_empty()).then_some(held.tid);
-            if self.footprints && matches!(held.call.kind, Kind::Flock | Kind::FcntlLock) {
-                if let Some(inode) = held_inode(&held.call) {
-                    if !traced.locked.contains(&inode) {
-                        traced.locked.push(inode);
+            match next {
+                Ok(status) => {
+                    self.handle(status);
+                    if std::mem::take(&mut self.moved) {
+                        self.watchdog.extend(Instant::now() + idle);
                     }
                 }
-            }
-            // Something moved: a lock it held may be free now, a polled file may exist.
-            for (other, t) in self.slots.iter_mut().enumerate() {
-                let Some(t) = t.as_mut() else {
-                    continue;
-                };
-                for h in &mut t.held {
-                    h.rewound = false;
+                Err(Errno::EINTR) => {}
+                Err(Errno::ECHILD) => {
+                    for &s in &running {
+                        if let Some(t) = self.slots.get_mut(s).and_then(Option::as_mut) {
+                            t.exited = true;
+                        }
+                    }
                 }
-                if other != slot {
-                    t.patience.other_moved();
-                }
+                Err(e) => return Err(StepError::Trace(format!("waitpid: {e}"))),
             }
-            if held.rewound {
-                // At its syscall instruction again: it stops at seccomp like a new call.
-                let _ = ptrace::cont(held.tid, None);
+            if self.watchdog.fired() {
+                let waiting_for = format!(
+                    "actor(s) {} to reach a store call or reply",
+                    running
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Err(self.timed_out(running[0], waiting_for));
+            }
+        }
+    }
+
+    /// Each actor's next held call, as a choice with its index among the actor's held
+    /// threads: those that can run now, those waiting for a lock (or polling), and whether a
+    /// waiting one spins (its calls succeed, so it can run on alone).
+    fn held_choices(&self, slots: &[usize]) -> (HeldChoices, HeldChoices, bool) {
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        let mut spinning = false;
+        for &slot in slots {
+            let Some(traced) = self.traced(slot) else {
+                continue;
+            };
+            // An actor's threads: a call not waiting for a lock goes first, so a thread
+            // whose lock waits on a held sibling never hides that sibling's next call.
+            let Some((at, first)) = traced
+                .held
+                .iter()
+                .enumerate()
+                .find(|(_, h)| !h.rewound)
+                .or_else(|| traced.held.front().map(|h| (0, h)))
+            else {
+                continue;
+            };
+            let footprint = if !self.footprints || traced.coordination.is_some() {
+                // Its writes through the shared WAL index are invisible.
+                Footprint::global()
             } else {
-                self.resume(held.tid, held.call, slot);
+                Footprint::of(&first.call, &self.scope).holding(&traced.open_files, &traced.locked)
+            };
+            let choice = (
+                Choice {
+                    slot,
+                    call: first.call.describe(&self.scope),
+                    footprint,
+                },
+                at,
+            );
+            // A poller's unlock goes with the ready calls: it never blocks, and another
+            // actor may wait for it (SQLite's busy loop drops its read lock there).
+            let unlocks = first.call.lock.is_some_and(|l| l.mode == LockMode::Unlock);
+            if first.rewound || (traced.patience.wait() != Wait::No && !unlocks) {
+                // A spinner can run on alone (its calls succeed); a rewound lock cannot.
+                spinning |= !first.rewound && traced.patience.wait() == Wait::Spins;
+                waiting.push(choice);
+            } else {
+                ready.push(choice);
             }
+        }
+        (ready, waiting, spinning)
+    }
+
+    /// Release the `at`-th held call of the actor in `slot`: it runs until it stops again.
+    fn release(&mut self, slot: usize, at: usize) {
+        let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(held) = traced.held.remove(at) else {
+            return;
+        };
+        // This thread runs until it stops again (or parks): the next choice waits for it.
+        traced.released = (!traced.held.is_empty()).then_some(held.tid);
+        if self.footprints && matches!(held.call.kind, Kind::Flock | Kind::FcntlLock) {
+            if let Some(inode) = held_inode(&held.call) {
+                if !traced.locked.contains(&inode) {
+                    traced.locked.push(inode);
+                }
+            }
+        }
+        // Something moved: a lock it held may be free now, a polled file may exist.
+        for (other, t) in self.slots.iter_mut().enumerate() {
+            let Some(t) = t.as_mut() else {
+                return;
+            };
+            for h in &mut t.held {
+                h.rewound = false;
+            }
+            if other != slot {
+                t.patience.other_moved();
+            }
+        }
+        if held.rewound {
+            // At its syscall instruction again: it stops at seccomp like a new call.
+            let _ = ptrace::cont(held.tid, None);
+        } else {
+            self.resume(held.tid, held.call, slot);
         }
     }
 

@@ -170,9 +170,11 @@ mod tests {
             .spawn()
             .expect("sleep");
         let root = i32::try_from(child.id()).expect("pid");
-        // The child reaches its sleep quickly; poll its state instead of guessing a delay.
+        // The child reaches its sleep quickly, but a loaded machine may take a while to exec
+        // it: poll its state up to a generous deadline instead of guessing a delay or a count.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut states = Vec::new();
-        for _ in 0..2000 {
+        while std::time::Instant::now() < deadline {
             states = snapshot(root);
             if states
                 .iter()
@@ -180,7 +182,7 @@ mod tests {
             {
                 break;
             }
-            std::thread::yield_now();
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let _ = child.kill();
         let _ = child.wait();

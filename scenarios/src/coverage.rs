@@ -106,28 +106,7 @@ impl Coverage {
 impl fmt::Display for Coverage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Coverage::Chance { rounds, actors } => {
-                // The odds that a race showing in a given share of rounds (each round
-                // independent) was missed by all of them.
-                let missed = |share: f64| {
-                    let p = (1.0 - share).powf(f64::from(*rounds));
-                    if p >= 0.001 {
-                        format!("{:.1}%", p * 100.0)
-                    } else {
-                        format!("{p:.0e}")
-                    }
-                };
-                write!(
-                    f,
-                    "{rounds} rounds of {actors} actors at once: a race that shows in 1 round \
-                     in 10 is missed with probability {}, 1 in 100 with {}, 1 in 1,000 with {}; \
-                     controlled interleavings (the full mode, where tracing works) order the \
-                     calls instead",
-                    missed(0.1),
-                    missed(0.01),
-                    missed(0.001)
-                )
-            }
+            Coverage::Chance { rounds, actors } => chance(f, *rounds, *actors),
             Coverage::Dfs {
                 schedules,
                 preemptions,
@@ -140,11 +119,7 @@ impl fmt::Display for Coverage {
                 "{schedules} schedules {bound}{}; NOT \
                  exhaustive: the adapter did not repeat its file-system calls from one \
                  schedule to the next, so some planned schedules could not be followed",
-                if *reduction {
-                    ", up to reordering calls that commute"
-                } else {
-                    ""
-                },
+                commuting(*reduction),
                 bound = within(*preemptions)
             ),
             Coverage::Dfs {
@@ -158,11 +133,7 @@ impl fmt::Display for Coverage {
                 f,
                 "every schedule {bound}{} in {schedules} schedules (exhaustive within the \
                  bound{}; longest {longest} decisions)",
-                if *reduction {
-                    ", up to reordering calls that commute"
-                } else {
-                    ""
-                },
+                commuting(*reduction),
                 if *preemptions == crate::explore::UNBOUNDED {
                     ""
                 } else {
@@ -181,11 +152,7 @@ impl fmt::Display for Coverage {
                 f,
                 "{schedules} schedules {bound}{}; the bound was NOT exhausted (raise \
                  --rounds){}{}",
-                if *reduction {
-                    ", up to reordering calls that commute"
-                } else {
-                    ""
-                },
+                commuting(*reduction),
                 match exhausted_within {
                     Some(smaller) => format!(
                         "; every schedule {} ran (the search deepens its bound from 0)",
@@ -240,6 +207,38 @@ impl fmt::Display for Coverage {
                 }
             }
         }
+    }
+}
+
+/// Chance rounds, with the odds that a race showing in a given share of rounds (each round
+/// independent) was missed by all of them.
+fn chance(f: &mut fmt::Formatter<'_>, rounds: u32, actors: usize) -> fmt::Result {
+    let missed = |share: f64| {
+        let p = (1.0 - share).powf(f64::from(rounds));
+        if p >= 0.001 {
+            format!("{:.1}%", p * 100.0)
+        } else {
+            format!("{p:.0e}")
+        }
+    };
+    write!(
+        f,
+        "{rounds} rounds of {actors} actors at once: a race that shows in 1 round \
+         in 10 is missed with probability {}, 1 in 100 with {}, 1 in 1,000 with {}; \
+         controlled interleavings (the full mode, where tracing works) order the \
+         calls instead",
+        missed(0.1),
+        missed(0.01),
+        missed(0.001)
+    )
+}
+
+/// What partial-order reduction adds to a DFS's sentence.
+fn commuting(reduction: bool) -> &'static str {
+    if reduction {
+        ", up to reordering calls that commute"
+    } else {
+        ""
     }
 }
 

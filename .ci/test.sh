@@ -4,21 +4,27 @@
 # example (examples/rust-store) with and without its planted bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo fmt --all --check
-cargo fmt --manifest-path fuzz/Cargo.toml --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
-cargo test --workspace
-cargo test --manifest-path fuzz/Cargo.toml
-cargo bench --workspace --no-run
-bash .ci/models.sh
+# Each step's wall time, so a slow CI run says where its time went.
+timed() {
+    local start=$SECONDS
+    "$@"
+    echo "== step: $((SECONDS - start)) s: $*"
+}
+timed cargo fmt --all --check
+timed cargo fmt --manifest-path fuzz/Cargo.toml --check
+timed cargo clippy --workspace --all-targets -- -D warnings
+timed cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+timed cargo test --workspace
+timed cargo test --manifest-path fuzz/Cargo.toml
+timed cargo bench --workspace --no-run
+timed bash .ci/models.sh
 # The worked example both ways, under shuttle: its correct build passes the catalogue's models
 # and the runner; with its planted bugs, both are caught by the models and by the runner.
-cargo test -p keyrace-example-store --features shuttle
-cargo test -p keyrace-example-store --features shuttle,planted-bugs
+timed cargo test -p keyrace-example-store --features shuttle
+timed cargo test -p keyrace-example-store --features shuttle,planted-bugs
 # A third planted bug only the racing crash form reaches (a key used before its name is
 # durable): the runner's test alone, the models have nothing to add.
-cargo test -p keyrace-example-store --features planted-key-reader --test runner
+timed cargo test -p keyrace-example-store --features planted-key-reader --test runner
 # A store depends on keyrace-fs alone: nothing of keyrace's core (cryptography), checker or
 # runner reaches its production build.
 deps=$(cargo tree -p keyrace-example-store -e normal --prefix none)

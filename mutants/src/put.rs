@@ -89,19 +89,7 @@ pub fn rename_no_dir_fsync<F: Fs + ?Sized>(
     name: &str,
     value: &[u8],
 ) -> Result<()> {
-    let sealed = seal(fs, dir, master, name, value)?;
-    let secrets = dir.join(SECRETS_DIR);
-    let path = secrets.join(secret_file_name(name)?);
-    let suffix = keyrace_core::random::temp_suffix();
-    let temp = secrets.join(format!("{TEMP_PREFIX}{suffix:016x}"));
-    let write = || -> io::Result<()> {
-        let mut file = fs.create_new(&temp, FILE_MODE)?;
-        file.write_all(&sealed)?;
-        file.sync_all()?;
-        drop(file);
-        fs.rename(&temp, &path)
-    };
-    write().map_err(fs_error("write the secret"))
+    rename_skipping(fs, dir, master, name, value, Unsynced::Directory)
 }
 
 /// put-rename-unsynced-data — seed 000: temp file, rename, fsync of the directory, but no
@@ -115,6 +103,27 @@ pub fn rename_unsynced_data<F: Fs + ?Sized>(
     name: &str,
     value: &[u8],
 ) -> Result<()> {
+    rename_skipping(fs, dir, master, name, value, Unsynced::Data)
+}
+
+/// Which fsync of `write_atomic` a rename mutant leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unsynced {
+    /// The temp file's data, before the rename.
+    Data,
+    /// The directory, after the rename.
+    Directory,
+}
+
+/// `write_atomic` of the sealed secret, without the fsync `unsynced` names.
+fn rename_skipping<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &[u8],
+    unsynced: Unsynced,
+) -> Result<()> {
     let sealed = seal(fs, dir, master, name, value)?;
     let secrets = dir.join(SECRETS_DIR);
     let path = secrets.join(secret_file_name(name)?);
@@ -123,9 +132,15 @@ pub fn rename_unsynced_data<F: Fs + ?Sized>(
     let write = || -> io::Result<()> {
         let mut file = fs.create_new(&temp, FILE_MODE)?;
         file.write_all(&sealed)?;
+        if unsynced != Unsynced::Data {
+            file.sync_all()?;
+        }
         drop(file);
         fs.rename(&temp, &path)?;
-        fs.sync_dir(&secrets)
+        if unsynced != Unsynced::Directory {
+            fs.sync_dir(&secrets)?;
+        }
+        Ok(())
     };
     write().map_err(fs_error("write the secret"))
 }

@@ -2,6 +2,8 @@
 //! A poller's wait for a lock ends when the range it wants is free of conflicting locks of
 //! other processes, not when any of them unlocks something.
 
+use std::io::Read;
+
 use super::call::{Lock, LockMode};
 
 /// One granted lock: `1: POSIX  ADVISORY  WRITE 4242 08:02:1316 1073741824 1073741825`.
@@ -63,11 +65,54 @@ impl HeldLock {
     }
 }
 
+/// Reads of `/proc/locks` that make up one view when the file takes more than one read.
+const VIEWS_UNITED: usize = 3;
+
 /// Every granted lock, or none when `/proc/locks` cannot be read.
+///
+/// One `read` of `/proc/locks` is one consistent view (the kernel fills it, up to a page,
+/// while it holds the lock list); a file that takes several reads is not: a lock or unlock
+/// of another process between two reads shifts the list, and a line is skipped. (A small
+/// first read, as `read_to_string` makes, skipped a lock held all along once in twenty reads
+/// while other processes locked files.) The actors are stopped while the tracer reads it, so
+/// their locks do not change between views: the union of a few views misses one only if
+/// every view skips it.
 pub(crate) fn held_locks() -> Vec<HeldLock> {
-    std::fs::read_to_string("/proc/locks")
-        .map(|text| text.lines().filter_map(HeldLock::parse).collect())
-        .unwrap_or_default()
+    let mut all: Vec<HeldLock> = Vec::new();
+    for _ in 0..VIEWS_UNITED {
+        let Some((text, reads)) = read_proc_locks() else {
+            break;
+        };
+        for lock in text.lines().filter_map(HeldLock::parse) {
+            if !all.contains(&lock) {
+                all.push(lock);
+            }
+        }
+        if reads <= 1 {
+            break;
+        }
+    }
+    all
+}
+
+/// `/proc/locks` in reads of a page or more, and how many reads returned something.
+fn read_proc_locks() -> Option<(String, usize)> {
+    let mut file = std::fs::File::open("/proc/locks").ok()?;
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut text = Vec::new();
+    let mut reads = 0;
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                reads += 1;
+                text.extend_from_slice(chunk.get(..n)?);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some((String::from_utf8_lossy(&text).into_owned(), reads))
 }
 
 #[cfg(test)]
@@ -120,5 +165,44 @@ mod tests {
         assert!(shared.conflicts_with(&want(LockMode::Exclusive, Some((1_073_741_826, 510)))));
         assert!(shared.conflicts_with(&want(LockMode::Exclusive, None)));
         assert!(!shared.conflicts_with(&want(LockMode::Unlock, None)));
+    }
+
+    /// Another process locking and unlocking files all the time (other checks, a database)
+    /// must not hide a lock held all along: a poller woken for a lock still held would make
+    /// the schedule depend on the machine's load.
+    #[test]
+    fn a_lock_held_all_along_is_seen_while_others_come_and_go() {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let held = std::fs::File::create(dir.path().join("held")).expect("create");
+        held.lock().expect("lock");
+        let inode = held.metadata().expect("metadata").ino();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let churn: Vec<std::fs::File> = (0..40)
+                    .map(|i| std::fs::File::create(dir.path().join(format!("churn-{i}"))))
+                    .collect::<Result<_, _>>()
+                    .expect("create");
+                while !stop.load(Ordering::Relaxed) {
+                    for file in &churn {
+                        file.lock().expect("lock");
+                    }
+                    for file in &churn {
+                        file.unlock().expect("unlock");
+                    }
+                }
+            });
+            let missed = (0..2_000)
+                .filter(|_| !held_locks().iter().any(|lock| lock.inode == inode))
+                .count();
+            stop.store(true, Ordering::Relaxed);
+            assert_eq!(
+                missed, 0,
+                "reads of /proc/locks that missed a lock held all along"
+            );
+        });
     }
 }

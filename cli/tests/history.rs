@@ -286,6 +286,21 @@ fn a_bad_workload_is_a_usage_error_naming_the_field() {
         "{}",
         text(&output)
     );
+    let output = keyrace(&[
+        "check",
+        "--workload",
+        file,
+        "--scenario",
+        "crash-history",
+        "--mode",
+        "chance",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).contains("drop --mode chance"),
+        "{}",
+        text(&output)
+    );
 }
 
 /// A get racing an in-place overwrite reads a torn file and answers an error, which the

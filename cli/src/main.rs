@@ -313,13 +313,14 @@ fn main() {
                          true); drop the other --scenario ids",
                     );
                 }
-                if cfg.mode == RunMode::Chance && cfg.scenarios.iter().any(|id| id == forms[1]) {
+                let crash_named = cfg.scenarios.iter().any(|id| id == forms[1]);
+                if cfg.mode == RunMode::Chance && crash_named {
                     usage(
                         "--scenario crash-history judges crash states under the tracer, which \
                          --mode chance does not run; drop --mode chance (or the crash form)",
                     );
                 }
-                if !workload.crash && cfg.scenarios.iter().any(|id| id == forms[1]) {
+                if !workload.crash && crash_named {
                     usage(
                         "--scenario crash-history runs a workload with \"crash\": true; add it \
                          to the workload file",

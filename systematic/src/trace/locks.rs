@@ -172,27 +172,31 @@ mod tests {
     /// the schedule depend on the machine's load.
     #[test]
     fn a_lock_held_all_along_is_seen_while_others_come_and_go() {
+        use nix::fcntl::{Flock, FlockArg};
         use std::os::unix::fs::MetadataExt;
         use std::sync::atomic::{AtomicBool, Ordering};
 
         let dir = tempfile::tempdir().expect("tempdir");
         let held = std::fs::File::create(dir.path().join("held")).expect("create");
-        held.lock().expect("lock");
         let inode = held.metadata().expect("metadata").ino();
+        // nix's flock, not std's File::lock: that needs Rust 1.89, the workspace promises 1.85.
+        let _held = Flock::lock(held, FlockArg::LockExclusiveNonblock).expect("flock");
         let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                let churn: Vec<std::fs::File> = (0..40)
+                let mut churn: Vec<std::fs::File> = (0..40)
                     .map(|i| std::fs::File::create(dir.path().join(format!("churn-{i}"))))
                     .collect::<Result<_, _>>()
                     .expect("create");
                 while !stop.load(Ordering::Relaxed) {
-                    for file in &churn {
-                        file.lock().expect("lock");
-                    }
-                    for file in &churn {
-                        file.unlock().expect("unlock");
-                    }
+                    let locked: Vec<Flock<std::fs::File>> = churn
+                        .drain(..)
+                        .map(|file| Flock::lock(file, FlockArg::LockExclusive).expect("flock"))
+                        .collect();
+                    churn = locked
+                        .into_iter()
+                        .map(|lock| lock.unlock().expect("unlock"))
+                        .collect();
                 }
             });
             let missed = (0..2_000)

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
 use keyrace_process::actor::{Actor, ActorSpec, Findings};
-use keyrace_runner::config::{Budget, Config};
 use keyrace_runner::explore::Strategy;
 use keyrace_runner::protocol::Op;
 use keyrace_runner::report::Status;
-use keyrace_runner::runner;
+use keyrace_runner::Check;
 use keyrace_systematic::trace::Tracer;
 
 /// Set in the child this bench starts: it then answers each request with this many writes.
@@ -143,12 +142,13 @@ fn explore(c: &mut Criterion) {
 /// `rounds` rounds of `scenario` under PCT (which never runs out of schedules), by the
 /// runner's clock.
 fn run(adapter: &[OsString], scenario: &str, rounds: u64) -> Duration {
-    let mut cfg = Config::new(adapter.to_vec(), false);
-    cfg.scenarios = vec![scenario.to_owned()];
-    cfg.actors = Some(2);
-    cfg.strategy = Strategy::Pct { depth: 3 };
-    cfg.budget = Budget::Rounds(u32::try_from(rounds).unwrap_or(u32::MAX));
-    let report = runner::check(&cfg).expect("keyrace check runs");
+    let report = Check::adapter(adapter.to_vec())
+        .scenario(scenario)
+        .actors(2)
+        .strategy(Strategy::Pct { depth: 3 })
+        .rounds(u32::try_from(rounds).unwrap_or(u32::MAX))
+        .run()
+        .expect("keyrace check runs");
     let scenario = &report.scenarios[0];
     assert_eq!(scenario.status, Status::Passed, "{scenario:?}");
     eprintln!(

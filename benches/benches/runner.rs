@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keyrace_runner::config::{Budget, Config, RunMode};
+use keyrace_runner::config::RunMode;
 use keyrace_runner::report::Status;
-use keyrace_runner::runner;
+use keyrace_runner::Check;
 
 /// `target/release/keyrace-reference-adapter`, beside the directory of this bench binary.
 fn reference_adapter() -> PathBuf {
@@ -34,12 +34,13 @@ fn keygen_race(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("keygen_race_round_4_actors", |b| {
         b.iter_custom(|rounds| {
-            let mut cfg = Config::new(vec![adapter.clone().into_os_string()], false);
-            cfg.scenarios = vec!["keygen-race".to_owned()];
             // Rounds of actors racing at once (the full mode's races are the explore bench).
-            cfg.mode = RunMode::Chance;
-            cfg.budget = Budget::Rounds(u32::try_from(rounds).unwrap_or(u32::MAX));
-            let report = runner::check(&cfg).expect("keyrace check runs");
+            let report = Check::adapter([adapter.clone()])
+                .scenario("keygen-race")
+                .mode(RunMode::Chance)
+                .rounds(u32::try_from(rounds).unwrap_or(u32::MAX))
+                .run()
+                .expect("keyrace check runs");
             let scenario = &report.scenarios[0];
             assert_eq!(scenario.status, Status::Passed, "the reference must pass");
             Duration::from_secs_f64(scenario.seconds)

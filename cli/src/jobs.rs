@@ -68,13 +68,13 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
         command
             .args(&kept)
             .arg("--seed")
-            .arg(cfg.seed.to_string())
+            .arg(cfg.seed().to_string())
             .arg("--shard")
             .arg(format!("{index}/{jobs}"))
             .arg("--json")
             .arg(&json);
-        if !cfg.adapter_is_builtin {
-            command.arg("--adapter").args(&cfg.adapter);
+        if !cfg.adapter_is_builtin() {
+            command.arg("--adapter").args(cfg.adapter());
         }
         let child = command
             .stdin(Stdio::null())

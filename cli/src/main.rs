@@ -13,12 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use keyrace_process::reaper;
 use keyrace_reference::{self as adapter, Mutant};
 use keyrace_runner::config::{
-    split_adapter, Budget, Config, RunMode, Shard, MAX_ACTORS, MAX_TIME, MAX_TIMEOUT,
+    split_adapter, Budget, Config, RunMode, Shard, DEFAULT_TIMEOUT, MAX_ACTORS, MAX_TIME,
+    MAX_TIMEOUT,
 };
 use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
-use keyrace_runner::{runner, scenario};
+use keyrace_runner::{runner, scenario, Check};
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
 use keyrace_witness::wire::Preset;
@@ -77,7 +78,7 @@ struct WitnessServerArgs {
     /// The protocol's spelling: keyrace (X-Keyrace-Last-Known-Head / X-Keyrace-Current-Head,
     /// flat refusal bodies) or loopctl (X-Loopctl-Last-Known-STH / x-loopctl-current-sth,
     /// {"error": {"code": "witness_..."}} refusals).
-    #[arg(long, default_value = "keyrace", value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
+    #[arg(long, default_value = Preset::default().name(), value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
     preset: Preset,
     /// Heads to seal at start (0: nothing sealed, the zero placeholder passes).
     #[arg(long, default_value_t = 0)]
@@ -95,7 +96,7 @@ struct CheckServerArgs {
     /// The server, as http://host:port.
     url: String,
     /// The protocol's spelling the server uses (keyrace or loopctl).
-    #[arg(long, default_value = "keyrace", value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
+    #[arg(long, default_value = Preset::default().name(), value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
     preset: Preset,
     /// Concurrent clients per bootstrap race.
     #[arg(long, default_value_t = 16)]
@@ -168,7 +169,7 @@ struct CheckArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Seconds to wait for an adapter's hello or reply before calling it hung.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
     timeout: f64,
     /// Also write the report as JSON.
     #[arg(long, value_name = "FILE")]
@@ -200,7 +201,7 @@ struct CheckArgs {
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
     /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
     /// written for loopctl is checked unchanged.
-    #[arg(long, default_value = "keyrace", value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
+    #[arg(long, default_value = Preset::default().name(), value_parser = named::<Preset>(Preset::ALL.map(Preset::name).to_vec()))]
     preset: Preset,
     /// The adapter command; must come last: everything after it is passed to the adapter verbatim.
     #[arg(long, value_name = "CMD [ARGS]...", num_args = 1.., allow_hyphen_values = true)]
@@ -255,105 +256,133 @@ fn main() {
             }
         }
         Command::Check(args) => {
-            let (adapter, builtin) = match adapter_argv {
-                Some(argv) if argv.is_empty() => usage("--adapter needs a command"),
-                Some(argv) => (argv, false),
-                None => match std::env::current_exe() {
-                    Ok(exe) => (vec![exe.into_os_string(), "adapter".into()], true),
-                    Err(e) => usage(&format!(
-                        "cannot find the built-in adapter ({e}); pass --adapter"
-                    )),
-                },
-            };
-            let mut cfg = Config::new(adapter, builtin);
-            cfg.scenarios = args.scenarios;
-            cfg.mode = args.mode;
-            if args.explore.is_some() && args.mode == RunMode::Chance {
-                usage("--explore is the full mode; it cannot be combined with --mode chance");
-            }
-            if args.schedule.is_some() && args.mode == RunMode::Chance {
-                usage("--schedule replays a controlled interleaving; it cannot be combined with --mode chance");
-            }
-            let strategy = args.explore.unwrap_or(args.strategy);
-            if args.no_reduction && strategy == StrategyName::Pct {
-                usage("--no-reduction applies to the dfs strategy; pct does not reduce");
-            }
-            cfg.strategy = match (args.schedule, strategy) {
-                (Some(word), _) => {
-                    Strategy::Replay(parse_word(&word).unwrap_or_else(|e| usage(&e)))
-                }
-                (None, StrategyName::Pct) => Strategy::Pct { depth: args.depth },
-                (None, StrategyName::Dfs) => Strategy::Dfs {
-                    preemptions: args.preemptions,
-                    reduction: !args.no_reduction,
-                },
-            };
-            cfg.require_systematic = args.require_systematic;
-            cfg.preset = args.preset;
-            cfg.actors = args.actors.map(|n| n as usize);
-            cfg.budget = match (args.rounds, args.time) {
-                (Some(n), _) => Budget::Rounds(n),
-                (None, Some(t)) => Budget::Time(seconds(t, "--time", MAX_TIME)),
-                (None, None) => Budget::Default,
-            };
-            if let Some(seed) = args.seed {
-                cfg.seed = seed;
-            }
-            cfg.timeout = seconds(args.timeout, "--timeout", MAX_TIMEOUT);
-            cfg.json = args.json;
-            cfg.junit = args.junit;
-            cfg.html = args.html;
-            if let Some(path) = &args.workload {
-                let workload = keyrace_runner::workload::Workload::load(path)
-                    .unwrap_or_else(|e| usage(&e.to_string()));
-                let forms = ["history", "crash-history"];
-                if cfg.scenarios.iter().any(|id| !forms.contains(&id.as_str())) {
-                    usage(
-                        "--workload runs the history scenario (and crash-history, with \"crash\": \
-                         true); drop the other --scenario ids",
-                    );
-                }
-                let crash_named = cfg.scenarios.iter().any(|id| id == forms[1]);
-                if cfg.mode == RunMode::Chance && crash_named {
-                    usage(
-                        "--scenario crash-history judges crash states under the tracer, which \
-                         --mode chance does not run; drop --mode chance (or the crash form)",
-                    );
-                }
-                if !workload.crash && crash_named {
-                    usage(
-                        "--scenario crash-history runs a workload with \"crash\": true; add it \
-                         to the workload file",
-                    );
-                }
-                // Each form once, in the catalogue's order: the ones named, or both forms the
-                // workload asks for.
-                let named = |id: &str| cfg.scenarios.iter().any(|s| s == id);
-                let wanted = |id: &str| match cfg.scenarios.is_empty() {
-                    true => id == forms[0] || workload.crash,
-                    false => named(id),
-                };
-                cfg.scenarios = forms
-                    .iter()
-                    .filter(|id| wanted(id))
-                    .map(|id| (*id).to_owned())
-                    .collect();
-                if cfg.actors.is_none() {
-                    cfg.actors = workload.actors;
-                }
-                cfg.workload = Some(workload);
-            }
-            cfg.shard = args.shard;
-            cfg.progress = true;
-            cfg.fail_fast = args.fail_fast;
+            let jobs_wanted = args.jobs;
+            let cfg = check_of(args, adapter_argv).config();
             reaper::own_every_child();
             reaper::install_signal_handlers();
-            if args.jobs > 1 {
-                std::process::exit(jobs(&cfg, args.jobs, &own_args));
+            if jobs_wanted > 1 {
+                std::process::exit(jobs(&cfg, jobs_wanted, &own_args));
             }
             std::process::exit(runner::run(&cfg));
         }
     }
+}
+
+/// The run `keyrace check` asks for, or a usage error.
+fn check_of(args: CheckArgs, adapter_argv: Option<Vec<OsString>>) -> Check {
+    let mut check = match adapter_argv {
+        Some(argv) if argv.is_empty() => usage("--adapter needs a command"),
+        Some(argv) => Check::adapter(argv),
+        None => match std::env::current_exe() {
+            Ok(exe) => Check::builtin_adapter([exe.into_os_string(), "adapter".into()]),
+            Err(e) => usage(&format!(
+                "cannot find the built-in adapter ({e}); pass --adapter"
+            )),
+        },
+    };
+    if args.explore.is_some() && args.mode == RunMode::Chance {
+        usage("--explore is the full mode; it cannot be combined with --mode chance");
+    }
+    if args.schedule.is_some() && args.mode == RunMode::Chance {
+        usage("--schedule replays a controlled interleaving; it cannot be combined with --mode chance");
+    }
+    let strategy = args.explore.unwrap_or(args.strategy);
+    if args.no_reduction && strategy == StrategyName::Pct {
+        usage("--no-reduction applies to the dfs strategy; pct does not reduce");
+    }
+    check = check
+        .mode(args.mode)
+        .strategy(match (&args.schedule, strategy) {
+            (Some(word), _) => Strategy::Replay(parse_word(word).unwrap_or_else(|e| usage(&e))),
+            (None, StrategyName::Pct) => Strategy::Pct { depth: args.depth },
+            (None, StrategyName::Dfs) => Strategy::Dfs {
+                preemptions: args.preemptions,
+                reduction: !args.no_reduction,
+            },
+        });
+    if args.require_systematic {
+        check = check.require_systematic();
+    }
+    check = check
+        .preset(args.preset)
+        .budget(match (args.rounds, args.time) {
+            (Some(n), _) => Budget::Rounds(n),
+            (None, Some(t)) => Budget::Time(seconds(t, "--time", MAX_TIME)),
+            (None, None) => Budget::Default,
+        });
+    if let Some(seed) = args.seed {
+        check = check.seed(seed);
+    }
+    check = check.timeout(seconds(args.timeout, "--timeout", MAX_TIMEOUT));
+    if let Some(path) = args.json {
+        check = check.json(path);
+    }
+    if let Some(path) = args.junit {
+        check = check.junit(path);
+    }
+    if let Some(path) = args.html {
+        check = check.html(path);
+    }
+    let mut scenarios = args.scenarios;
+    let mut actors = args.actors.map(|n| n as usize);
+    if let Some(path) = &args.workload {
+        let workload = keyrace_runner::workload::Workload::load(path)
+            .unwrap_or_else(|e| usage(&e.to_string()));
+        scenarios = workload_forms(&workload, &scenarios, args.mode);
+        actors = actors.or(workload.actors);
+        check = check.workload(workload);
+    }
+    for id in &scenarios {
+        check = check.scenario(id);
+    }
+    if let Some(n) = actors {
+        check = check.actors(n);
+    }
+    if let Some(shard) = args.shard {
+        check = check.shard(shard);
+    }
+    if args.fail_fast {
+        check = check.fail_fast();
+    }
+    check.progress()
+}
+
+/// The scenarios a `--workload` runs: each of its forms once, in the catalogue's order (the
+/// ones named, or both forms the workload asks for), or a usage error.
+fn workload_forms(
+    workload: &keyrace_runner::workload::Workload,
+    named: &[String],
+    mode: RunMode,
+) -> Vec<String> {
+    let forms = ["history", "crash-history"];
+    if named.iter().any(|id| !forms.contains(&id.as_str())) {
+        usage(
+            "--workload runs the history scenario (and crash-history, with \"crash\": \
+             true); drop the other --scenario ids",
+        );
+    }
+    let crash_named = named.iter().any(|id| id == forms[1]);
+    if mode == RunMode::Chance && crash_named {
+        usage(
+            "--scenario crash-history judges crash states under the tracer, which \
+             --mode chance does not run; drop --mode chance (or the crash form)",
+        );
+    }
+    if !workload.crash && crash_named {
+        usage(
+            "--scenario crash-history runs a workload with \"crash\": true; add it \
+             to the workload file",
+        );
+    }
+    let wanted = |id: &str| match named.is_empty() {
+        true => id == forms[0] || workload.crash,
+        false => named.iter().any(|s| s == id),
+    };
+    forms
+        .iter()
+        .filter(|id| wanted(id))
+        .map(|id| (*id).to_owned())
+        .collect()
 }
 
 /// A clap parser of a type named by `names`: clap lists and checks the names, and the field
@@ -400,7 +429,7 @@ fn witness_server(args: WitnessServerArgs) {
 fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
     eprintln!(
         "keyrace: running {jobs} workers (shards 1/{jobs} to {jobs}/{jobs}), seed {}",
-        cfg.seed
+        cfg.seed()
     );
     let merged = match jobs::run_jobs(cfg, jobs, own) {
         Ok(merged) => merged,
@@ -410,7 +439,7 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         }
     };
     print!("{}", merged.text);
-    if let Some(path) = &cfg.json {
+    if let Some(path) = cfg.json() {
         let text = serde_json::to_string_pretty(&merged.report).unwrap_or_default();
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("keyrace: cannot write {}: {e}", path.display());

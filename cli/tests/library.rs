@@ -7,7 +7,7 @@ use common::{python3, repo_root, ADAPTER};
 use keyrace_runner::coverage::{Coverage, Form};
 use keyrace_runner::explore::Strategy;
 use keyrace_runner::report::Status;
-use keyrace_runner::{Budget, Check, RunMode};
+use keyrace_runner::{Check, RunMode};
 
 #[test]
 fn the_builder_runs_a_check_and_returns_its_report() {
@@ -67,13 +67,12 @@ fn the_builder_reports_a_violation_and_explores() {
 /// with a note saying how many of its default rounds ran. A budget of rounds is not cut.
 #[test]
 fn a_crash_form_stops_at_the_default_budgets_time_and_says_so() {
-    let mut cfg = Check::adapter([ADAPTER])
+    let check = Check::adapter([ADAPTER])
         .scenario("crash-history")
         .require_systematic()
         .seed(1)
-        .config();
-    cfg.crash_time = std::time::Duration::ZERO;
-    let report = keyrace_runner::check(&cfg).expect("keyrace ran");
+        .crash_time(std::time::Duration::ZERO);
+    let report = check.clone().run().expect("keyrace ran");
     let s = &report.scenarios[0];
     assert_eq!(
         (s.status, s.rounds),
@@ -88,8 +87,7 @@ fn a_crash_form_stops_at_the_default_budgets_time_and_says_so() {
         "{}",
         report.to_text()
     );
-    cfg.budget = Budget::Rounds(3);
-    let report = keyrace_runner::check(&cfg).expect("keyrace ran");
+    let report = check.rounds(3).run().expect("keyrace ran");
     let s = &report.scenarios[0];
     assert_eq!(s.rounds, 3, "{}", report.to_text());
     assert!(

@@ -25,12 +25,16 @@
 //! ```
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{Budget, Config, RunMode};
+use keyrace_witness::wire::Preset;
+
+use crate::config::{Budget, Config, RunMode, Shard};
 use crate::explore::Strategy;
 use crate::report::Report;
 use crate::runner::{self, RunError};
+use crate::workload::Workload;
 
 /// One `keyrace check` run, configured step by step; [`Check::run`] returns its report.
 #[derive(Debug, Clone)]
@@ -51,6 +55,18 @@ impl Check {
         }
     }
 
+    /// Check the built-in reference adapter, started by `argv` (`keyrace adapter`): the
+    /// commands that re-run a failure then leave out `--adapter`.
+    pub fn builtin_adapter<I, S>(argv: I) -> Check
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Check {
+            cfg: Config::new(argv.into_iter().map(Into::into).collect(), true),
+        }
+    }
+
     /// Run this scenario (repeatable); by default every scenario of the catalogue runs.
     pub fn scenario(mut self, id: &str) -> Check {
         self.cfg.scenarios.push(id.to_owned());
@@ -67,6 +83,12 @@ impl Check {
     /// finds less: by chance, a race missed in 20 rounds may show in 300.
     pub fn rounds(mut self, n: u32) -> Check {
         self.cfg.budget = Budget::Rounds(n);
+        self
+    }
+
+    /// Each scenario's budget: its own default, rounds or time.
+    pub fn budget(mut self, budget: Budget) -> Check {
+        self.cfg.budget = budget;
         self
     }
 
@@ -117,6 +139,55 @@ impl Check {
     /// catch needs only the first.
     pub fn fail_fast(mut self) -> Check {
         self.cfg.fail_fast = true;
+        self
+    }
+
+    /// Write the report as JSON to `path` too ([`crate::run`]).
+    pub fn json(mut self, path: PathBuf) -> Check {
+        self.cfg.json = Some(path);
+        self
+    }
+
+    /// Write the report as JUnit XML to `path` too ([`crate::run`]).
+    pub fn junit(mut self, path: PathBuf) -> Check {
+        self.cfg.junit = Some(path);
+        self
+    }
+
+    /// Write the first history that did not linearize as a timeline page to `path`.
+    pub fn html(mut self, path: PathBuf) -> Check {
+        self.cfg.html = Some(path);
+        self
+    }
+
+    /// The `history` scenario's workload instead of its own random mix; with `crash`,
+    /// `crash-history`'s too.
+    pub fn workload(mut self, workload: Workload) -> Check {
+        self.cfg.workload = Some(workload);
+        self
+    }
+
+    /// Draw a progress bar on standard error when it is a terminal.
+    pub fn progress(mut self) -> Check {
+        self.cfg.progress = true;
+        self
+    }
+
+    /// How the client scenarios' scripted witness server spells its protocol.
+    pub fn preset(mut self, preset: Preset) -> Check {
+        self.cfg.preset = preset;
+        self
+    }
+
+    /// Only this shard's part of the run (`--shard K/N`).
+    pub fn shard(mut self, shard: Shard) -> Check {
+        self.cfg.shard = Some(shard);
+        self
+    }
+
+    /// Under the default budget, how long a crash form runs at most.
+    pub fn crash_time(mut self, limit: Duration) -> Check {
+        self.cfg.crash_time = limit;
         self
     }
 

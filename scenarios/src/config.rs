@@ -90,43 +90,44 @@ impl RunMode {
     }
 }
 
+/// One run's configuration: built with [`crate::Check`], read by the runner.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The adapter's argv, started directly (no shell).
-    pub adapter: Vec<OsString>,
+    pub(crate) adapter: Vec<OsString>,
     /// `adapter` is the built-in reference adapter (repro commands then omit `--adapter`).
-    pub adapter_is_builtin: bool,
+    pub(crate) adapter_is_builtin: bool,
     /// Scenario ids to run; empty runs the whole catalogue.
-    pub scenarios: Vec<String>,
+    pub(crate) scenarios: Vec<String>,
     /// Racing actors per scenario (`None`: [`DEFAULT_CONTROLLED_ACTORS`] in a controlled race,
     /// [`DEFAULT_ACTORS`] otherwise).
-    pub actors: Option<usize>,
-    pub budget: Budget,
-    pub seed: u64,
+    pub(crate) actors: Option<usize>,
+    pub(crate) budget: Budget,
+    pub(crate) seed: u64,
     /// Deadline for an adapter's hello and for each reply.
-    pub timeout: Duration,
-    pub json: Option<PathBuf>,
-    pub junit: Option<PathBuf>,
+    pub(crate) timeout: Duration,
+    pub(crate) json: Option<PathBuf>,
+    pub(crate) junit: Option<PathBuf>,
     /// Write the first history that did not linearize as a timeline page (`--html`).
-    pub html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// The `history` scenario's workload (`--workload`), instead of its own random mix; with
     /// `crash`, `crash-history`'s too.
-    pub workload: Option<crate::workload::Workload>,
+    pub(crate) workload: Option<crate::workload::Workload>,
     /// Draw a progress bar (only ever on a terminal).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// Stop each scenario at its first violating round.
-    pub fail_fast: bool,
-    pub mode: RunMode,
+    pub(crate) fail_fast: bool,
+    pub(crate) mode: RunMode,
     /// How controlled interleavings are chosen (full mode, where tracing works).
-    pub strategy: Strategy,
+    pub(crate) strategy: Strategy,
     /// A run weaker than full (tracing unavailable) is a fault (exit 2), not a pass.
-    pub require_systematic: bool,
+    pub(crate) require_systematic: bool,
     /// How the client scenarios' scripted server spells the witness protocol.
-    pub preset: Preset,
+    pub(crate) preset: Preset,
     /// Only this shard's part of the run (`--shard K/N`).
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Under the default budget, how long a crash form runs at most ([`DEFAULT_CRASH_TIME`]).
-    pub crash_time: Duration,
+    pub(crate) crash_time: Duration,
 }
 
 /// Racing actors in a controlled race unless `--actors` says otherwise: every extra actor
@@ -180,8 +181,9 @@ impl Config {
         }
     }
 
-    /// A configuration for `adapter` with every default.
-    pub fn new(adapter: Vec<OsString>, adapter_is_builtin: bool) -> Config {
+    /// A configuration for `adapter` with every default (a user builds one with
+    /// [`crate::Check`]).
+    pub(crate) fn new(adapter: Vec<OsString>, adapter_is_builtin: bool) -> Config {
         Config {
             adapter,
             adapter_is_builtin,
@@ -206,6 +208,26 @@ impl Config {
             shard: None,
             crash_time: DEFAULT_CRASH_TIME,
         }
+    }
+
+    /// The seed of every random choice of the run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The adapter's argv.
+    pub fn adapter(&self) -> &[OsString] {
+        &self.adapter
+    }
+
+    /// Where the report's JSON goes, if anywhere.
+    pub fn json(&self) -> Option<&std::path::Path> {
+        self.json.as_deref()
+    }
+
+    /// Whether the adapter is the built-in reference adapter (`keyrace adapter`).
+    pub fn adapter_is_builtin(&self) -> bool {
+        self.adapter_is_builtin
     }
 
     /// The actors a scenario starts: `--actors`, or the default of its form.

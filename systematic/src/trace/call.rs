@@ -90,6 +90,8 @@ pub struct Call {
 pub struct Lock {
     pub mode: LockMode,
     pub range: Option<(i64, i64)>,
+    /// A record lock (`fcntl`), not a `flock`: the two kinds never conflict with each other.
+    pub record: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +111,11 @@ impl Lock {
             libc::LOCK_UN => LockMode::Unlock,
             _ => return None,
         };
-        Some(Lock { mode, range: None })
+        Some(Lock {
+            mode,
+            range: None,
+            record: false,
+        })
     }
 
     /// The `struct flock` of an `fcntl(2)` lock command, read from the tracee.
@@ -133,7 +139,11 @@ impl Lock {
         } else {
             None
         };
-        Some(Lock { mode, range })
+        Some(Lock {
+            mode,
+            range,
+            record: true,
+        })
     }
 
     /// For a trace line: `exclusive`, `shared 120+1`, `unlock 0+0`.

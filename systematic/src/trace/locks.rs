@@ -3,6 +3,12 @@
 //! other processes, not when any of them unlocks something.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, Flock, FlockArg};
+use nix::libc;
 
 use super::call::{Lock, LockMode};
 
@@ -13,6 +19,8 @@ pub(crate) struct HeldLock {
     /// `/proc/locks` does not name.
     pub owner: Option<i32>,
     pub inode: u64,
+    /// A record lock (`POSIX`, `OFDLCK`), not a `FLOCK`.
+    pub record: bool,
     pub exclusive: bool,
     /// First byte and last byte (inclusive); `None` runs to the end of the file.
     pub first: i64,
@@ -26,6 +34,12 @@ impl HeldLock {
         if fields.get(1) == Some(&"->") {
             return None;
         }
+        let record = match *fields.get(1)? {
+            "FLOCK" => false,
+            "POSIX" | "OFDLCK" => true,
+            // Leases and delegations keep no lock request waiting.
+            _ => return None,
+        };
         let exclusive = match *fields.get(3)? {
             "WRITE" => true,
             "READ" => false,
@@ -41,6 +55,7 @@ impl HeldLock {
         Some(HeldLock {
             owner: (owner > 0).then_some(owner),
             inode,
+            record,
             exclusive,
             first,
             last,
@@ -50,7 +65,7 @@ impl HeldLock {
     /// Whether this lock keeps `wanted` (on the same file) from being granted.
     pub fn conflicts_with(&self, wanted: &Lock) -> bool {
         let both_shared = !self.exclusive && wanted.mode == LockMode::Shared;
-        if wanted.mode == LockMode::Unlock || both_shared {
+        if wanted.mode == LockMode::Unlock || both_shared || self.record != wanted.record {
             return false;
         }
         match wanted.range {
@@ -95,6 +110,52 @@ pub(crate) fn held_locks() -> Vec<HeldLock> {
     all
 }
 
+/// Whether the kernel would grant `wanted` on the file at `path` now, asked of it directly,
+/// since a long `/proc/locks` may skip a line whatever the reader does (see [`held_locks`]): a
+/// `flock` taken and dropped at once on a description of the tracer's own (the actors are
+/// stopped, none of them sees it), or `F_OFD_GETLK` for a byte range. `None` when the probe
+/// cannot tell: the file does not open, the range is not known, or the lock in the way may be
+/// the poller's own (`is_poller`, by process id; an open-file-description lock names none).
+pub(crate) fn grantable(
+    path: &Path,
+    wanted: &Lock,
+    is_poller: impl Fn(i32) -> bool,
+) -> Option<bool> {
+    // Non-blocking: a FIFO's open would wait for a writer, and the tracer must not wait.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let (flock, record) = match wanted.mode {
+        LockMode::Shared => (FlockArg::LockSharedNonblock, libc::F_RDLCK),
+        LockMode::Exclusive => (FlockArg::LockExclusiveNonblock, libc::F_WRLCK),
+        LockMode::Unlock => return Some(true),
+    };
+    if !wanted.record {
+        // Taken, it is dropped (unlocked) at once.
+        return match Flock::lock(file, flock) {
+            Ok(_taken) => Some(true),
+            Err((_, Errno::EAGAIN)) => Some(false),
+            Err(_) => None,
+        };
+    }
+    let (start, len) = wanted.range?;
+    let mut query = libc::flock {
+        l_type: i16::try_from(record).ok()?,
+        l_whence: i16::try_from(libc::SEEK_SET).ok()?,
+        l_start: start,
+        l_len: len,
+        l_pid: 0,
+    };
+    fcntl(&file, FcntlArg::F_OFD_GETLK(&mut query)).ok()?;
+    match i32::from(query.l_type) {
+        libc::F_UNLCK => Some(true),
+        _ if query.l_pid > 0 && !is_poller(query.l_pid) => Some(false),
+        _ => None,
+    }
+}
+
 /// `/proc/locks` in reads of a page or more, and how many reads returned something.
 fn read_proc_locks() -> Option<(String, usize)> {
     let mut file = std::fs::File::open("/proc/locks").ok()?;
@@ -124,7 +185,11 @@ mod tests {
     }
 
     fn want(mode: LockMode, range: Option<(i64, i64)>) -> Lock {
-        Lock { mode, range }
+        Lock {
+            mode,
+            range,
+            record: true,
+        }
     }
 
     #[test]
@@ -134,6 +199,7 @@ mod tests {
             HeldLock {
                 owner: Some(4242),
                 inode: 1316,
+                record: true,
                 exclusive: true,
                 first: 1_073_741_824,
                 last: Some(1_073_741_825),
@@ -208,5 +274,70 @@ mod tests {
                 "reads of /proc/locks that missed a lock held all along"
             );
         });
+    }
+
+    /// The direct probe: a `flock` held on another description of the file is in the way, a
+    /// record lock of another process is, the poller's own record lock leaves it unsure, and
+    /// nothing held means the lock would be granted.
+    #[test]
+    fn the_kernel_is_asked_whether_a_lock_would_be_granted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lock");
+        let file = std::fs::File::create(&path).expect("create");
+        let whole = |mode| Lock {
+            mode,
+            range: None,
+            record: false,
+        };
+        let bytes = Lock {
+            mode: LockMode::Exclusive,
+            range: Some((100, 1)),
+            record: true,
+        };
+        let nobody = |_: i32| false;
+        assert_eq!(
+            grantable(&path, &whole(LockMode::Exclusive), nobody),
+            Some(true)
+        );
+        let held = Flock::lock(file, FlockArg::LockSharedNonblock).expect("flock");
+        assert_eq!(
+            grantable(&path, &whole(LockMode::Shared), nobody),
+            Some(true)
+        );
+        assert_eq!(
+            grantable(&path, &whole(LockMode::Exclusive), nobody),
+            Some(false)
+        );
+        // A flock does not stand in the way of a record lock.
+        assert_eq!(grantable(&path, &bytes, nobody), Some(true));
+        let file = held.unlock().expect("unlock");
+        let range = libc::flock {
+            l_type: libc::F_WRLCK as i16,
+            l_whence: libc::SEEK_SET as i16,
+            l_start: 100,
+            l_len: 1,
+            l_pid: 0,
+        };
+        // The probe's close of its own description drops every record lock this process holds
+        // on the file (POSIX's rule; the tracer is not the actors' process): taken again each time.
+        let lock_range = || fcntl(&file, FcntlArg::F_SETLK(&range)).expect("record lock");
+        let me = i32::try_from(std::process::id()).expect("pid");
+        lock_range();
+        assert_eq!(grantable(&path, &bytes, nobody), Some(false));
+        lock_range();
+        assert_eq!(grantable(&path, &bytes, |pid| pid == me), None);
+        lock_range();
+        assert_eq!(
+            grantable(
+                &path,
+                &Lock {
+                    range: Some((101, 1)),
+                    ..bytes
+                },
+                nobody
+            ),
+            Some(true)
+        );
+        assert_eq!(grantable(&dir.path().join("gone"), &bytes, nobody), None);
     }
 }

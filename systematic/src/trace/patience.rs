@@ -206,6 +206,7 @@ mod tests {
             lock: lock.map(|mode| Lock {
                 mode,
                 range: Some((120, 1)),
+                record: true,
             }),
         }
     }
@@ -224,6 +225,7 @@ mod tests {
             lock: Some(Lock {
                 mode,
                 range: Some((start, 1)),
+                record: true,
             }),
             ..call(Kind::FcntlLock, None, 0)
         }
@@ -359,6 +361,7 @@ mod tests {
             Lock {
                 mode: LockMode::Exclusive,
                 range: Some((120, 1)),
+                record: true,
             },
         );
         assert_eq!(patience.awaited_locks(), Some(vec![&wanted]));

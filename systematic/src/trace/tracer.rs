@@ -9,7 +9,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -25,7 +24,7 @@ use nix::unistd::Pid;
 use super::call::{Call, FdTarget, Kind, LockMode};
 use super::filter::Filters;
 use super::footprint::{descriptor_inode, Footprint, Inode};
-use super::locks::{grantable, held_locks};
+use super::locks::{held_locks, lock_is_free};
 use super::patience::{Patience, Wait};
 use super::probe::Unavailable;
 use super::stuck::{self, ThreadState};
@@ -729,26 +728,9 @@ impl Tracer {
             };
             let held = held.get_or_insert_with(held_locks);
             let is_poller = |pid: i32| self.tasks.get(&Pid::from_raw(pid)) == Some(&slot);
-            let free = awaited.iter().all(|(path, wanted)| {
-                // A file gone holds no lock.
-                let Ok(meta) = std::fs::metadata(path) else {
-                    return true;
-                };
-                let listed = held.iter().any(|lock| {
-                    lock.inode == meta.ino()
-                        && lock.conflicts_with(wanted)
-                        // An owner /proc/locks does not name may be the poller itself.
-                        && lock.owner.is_some_and(|owner| !is_poller(owner))
-                });
-                // A flock of the poller's own (an upgrade from shared) would refuse the probe
-                // on the poller's behalf: only /proc/locks tells the two apart.
-                let own_flock = held.iter().any(|lock| {
-                    lock.inode == meta.ino() && !lock.record && lock.owner.is_none_or(&is_poller)
-                });
-                // A long /proc/locks may have skipped the holder's line: a poller woken while
-                // the lock is held would make the schedule depend on the machine's load.
-                !listed && (own_flock || grantable(path, wanted, is_poller) != Some(false))
-            });
+            let free = awaited
+                .iter()
+                .all(|(path, wanted)| lock_is_free(held, path, wanted, is_poller));
             if free {
                 if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                     traced.patience.forget();

@@ -1,4 +1,5 @@
-//! keyrace-reference: the reference adapter, keyrace-adapter/1 over `keyrace-core`, and the wiring of its mutants (which step each replaces, which scenario catches it).
+//! keyrace-reference: the reference adapter, keyrace-adapter/1 over `keyrace-core`, running
+//! the steps of `keyrace-mutants` (the reference's, or a mutant's with its one body switched in).
 //!
 //! Every request is self-contained: resolve the key (`KEYRACE_MASTER_KEY`, else the key file
 //! inside the store directory), open or create the store bound to this machine, do the op,
@@ -6,21 +7,26 @@
 //! never written to stderr. With `--mutant NAME` one step is replaced by a known-bad variant
 //! from `keyrace-mutants`, so the runner's checks can be shown to catch it.
 
-mod steps;
-
 use std::io::{self, BufRead, Write};
+use std::time::Duration;
 
 use keyrace_core::bootstrap::BootstrapError;
 use keyrace_core::{destroy_at_path, ErrorCode, OsFs, Store};
+use keyrace_mutants::steps::{ConsumeError, WitnessCall};
+use keyrace_witness::transport::HttpTransport;
 use keyrace_witness::wire::Preset;
 
+use keyrace_mutants::Steps;
 pub use keyrace_mutants::{also_caught, catch, caught_by, Catch, Mutant};
-use steps::Steps;
 
 use keyrace_protocol::{Failure, Hello, Op, OpName, Reply, Request, Success};
 
 /// Most concurrent calls one `witness` op makes.
 pub const MAX_CONCURRENCY: u32 = 64;
+
+/// How long one HTTP exchange of the witness client may take: well inside the runner's
+/// per-request deadline, so a slow server gives a coded error, not a hung adapter.
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The name the reference adapter announces.
 pub const NAME: &str = "keyrace-core reference";
@@ -32,7 +38,7 @@ pub fn serve(mutant: Option<Mutant>, input: impl BufRead, output: impl Write) ->
         None => NAME.to_owned(),
     };
     let hello = Hello::new(&name, &OpName::ALL);
-    let steps = Steps::of(mutant);
+    let steps = steps_of(mutant);
     keyrace_protocol::serve(&hello, input, output, |op| {
         handle(op, &steps).map_err(|e| Failure::new(e.code(), e.to_string()))
     })
@@ -40,10 +46,15 @@ pub fn serve(mutant: Option<Mutant>, input: impl BufRead, output: impl Write) ->
 
 /// Run one request against the store it names.
 pub fn answer(request: &Request, mutant: Option<Mutant>) -> Reply {
-    match handle(&request.op, &Steps::of(mutant)) {
+    match handle(&request.op, &steps_of(mutant)) {
         Ok(success) => Reply::success(request.id, success),
         Err(e) => Reply::failure(request.id, e.code(), e.to_string()),
     }
+}
+
+/// The reference's steps, or `mutant`'s.
+fn steps_of(mutant: Option<Mutant>) -> Steps {
+    mutant.map_or(Steps::REFERENCE, Mutant::steps)
 }
 
 /// A failed request: the store's errors and the grace ledger's, each with its stable code.
@@ -59,6 +70,15 @@ pub(crate) enum AdapterError {
     Unsupported(String),
     #[error("{0}")]
     UnknownPreset(String),
+}
+
+impl From<ConsumeError> for AdapterError {
+    fn from(e: ConsumeError) -> Self {
+        match e {
+            ConsumeError::Store(e) => AdapterError::Store(e),
+            ConsumeError::Ledger(e) => AdapterError::Ledger(e),
+        }
+    }
 }
 
 impl AdapterError {
@@ -127,10 +147,11 @@ fn handle(op: &Op, steps: &Steps) -> Result<Success, AdapterError> {
                 Some(name) => name.parse().map_err(AdapterError::UnknownPreset)?,
                 None => Preset::default(),
             };
-            let call = steps::WitnessCall {
+            let transport = HttpTransport::new(url, preset, WITNESS_TIMEOUT);
+            let call = WitnessCall {
+                transport: &transport,
                 url,
                 api_key,
-                preset,
                 cache_dir,
                 concurrency: concurrency.map_or(1, |n| n.clamp(1, MAX_CONCURRENCY) as usize),
             };

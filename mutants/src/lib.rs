@@ -150,6 +150,15 @@ mutants! {
             get: put::get_with_index,
             ..Steps::REFERENCE
         },
+    /// [`put::shared_temp`].
+    PutSharedTemp = "put-shared-temp"
+        => runner("put-race", "every racing put into an existing store succeeds"),
+        steps: Steps {
+            put: |store, key, name, value| {
+                put::shared_temp(store.fs(), store.dir(), key, name, value)
+            },
+            ..Steps::REFERENCE
+        },
     /// [`put::in_place`] with [`put::InPlace::Chunked`].
     PutInPlace = "put-in-place"
         => runner("crash-put", "holds its old or its new value"),

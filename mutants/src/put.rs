@@ -106,6 +106,35 @@ pub fn rename_unsynced_data<F: Fs + ?Sized>(
     rename_skipping(fs, dir, master, name, value, Unsynced::Data)
 }
 
+/// put-shared-temp — seed 000: the secret is written to a temp file named after it (truncated
+/// if it is there) and renamed over it, as a store does that derives its temp name from the
+/// target. Two processes putting one name write the same temp file: one truncates what the
+/// other wrote, and the second rename finds no temp file. Diff: `write_atomic` with that fixed
+/// name, opened with truncate, instead of a fresh random one created exclusively.
+pub fn shared_temp<F: Fs + ?Sized>(
+    fs: &F,
+    dir: &Path,
+    master: &Key,
+    name: &str,
+    value: &[u8],
+) -> Result<()> {
+    let sealed = seal(fs, dir, master, name, value)?;
+    let secrets = dir.join(SECRETS_DIR);
+    let file_name = secret_file_name(name)?;
+    let path = secrets.join(&file_name);
+    // Under the temp prefix, so that destroy still recognizes a leftover as the store's.
+    let temp = secrets.join(format!("{TEMP_PREFIX}{file_name}"));
+    let write = || -> io::Result<()> {
+        let mut file = fs.open_truncate(&temp, FILE_MODE)?;
+        file.write_all(&sealed)?;
+        file.sync_all()?;
+        drop(file);
+        fs.rename(&temp, &path)?;
+        fs.sync_dir(&secrets)
+    };
+    write().map_err(fs_error("write the secret"))
+}
+
 /// Which fsync of `write_atomic` a rename mutant leaves out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unsynced {

@@ -695,30 +695,81 @@ impl Scenario<'_> {
         }
     }
 
+    /// Round `index`'s directory `name` in `area`, and the round; `None` (the scenario stops,
+    /// saying why) when the directory cannot be made.
+    fn open_round(
+        &self,
+        area: &Area,
+        name: &str,
+        index: u32,
+        report: &mut ScenarioReport,
+    ) -> Option<Round> {
+        let round_area = match area.create(name, 0o700) {
+            Ok(round_area) => round_area,
+            Err(e) => {
+                report.skipped_reason = Some(format!(
+                    "cannot create {}: {e}",
+                    area.path().join(name).display()
+                ));
+                return None;
+            }
+        };
+        Some(Round {
+            index,
+            dir: round_area.path().to_owned(),
+            area: round_area,
+            rng: StdRng::seed_from_u64(round_seed(self.cfg.seed, self.def.id, index)),
+            violations: Vec::new(),
+            not_reached: Vec::new(),
+            skip: None,
+            timeline: None,
+        })
+    }
+
+    /// What follows a round that ran another part's schedule (its directory `name` removed),
+    /// or `None` for a round of this part's.
+    fn foreign_round(
+        &self,
+        env: &mut Env<'_>,
+        area: &Area,
+        name: &str,
+        report: &mut ScenarioReport,
+    ) -> Option<Next> {
+        let controlled = env.controlled.as_mut().filter(|c| c.foreign())?;
+        let index = report.rounds;
+        let schedule = controlled.end_round(&mut []);
+        let _ = area.remove_all(name);
+        if schedule.more {
+            // A smaller bound held none of this part's schedules: the next bound's
+            // search goes on (a deepening search: at most once per bound).
+            return Some(Next::Continue);
+        }
+        let part = self.part.unwrap_or(0);
+        if report.rounds == 0 {
+            if let Some(part) = report.part.as_mut() {
+                part.empty = true;
+            }
+            report.notes.push(format!(
+                "this part is empty: no schedule has a {} actor able to run at the first \
+                 decision where more than one can; the other parts cover the scenario",
+                ordinal(part + 1)
+            ));
+        } else {
+            report.notes.push(format!(
+                "round {index} ran another part's schedule (the adapter did not repeat its \
+                 calls before the first choice): this part's search stopped there"
+            ));
+        }
+        Some(Next::Stop)
+    }
+
     /// One round: a fresh directory, the scenario's round, its findings into `report`.
     fn round(&self, env: &mut Env<'_>, area: &Area, report: &mut ScenarioReport) -> Next {
         let (cfg, def) = (self.cfg, self.def);
         let index = report.rounds;
         let name = format!("round-{index}");
-        let round_area = match area.create(&name, 0o700) {
-            Ok(round_area) => round_area,
-            Err(e) => {
-                report.skipped_reason = Some(format!(
-                    "cannot create {}: {e}",
-                    area.path().join(&name).display()
-                ));
-                return Next::Stop;
-            }
-        };
-        let mut round = Round {
-            index,
-            dir: round_area.path().to_owned(),
-            area: round_area,
-            rng: StdRng::seed_from_u64(round_seed(cfg.seed, def.id, index)),
-            violations: Vec::new(),
-            not_reached: Vec::new(),
-            skip: None,
-            timeline: None,
+        let Some(mut round) = self.open_round(area, &name, index, report) else {
+            return Next::Stop;
         };
         if let Some(controlled) = env.controlled.as_mut() {
             controlled.begin_round();
@@ -730,35 +781,10 @@ impl Scenario<'_> {
         }
         // A round that ran another part's schedule is not this part's to count (a fault is
         // reported all the same, below).
-        if let Some(controlled) = env
-            .controlled
-            .as_mut()
-            .filter(|c| c.foreign() && result.is_ok())
-        {
-            let schedule = controlled.end_round(&mut []);
-            let _ = area.remove_all(&name);
-            if schedule.more {
-                // A smaller bound held none of this part's schedules: the next bound's
-                // search goes on (a deepening search: at most once per bound).
-                return Next::Continue;
+        if result.is_ok() {
+            if let Some(next) = self.foreign_round(env, area, &name, report) {
+                return next;
             }
-            let part = self.part.unwrap_or(0);
-            if report.rounds == 0 {
-                if let Some(part) = report.part.as_mut() {
-                    part.empty = true;
-                }
-                report.notes.push(format!(
-                    "this part is empty: no schedule has a {} actor able to run at the first \
-                     decision where more than one can; the other parts cover the scenario",
-                    ordinal(part + 1)
-                ));
-            } else {
-                report.notes.push(format!(
-                    "round {index} ran another part's schedule (the adapter did not repeat its \
-                     calls before the first choice): this part's search stopped there"
-                ));
-            }
-            return Next::Stop;
         }
         if let Err(e) = area.remove_all(&name) {
             report.skipped_reason = Some(format!(

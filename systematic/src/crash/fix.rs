@@ -10,9 +10,30 @@ use super::states::{CrashState, RenameHalf};
 /// The smallest changes that would have avoided `state`'s losses, one line each.
 pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<String> {
     let issued = state.crash_after.min(ops.len());
-    let ack = ops[..issued].iter().position(|op| *op == FsOp::Ack);
+    let (mut fixes, half_done) = half_done_updates(state, ops, snapshot, issued);
+    // What the store acknowledged and lost: for each directory or file with a lost op, an
+    // fsync after its last op before the acknowledgement, unless one is there.
+    if let Some(ack) = ops[..issued].iter().position(|op| *op == FsOp::Ack) {
+        fixes.extend(missing_fsyncs(state, ops, snapshot, ack, &half_done));
+    }
+    fixes
+}
+
+/// Whether op `i` is lost in `state`, wholly or torn.
+fn lost_in(state: &CrashState, i: usize) -> bool {
+    state.lost.contains(&i) || state.torn.map(|(t, _)| t) == Some(i)
+}
+
+/// The in-place updates of live files that `state` leaves half done (a fix each), and those
+/// files, whose fsyncs would not have helped.
+fn half_done_updates(
+    state: &CrashState,
+    ops: &[FsOp],
+    snapshot: &Snapshot,
+    issued: usize,
+) -> (Vec<String>, BTreeSet<Ino>) {
     let torn = state.torn.map(|(i, _)| i);
-    let lost = |i: usize| state.lost.contains(&i) || torn == Some(i);
+    let lost = |i: usize| lost_in(state, i);
     let mut fixes = Vec::new();
     // The operation's changes: up to its acknowledgement, or all that were recorded.
     let end = ops
@@ -73,11 +94,20 @@ pub fn fixes(state: &CrashState, ops: &[FsOp], snapshot: &Snapshot) -> Vec<Strin
             ));
         }
     }
-    // What the store acknowledged and lost: for each directory or file with a lost op, an
-    // fsync after its last op before the acknowledgement, unless one is there.
-    let Some(ack) = ack else {
-        return fixes;
-    };
+    (fixes, half_done)
+}
+
+/// The fsyncs missing between the acknowledged and lost ops and the acknowledgement (op
+/// `ack`), leaving out the files of `half_done`.
+fn missing_fsyncs(
+    state: &CrashState,
+    ops: &[FsOp],
+    snapshot: &Snapshot,
+    ack: usize,
+    half_done: &BTreeSet<Ino>,
+) -> Vec<String> {
+    let lost = |i: usize| lost_in(state, i);
+    let mut fixes = Vec::new();
     let mut dirs: BTreeMap<String, (usize, bool)> = BTreeMap::new();
     let mut files: BTreeMap<Ino, (usize, bool)> = BTreeMap::new();
     for (i, op) in ops[..ack].iter().enumerate() {

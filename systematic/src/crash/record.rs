@@ -217,125 +217,24 @@ impl State {
         by_fd || by_path
     }
 
+    /// What `call` changes of the store, as the crash states replay it; `None` for a call
+    /// that changes nothing they model (or that is recorded as unsupported).
     fn entry(&mut self, call: &Call) -> Option<Entry> {
         if self.on_wal_index(call) {
             return None;
         }
         let tid = call.tid;
-        let path_rel = |i: usize| call.paths.get(i).and_then(|p| self.rel(p));
         match call.kind {
-            Kind::Open => {
-                let path = path_rel(0)?;
-                let tmpfile = libc::O_TMPFILE as u64;
-                if call.open_flags & tmpfile == tmpfile {
-                    // A nameless inode: its writes and its later link would name an inode no
-                    // create introduced, and every crash state would lose the file.
-                    self.unsupported(call, "O_TMPFILE files are not modelled");
-                    return None;
-                }
-                let full = call.paths.first()?;
-                Some(Entry::Open {
-                    existed: std::fs::symlink_metadata(full).is_ok(),
-                    truncate: call.open_flags & libc::O_TRUNC as u64 != 0,
-                    path,
-                })
-            }
-            Kind::Write => {
-                let (fd, _) = self.fd_path(call)?;
-                let (ino, meta) = self.ino_of_fd(tid, fd)?;
-                // pwritev2's offset -1 (and RWF_APPEND) write at the file position.
-                let explicit = match call.nr {
-                    libc::SYS_pwrite64 | libc::SYS_pwritev => Some(call.args[3]),
-                    libc::SYS_pwritev2
-                        if call.args[3] != u64::MAX
-                            && call.args[5] & libc::RWF_APPEND as u64 == 0 =>
-                    {
-                        Some(call.args[3])
-                    }
-                    _ => None,
-                };
-                let offset = match explicit {
-                    Some(offset) => offset,
-                    None if call.nr == libc::SYS_pwritev2
-                        && call.args[5] & libc::RWF_APPEND as u64 != 0 =>
-                    {
-                        meta.len()
-                    }
-                    None => position(tid, fd, meta.len())?,
-                };
-                let data = match call.nr {
-                    libc::SYS_write | libc::SYS_pwrite64 => {
-                        let len = call.args[2] as usize;
-                        if len > MAX_RECORDED_WRITE {
-                            self.unsupported(call, "a write too large to record");
-                            return None;
-                        }
-                        read_memory(tid, call.args[1], len)
-                    }
-                    _ => self.gather(call)?,
-                };
-                let end = offset.checked_add(data.len() as u64);
-                self.recorded_bytes = self.recorded_bytes.saturating_add(data.len());
-                if end.is_none_or(|end| end > MAX_MODELLED_FILE)
-                    || self.recorded_bytes > MAX_RECORDED_TOTAL
-                {
-                    self.unsupported(call, "a write beyond what the crash states model");
-                    return None;
-                }
-                Some(Entry::Op(FsOp::Write { ino, offset, data }))
-            }
-            Kind::Rename => {
-                if call.nr == libc::SYS_renameat2
-                    && call.args[4] & libc::RENAME_EXCHANGE as u64 != 0
-                {
-                    self.unsupported(call, "RENAME_EXCHANGE is not modelled");
-                    return None;
-                }
-                match (path_rel(0), path_rel(1)) {
-                    (Some(from), Some(to)) => {
-                        let ino = self.ino_of(call.paths.first()?)?;
-                        Some(Entry::Op(FsOp::Rename { from, to, ino }))
-                    }
-                    // Moved out of the store: for the store, a removal.
-                    (Some(from), None) => Some(Entry::Op(FsOp::Remove { path: from })),
-                    (None, Some(_)) => {
-                        self.unsupported(
-                            call,
-                            "a file moved into the store from outside it (its writes were not recorded)",
-                        );
-                        None
-                    }
-                    (None, None) => None,
-                }
-            }
-            Kind::Link => {
-                let to = path_rel(1)?;
-                // linkat(fd, "", AT_EMPTY_PATH) (an O_TMPFILE file) or a /proc/<pid>/fd link.
-                let by_fd =
-                    call.nr == libc::SYS_linkat && call.args[4] & libc::AT_EMPTY_PATH as u64 != 0;
-                let source = call.paths.first()?;
-                let ino = if by_fd {
-                    self.ino_of_fd(tid, call.args[0] as i32).map(|(ino, _)| ino)
-                } else if source.starts_with("/proc") {
-                    let meta = std::fs::metadata(source).ok()?;
-                    Some(self.ino(meta.dev(), meta.ino()))
-                } else if source.starts_with(&self.root) {
-                    // A source that is not there fails the call: nothing to record.
-                    Some(self.ino_of(source)?)
-                } else {
-                    None
-                };
-                let Some(ino) = ino else {
-                    self.unsupported(
-                        call,
-                        "a file linked into the store from outside it (its writes were not recorded)",
-                    );
-                    return None;
-                };
-                Some(Entry::Op(FsOp::Link { to, ino }))
-            }
-            Kind::Unlink | Kind::Rmdir => Some(Entry::Op(FsOp::Remove { path: path_rel(0)? })),
-            Kind::Mkdir => Some(Entry::Mkdir { path: path_rel(0)? }),
+            Kind::Open => self.open_entry(call),
+            Kind::Write => self.write_entry(call),
+            Kind::Rename => self.rename_entry(call),
+            Kind::Link => self.link_entry(call),
+            Kind::Unlink | Kind::Rmdir => Some(Entry::Op(FsOp::Remove {
+                path: self.path_rel(call, 0)?,
+            })),
+            Kind::Mkdir => Some(Entry::Mkdir {
+                path: self.path_rel(call, 0)?,
+            }),
             // sync_file_range makes nothing durable (no metadata, no barrier): not an fsync.
             Kind::Fsync if call.nr == libc::SYS_sync_file_range => None,
             Kind::Fsync => {
@@ -385,6 +284,126 @@ impl State {
             | Kind::List
             | Kind::Other => None,
         }
+    }
+
+    /// The store-relative path of `call`'s `i`th path argument, if it is in the store.
+    fn path_rel(&self, call: &Call, i: usize) -> Option<RelPath> {
+        call.paths.get(i).and_then(|p| self.rel(p))
+    }
+
+    /// An open: whether it created the file or truncated it.
+    fn open_entry(&mut self, call: &Call) -> Option<Entry> {
+        let path = self.path_rel(call, 0)?;
+        let tmpfile = libc::O_TMPFILE as u64;
+        if call.open_flags & tmpfile == tmpfile {
+            // A nameless inode: its writes and its later link would name an inode no
+            // create introduced, and every crash state would lose the file.
+            self.unsupported(call, "O_TMPFILE files are not modelled");
+            return None;
+        }
+        let full = call.paths.first()?;
+        Some(Entry::Open {
+            existed: std::fs::symlink_metadata(full).is_ok(),
+            truncate: call.open_flags & libc::O_TRUNC as u64 != 0,
+            path,
+        })
+    }
+
+    /// A write's bytes and where they land.
+    fn write_entry(&mut self, call: &Call) -> Option<Entry> {
+        let tid = call.tid;
+        let (fd, _) = self.fd_path(call)?;
+        let (ino, meta) = self.ino_of_fd(tid, fd)?;
+        // pwritev2's offset -1 (and RWF_APPEND) write at the file position.
+        let explicit = match call.nr {
+            libc::SYS_pwrite64 | libc::SYS_pwritev => Some(call.args[3]),
+            libc::SYS_pwritev2
+                if call.args[3] != u64::MAX && call.args[5] & libc::RWF_APPEND as u64 == 0 =>
+            {
+                Some(call.args[3])
+            }
+            _ => None,
+        };
+        let offset = match explicit {
+            Some(offset) => offset,
+            None if call.nr == libc::SYS_pwritev2
+                && call.args[5] & libc::RWF_APPEND as u64 != 0 =>
+            {
+                meta.len()
+            }
+            None => position(tid, fd, meta.len())?,
+        };
+        let data = match call.nr {
+            libc::SYS_write | libc::SYS_pwrite64 => {
+                let len = call.args[2] as usize;
+                if len > MAX_RECORDED_WRITE {
+                    self.unsupported(call, "a write too large to record");
+                    return None;
+                }
+                read_memory(tid, call.args[1], len)
+            }
+            _ => self.gather(call)?,
+        };
+        let end = offset.checked_add(data.len() as u64);
+        self.recorded_bytes = self.recorded_bytes.saturating_add(data.len());
+        if end.is_none_or(|end| end > MAX_MODELLED_FILE) || self.recorded_bytes > MAX_RECORDED_TOTAL
+        {
+            self.unsupported(call, "a write beyond what the crash states model");
+            return None;
+        }
+        Some(Entry::Op(FsOp::Write { ino, offset, data }))
+    }
+
+    /// A rename within the store, or out of it (a removal).
+    fn rename_entry(&mut self, call: &Call) -> Option<Entry> {
+        if call.nr == libc::SYS_renameat2 && call.args[4] & libc::RENAME_EXCHANGE as u64 != 0 {
+            self.unsupported(call, "RENAME_EXCHANGE is not modelled");
+            return None;
+        }
+        match (self.path_rel(call, 0), self.path_rel(call, 1)) {
+            (Some(from), Some(to)) => {
+                let ino = self.ino_of(call.paths.first()?)?;
+                Some(Entry::Op(FsOp::Rename { from, to, ino }))
+            }
+            // Moved out of the store: for the store, a removal.
+            (Some(from), None) => Some(Entry::Op(FsOp::Remove { path: from })),
+            (None, Some(_)) => {
+                self.unsupported(
+                    call,
+                    "a file moved into the store from outside it (its writes were not recorded)",
+                );
+                None
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// A hard link into the store, of a file whose writes were recorded.
+    fn link_entry(&mut self, call: &Call) -> Option<Entry> {
+        let tid = call.tid;
+        let to = self.path_rel(call, 1)?;
+        // linkat(fd, "", AT_EMPTY_PATH) (an O_TMPFILE file) or a /proc/<pid>/fd link.
+        let by_fd = call.nr == libc::SYS_linkat && call.args[4] & libc::AT_EMPTY_PATH as u64 != 0;
+        let source = call.paths.first()?;
+        let ino = if by_fd {
+            self.ino_of_fd(tid, call.args[0] as i32).map(|(ino, _)| ino)
+        } else if source.starts_with("/proc") {
+            let meta = std::fs::metadata(source).ok()?;
+            Some(self.ino(meta.dev(), meta.ino()))
+        } else if source.starts_with(&self.root) {
+            // A source that is not there fails the call: nothing to record.
+            Some(self.ino_of(source)?)
+        } else {
+            None
+        };
+        let Some(ino) = ino else {
+            self.unsupported(
+                call,
+                "a file linked into the store from outside it (its writes were not recorded)",
+            );
+            return None;
+        };
+        Some(Entry::Op(FsOp::Link { to, ino }))
     }
 
     /// The bytes of a writev/pwritev: the iovec array, then each buffer.

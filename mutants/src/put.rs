@@ -89,7 +89,7 @@ pub fn rename_no_dir_fsync<F: Fs + ?Sized>(
     name: &str,
     value: &[u8],
 ) -> Result<()> {
-    rename_skipping(fs, dir, master, name, value, Unsynced::Directory)
+    rename_flawed(fs, dir, master, name, value, RenameFlaw::UnsyncedDirectory)
 }
 
 /// put-rename-unsynced-data — seed 000: temp file, rename, fsync of the directory, but no
@@ -103,7 +103,7 @@ pub fn rename_unsynced_data<F: Fs + ?Sized>(
     name: &str,
     value: &[u8],
 ) -> Result<()> {
-    rename_skipping(fs, dir, master, name, value, Unsynced::Data)
+    rename_flawed(fs, dir, master, name, value, RenameFlaw::UnsyncedData)
 }
 
 /// put-shared-temp — seed 000: the secret is written to a temp file named after it (truncated
@@ -118,55 +118,53 @@ pub fn shared_temp<F: Fs + ?Sized>(
     name: &str,
     value: &[u8],
 ) -> Result<()> {
-    let sealed = seal(fs, dir, master, name, value)?;
-    let secrets = dir.join(SECRETS_DIR);
-    let file_name = secret_file_name(name)?;
-    let path = secrets.join(&file_name);
-    // Under the temp prefix, so that destroy still recognizes a leftover as the store's.
-    let temp = secrets.join(format!("{TEMP_PREFIX}{file_name}"));
-    let write = || -> io::Result<()> {
-        let mut file = fs.open_truncate(&temp, FILE_MODE)?;
-        file.write_all(&sealed)?;
-        file.sync_all()?;
-        drop(file);
-        fs.rename(&temp, &path)?;
-        fs.sync_dir(&secrets)
-    };
-    write().map_err(fs_error("write the secret"))
+    rename_flawed(fs, dir, master, name, value, RenameFlaw::SharedTemp)
 }
 
-/// Which fsync of `write_atomic` a rename mutant leaves out.
+/// What a rename mutant gets wrong of `write_atomic`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unsynced {
-    /// The temp file's data, before the rename.
-    Data,
-    /// The directory, after the rename.
-    Directory,
+enum RenameFlaw {
+    /// No fsync of the temp file's data before the rename.
+    UnsyncedData,
+    /// No fsync of the directory after the rename.
+    UnsyncedDirectory,
+    /// One temp file per secret name (under the temp prefix, so that destroy still recognizes
+    /// a leftover), opened with truncate: puts of one name share it.
+    SharedTemp,
 }
 
-/// `write_atomic` of the sealed secret, without the fsync `unsynced` names.
-fn rename_skipping<F: Fs + ?Sized>(
+/// `write_atomic` of the sealed secret, with `flaw`.
+fn rename_flawed<F: Fs + ?Sized>(
     fs: &F,
     dir: &Path,
     master: &Key,
     name: &str,
     value: &[u8],
-    unsynced: Unsynced,
+    flaw: RenameFlaw,
 ) -> Result<()> {
     let sealed = seal(fs, dir, master, name, value)?;
     let secrets = dir.join(SECRETS_DIR);
-    let path = secrets.join(secret_file_name(name)?);
-    let suffix = keyrace_core::random::temp_suffix();
-    let temp = secrets.join(format!("{TEMP_PREFIX}{suffix:016x}"));
+    let file_name = secret_file_name(name)?;
+    let path = secrets.join(&file_name);
+    let temp = match flaw {
+        RenameFlaw::SharedTemp => secrets.join(format!("{TEMP_PREFIX}{file_name}")),
+        _ => {
+            let suffix = keyrace_core::random::temp_suffix();
+            secrets.join(format!("{TEMP_PREFIX}{suffix:016x}"))
+        }
+    };
     let write = || -> io::Result<()> {
-        let mut file = fs.create_new(&temp, FILE_MODE)?;
+        let mut file = match flaw {
+            RenameFlaw::SharedTemp => fs.open_truncate(&temp, FILE_MODE)?,
+            _ => fs.create_new(&temp, FILE_MODE)?,
+        };
         file.write_all(&sealed)?;
-        if unsynced != Unsynced::Data {
+        if flaw != RenameFlaw::UnsyncedData {
             file.sync_all()?;
         }
         drop(file);
         fs.rename(&temp, &path)?;
-        if unsynced != Unsynced::Directory {
+        if flaw != RenameFlaw::UnsyncedDirectory {
             fs.sync_dir(&secrets)?;
         }
         Ok(())

@@ -35,7 +35,7 @@ pub enum Body {
 /// One model (or property) of one row, for one implementation variant.
 #[derive(Clone)]
 pub struct Case {
-    pub row: &'static str,
+    pub row: CatalogueRow,
     /// `reference` or the mutant's name.
     pub variant: &'static str,
     pub actors: usize,
@@ -56,7 +56,7 @@ impl Case {
 }
 
 fn model(
-    row: &'static str,
+    row: CatalogueRow,
     variant: &'static str,
     actors: usize,
     m: impl Fn() + Send + Sync + 'static,
@@ -66,34 +66,96 @@ fn model(
         variant,
         actors,
         body: Body::Model(Arc::new(m)),
-        invariants: row_invariants(row),
+        invariants: row.invariants(),
     }
 }
 
-/// The invariants each row states (the models' own constants, as their violations name them).
-pub fn row_invariants(row: &str) -> &'static [&'static str] {
-    use crate::models::{
-        cold_start, crash, double_bootstrap, ephemeral_fallback, identity_drift, keygen, put,
-        release_before_delete, retry_once, sth_cache,
-    };
-    match row {
-        "keygen-race" | "keygen-race-windows" => &[keygen::KEYGEN_RACE],
-        "keygen-error-masking" => &[keygen::KEYGEN_ERROR_MASKING],
-        "put-race" => &[put::PUT_RACE],
-        "crash-keygen" => &[crash::CRASH_KEYGEN, crash::CRASH_KEYGEN_RACING],
-        "crash-put" => &[crash::CRASH_PUT, crash::CRASH_PUT_RACING],
-        "release-before-delete" => &[release_before_delete::RELEASE_BEFORE_DELETE],
-        "ephemeral-fallback" => &[ephemeral_fallback::EPHEMERAL_FALLBACK],
-        "double-bootstrap" => &[double_bootstrap::DOUBLE_BOOTSTRAP],
-        "cold-start" => &[cold_start::COLD_START],
-        "retry-once" => &[
-            retry_once::RETRIED_ONCE,
-            retry_once::AT_MOST_ONCE,
-            retry_once::DIVERGENCE_SURFACED,
-        ],
-        "sth-cache" => &[sth_cache::STH_CACHE],
-        "identity-drift" => &[identity_drift::INVARIANT],
-        _ => &[],
+/// A row of the race catalogue (`docs/design.md`): what each case checks, named once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CatalogueRow {
+    KeygenRace,
+    KeygenRaceWindows,
+    KeygenErrorMasking,
+    PutRace,
+    CrashKeygen,
+    CrashPut,
+    ReleaseBeforeDelete,
+    EphemeralFallback,
+    DoubleBootstrap,
+    ColdStart,
+    RetryOnce,
+    SthCache,
+    IdentityDrift,
+}
+
+impl CatalogueRow {
+    /// Every row, in the design's order.
+    pub const ALL: [CatalogueRow; 13] = [
+        CatalogueRow::KeygenRace,
+        CatalogueRow::KeygenRaceWindows,
+        CatalogueRow::KeygenErrorMasking,
+        CatalogueRow::PutRace,
+        CatalogueRow::CrashKeygen,
+        CatalogueRow::CrashPut,
+        CatalogueRow::ReleaseBeforeDelete,
+        CatalogueRow::EphemeralFallback,
+        CatalogueRow::DoubleBootstrap,
+        CatalogueRow::ColdStart,
+        CatalogueRow::RetryOnce,
+        CatalogueRow::SthCache,
+        CatalogueRow::IdentityDrift,
+    ];
+
+    /// The row's name: the design's, the report's and the replay command's.
+    pub fn name(self) -> &'static str {
+        match self {
+            CatalogueRow::KeygenRace => "keygen-race",
+            CatalogueRow::KeygenRaceWindows => "keygen-race-windows",
+            CatalogueRow::KeygenErrorMasking => "keygen-error-masking",
+            CatalogueRow::PutRace => "put-race",
+            CatalogueRow::CrashKeygen => "crash-keygen",
+            CatalogueRow::CrashPut => "crash-put",
+            CatalogueRow::ReleaseBeforeDelete => "release-before-delete",
+            CatalogueRow::EphemeralFallback => "ephemeral-fallback",
+            CatalogueRow::DoubleBootstrap => "double-bootstrap",
+            CatalogueRow::ColdStart => "cold-start",
+            CatalogueRow::RetryOnce => "retry-once",
+            CatalogueRow::SthCache => "sth-cache",
+            CatalogueRow::IdentityDrift => "identity-drift",
+        }
+    }
+
+    /// The invariants the row states (the models' own constants, as their violations name
+    /// them): a mutant is caught only when it breaks one of these.
+    pub fn invariants(self) -> &'static [&'static str] {
+        use crate::models::{
+            cold_start, crash, double_bootstrap, ephemeral_fallback, identity_drift, keygen, put,
+            release_before_delete, retry_once, sth_cache,
+        };
+        match self {
+            CatalogueRow::KeygenRace | CatalogueRow::KeygenRaceWindows => &[keygen::KEYGEN_RACE],
+            CatalogueRow::KeygenErrorMasking => &[keygen::KEYGEN_ERROR_MASKING],
+            CatalogueRow::PutRace => &[put::PUT_RACE],
+            CatalogueRow::CrashKeygen => &[crash::CRASH_KEYGEN, crash::CRASH_KEYGEN_RACING],
+            CatalogueRow::CrashPut => &[crash::CRASH_PUT, crash::CRASH_PUT_RACING],
+            CatalogueRow::ReleaseBeforeDelete => &[release_before_delete::RELEASE_BEFORE_DELETE],
+            CatalogueRow::EphemeralFallback => &[ephemeral_fallback::EPHEMERAL_FALLBACK],
+            CatalogueRow::DoubleBootstrap => &[double_bootstrap::DOUBLE_BOOTSTRAP],
+            CatalogueRow::ColdStart => &[cold_start::COLD_START],
+            CatalogueRow::RetryOnce => &[
+                retry_once::RETRIED_ONCE,
+                retry_once::AT_MOST_ONCE,
+                retry_once::DIVERGENCE_SURFACED,
+            ],
+            CatalogueRow::SthCache => &[sth_cache::STH_CACHE],
+            CatalogueRow::IdentityDrift => &[identity_drift::INVARIANT],
+        }
+    }
+}
+
+impl std::fmt::Display for CatalogueRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -123,12 +185,12 @@ pub fn catalogue() -> Vec<Case> {
     for actors in [2, 3] {
         for (variant, load) in racing_keygens {
             let body = keygen_race(load, actors, Semantics::Posix);
-            cases.push(model("keygen-race", variant, actors, body));
+            cases.push(model(CatalogueRow::KeygenRace, variant, actors, body));
         }
     }
     for (variant, load) in racing_keygens {
         let body = keygen_race(load, 2, Semantics::Windows);
-        cases.push(model("keygen-race-windows", variant, 2, body));
+        cases.push(model(CatalogueRow::KeygenRaceWindows, variant, 2, body));
     }
     for actors in [1, 2] {
         let loads: [(&str, LoadStep); 2] = [
@@ -140,7 +202,12 @@ pub fn catalogue() -> Vec<Case> {
         ];
         for (variant, load) in loads {
             let body = keygen_error_masking(load, actors);
-            cases.push(model("keygen-error-masking", variant, actors, body));
+            cases.push(model(
+                CatalogueRow::KeygenErrorMasking,
+                variant,
+                actors,
+                body,
+            ));
         }
     }
     for actors in [2, 3] {
@@ -148,7 +215,12 @@ pub fn catalogue() -> Vec<Case> {
             (REFERENCE, CoreStore::REFERENCE),
             (Mutant::PutGlobalMetaRmw.name(), CoreStore::GLOBAL_META_RMW),
         ] {
-            cases.push(model("put-race", variant, actors, put_race(store, actors)));
+            cases.push(model(
+                CatalogueRow::PutRace,
+                variant,
+                actors,
+                put_race(store, actors),
+            ));
         }
     }
     let crash_keygens: [(&str, LoadStep); 2] = [
@@ -156,11 +228,16 @@ pub fn catalogue() -> Vec<Case> {
         (Mutant::KeygenNoFsync.name(), mutants::keygen::no_fsync),
     ];
     for (variant, load) in crash_keygens {
-        cases.push(model("crash-keygen", variant, 1, crash_keygen(load)));
+        cases.push(model(
+            CatalogueRow::CrashKeygen,
+            variant,
+            1,
+            crash_keygen(load),
+        ));
     }
     for (variant, load) in crash_keygens {
         let body = crash_keygen_racing(load, 2);
-        cases.push(model("crash-keygen", variant, 2, body));
+        cases.push(model(CatalogueRow::CrashKeygen, variant, 2, body));
     }
     let crash_stores = [
         (REFERENCE, CoreStore::REFERENCE),
@@ -171,10 +248,15 @@ pub fn catalogue() -> Vec<Case> {
         ),
     ];
     for (variant, store) in crash_stores {
-        cases.push(model("crash-put", variant, 1, crash_put(store)));
+        cases.push(model(CatalogueRow::CrashPut, variant, 1, crash_put(store)));
     }
     for (variant, store) in crash_stores {
-        cases.push(model("crash-put", variant, 2, crash_put_racing(store)));
+        cases.push(model(
+            CatalogueRow::CrashPut,
+            variant,
+            2,
+            crash_put_racing(store),
+        ));
     }
     for actors in [1, 2] {
         let opens: [(&str, OpenStep); 2] = [
@@ -187,7 +269,12 @@ pub fn catalogue() -> Vec<Case> {
         ];
         for (variant, open) in opens {
             let body = release_before_delete(open, actors);
-            cases.push(model("release-before-delete", variant, actors, body));
+            cases.push(model(
+                CatalogueRow::ReleaseBeforeDelete,
+                variant,
+                actors,
+                body,
+            ));
         }
     }
     let resolves: [(&str, ResolveStep); 2] = [
@@ -198,7 +285,7 @@ pub fn catalogue() -> Vec<Case> {
     ];
     for (variant, resolve) in resolves {
         cases.push(model(
-            "ephemeral-fallback",
+            CatalogueRow::EphemeralFallback,
             variant,
             1,
             ephemeral_fallback(resolve),
@@ -206,13 +293,13 @@ pub fn catalogue() -> Vec<Case> {
     }
     for actors in [2, 3] {
         cases.push(model(
-            "double-bootstrap",
+            CatalogueRow::DoubleBootstrap,
             REFERENCE,
             actors,
             double_bootstrap(double_bootstrap::reference, actors),
         ));
         cases.push(model(
-            "double-bootstrap",
+            CatalogueRow::DoubleBootstrap,
             Mutant::GraceCheckThenSet.name(),
             actors,
             double_bootstrap(mutants::grace::check_then_set::<SimFs>, actors),
@@ -220,10 +307,10 @@ pub fn catalogue() -> Vec<Case> {
     }
     for actors in [2, 3] {
         let body = cold_start(SingleFlight::<SignedTreeHead>::new, actors);
-        cases.push(model("cold-start", REFERENCE, actors, body));
+        cases.push(model(CatalogueRow::ColdStart, REFERENCE, actors, body));
         let body = cold_start(mutants::witness::Uncoalesced::default, actors);
         cases.push(model(
-            "cold-start",
+            CatalogueRow::ColdStart,
             Mutant::NoSingleflight.name(),
             actors,
             body,
@@ -231,21 +318,21 @@ pub fn catalogue() -> Vec<Case> {
     }
     for actors in [1, 2] {
         cases.push(model(
-            "retry-once",
+            CatalogueRow::RetryOnce,
             REFERENCE,
             actors,
             retry_once(RetryOnce, actors),
         ));
         let body = retry_once(mutants::witness::RetryUnbounded, actors);
         cases.push(model(
-            "retry-once",
+            CatalogueRow::RetryOnce,
             Mutant::RetryUnbounded.name(),
             actors,
             body,
         ));
         let body = retry_once(mutants::witness::RetryOnDivergence, actors);
         cases.push(model(
-            "retry-once",
+            CatalogueRow::RetryOnce,
             Mutant::RetryOnDivergence.name(),
             actors,
             body,
@@ -264,7 +351,7 @@ pub fn catalogue() -> Vec<Case> {
         ];
         for (variant, store) in stores {
             let body = sth_cache(store, writers);
-            cases.push(model("sth-cache", variant, writers + 1, body));
+            cases.push(model(CatalogueRow::SthCache, variant, writers + 1, body));
         }
     }
     let derives: [(&str, DeriveStep); 2] = [
@@ -273,10 +360,10 @@ pub fn catalogue() -> Vec<Case> {
     ];
     for (variant, derive) in derives {
         cases.push(Case {
-            row: "identity-drift",
+            row: CatalogueRow::IdentityDrift,
             variant,
             actors: 1,
-            invariants: row_invariants("identity-drift"),
+            invariants: CatalogueRow::IdentityDrift.invariants(),
             body: Body::Property(Arc::new(move |n| identity_drift::identity_drift(derive, n))),
         });
     }

@@ -264,12 +264,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::catalogue::Body;
+    use crate::catalogue::{Body, CatalogueRow};
     use crate::models::VIOLATION_PREFIX;
 
     fn case(variant: &'static str, body: impl Fn() + Send + Sync + 'static) -> Case {
         Case {
-            row: "test-row",
+            row: CatalogueRow::PutRace,
             variant,
             actors: 2,
             body: Body::Model(Arc::new(body)),

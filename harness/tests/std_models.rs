@@ -93,7 +93,11 @@ fn the_catalogue_has_every_row_and_mutant_of_the_design() {
     let cases = catalogue();
     let missing: Vec<&str> = rows
         .iter()
-        .filter(|row| !cases.iter().any(|c| c.row == **row && !c.is_mutant()))
+        .filter(|row| {
+            !cases
+                .iter()
+                .any(|c| c.row.name() == **row && !c.is_mutant())
+        })
         .chain(
             mutants
                 .iter()

@@ -147,15 +147,24 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
             find(scenario).is_some_and(|def| matches!(def.mode, Mode::Race | Mode::TracedRace))
         })
         .collect();
-    // Every racing scenario's own mutants are run: none drops out through the filter.
-    let covered: BTreeSet<&str> = racing.iter().map(|&(_, scenario)| scenario).collect();
-    let racing_scenarios: BTreeSet<&str> = CATALOGUE
-        .iter()
-        .filter(|def| matches!(def.mode, Mode::Race | Mode::TracedRace))
-        .map(|def| def.id)
-        .filter(|&id| Mutant::ALL.iter().any(|&m| caught_by(m) == Some(id)))
-        .collect();
-    assert_eq!(covered, racing_scenarios);
+    // Written out: a mutant whose catch moves out of the racing scenarios (or out of the
+    // catalogue) must not drop out of this test silently.
+    let names: Vec<&str> = racing.iter().map(|(m, _)| m.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "keygen-read-then-write",
+            "keygen-excl-then-write",
+            "put-global-meta-rmw",
+            "put-shared-temp",
+            "delete-rewrites-all",
+            "get-from-process-memory",
+            "reset-needs-open",
+            "grace-check-then-set",
+            "consume-loser-unsynced",
+            "cache-write-in-place",
+        ]
+    );
     for (mutant, scenario) in racing {
         let (code, report) = check_mutant(scenario, mutant, &["--fail-fast"]);
         assert_eq!(code, Some(1), "{} not caught:\n{report}", mutant.name());

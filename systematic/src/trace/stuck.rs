@@ -172,28 +172,26 @@ mod tests {
         let root = i32::try_from(child.id()).expect("pid");
         // The child reaches its sleep quickly, but a loaded machine may take a while to exec
         // it: poll its state up to a generous deadline instead of guessing a delay or a count.
+        // It can also be caught asleep before its sleep (exec, the loader), when
+        // /proc/<pid>/syscall still reads "running": wait for the sleep itself.
+        let asleep = |shown: &[String]| {
+            shown.iter().any(|s| {
+                s.contains("(sleep): blocked in clock_nanosleep")
+                    || s.contains("(sleep): blocked in nanosleep")
+            })
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let mut states = Vec::new();
+        let mut shown: Vec<String> = Vec::new();
         while std::time::Instant::now() < deadline {
-            states = snapshot(root);
-            if states
-                .iter()
-                .any(|s| matches!(s.activity, Activity::Blocked { .. }))
-            {
+            shown = snapshot(root).iter().map(ToString::to_string).collect();
+            if asleep(&shown) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let _ = child.kill();
         let _ = child.wait();
-        let shown: Vec<String> = states.iter().map(ToString::to_string).collect();
-        assert!(
-            shown
-                .iter()
-                .any(|s| s.contains("(sleep): blocked in clock_nanosleep")
-                    || s.contains("(sleep): blocked in nanosleep")),
-            "{shown:?}"
-        );
+        assert!(asleep(&shown), "{shown:?}");
     }
 
     #[test]

@@ -170,11 +170,13 @@ pub(crate) fn lock_is_free(
             // An owner /proc/locks does not name may be the poller itself.
             && lock.owner.is_some_and(|owner| !is_poller(owner))
     });
-    // A flock of the poller's own (an upgrade from shared) would refuse the probe on the
-    // poller's behalf: only /proc/locks tells the two apart.
-    let own_flock = held
-        .iter()
-        .any(|lock| lock.inode == meta.ino() && !lock.record && lock.owner.is_none_or(is_poller));
+    // A flock of the poller's own (an upgrade from shared) would refuse a flock probe on the
+    // poller's behalf: only /proc/locks tells the two apart. (It never stands in the way of a
+    // record lock's probe.)
+    let own_flock = !wanted.record
+        && held.iter().any(|lock| {
+            lock.inode == meta.ino() && !lock.record && lock.owner.is_none_or(is_poller)
+        });
     // A long /proc/locks may have skipped the holder's line: a poller woken while the lock is
     // held would make the schedule depend on the machine's load.
     !listed && (own_flock || grantable(path, wanted, is_poller) != Some(false))

@@ -4,7 +4,7 @@
 //! each write wrote), and the snapshot of the directory before them. Paths are relative to the recorded root (the round directory, so
 //! the creation of the store directory itself is recorded too).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt as _;
 
@@ -49,6 +49,8 @@ enum Entry {
     Mkdir {
         path: RelPath,
     },
+    /// An `O_TMPFILE|O_EXCL` open: a nameless inode that can never be linked.
+    Nameless,
     /// Known whole at entry; recorded if the call succeeds (a write keeps the bytes it wrote).
     Op(FsOp),
 }
@@ -61,6 +63,9 @@ struct State {
     next_ino: Ino,
     recorded_bytes: usize,
     entries: HashMap<Pid, Entry>,
+    /// Inodes no name can ever hold (`O_TMPFILE|O_EXCL`): what is done to them through a
+    /// descriptor is in no crash state, so it is not recorded.
+    nameless: HashSet<(u64, u64)>,
     recording: Recording,
     /// The actors whose reply to the current request was recorded.
     acked: Vec<usize>,
@@ -85,6 +90,7 @@ impl Recorder {
             next_ino: 0,
             recorded_bytes: 0,
             entries: HashMap::new(),
+            nameless: HashSet::new(),
             recording: Recording::default(),
             acked: Vec::new(),
         };
@@ -171,6 +177,7 @@ impl State {
         let id = self.next_ino;
         self.next_ino += 1;
         self.inos.insert((dev, ino), id);
+        self.nameless.remove(&(dev, ino));
         id
     }
 
@@ -181,6 +188,9 @@ impl State {
 
     fn ino_of_fd(&mut self, tid: Pid, fd: i32) -> Option<(Ino, std::fs::Metadata)> {
         let meta = std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()?;
+        if self.nameless.contains(&(meta.dev(), meta.ino())) {
+            return None;
+        }
         Some((self.ino(meta.dev(), meta.ino()), meta))
     }
 
@@ -296,10 +306,10 @@ impl State {
         let path = self.path_rel(call, 0)?;
         let tmpfile = libc::O_TMPFILE as u64;
         if call.open_flags & tmpfile == tmpfile && call.open_flags & libc::O_EXCL as u64 != 0 {
-            // A nameless inode that can never be linked (O_EXCL): nothing it does reaches the
-            // store's names, and its writes name an inode no crash state has (filelock probes
-            // flock support with one).
-            return None;
+            // A nameless inode that can never be linked (O_EXCL): nothing done to it reaches
+            // the store's names (filelock probes flock support with one). Its descriptor is
+            // learnt at the exit, so that its writes and syncs are not recorded either.
+            return Some(Entry::Nameless);
         }
         if call.open_flags & tmpfile == tmpfile {
             // A nameless inode: its writes and its later link would name an inode no
@@ -466,6 +476,12 @@ impl State {
             }) => {
                 data.truncate(ret as usize);
                 FsOp::Write { ino, offset, data }
+            }
+            Entry::Nameless => {
+                if let Ok(meta) = std::fs::metadata(format!("/proc/{}/fd/{ret}", call.tid)) {
+                    self.nameless.insert((meta.dev(), meta.ino()));
+                }
+                return;
             }
             Entry::Mkdir { path } => {
                 let Some(full) = call.paths.first() else {
@@ -999,7 +1015,13 @@ mod tests {
             },
             Case {
                 name: "an O_TMPFILE file that can never be linked changes nothing",
-                calls: vec![Open(".", OFlags::RDWR | OFlags::TMPFILE | OFlags::EXCL)],
+                calls: vec![
+                    Open(".", OFlags::RDWR | OFlags::TMPFILE | OFlags::EXCL),
+                    Write(".", b"probe"),
+                    Ftruncate(".", 1),
+                    Fsync("."),
+                    Close("."),
+                ],
                 ops: vec![],
                 unsupported: &[],
             },

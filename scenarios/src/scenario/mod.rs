@@ -17,6 +17,7 @@ pub mod crash_put;
 pub mod crash_states;
 pub mod delete_reset;
 pub mod double_bootstrap;
+mod driver;
 pub mod failed_open_releases_handles;
 pub mod head_persists;
 pub mod history;
@@ -49,6 +50,7 @@ use crate::progress::Ticker;
 use crate::protocol::{Op, OpName, Reply, Summary};
 use crate::scratch::{Area, Refusal, StoreDir};
 use crate::trace::{Tracer, Unavailable};
+use driver::{Driver, Free, Spawn};
 
 /// One scenario of the catalogue.
 pub struct ScenarioDef {
@@ -133,8 +135,8 @@ pub struct Env<'a> {
     pub cfg: &'a Config,
     /// `HOME` of ordinary actors: private to the run, shared by its actors.
     pub home: PathBuf,
-    racers: Vec<Actor>,
-    verifier: Option<Actor>,
+    /// The actors outside the tracer (every actor, outside the full mode).
+    free: Free,
     /// Racing actors of this scenario (`--actors`, or the default of its form).
     pub actors: usize,
     /// What the actors noticed while talking (uncoded errors), collected after each round.
@@ -190,7 +192,7 @@ impl Controlled {
     }
 
     /// The race of `ops[i]` by `slots[i]`, one store call at a time in the explorer's order.
-    fn race(&mut self, slots: &[usize], ops: Vec<Op>) -> Result<Vec<Exchange>, ActorError> {
+    fn race_slots(&mut self, slots: &[usize], ops: Vec<Op>) -> Result<Vec<Exchange>, ActorError> {
         let mut ids = Vec::new();
         for (&slot, op) in slots.iter().zip(&ops) {
             ids.push(self.tracer.send(slot, op)?);
@@ -234,19 +236,6 @@ impl Controlled {
     }
 }
 
-/// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master key.
-fn actor_spec(cfg: &Config, home: &std::path::Path, findings: &Findings, label: &str) -> ActorSpec {
-    ActorSpec {
-        argv: cfg.adapter.clone(),
-        home: home.to_owned(),
-        master_key: None,
-        run_as: None,
-        timeout: cfg.timeout,
-        label: label.to_owned(),
-        findings: findings.clone(),
-    }
-}
-
 /// Crash states judged over a scenario's rounds.
 #[derive(Debug, Clone, Default)]
 pub struct CrashTally {
@@ -265,8 +254,7 @@ impl<'a> Env<'a> {
             cfg,
             home,
             actors,
-            racers: Vec::new(),
-            verifier: None,
+            free: Free::default(),
             findings: Findings::default(),
             controlled: None,
             ticker: Ticker::hidden(),
@@ -299,27 +287,54 @@ impl<'a> Env<'a> {
         Ok(env)
     }
 
+    /// What starting an actor of this run takes, beside the actors outside the tracer.
+    fn free(&mut self) -> (&mut Free, Spawn<'_>) {
+        let spawn = Spawn {
+            cfg: self.cfg,
+            home: &self.home,
+            findings: &self.findings,
+            racers: self.actors,
+        };
+        (&mut self.free, spawn)
+    }
+
+    /// The traced side of the run, with what starting an actor takes (`None` outside the
+    /// full mode).
+    fn traced(&mut self) -> Option<(&mut Controlled, Spawn<'_>)> {
+        let spawn = Spawn {
+            cfg: self.cfg,
+            home: &self.home,
+            findings: &self.findings,
+            racers: self.actors,
+        };
+        self.controlled
+            .as_mut()
+            .map(|controlled| (controlled, spawn))
+    }
+
+    /// The driver of this run's actors: traced in the full mode, free otherwise.
+    fn drive<T>(&mut self, run: impl FnOnce(&mut dyn Driver, &Spawn<'_>) -> T) -> T {
+        let spawn = Spawn {
+            cfg: self.cfg,
+            home: &self.home,
+            findings: &self.findings,
+            racers: self.actors,
+        };
+        match &mut self.controlled {
+            Some(controlled) => run(controlled, &spawn),
+            None => run(&mut self.free, &spawn),
+        }
+    }
+
     /// The race of `ops[i]` by racer `i`: at the same moment (stochastic), or one store call
     /// at a time in the order the explorer picks (controlled).
     pub fn race(&mut self, ops: Vec<Op>, rng: &mut StdRng) -> Result<Vec<Exchange>, ActorError> {
-        let want = self.actors;
-        let Some(controlled) = self.controlled.as_mut() else {
-            return race(self.racers()?, ops, rng);
-        };
-        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
-        let slots = controlled.racer_slots(want, spec)?;
-        controlled.race(&slots[..ops.len().min(slots.len())], ops)
+        self.drive(|driver, spawn| driver.race(spawn, ops, rng))
     }
 
     /// One request by racer `i`, outside any race.
     pub fn racer_call(&mut self, i: usize, op: Op) -> Result<Exchange, ActorError> {
-        let want = self.actors;
-        let Some(controlled) = self.controlled.as_mut() else {
-            return call(&mut self.racers()?[i], op);
-        };
-        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
-        let slot = controlled.racer_slots(want, spec)?[i];
-        controlled.call(slot, op)
+        self.drive(|driver, spawn| driver.racer_call(spawn, i, op))
     }
 
     /// Racer 0 creates the store at `store`; a failure is the round's violation (and `false`).
@@ -342,45 +357,30 @@ impl<'a> Env<'a> {
 
     /// Whether the racers' adapter announced `op` in its hello.
     pub fn supports(&mut self, op: OpName) -> Result<bool, ActorError> {
-        let want = self.actors;
-        let Some(controlled) = self.controlled.as_mut() else {
-            return Ok(self.racers()?.first().is_some_and(|a| a.supports(op)));
-        };
-        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
-        let slot = controlled.racer_slots(want, spec)?[0];
-        Ok(controlled
-            .tracer
-            .traced(slot)
-            .is_some_and(|t| t.actor.supports(op)))
+        self.drive(|driver, spawn| driver.supports(spawn, op))
     }
 
     /// One request by the verifier.
     pub fn verify(&mut self, op: Op) -> Result<Exchange, ActorError> {
-        let Some(controlled) = self.controlled.as_mut() else {
-            return call(self.verifier()?, op);
-        };
-        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
-        let slot = controlled.verifier_slot(spec)?;
-        controlled.call(slot, op)
+        self.drive(|driver, spawn| driver.verify(spawn, op))
     }
 
     /// The racers' slots in the tracer, started on first use (none outside the full mode).
     pub fn racer_slots(&mut self) -> Result<Vec<usize>, ActorError> {
-        let want = self.actors;
-        let Some(controlled) = self.controlled.as_mut() else {
+        let Some((controlled, spawn)) = self.traced() else {
             return Ok(Vec::new());
         };
-        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
-        controlled.racer_slots(want, spec)
+        controlled.racer_slots(spawn.racers, |label| spawn.spec(label))
     }
 
     /// The verifier's slot in the tracer, started on first use (`None` outside the full mode).
     pub fn verifier_slot(&mut self) -> Result<Option<usize>, ActorError> {
-        let Some(controlled) = self.controlled.as_mut() else {
+        let Some((controlled, spawn)) = self.traced() else {
             return Ok(None);
         };
-        let spec = |label: &str| actor_spec(self.cfg, &self.home, &self.findings, label);
-        controlled.verifier_slot(spec).map(Some)
+        controlled
+            .verifier_slot(|label| spawn.spec(label))
+            .map(Some)
     }
 
     /// Kill the traced verifier; the next [`Env::verifier_slot`] starts a new one.
@@ -394,36 +394,37 @@ impl<'a> Env<'a> {
 
     /// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master key.
     pub fn spec(&self, label: &str) -> ActorSpec {
-        actor_spec(self.cfg, &self.home, &self.findings, label)
-    }
-
-    /// The run's persistent racing actors ([`Env::actors`] of them), started on first use; all of
-    /// them have sent their hello, so a race starts only when every actor is ready.
-    pub fn racers(&mut self) -> Result<&mut [Actor], ActorError> {
-        while self.racers.len() < self.actors {
-            let spec = self.spec(&format!("actor {}", self.racers.len()));
-            self.racers.push(Actor::spawn(&spec)?);
+        Spawn {
+            cfg: self.cfg,
+            home: &self.home,
+            findings: &self.findings,
+            racers: self.actors,
         }
-        Ok(&mut self.racers)
+        .spec(label)
     }
 
-    /// A persistent actor that takes part in no race: it reads what the racers left behind.
+    /// The run's persistent untraced racing actors ([`Env::actors`] of them), started on first
+    /// use; all of them have sent their hello, so a race starts only when every actor is ready.
+    pub fn racers(&mut self) -> Result<&mut [Actor], ActorError> {
+        let (free, spawn) = self.free();
+        free.racers(&spawn)
+    }
+
+    /// A persistent untraced actor that takes part in no race: it reads what the racers left
+    /// behind.
     pub fn verifier(&mut self) -> Result<&mut Actor, ActorError> {
-        let verifier = match self.verifier.take() {
-            Some(verifier) => verifier,
-            None => Actor::spawn(&self.spec("verifier"))?,
-        };
-        Ok(self.verifier.insert(verifier))
+        let (free, spawn) = self.free();
+        free.verifier(&spawn)
     }
 
     /// Kill the racers; the next [`Env::racers`] starts new ones.
     pub fn restart_racers(&mut self) {
-        self.racers.clear();
+        self.free.restart_racers();
     }
 
     /// Kill the verifier; the next [`Env::verifier`] starts a new one.
     pub fn restart_verifier(&mut self) {
-        self.verifier = None;
+        self.free.restart_verifier();
     }
 }
 

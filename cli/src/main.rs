@@ -19,7 +19,7 @@ use keyrace_runner::config::{
 use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
-use keyrace_runner::{runner, scenario, Check};
+use keyrace_runner::{catalogue, Check};
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
 use keyrace_witness::wire::Preset;
@@ -232,12 +232,12 @@ fn main() {
     let cli = Cli::parse_from(own);
     match cli.command {
         Command::List => {
-            for def in scenario::CATALOGUE {
+            for def in catalogue::CATALOGUE {
                 let form = match def.mode {
-                    scenario::Mode::Stochastic => "[untraced]",
-                    scenario::Mode::Race => "[controlled; by chance in --mode chance]",
-                    scenario::Mode::Traced => "[crash states; needs tracing]",
-                    scenario::Mode::TracedRace => {
+                    catalogue::Mode::Stochastic => "[untraced]",
+                    catalogue::Mode::Race => "[controlled; by chance in --mode chance]",
+                    catalogue::Mode::Traced => "[crash states; needs tracing]",
+                    catalogue::Mode::TracedRace => {
                         "[controlled, each schedule in its crash states; needs tracing]"
                     }
                 };
@@ -263,7 +263,7 @@ fn main() {
             if jobs_wanted > 1 {
                 std::process::exit(jobs(&cfg, jobs_wanted, &own_args));
             }
-            std::process::exit(runner::run(&cfg));
+            std::process::exit(keyrace_runner::run(&cfg));
         }
     }
 }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use keyrace_runner::catalogue::CATALOGUE;
 use keyrace_runner::protocol::PROTOCOL;
 use keyrace_runner::report::{printable, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION};
-use keyrace_runner::scenario::CATALOGUE;
 
 /// Traces kept per broken invariant, as a single run keeps them.
 const TRACES_KEPT: usize = 10;

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{keyrace, repo_root, text, ADAPTER};
+use keyrace_runner::catalogue::CATALOGUE;
 use keyrace_runner::protocol::OpName;
-use keyrace_runner::scenario::CATALOGUE;
 
 const MUTANT: &str = "get-from-process-memory";
 
@@ -248,7 +248,7 @@ fn a_crash_workload_finds_a_resurrected_delete_on_its_own_names() {
     let output = run(Some("delete-no-dir-fsync"));
     let report = text(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
-    use keyrace_runner::scenario::crash_history::INVARIANT;
+    use keyrace_runner::catalogue::CRASH_HISTORY_INVARIANT as INVARIANT;
     assert!(report.contains(INVARIANT), "{report}");
     assert!(
         report.contains("delete \"api-token\" → ok") && report.contains("get \"api-token\" → \"h-"),
@@ -367,7 +367,9 @@ fn a_reader_trusting_a_racers_unsynced_metadata_is_caught_by_the_racing_crash_fo
     let report = text(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
     // A secret is lost (read back as nothing, or behind a refusal), never the token.
-    use keyrace_runner::scenario::crash_history_race::{INVARIANT, READS};
+    use keyrace_runner::catalogue::{
+        CRASH_HISTORY_RACE_INVARIANT as INVARIANT, CRASH_HISTORY_RACE_READS as READS,
+    };
     let lost = (report.contains(INVARIANT) && report.contains("name \"h"))
         || (report.contains(READS) && report.contains("METADATA_MISSING"));
     assert!(lost, "{report}");

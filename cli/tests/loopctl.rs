@@ -6,8 +6,8 @@
 mod common;
 
 use common::{check_json, repo_root, scenario, ADAPTER};
+use keyrace_runner::catalogue::CATALOGUE;
 use keyrace_runner::protocol::OpName;
-use keyrace_runner::scenario::CATALOGUE;
 
 /// The client scenarios: every one that needs the `witness` op.
 fn client_scenarios() -> Vec<&'static str> {

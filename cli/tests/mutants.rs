@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{repo_root, text, ADAPTER};
 use keyrace_reference::{also_caught, catch, caught_by, Catch, Mutant};
+use keyrace_runner::catalogue::{find, Mode, CATALOGUE};
 use keyrace_runner::protocol::OpName;
-use keyrace_runner::scenario::{find, Mode, CATALOGUE};
 
 /// The mutants only the models catch, each with its reason: a mutant whose catch is lost
 /// cannot drop out of the runner's tests silently.

@@ -6,7 +6,7 @@ mod common;
 
 use common::{check_json, python3, repo_root, scenario, ADAPTER};
 use keyrace_reference::{caught_by, Mutant};
-use keyrace_runner::scenario::{find, Mode};
+use keyrace_runner::catalogue::{find, Mode};
 
 const RACES: [&str; 4] = [
     "keygen-race",

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{check_json, keyrace, python3, repo_root, scenario, text};
+use keyrace_runner::catalogue::{Mode, CATALOGUE};
 use keyrace_runner::protocol::OpName;
-use keyrace_runner::scenario::{Mode, CATALOGUE};
 use serde_json::Value;
 
 /// Every scenario of the catalogue ran in its strongest form and passed, except those needing
@@ -217,7 +217,7 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
     let listing = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         listing.lines().count(),
-        keyrace_runner::scenario::CATALOGUE.len()
+        keyrace_runner::catalogue::CATALOGUE.len()
     );
     let unknown = keyrace(&["check", "--scenario", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));

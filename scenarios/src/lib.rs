@@ -8,22 +8,40 @@
 //! their report summaries, re-exported) and `keyrace-systematic` (adapters under ptrace and
 //! seccomp; [`explore`], controlled interleavings, re-exported; crash states).
 //!
-//! - [`scenario`]: the catalogue, one file per scenario.
-//! - [`runner`]: rounds, budgets, the report. [`report`]: its three renderings.
-//!   [`Check`]: the same from Rust, as a builder (a dependent's `cargo test`).
+//! - [`Check`]: a run, as a builder (a dependent's `cargo test`); [`run`] and [`check`] for a
+//!   [`Config`] the CLI built.
+//! - [`report`]: the typed results and their three renderings; [`coverage`]: what a run
+//!   covered.
+//! - [`catalogue`]: the scenarios' ids, summaries and forms, and the invariants tests name.
+//!
+//! The scenarios themselves (one file each), the rounds and budgets, and the progress display
+//! are this crate's own.
 //!
 //! It needs no cipher, database or reference crate: the `keyrace` command (`cli/`) adds the
 //! reference adapter and the witness server. A store's `cargo test` depends on this crate.
 
-pub mod builder;
+mod builder;
 pub mod config;
 pub mod coverage;
 mod progress;
 pub mod report;
-pub mod runner;
-pub mod scenario;
+mod runner;
+mod scenario;
 mod scripted_witness;
 pub mod workload;
+
+/// The scenario catalogue as callers see it: each scenario's id, summary, needs and form, and
+/// the invariants of the history scenarios (which tests look for in reports).
+pub mod catalogue {
+    pub use crate::scenario::{find, Mode, ScenarioDef, CATALOGUE};
+
+    /// The invariant `crash-history` judges every crash state by.
+    pub use crate::scenario::crash_history::INVARIANT as CRASH_HISTORY_INVARIANT;
+    /// The invariant `crash-history-race` judges every crash state by, and the reads it makes.
+    pub use crate::scenario::crash_history_race::{
+        INVARIANT as CRASH_HISTORY_RACE_INVARIANT, READS as CRASH_HISTORY_RACE_READS,
+    };
+}
 
 // The layers below: the wire types and the exploration strategies are part of this crate's
 // API (reports and `Config` name them); the rest is used here, not re-exported.
@@ -35,4 +53,4 @@ use keyrace_systematic::{crash, trace};
 pub use builder::Check;
 pub use config::{Budget, Config, RunMode};
 pub use report::Report;
-pub use runner::{check, run};
+pub use runner::{check, run, RunError};

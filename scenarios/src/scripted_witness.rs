@@ -44,8 +44,6 @@ pub enum Answer {
     Status(u16),
     /// No answer for this long, then a 503 (a hung server: a client must give up first).
     Slow(std::time::Duration),
-    /// This answer, after this long (a slow server: what the client does meanwhile shows).
-    After(std::time::Duration, Box<Answer>),
     /// The connection dies mid-answer: a 200's status line and headers, half its body, then
     /// nothing more.
     Cut,
@@ -94,10 +92,6 @@ impl ScriptedServer {
                         std::thread::sleep(delay);
                         Answer::Slow(delay)
                     }
-                    Answer::After(delay, answer) => {
-                        std::thread::sleep(delay);
-                        *answer
-                    }
                     answer => answer,
                 };
                 respond(&answer, preset)
@@ -143,7 +137,7 @@ fn respond(answer: &Answer, preset: Preset) -> HttpResponse {
         Answer::Consumed(head) => (412, Some(head), Some(ErrorCode::BootstrapAlreadyConsumed)),
         Answer::Diverged(head) => (409, Some(head), Some(ErrorCode::Divergence)),
         Answer::Status(status) => (*status, None, None),
-        Answer::Slow(_) | Answer::After(..) => (503, None, None),
+        Answer::Slow(_) => (503, None, None),
         Answer::Cut => {
             // A 200 promising 100 bytes, 5 of them, then the connection closes.
             return HttpResponse::Raw(

@@ -50,7 +50,9 @@ fn the_full_check_passes_the_store_or_catches_both_planted_bugs() {
 #[test]
 #[cfg(feature = "planted-key-reader")]
 fn the_racing_crash_form_catches_a_reader_of_a_racers_unsynced_key_file() {
-    use keyrace_runner::scenario::crash_history_race::{INVARIANT, READS};
+    use keyrace_runner::catalogue::{
+        CRASH_HISTORY_RACE_INVARIANT as INVARIANT, CRASH_HISTORY_RACE_READS as READS,
+    };
     let report = Check::adapter([ADAPTER])
         .scenario("crash-history-race")
         .rounds(400)

@@ -117,7 +117,7 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
             let id = scenario["id"].as_str().unwrap_or_default().to_owned();
             let order = CATALOGUE
                 .iter()
-                .position(|def| def.id == id)
+                .position(|def| def.id.as_str() == id)
                 .unwrap_or(usize::MAX);
             by_id.entry((order, id)).or_default().push(scenario);
         }

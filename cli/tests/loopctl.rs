@@ -14,7 +14,7 @@ fn client_scenarios() -> Vec<&'static str> {
     CATALOGUE
         .iter()
         .filter(|def| def.needs.contains(&OpName::Witness))
-        .map(|def| def.id)
+        .map(|def| def.id.as_str())
         .collect()
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{repo_root, text, ADAPTER};
 use keyrace_reference::{also_caught, catch, caught_by, Catch, Mutant};
-use keyrace_runner::catalogue::{find, Mode, CATALOGUE};
+use keyrace_runner::catalogue::{find, Mode, ScenarioId, CATALOGUE};
 use keyrace_runner::protocol::OpName;
 
 /// The mutants only the models catch, each with its reason: a mutant whose catch is lost
@@ -24,7 +24,10 @@ fn only_keygen_broad_catch_is_left_to_the_models() {
     assert_eq!(models_only, [Mutant::KeygenBroadCatch]);
     for &mutant in Mutant::ALL {
         if let Some(scenario) = caught_by(mutant) {
-            assert!(find(scenario).is_some(), "{mutant}: no scenario {scenario}");
+            assert!(
+                find(scenario.as_str()).is_some(),
+                "{mutant}: no scenario {scenario}"
+            );
         }
     }
 }
@@ -45,7 +48,7 @@ fn every_scenario_and_crash_state_branch_has_a_mutant() {
         .iter()
         .filter_map(|&m| match catch(m) {
             Catch::Runner {
-                scenario: "crash-states",
+                scenario: ScenarioId::CrashStates,
                 check,
             } => Some(check),
             _ => None,
@@ -89,7 +92,7 @@ fn every_runner_mutant_is_caught_by_its_check_in_the_default_mode_with_a_rerun_c
     let runs: Vec<(Mutant, &str, &str)> = Mutant::ALL
         .iter()
         .filter_map(|&mutant| match catch(mutant) {
-            Catch::Runner { scenario, check } => Some((mutant, scenario, check)),
+            Catch::Runner { scenario, check } => Some((mutant, scenario.as_str(), check)),
             Catch::ModelsOnly { .. } => None,
         })
         .collect();
@@ -142,7 +145,7 @@ fn every_runner_mutant_is_caught_by_its_check_in_the_default_mode_with_a_rerun_c
 fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
     let racing: Vec<(Mutant, &str)> = Mutant::ALL
         .iter()
-        .filter_map(|&m| Some((m, caught_by(m)?)))
+        .filter_map(|&m| Some((m, caught_by(m)?.as_str())))
         .filter(|(_, scenario)| {
             find(scenario).is_some_and(|def| matches!(def.mode, Mode::Race | Mode::TracedRace))
         })
@@ -212,7 +215,7 @@ fn every_secondary_catch_holds_in_the_default_mode() {
         .iter()
         .flat_map(|&m| also_caught(m).iter().map(move |c| (m, *c)))
         .filter_map(|(m, c)| match c {
-            Catch::Runner { scenario, check } => Some((m, scenario, check)),
+            Catch::Runner { scenario, check } => Some((m, scenario.as_str(), check)),
             Catch::ModelsOnly { .. } => None,
         })
         .collect();
@@ -239,7 +242,7 @@ fn every_secondary_catch_holds_in_the_default_mode() {
 fn client_mutants_are_caught_in_20_of_20_single_round_runs() {
     let client: Vec<(Mutant, &str)> = Mutant::ALL
         .iter()
-        .filter_map(|&m| Some((m, caught_by(m)?)))
+        .filter_map(|&m| Some((m, caught_by(m)?.as_str())))
         .filter(|(_, scenario)| {
             find(scenario).is_some_and(|def| {
                 def.needs.contains(&OpName::Witness) && def.mode == Mode::Stochastic
@@ -297,7 +300,7 @@ fn the_design_table_of_scenarios_and_mutants_is_the_registry() {
         for catch in std::iter::once(catch(mutant)).chain(also_caught(mutant).iter().copied()) {
             if let Catch::Runner { scenario, check } = catch {
                 registry
-                    .entry(scenario.to_owned())
+                    .entry(scenario.to_string())
                     .or_default()
                     .insert((mutant.name().to_owned(), check.to_owned()));
             }
@@ -322,7 +325,9 @@ fn crash_state_findings_name_their_fix() {
         ),
     ];
     for (mutant, fix) in cases {
-        let scenario = caught_by(mutant).expect("a crash-state mutant has its scenario");
+        let scenario = caught_by(mutant)
+            .expect("a crash-state mutant has its scenario")
+            .as_str();
         let output = std::process::Command::new(common::keyrace_bin())
             .args(["check", "--scenario", scenario, "--seed", "1"])
             .args(["--require-systematic"])

@@ -36,7 +36,7 @@ fn run(id: &str, reduction: bool, extra: &[&str], adapter: &[&str]) -> serde_jso
 fn every_racing_mutant_is_caught_with_and_without_the_reduction() {
     let racing: Vec<(Mutant, &str)> = Mutant::ALL
         .iter()
-        .filter_map(|&m| Some((m, caught_by(m)?)))
+        .filter_map(|&m| Some((m, caught_by(m)?.as_str())))
         .filter(|(_, id)| find(id).is_some_and(|def| def.mode == Mode::Race))
         .collect();
     assert!(racing.len() >= 6, "{racing:?}");

@@ -20,7 +20,7 @@ fn assert_full_pass(code: Option<i32>, text: &str, report: &Value, lacking: &[Op
     assert!(report["weaker"].is_null(), "{text}");
     assert!(!text.contains("WEAKER THAN FULL"), "{text}");
     for def in CATALOGUE {
-        let s = scenario(report, def.id);
+        let s = scenario(report, def.id.as_str());
         if let Some(op) = def.needs.iter().find(|op| lacking.contains(op)) {
             assert_eq!(s["status"], "skipped", "{}: {text}", def.id);
             assert_eq!(
@@ -86,7 +86,7 @@ fn reference_adapter_passes_every_scenario_in_the_chance_mode() {
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(report["mode"], "chance");
     for def in CATALOGUE {
-        let s = scenario(&report, def.id);
+        let s = scenario(&report, def.id.as_str());
         match def.mode {
             Mode::Traced | Mode::TracedRace => {
                 assert_eq!(s["status"], "skipped", "{text}");

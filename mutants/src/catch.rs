@@ -3,13 +3,15 @@
 //! `mutants!` list in this crate's root), so a new mutant does not build until it does, and
 //! `cli/tests/mutants.rs` runs every one against its check.
 
+use keyrace_protocol::ScenarioId;
+
 /// What must catch a mutant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Catch {
     /// A violation in runner scenario `scenario` that names `check`: a phrase of its invariant
     /// or, where one invariant has several branches, of its evidence.
     Runner {
-        scenario: &'static str,
+        scenario: ScenarioId,
         check: &'static str,
     },
     /// Only `keyrace-harness`'s models can catch it, for the reason given.
@@ -18,7 +20,7 @@ pub enum Catch {
 
 impl Catch {
     /// The scenario of a runner catch.
-    pub fn scenario(self) -> Option<&'static str> {
+    pub fn scenario(self) -> Option<ScenarioId> {
         match self {
             Catch::Runner { scenario, .. } => Some(scenario),
             Catch::ModelsOnly { .. } => None,
@@ -27,7 +29,7 @@ impl Catch {
 }
 
 /// A catch by runner scenario `scenario`, whose violation names `check`.
-pub(crate) const fn runner(scenario: &'static str, check: &'static str) -> Catch {
+pub(crate) const fn runner(scenario: ScenarioId, check: &'static str) -> Catch {
     Catch::Runner { scenario, check }
 }
 
@@ -40,8 +42,12 @@ pub(crate) const fn models_only(why: &'static str) -> Catch {
 // made for. Each is tested like the own catches and listed in docs/design.md's table.
 
 /// A power loss brings a deleted secret back.
-pub(crate) const RESURRECTED: &[Catch] = &[runner("crash-history", "no deleted secret back")];
+pub(crate) const RESURRECTED: &[Catch] =
+    &[runner(ScenarioId::CrashHistory, "no deleted secret back")];
 /// A power loss takes an acknowledged write.
-pub(crate) const LOST: &[Catch] = &[runner("crash-history", "no acknowledged write lost")];
+pub(crate) const LOST: &[Catch] = &[runner(
+    ScenarioId::CrashHistory,
+    "no acknowledged write lost",
+)];
 /// A concurrent reader sees a torn value as an error.
-pub(crate) const TORN_READ: &[Catch] = &[runner("history", "never answer an error")];
+pub(crate) const TORN_READ: &[Catch] = &[runner(ScenarioId::History, "never answer an error")];

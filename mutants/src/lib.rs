@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 use keyrace_core::witness::{RetryOnce, SingleFlight};
 use keyrace_core::{Error, KeySources, OsFs};
+use keyrace_protocol::ScenarioId;
 
 pub use catch::Catch;
 use catch::{models_only, runner, LOST, RESURRECTED, TORN_READ};
@@ -93,14 +94,14 @@ macro_rules! mutants {
 mutants! {
     /// [`keygen::read_then_write`].
     KeygenReadThenWrite = "keygen-read-then-write"
-        => runner("keygen-race", "every racing put into a fresh store succeeds"),
+        => runner(ScenarioId::KeygenRace, "every racing put into a fresh store succeeds"),
         steps: Steps {
             resolve: |dir| key_file_unless_env(dir, keygen::read_then_write::<OsFs>),
             ..Steps::REFERENCE
         },
     /// [`keygen::excl_then_write`].
     KeygenExclThenWrite = "keygen-excl-then-write"
-        => runner("keygen-race", "every racing put into a fresh store succeeds"),
+        => runner(ScenarioId::KeygenRace, "every racing put into a fresh store succeeds"),
         steps: Steps {
             resolve: |dir| key_file_unless_env(dir, keygen::excl_then_write::<OsFs>),
             ..Steps::REFERENCE
@@ -114,21 +115,21 @@ mutants! {
         },
     /// [`keygen::no_fsync`].
     KeygenNoFsync = "keygen-no-fsync"
-        => runner("crash-keygen", "after a power loss"),
+        => runner(ScenarioId::CrashKeygen, "after a power loss"),
         steps: Steps {
             resolve: |dir| key_file_unless_env(dir, keygen::no_fsync::<OsFs>),
             ..Steps::REFERENCE
         },
     /// [`keygen::key_per_process`].
     KeyPerProcess = "key-per-process"
-        => runner("restart-durability", "survives a restart"),
+        => runner(ScenarioId::RestartDurability, "survives a restart"),
         steps: Steps {
             resolve: |dir| key_file_unless_env(dir, |_, _| keygen::key_per_process()),
             ..Steps::REFERENCE
         },
     /// [`open::silent_ephemeral`].
     SilentEphemeral = "silent-ephemeral"
-        => runner("no-stable-key", "no silent ephemeral key"),
+        => runner(ScenarioId::NoStableKey, "no silent ephemeral key"),
         // The key file lives in $HOME, as in ObjectStack's provider.
         steps: Steps {
             resolve: |dir| {
@@ -144,7 +145,7 @@ mutants! {
         },
     /// [`put::put_with_index`] and [`put::check_index`].
     PutGlobalMetaRmw = "put-global-meta-rmw"
-        => runner("put-race", "reads back exactly after concurrent puts"),
+        => runner(ScenarioId::PutRace, "reads back exactly after concurrent puts"),
         steps: Steps {
             put: |store, _, name, value| put::put_with_index(store, name, value),
             get: put::get_with_index,
@@ -152,7 +153,7 @@ mutants! {
         },
     /// [`put::shared_temp`].
     PutSharedTemp = "put-shared-temp"
-        => runner("put-race", "every racing put into an existing store succeeds"),
+        => runner(ScenarioId::PutRace, "every racing put into an existing store succeeds"),
         steps: Steps {
             put: |store, key, name, value| {
                 put::shared_temp(store.fs(), store.dir(), key, name, value)
@@ -161,7 +162,7 @@ mutants! {
         },
     /// [`put::in_place`] with [`put::InPlace::Chunked`].
     PutInPlace = "put-in-place"
-        => runner("crash-put", "holds its old or its new value"),
+        => runner(ScenarioId::CrashPut, "holds its old or its new value"),
         steps: Steps {
             put: |store, key, name, value| {
                 put::in_place(store.fs(), store.dir(), key, name, value, InPlace::Chunked)
@@ -173,7 +174,7 @@ mutants! {
     // delete's remove, which only a delete round records.
     /// [`put::in_place`] with [`put::InPlace::OneWrite`].
     PutInPlaceOneWrite = "put-in-place-one-write"
-        => runner("crash-states", "(write #"); also TORN_READ,
+        => runner(ScenarioId::CrashStates, "(write #"); also TORN_READ,
         steps: Steps {
             put: |store, key, name, value| {
                 put::in_place(store.fs(), store.dir(), key, name, value, InPlace::OneWrite)
@@ -182,7 +183,7 @@ mutants! {
         },
     /// [`put::rename_no_dir_fsync`].
     PutRenameNoDirFsync = "put-rename-no-dir-fsync"
-        => runner("crash-states", "(rename "); also LOST,
+        => runner(ScenarioId::CrashStates, "(rename "); also LOST,
         steps: Steps {
             put: |store, key, name, value| {
                 put::rename_no_dir_fsync(store.fs(), store.dir(), key, name, value)
@@ -191,7 +192,7 @@ mutants! {
         },
     /// [`put::rename_unsynced_data`].
     PutRenameUnsyncedData = "put-rename-unsynced-data"
-        => runner("crash-states", "(write #"),
+        => runner(ScenarioId::CrashStates, "(write #"),
         steps: Steps {
             put: |store, key, name, value| {
                 put::rename_unsynced_data(store.fs(), store.dir(), key, name, value)
@@ -200,28 +201,28 @@ mutants! {
         },
     /// [`put::get_swallowing_errors`].
     GetSwallowsErrors = "get-swallows-errors"
-        => runner("recover-corrupt", "never a wrong value"),
+        => runner(ScenarioId::RecoverCorrupt, "never a wrong value"),
         steps: Steps {
             get: put::get_swallowing_errors,
             ..Steps::REFERENCE
         },
     /// [`put::delete_by_rewrite`].
     DeleteRewritesAll = "delete-rewrites-all"
-        => runner("delete-reset", "loses no put"),
+        => runner(ScenarioId::DeleteReset, "loses no put"),
         steps: Steps {
             delete: put::delete_by_rewrite,
             ..Steps::REFERENCE
         },
     /// [`put::delete_no_dir_fsync`].
     DeleteNoDirFsync = "delete-no-dir-fsync"
-        => runner("crash-states", "(remove "); also RESURRECTED,
+        => runner(ScenarioId::CrashStates, "(remove "); also RESURRECTED,
         steps: Steps {
             delete: put::delete_no_dir_fsync,
             ..Steps::REFERENCE
         },
     /// [`put::put_keeping_previous`] and [`put::get_restoring_previous`].
     PutPreviousUnsynced = "put-previous-unsynced"
-        => runner("crash-history", "no deleted secret back"),
+        => runner(ScenarioId::CrashHistory, "no deleted secret back"),
         steps: Steps {
             put: |store, _, name, value| put::put_keeping_previous(store, name, value),
             get: put::get_restoring_previous,
@@ -229,7 +230,7 @@ mutants! {
         },
     /// [`memo::recall`]: a get answered from the process's memory of its own writes.
     GetFromProcessMemory = "get-from-process-memory"
-        => runner("history", "fits one order of the operations"),
+        => runner(ScenarioId::History, "fits one order of the operations"),
         steps: Steps {
             put: |store, key, name, value| {
                 (Steps::REFERENCE.put)(store, key, name, value)?;
@@ -249,7 +250,7 @@ mutants! {
         },
     /// [`open::leaking_a_handle_on_failure`].
     OpenLeaksHandle = "open-leaks-handle"
-        => runner("failed-open-releases-handles", "releases every handle"),
+        => runner(ScenarioId::FailedOpenReleasesHandles, "releases every handle"),
         steps: Steps {
             open: |steps, dir| {
                 open::leaking_a_handle_on_failure(&OsFs, dir, || open_store(steps, dir))
@@ -258,7 +259,7 @@ mutants! {
         },
     /// [`open::reset_after_open`].
     ResetNeedsOpen = "reset-needs-open"
-        => runner("delete-reset", "reset succeeds on a store whose metadata is garbage"),
+        => runner(ScenarioId::DeleteReset, "reset succeeds on a store whose metadata is garbage"),
         steps: Steps {
             reset: |steps, dir| {
                 open::reset_after_open(
@@ -270,28 +271,28 @@ mutants! {
         },
     /// [`grace::check_then_set`].
     GraceCheckThenSet = "grace-check-then-set"
-        => runner("double-bootstrap", "exactly one of the racing"),
+        => runner(ScenarioId::DoubleBootstrap, "exactly one of the racing"),
         steps: Steps {
             consume: |dir, token| ledger_io(grace::check_then_set(&OsFs, dir, token)),
             ..Steps::REFERENCE
         },
     /// [`grace::consume_without_fsync`].
     ConsumeNoFsync = "consume-no-fsync"
-        => runner("crash-consume", "stays consumed"),
+        => runner(ScenarioId::CrashConsume, "stays consumed"),
         steps: Steps {
             consume: |dir, token| ledger_io(grace::consume_without_fsync(&OsFs, dir, token)),
             ..Steps::REFERENCE
         },
     /// [`grace::loser_trusts_unsynced`].
     ConsumeLoserUnsynced = "consume-loser-unsynced"
-        => runner("crash-history-race", "a racer's file"),
+        => runner(ScenarioId::CrashHistoryRace, "a racer's file"),
         steps: Steps {
             consume: |dir, token| ledger_io(grace::loser_trusts_unsynced(&OsFs, dir, token)),
             ..Steps::REFERENCE
         },
     /// [`witness::RetryUnbounded`].
     RetryUnbounded = "retry-unbounded"
-        => runner("retry-bounded", "exactly two requests"),
+        => runner(ScenarioId::RetryBounded, "exactly two requests"),
         steps: Steps {
             witness: |call| {
                 let cache = reference_cache(call);
@@ -301,7 +302,7 @@ mutants! {
         },
     /// [`witness::RetryOnDivergence`].
     RetryOnDivergence = "retry-on-divergence"
-        => runner("no-retry-on-divergence", "after exactly one request"),
+        => runner(ScenarioId::NoRetryOnDivergence, "after exactly one request"),
         steps: Steps {
             witness: |call| {
                 let cache = reference_cache(call);
@@ -311,7 +312,7 @@ mutants! {
         },
     /// [`witness::NoRetry`].
     NoRetryOn412 = "no-retry-on-412"
-        => runner("retry-once", "retried exactly once"),
+        => runner(ScenarioId::RetryOnce, "retried exactly once"),
         steps: Steps {
             witness: |call| {
                 let cache = reference_cache(call);
@@ -321,7 +322,7 @@ mutants! {
         },
     /// [`witness::retrying_server_errors`].
     RetryServerErrors = "retry-server-errors"
-        => runner("server-faults", "after at most four requests"),
+        => runner(ScenarioId::ServerFaults, "after at most four requests"),
         steps: Steps {
             witness: |call| {
                 let cache = reference_cache(call);
@@ -332,7 +333,7 @@ mutants! {
         },
     /// [`witness::Uncoalesced`].
     NoSingleflight = "no-singleflight"
-        => runner("cold-start", "exactly one request without a head"),
+        => runner(ScenarioId::ColdStart, "exactly one request without a head"),
         steps: Steps {
             witness: |call| {
                 let slot = witness::Uncoalesced::default();
@@ -342,7 +343,7 @@ mutants! {
         },
     /// [`witness::CacheWrite::InPlace`].
     CacheWriteInPlace = "cache-write-in-place"
-        => runner("cache-torn", "a complete head"),
+        => runner(ScenarioId::CacheTorn, "a complete head"),
         steps: Steps {
             witness: |call| {
                 let cache = witness::MutantCache {
@@ -355,7 +356,7 @@ mutants! {
         },
     /// [`witness::CacheWrite::FollowsSymlink`].
     CacheFollowsSymlink = "cache-follows-symlink"
-        => runner("cache-symlink", "never written through"),
+        => runner(ScenarioId::CacheSymlink, "never written through"),
         steps: Steps {
             witness: |call| {
                 let cache = witness::MutantCache {
@@ -368,7 +369,7 @@ mutants! {
         },
     /// [`witness::swallowing_errors`].
     WitnessSwallowsErrors = "witness-swallows-errors"
-        => runner("server-faults", "after at most four requests"),
+        => runner(ScenarioId::ServerFaults, "after at most four requests"),
         steps: Steps {
             witness: |call| {
                 let cache = reference_cache(call);
@@ -379,7 +380,7 @@ mutants! {
         },
     /// [`witness::misreported_source`].
     WitnessMisreportsCache = "witness-misreports-cache"
-        => runner("head-persists", "whether it came from the cache"),
+        => runner(ScenarioId::HeadPersists, "whether it came from the cache"),
         steps: Steps {
             witness: |call| {
                 let used = (Steps::REFERENCE.witness)(call)?;
@@ -392,7 +393,7 @@ mutants! {
         },
     /// [`witness::Forget::Loads`].
     CacheNeverLoaded = "cache-never-loaded"
-        => runner("head-persists", "no second bootstrap"),
+        => runner(ScenarioId::HeadPersists, "no second bootstrap"),
         steps: Steps {
             witness: |call| {
                 let cache = witness::ForgetfulCache {
@@ -405,7 +406,7 @@ mutants! {
         },
     /// [`witness::Forget::ZeroHead`].
     ZeroHeadDiscarded = "zero-head-discarded"
-        => runner("zero-head", "zero placeholder"),
+        => runner(ScenarioId::ZeroHead, "zero placeholder"),
         steps: Steps {
             witness: |call| {
                 let cache = witness::ForgetfulCache {
@@ -418,7 +419,7 @@ mutants! {
         },
     /// [`witness::cache_keyed_by_server`].
     CacheKeyedByUrl = "cache-keyed-by-url"
-        => runner("cache-keyed", "its own server handed out"),
+        => runner(ScenarioId::CacheKeyed, "its own server handed out"),
         steps: Steps {
             witness: |call| {
                 let cache = witness::cache_keyed_by_server(OsFs, call.cache_dir, call.url);
@@ -429,7 +430,7 @@ mutants! {
 }
 
 /// The scenario expected to catch `mutant`, or `None` for a mutant only the models catch.
-pub fn caught_by(mutant: Mutant) -> Option<&'static str> {
+pub fn caught_by(mutant: Mutant) -> Option<ScenarioId> {
     catch(mutant).scenario()
 }
 

@@ -4,6 +4,7 @@
 //! - [`ErrorCode`]: the stable error codes every layer and every adapter uses.
 //! - [`Hello`], [`Request`] / [`Op`], [`Reply`] / [`Success`] / [`Failure`]: the JSON lines.
 //! - [`head::SignedTreeHead`]: a witness server's tree head, as the protocol spells it.
+//! - [`ScenarioId`]: the scenarios of the runner's catalogue, by the ids reports use.
 //! - [`MASTER_KEY_ENV`]: the environment variable an adapter finds a master key in.
 //! - [`serve`]: an adapter's whole loop. A Rust adapter for a new store is its store calls and
 //!   a match:
@@ -30,10 +31,12 @@
 mod code;
 pub mod head;
 mod message;
+mod scenario;
 mod serve;
 
 pub use code::{ErrorCode, UnknownCode};
 pub use message::*;
+pub use scenario::ScenarioId;
 pub use serve::serve;
 
 /// Name of the environment variable holding the master key (a store that reads its key from

@@ -33,7 +33,7 @@ pub mod workload;
 /// The scenario catalogue as callers see it: each scenario's id, summary, needs and form, and
 /// the invariants of the history scenarios (which tests look for in reports).
 pub mod catalogue {
-    pub use crate::scenario::{find, Mode, ScenarioDef, CATALOGUE};
+    pub use crate::scenario::{find, Mode, ScenarioDef, ScenarioId, CATALOGUE};
 
     /// The invariant `crash-history` judges every crash state by.
     pub use crate::scenario::crash_history::INVARIANT as CRASH_HISTORY_INVARIANT;

@@ -28,7 +28,7 @@ use crate::trace::{self, Unavailable};
 /// Why a run could not start, or did not end on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("unknown scenario {0:?}; the scenarios are: {ids}", ids = scenario::CATALOGUE.map(|d| d.id).join(", "))]
+    #[error("unknown scenario {0:?}; the scenarios are: {ids}", ids = scenario::CATALOGUE.map(|d| d.id.as_str()).join(", "))]
     UnknownScenario(String),
     #[error("{0}")]
     InvalidConfig(String),
@@ -202,7 +202,10 @@ impl Tracing {
         let ids = |of_mode: fn(Mode) -> bool, ran: bool| {
             scenarios
                 .iter()
-                .filter(|s| defs.iter().any(|def| def.id == s.id && of_mode(def.mode)))
+                .filter(|s| {
+                    defs.iter()
+                        .any(|def| def.id.as_str() == s.id && of_mode(def.mode))
+                })
                 .filter(|s| s.form.is_some() == ran)
                 .map(|s| s.id.clone())
                 .collect()
@@ -315,7 +318,7 @@ fn check_in(
                 continue;
             }
             reached = true;
-            progress.scenario(def.id);
+            progress.scenario(def.id.as_str());
             let mut report = match (&hello, hung_in) {
                 (Err(e), _) => fault_report(cfg, def, e),
                 (Ok(_), Some(hung)) => not_run(def, hung_text(hung)),
@@ -342,7 +345,7 @@ fn check_in(
                 .as_ref()
                 .is_some_and(|f| f.kind == FaultKind::Timeout)
             {
-                hung_in = Some(def.id);
+                hung_in = Some(def.id.as_str());
             }
             progress.finished(&report);
             reports.push(report);
@@ -454,20 +457,20 @@ fn write_timeline(
 }
 
 fn not_run(def: &ScenarioDef, reason: String) -> ScenarioReport {
-    let mut report = ScenarioReport::new(def.id);
+    let mut report = ScenarioReport::new(def.id.as_str());
     report.skipped_reason = Some(reason);
     report.settle();
     report
 }
 
 fn fault_report(cfg: &Config, def: &ScenarioDef, error: &ActorError) -> ScenarioReport {
-    let mut report = ScenarioReport::new(def.id);
+    let mut report = ScenarioReport::new(def.id.as_str());
     report.fault = Some(Fault {
         round: None,
         kind: error.kind(),
         message: error.to_string(),
         stderr_tail: error.stderr_tail().to_owned(),
-        repro: cfg.repro(def.id, Form::Untraced, 0),
+        repro: cfg.repro(def.id.as_str(), Form::Untraced, 0),
     });
     report.settle();
     report
@@ -517,7 +520,7 @@ impl Scenario<'_> {
         }
         let name = match self.part {
             Some(actor) => format!("{}-part-{actor}", def.id),
-            None => def.id.to_owned(),
+            None => def.id.to_string(),
         };
         let area = match scratch.create(&name, 0o700) {
             Ok(area) => area,
@@ -535,7 +538,7 @@ impl Scenario<'_> {
             Ok(env) => env,
             Err(why) => return not_run(def, format!("NOT RUN: cannot trace adapters here: {why}")),
         };
-        let mut report = ScenarioReport::new(def.id);
+        let mut report = ScenarioReport::new(def.id.as_str());
         report.form = Some(self.form);
         report.actors = self.actors;
         report.part = self.part.map(|index| Part {
@@ -545,7 +548,7 @@ impl Scenario<'_> {
         });
         let planned = planned_rounds(self.cfg, def, Some(self.form));
         let started = Instant::now();
-        env.ticker = progress.ticker(def.id);
+        env.ticker = progress.ticker(def.id.as_str());
         if let Budget::Time(limit) = self.cfg.budget {
             env.deadline = Some(started + limit);
         }
@@ -564,7 +567,12 @@ impl Scenario<'_> {
                 cut_by = reaper::interrupted();
                 break;
             }
-            progress.round(def.id, report.rounds, planned, report.violating_rounds);
+            progress.round(
+                def.id.as_str(),
+                report.rounds,
+                planned,
+                report.violating_rounds,
+            );
         }
         report.coverage = self.coverage(&env, report.rounds);
         if out_of_time {
@@ -663,7 +671,7 @@ impl Scenario<'_> {
                 let mut explorer = Explorer::new(
                     strategy,
                     self.actors,
-                    round_seed(cfg.seed, self.def.id, u32::MAX),
+                    round_seed(cfg.seed, self.def.id.as_str(), u32::MAX),
                 );
                 if let Some(actor) = self.part {
                     explorer = explorer.part(actor);
@@ -718,7 +726,7 @@ impl Scenario<'_> {
             index,
             dir: round_area.path().to_owned(),
             area: round_area,
-            rng: StdRng::seed_from_u64(round_seed(self.cfg.seed, self.def.id, index)),
+            rng: StdRng::seed_from_u64(round_seed(self.cfg.seed, self.def.id.as_str(), index)),
             violations: Vec::new(),
             not_reached: Vec::new(),
             skip: None,
@@ -795,7 +803,7 @@ impl Scenario<'_> {
         report.rounds += 1;
         let mut violations = env.findings.take();
         violations.append(&mut round.violations);
-        let mut repro = cfg.repro(def.id, self.form, index);
+        let mut repro = cfg.repro(def.id.as_str(), self.form, index);
         let mut exhausted = false;
         if let Some(controlled) = env
             .controlled
@@ -804,12 +812,12 @@ impl Scenario<'_> {
         {
             let schedule = controlled.end_round(&mut violations);
             if let Some(word) = schedule.word {
-                repro = cfg.repro_schedule(def.id, &word);
+                repro = cfg.repro_schedule(def.id.as_str(), &word);
             }
             exhausted = !schedule.more;
         }
         if let Some(timeline) = &round.timeline {
-            let note = write_timeline(cfg, env, def.id, index, timeline, &repro);
+            let note = write_timeline(cfg, env, def.id.as_str(), index, timeline, &repro);
             report.notes.extend(note);
         }
         report.record(index, violations, &round.not_reached, &repro);
@@ -819,7 +827,7 @@ impl Scenario<'_> {
                 kind: e.kind(),
                 message: e.to_string(),
                 stderr_tail: e.stderr_tail().to_owned(),
-                repro: cfg.repro(def.id, self.form, index),
+                repro: cfg.repro(def.id.as_str(), self.form, index),
             });
             return Next::Stop;
         }

@@ -6,13 +6,13 @@
 //! pair's second request may carry its own head or none, never another pair's.
 
 use super::support::witness_call::{api_key, cache_dir, evidence, op, server};
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Script, ScriptedServer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "cache-keyed",
+    id: ScenarioId::CacheKeyed,
     summary: "two servers, or two keys, sharing a cache directory never read each other's head",
     needs: &[OpName::Witness],
     needs_key: false,

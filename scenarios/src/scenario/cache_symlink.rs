@@ -9,13 +9,13 @@
 use std::path::Path;
 
 use super::support::witness_call::{code, ClientRound};
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "cache-symlink",
+    id: ScenarioId::CacheSymlink,
     summary: "a symlink planted at the head cache is never written through",
     needs: &[OpName::Witness],
     needs_key: false,

@@ -10,13 +10,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::support::witness_call::ClientRound;
-use super::{describe_all, Env, Mode, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "cache-torn",
+    id: ScenarioId::CacheTorn,
     summary: "processes rewriting and reading one head cache at once only load complete heads",
     needs: &[OpName::Witness],
     needs_key: false,

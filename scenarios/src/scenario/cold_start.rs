@@ -14,13 +14,13 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::support::witness_call::ClientRound;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "cold-start",
+    id: ScenarioId::ColdStart,
     summary: "eight concurrent first calls in one process send exactly one bootstrap (no head), and all succeed",
     needs: &[OpName::Witness],
     needs_key: false,

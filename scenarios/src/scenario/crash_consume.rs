@@ -8,12 +8,12 @@
 
 use super::support::crash_judge::{judge_consumed, judge_states};
 use super::support::crash_record::record;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "crash-consume",
+    id: ScenarioId::CrashConsume,
     summary: "power loss during a winning consume: in every crash state an acknowledged win stays consumed",
     needs: &[OpName::Consume],
     needs_key: false,

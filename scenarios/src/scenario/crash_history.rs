@@ -21,12 +21,12 @@ use keyrace_history::{History, Outcome};
 use super::history::{explain, operation, verify_into, Explained, Mix};
 use super::support::crash_judge::{judge_states, Broken};
 use super::support::crash_record::record_all;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{ActorError, Finding};
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "crash-history",
+    id: ScenarioId::CrashHistory,
     summary: "power loss during a random mix of puts and deletes: in every crash state the reads fit one order holding every acknowledged operation (durable linearizability)",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

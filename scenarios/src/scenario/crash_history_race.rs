@@ -18,13 +18,13 @@ use keyrace_history::{History, Outcome};
 use super::history::{explain, operation, verify_into, Explained};
 use super::support::crash_judge::{judge_states, Broken};
 use super::support::crash_record::{record_races, Recorded};
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{ActorError, Finding};
 use crate::crash::states::CrashState;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "crash-history-race",
+    id: ScenarioId::CrashHistoryRace,
     summary: "power loss in every schedule of racing first puts and consumes: every crash state fits one order holding every actor's acknowledged operations",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

@@ -9,12 +9,12 @@
 
 use super::support::crash_judge::{judge_secrets, judge_states, Expectation};
 use super::support::crash_record::record;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "crash-keygen",
+    id: ScenarioId::CrashKeygen,
     summary: "power loss during the first put into a fresh store (key creation): every crash state opens or refuses with a code, an acknowledged secret survives",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

@@ -14,13 +14,13 @@ use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
 use super::support::crash_judge::which_value;
-use super::{call, Env, Exchange, Mode, Round, ScenarioDef};
+use super::{call, Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{Actor, ActorError};
 use crate::procfs;
 use crate::protocol::{Op, OpName, Summary};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "crash-put",
+    id: ScenarioId::CrashPut,
     summary: "SIGKILL an actor during a put: acknowledged secrets survive, the killed put is old-or-new, the store opens",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

@@ -15,12 +15,12 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use super::support::crash_judge::{judge_secrets, judge_states, Expectation};
 use super::support::crash_record::record;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "crash-states",
+    id: ScenarioId::CrashStates,
     summary: "power loss during an overwriting put or a delete: in every crash state acknowledged secrets survive, the change is old-or-new, the store opens",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

@@ -10,12 +10,12 @@
 
 use std::path::Path;
 
-use super::{describe_all, Env, Mode, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "delete-reset",
+    id: ScenarioId::DeleteReset,
     summary: "a delete racing puts removes only its secret; reset works on a store whose metadata is garbage, and a fresh store follows",
     needs: &[OpName::Put, OpName::Get, OpName::Delete, OpName::Reset],
     needs_key: false,

@@ -6,12 +6,12 @@
 
 use rand::Rng;
 
-use super::{describe_all, Env, Mode, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "double-bootstrap",
+    id: ScenarioId::DoubleBootstrap,
     summary:
         "N actors consume one bootstrap token at once: exactly one wins, a later consume loses",
     needs: &[OpName::Consume],

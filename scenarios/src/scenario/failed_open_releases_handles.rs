@@ -9,14 +9,14 @@
 
 use rand::Rng;
 
-use super::{call, describe_all, race, Env, Mode, Round, ScenarioDef};
+use super::{call, describe_all, race, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::procfs;
 use crate::protocol::{Op, OpName};
 use crate::reaper;
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "failed-open-releases-handles",
+    id: ScenarioId::FailedOpenReleasesHandles,
     summary: "open a broken store: a coded error, no handle left inside the store (/proc/<pid>/fd), then destroy succeeds",
     needs: &[OpName::Open, OpName::Put, OpName::Destroy],
     needs_key: false,

@@ -6,13 +6,13 @@
 //! directory.
 
 use super::support::witness_call::ClientRound;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "head-persists",
+    id: ScenarioId::HeadPersists,
     summary: "a fresh process's first request carries the head an earlier process learned",
     needs: &[OpName::Witness],
     needs_key: false,

@@ -16,12 +16,12 @@ use keyrace_history::{check, timeline, Budget, Call, History, Operation, Outcome
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Env, Exchange, Mode, Round, ScenarioDef};
+use super::{Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "history",
+    id: ScenarioId::History,
     summary: "N actors make random puts, gets, deletes and consumes over two names: every answer fits one order of the operations (linearizable)",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeSet;
 
-use super::{describe_all, Env, Mode, Round, ScenarioDef};
+use super::{describe_all, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "keygen-race",
+    id: ScenarioId::KeygenRace,
     summary: "N actors put distinct secrets into one fresh store at once: all succeed, all read back, one key_id",
     needs: &[OpName::Put, OpName::Get],
     needs_key: false,

@@ -47,6 +47,7 @@ use crate::actor::{Actor, ActorError, ActorSpec, Finding, Findings};
 use crate::config::Config;
 use crate::explore::Explorer;
 use crate::progress::Ticker;
+pub use crate::protocol::ScenarioId;
 use crate::protocol::{Op, OpName, Reply, Summary};
 use crate::scratch::{Area, Refusal, StoreDir};
 use crate::trace::{Tracer, Unavailable};
@@ -54,7 +55,7 @@ use driver::{Driver, Free, Spawn};
 
 /// One scenario of the catalogue.
 pub struct ScenarioDef {
-    pub id: &'static str,
+    pub id: ScenarioId,
     /// One line for `keyrace list`.
     pub summary: &'static str,
     /// Ops the adapter must announce; otherwise the scenario is skipped.
@@ -97,8 +98,8 @@ impl Mode {
 /// all).
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
-/// Every scenario, in the order `keyrace check` runs them.
-pub const CATALOGUE: [&ScenarioDef; 25] = [
+/// Every scenario, in the order `keyrace check` runs them. One definition per [`ScenarioId`], in its order (a test holds the two together).
+pub const CATALOGUE: [&ScenarioDef; ScenarioId::ALL.len()] = [
     &keygen_race::DEF,
     &put_race::DEF,
     &double_bootstrap::DEF,
@@ -126,7 +127,9 @@ pub const CATALOGUE: [&ScenarioDef; 25] = [
     &server_faults::DEF,
 ];
 
+/// The scenario whose id is `id` (as a user spells it), if any.
 pub fn find(id: &str) -> Option<&'static ScenarioDef> {
+    let id = ScenarioId::parse(id)?;
     CATALOGUE.iter().copied().find(|def| def.id == id)
 }
 
@@ -566,4 +569,21 @@ pub fn race(
 
 pub fn describe_all(exchanges: &[Exchange]) -> Vec<String> {
     exchanges.iter().map(Exchange::describe).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `keyrace check` runs the scenarios in [`ScenarioId::ALL`]'s order, and every id finds
+    /// its own definition.
+    #[test]
+    fn the_catalogue_holds_one_definition_per_id_in_its_order() {
+        let ids: Vec<ScenarioId> = CATALOGUE.iter().map(|def| def.id).collect();
+        assert_eq!(ids, ScenarioId::ALL);
+        for &id in ScenarioId::ALL {
+            assert_eq!(find(id.as_str()).map(|def| def.id), Some(id));
+        }
+        assert!(find("no-such-scenario").is_none());
+    }
 }

@@ -6,13 +6,13 @@
 //! after a few, 200, so a client that retries 409s still ends).
 
 use super::support::witness_call::{code, ClientRound};
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{ErrorCode, OpName};
 use crate::scripted_witness::{head, Answer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "no-retry-on-divergence",
+    id: ScenarioId::NoRetryOnDivergence,
     summary: "a 409 is surfaced as DIVERGENCE after exactly one request, never retried",
     needs: &[OpName::Witness],
     needs_key: false,

@@ -11,13 +11,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{call, Env, Mode, Round, ScenarioDef};
+use super::{call, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName};
 use crate::scratch::Scratch;
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "no-stable-key",
+    id: ScenarioId::NoStableKey,
     summary: "no master key, unwritable store or HOME: refuse with a coded error, never acknowledge a put lost on restart",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: true,

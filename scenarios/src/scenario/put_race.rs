@@ -5,12 +5,12 @@
 //! Actors: one racer creates the store; then all racers put distinct names at once; then all
 //! racers put the same name at once; the verifier opens the store and reads everything back.
 
-use super::{Env, Exchange, Mode, Round, ScenarioDef};
+use super::{Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "put-race",
+    id: ScenarioId::PutRace,
     summary: "N actors put distinct and same-name secrets into one existing store at once: nothing acknowledged is lost",
     needs: &[OpName::Open, OpName::Put, OpName::Get],
     needs_key: false,

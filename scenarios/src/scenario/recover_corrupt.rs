@@ -10,12 +10,12 @@
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use super::{call, Env, Exchange, Mode, Round, ScenarioDef};
+use super::{call, Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "recover-corrupt",
+    id: ScenarioId::RecoverCorrupt,
     summary: "truncate, garble or remove a store's files: true value or coded error, never a wrong value; destroy works",
     needs: &[OpName::Open, OpName::Put, OpName::Get, OpName::Destroy],
     needs_key: false,

@@ -7,12 +7,12 @@
 
 use rand::Rng;
 
-use super::{call, Env, Mode, Round, ScenarioDef};
+use super::{call, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "restart-durability",
+    id: ScenarioId::RestartDurability,
     summary:
         "put, stop the actor, start a new one, get: same value (key file, and KEYRACE_MASTER_KEY)",
     needs: &[OpName::Put, OpName::Get],

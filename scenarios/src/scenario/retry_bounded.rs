@@ -5,13 +5,13 @@
 //! Actors: the verifier makes one call on a cold cache.
 
 use super::support::witness_call::{code, ClientRound};
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{ErrorCode, OpName};
 use crate::scripted_witness::{head, Answer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "retry-bounded",
+    id: ScenarioId::RetryBounded,
     summary:
         "against endless 412s a call sends exactly two requests, then BOOTSTRAP_ALREADY_CONSUMED",
     needs: &[OpName::Witness],

@@ -6,13 +6,13 @@
 //! head it handed out.
 
 use super::support::witness_call::ClientRound;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "retry-once",
+    id: ScenarioId::RetryOnce,
     summary: "a bootstrap-412 with a head is retried exactly once with that head, and succeeds",
     needs: &[OpName::Witness],
     needs_key: false,

@@ -10,13 +10,13 @@
 use std::time::Duration;
 
 use super::support::witness_call::{api_key, code, evidence, op, server};
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "server-faults",
+    id: ScenarioId::ServerFaults,
     summary:
         "a failing, hung or cut-off server gets at most four requests per call and a coded error back, never a loop",
     needs: &[OpName::Witness],

@@ -63,7 +63,7 @@ fn docs_describe_every_scenario_in_the_catalogue() {
         .collect();
     for def in CATALOGUE {
         assert!(
-            rows.contains(&def.id),
+            rows.contains(&def.id.as_str()),
             "docs/protocol.md has no table row for {}",
             def.id
         );

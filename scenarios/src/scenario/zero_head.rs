@@ -8,13 +8,13 @@
 use keyrace_protocol::head::SignedTreeHead;
 
 use super::support::witness_call::ClientRound;
-use super::{Env, Mode, Round, ScenarioDef};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::OpName;
 use crate::scripted_witness::{Answer, Seen};
 
 pub const DEF: ScenarioDef = ScenarioDef {
-    id: "zero-head",
+    id: ScenarioId::ZeroHead,
     summary: "the zero placeholder head is kept and sent back like any head; the call passes",
     needs: &[OpName::Witness],
     needs_key: false,

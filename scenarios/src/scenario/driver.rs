@@ -12,13 +12,27 @@ use crate::protocol::{Op, OpName};
 /// What starting an actor takes: the adapter command, the run's `HOME`, where its uncoded
 /// errors go, and how many racers the run has.
 pub(crate) struct Spawn<'e> {
-    pub cfg: &'e Config,
-    pub home: &'e std::path::Path,
-    pub findings: &'e Findings,
+    cfg: &'e Config,
+    home: &'e std::path::Path,
+    findings: &'e Findings,
     pub racers: usize,
 }
 
-impl Spawn<'_> {
+impl<'e> Spawn<'e> {
+    pub fn new(
+        cfg: &'e Config,
+        home: &'e std::path::Path,
+        findings: &'e Findings,
+        racers: usize,
+    ) -> Spawn<'e> {
+        Spawn {
+            cfg,
+            home,
+            findings,
+            racers,
+        }
+    }
+
     /// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master
     /// key.
     pub fn spec(&self, label: &str) -> ActorSpec {

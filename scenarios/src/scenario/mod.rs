@@ -292,24 +292,14 @@ impl<'a> Env<'a> {
 
     /// What starting an actor of this run takes, beside the actors outside the tracer.
     fn free(&mut self) -> (&mut Free, Spawn<'_>) {
-        let spawn = Spawn {
-            cfg: self.cfg,
-            home: &self.home,
-            findings: &self.findings,
-            racers: self.actors,
-        };
+        let spawn = Spawn::new(self.cfg, &self.home, &self.findings, self.actors);
         (&mut self.free, spawn)
     }
 
     /// The traced side of the run, with what starting an actor takes (`None` outside the
     /// full mode).
     fn traced(&mut self) -> Option<(&mut Controlled, Spawn<'_>)> {
-        let spawn = Spawn {
-            cfg: self.cfg,
-            home: &self.home,
-            findings: &self.findings,
-            racers: self.actors,
-        };
+        let spawn = Spawn::new(self.cfg, &self.home, &self.findings, self.actors);
         self.controlled
             .as_mut()
             .map(|controlled| (controlled, spawn))
@@ -317,12 +307,7 @@ impl<'a> Env<'a> {
 
     /// The driver of this run's actors: traced in the full mode, free otherwise.
     fn drive<T>(&mut self, run: impl FnOnce(&mut dyn Driver, &Spawn<'_>) -> T) -> T {
-        let spawn = Spawn {
-            cfg: self.cfg,
-            home: &self.home,
-            findings: &self.findings,
-            racers: self.actors,
-        };
+        let spawn = Spawn::new(self.cfg, &self.home, &self.findings, self.actors);
         match &mut self.controlled {
             Some(controlled) => run(controlled, &spawn),
             None => run(&mut self.free, &spawn),
@@ -397,13 +382,7 @@ impl<'a> Env<'a> {
 
     /// The ordinary way to start an actor: the adapter command, the run's `HOME`, no master key.
     pub fn spec(&self, label: &str) -> ActorSpec {
-        Spawn {
-            cfg: self.cfg,
-            home: &self.home,
-            findings: &self.findings,
-            racers: self.actors,
-        }
-        .spec(label)
+        Spawn::new(self.cfg, &self.home, &self.findings, self.actors).spec(label)
     }
 
     /// The run's persistent untraced racing actors ([`Env::actors`] of them), started on first

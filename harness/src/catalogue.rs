@@ -171,6 +171,15 @@ type LoadStep = fn(&SimFs, &Path) -> keyrace_core::Result<Key>;
 /// Every case, in catalogue order.
 pub fn catalogue() -> Vec<Case> {
     let mut cases = Vec::new();
+    key_file_and_store_cases(&mut cases);
+    crash_cases(&mut cases);
+    open_and_key_source_cases(&mut cases);
+    bootstrap_and_witness_cases(&mut cases);
+    cases
+}
+
+/// The key file's and the store's races: keygen (POSIX and Windows), error masking, put.
+fn key_file_and_store_cases(cases: &mut Vec<Case>) {
     let racing_keygens: [(&str, LoadStep); 3] = [
         (REFERENCE, keygen::reference),
         (
@@ -223,6 +232,10 @@ pub fn catalogue() -> Vec<Case> {
             ));
         }
     }
+}
+
+/// Power loss during key creation and during a put, alone and racing.
+fn crash_cases(cases: &mut Vec<Case>) {
     let crash_keygens: [(&str, LoadStep); 2] = [
         (REFERENCE, keygen::reference),
         (Mutant::KeygenNoFsync.name(), mutants::keygen::no_fsync),
@@ -258,6 +271,10 @@ pub fn catalogue() -> Vec<Case> {
             crash_put_racing(store),
         ));
     }
+}
+
+/// A failed open's handles, and the key source's silent fallback.
+fn open_and_key_source_cases(cases: &mut Vec<Case>) {
     for actors in [1, 2] {
         let opens: [(&str, OpenStep); 2] = [
             (REFERENCE, release_before_delete::reference),
@@ -291,6 +308,10 @@ pub fn catalogue() -> Vec<Case> {
             ephemeral_fallback(resolve),
         ));
     }
+}
+
+/// The one-time bootstrap, the witness client (cold start, retry, head cache) and the machine identity.
+fn bootstrap_and_witness_cases(cases: &mut Vec<Case>) {
     for actors in [2, 3] {
         cases.push(model(
             CatalogueRow::DoubleBootstrap,
@@ -367,7 +388,6 @@ pub fn catalogue() -> Vec<Case> {
             body: Body::Property(Arc::new(move |n| identity_drift::identity_drift(derive, n))),
         });
     }
-    cases
 }
 
 /// The case named `row/variant/actors`.

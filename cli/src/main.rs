@@ -12,6 +12,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use keyrace_process::reaper;
 use keyrace_reference::{self as adapter, Mutant};
+use keyrace_runner::catalogue::{self, ScenarioId};
 use keyrace_runner::config::{
     split_adapter, Budget, Config, RunMode, Shard, DEFAULT_TIMEOUT, MAX_ACTORS, MAX_TIME,
     MAX_TIMEOUT,
@@ -19,7 +20,7 @@ use keyrace_runner::config::{
 use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
-use keyrace_runner::{catalogue, Check};
+use keyrace_runner::Check;
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
 use keyrace_witness::wire::Preset;
@@ -122,8 +123,8 @@ enum StrategyName {
 #[derive(Args)]
 struct CheckArgs {
     /// Run only this scenario (repeatable); default: all of them.
-    #[arg(long = "scenario", value_name = "ID")]
-    scenarios: Vec<String>,
+    #[arg(long = "scenario", value_name = "ID", value_parser = named::<ScenarioId>(ScenarioId::ALL.iter().map(|s| s.as_str()).collect()))]
+    scenarios: Vec<ScenarioId>,
     /// Racing actors (adapter processes) per scenario [default: 2 in a controlled race, 4
     /// otherwise].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_ACTORS as i64))]
@@ -332,8 +333,8 @@ fn check_of(args: CheckArgs, adapter_argv: Option<Vec<OsString>>) -> Check {
         actors = actors.or(workload.actors);
         check = check.workload(workload);
     }
-    for id in &scenarios {
-        check = check.scenario(id);
+    for id in scenarios {
+        check = check.scenario(id.as_str());
     }
     if let Some(n) = actors {
         check = check.actors(n);
@@ -351,17 +352,17 @@ fn check_of(args: CheckArgs, adapter_argv: Option<Vec<OsString>>) -> Check {
 /// ones named, or both forms the workload asks for), or a usage error.
 fn workload_forms(
     workload: &keyrace_runner::workload::Workload,
-    named: &[String],
+    named: &[ScenarioId],
     mode: RunMode,
-) -> Vec<String> {
-    let forms = ["history", "crash-history"];
-    if named.iter().any(|id| !forms.contains(&id.as_str())) {
+) -> Vec<ScenarioId> {
+    let forms = [ScenarioId::History, ScenarioId::CrashHistory];
+    if named.iter().any(|id| !forms.contains(id)) {
         usage(
             "--workload runs the history scenario (and crash-history, with \"crash\": \
              true); drop the other --scenario ids",
         );
     }
-    let crash_named = named.iter().any(|id| id == forms[1]);
+    let crash_named = named.contains(&forms[1]);
     if mode == RunMode::Chance && crash_named {
         usage(
             "--scenario crash-history judges crash states under the tracer, which \
@@ -374,15 +375,11 @@ fn workload_forms(
              to the workload file",
         );
     }
-    let wanted = |id: &str| match named.is_empty() {
-        true => id == forms[0] || workload.crash,
-        false => named.iter().any(|s| s == id),
+    let wanted = |id: &ScenarioId| match named.is_empty() {
+        true => *id == forms[0] || workload.crash,
+        false => named.contains(id),
     };
-    forms
-        .iter()
-        .filter(|id| wanted(id))
-        .map(|id| (*id).to_owned())
-        .collect()
+    forms.into_iter().filter(wanted).collect()
 }
 
 /// A clap parser of a type named by `names`: clap lists and checks the names, and the field

@@ -222,7 +222,7 @@ fn list_names_every_scenario_and_usage_errors_exit_2() {
     let unknown = keyrace(&["check", "--scenario", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(
-        text(&unknown).contains("the scenarios are: keygen-race, put-race"),
+        text(&unknown).contains("[possible values: keygen-race, put-race"),
         "{}",
         text(&unknown)
     );

@@ -64,6 +64,21 @@ impl ScenarioId {
     }
 }
 
+impl std::str::FromStr for ScenarioId {
+    type Err = String;
+
+    /// An id as a user spells it; an unknown one is refused with every id listed.
+    fn from_str(id: &str) -> Result<ScenarioId, String> {
+        ScenarioId::parse(id).ok_or_else(|| {
+            let ids: Vec<&str> = ScenarioId::ALL.iter().map(|s| s.as_str()).collect();
+            format!(
+                "unknown scenario {id:?}; the scenarios are: {}",
+                ids.join(", ")
+            )
+        })
+    }
+}
+
 impl fmt::Display for ScenarioId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -84,5 +99,10 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), ScenarioId::ALL.len());
         assert_eq!(ScenarioId::parse("keygen_race"), None);
+        let refused = "keygen_race".parse::<ScenarioId>().expect_err("not an id");
+        assert!(
+            refused.contains("the scenarios are: keygen-race, put-race"),
+            "{refused}"
+        );
     }
 }

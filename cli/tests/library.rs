@@ -96,3 +96,22 @@ fn a_crash_form_stops_at_the_default_budgets_time_and_says_so() {
         report.to_text()
     );
 }
+
+/// A scenario id the catalogue lacks is refused before any adapter starts, naming every id.
+#[test]
+fn the_builder_refuses_an_unknown_scenario_listing_the_ids() {
+    let refused = Check::adapter([ADAPTER])
+        .scenario("keygen_race")
+        .run()
+        .expect_err("no scenario is called keygen_race");
+    assert_eq!(
+        refused.code(),
+        keyrace_runner::protocol::ErrorCode::InvalidArgument
+    );
+    let message = refused.to_string();
+    assert!(
+        message
+            .contains("unknown scenario \"keygen_race\"; the scenarios are: keygen-race, put-race"),
+        "{message}"
+    );
+}

@@ -28,7 +28,8 @@ use crate::trace::{self, Unavailable};
 /// Why a run could not start, or did not end on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("unknown scenario {0:?}; the scenarios are: {ids}", ids = scenario::CATALOGUE.map(|d| d.id.as_str()).join(", "))]
+    /// An id no scenario has, with every id listed (`ScenarioId`'s own refusal).
+    #[error("{0}")]
     UnknownScenario(String),
     #[error("{0}")]
     InvalidConfig(String),
@@ -252,7 +253,10 @@ fn select(cfg: &Config) -> Result<Vec<&'static ScenarioDef>, RunError> {
     }
     cfg.scenarios
         .iter()
-        .map(|id| scenario::find(id).ok_or_else(|| RunError::UnknownScenario(id.clone())))
+        .map(|id| {
+            let id = id.parse().map_err(RunError::UnknownScenario)?;
+            Ok(scenario::def(id))
+        })
         .collect()
 }
 

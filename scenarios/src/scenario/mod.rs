@@ -98,7 +98,8 @@ impl Mode {
 /// all).
 pub const EXPLORE_ROUNDS: u32 = 1000;
 
-/// Every scenario, in the order `keyrace check` runs them. One definition per [`ScenarioId`], in its order (a test holds the two together).
+/// Every scenario, in the order `keyrace check` runs them: one definition per [`ScenarioId`],
+/// in its order (a test holds the two together).
 pub const CATALOGUE: [&ScenarioDef; ScenarioId::ALL.len()] = [
     &keygen_race::DEF,
     &put_race::DEF,
@@ -129,8 +130,14 @@ pub const CATALOGUE: [&ScenarioDef; ScenarioId::ALL.len()] = [
 
 /// The scenario whose id is `id` (as a user spells it), if any.
 pub fn find(id: &str) -> Option<&'static ScenarioDef> {
-    let id = ScenarioId::parse(id)?;
-    CATALOGUE.iter().copied().find(|def| def.id == id)
+    ScenarioId::parse(id).map(def)
+}
+
+/// The definition of scenario `id`. The index is in bounds by construction (the catalogue has
+/// one entry per id, and ids number from 0 in declaration order); a test holds the catalogue's
+/// order to the ids'.
+pub fn def(id: ScenarioId) -> &'static ScenarioDef {
+    CATALOGUE[id as usize]
 }
 
 /// The actors and directories of one scenario run.
@@ -561,6 +568,7 @@ mod tests {
         let ids: Vec<ScenarioId> = CATALOGUE.iter().map(|def| def.id).collect();
         assert_eq!(ids, ScenarioId::ALL);
         for &id in ScenarioId::ALL {
+            assert_eq!(def(id).id, id);
             assert_eq!(find(id.as_str()).map(|def| def.id), Some(id));
         }
         assert!(find("no-such-scenario").is_none());

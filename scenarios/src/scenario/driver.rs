@@ -137,17 +137,17 @@ impl Driver for Controlled {
         ops: Vec<Op>,
         _rng: &mut StdRng,
     ) -> Result<Vec<Exchange>, ActorError> {
-        let slots = self.racer_slots(spawn.racers, |label| spawn.spec(label))?;
+        let slots = self.racer_slots(spawn)?;
         self.race_slots(&slots[..ops.len().min(slots.len())], ops)
     }
 
     fn racer_call(&mut self, spawn: &Spawn<'_>, i: usize, op: Op) -> Result<Exchange, ActorError> {
-        let slot = self.racer_slots(spawn.racers, |label| spawn.spec(label))?[i];
+        let slot = self.racer_slots(spawn)?[i];
         self.call(slot, op)
     }
 
     fn supports(&mut self, spawn: &Spawn<'_>, op: OpName) -> Result<bool, ActorError> {
-        let slot = self.racer_slots(spawn.racers, |label| spawn.spec(label))?[0];
+        let slot = self.racer_slots(spawn)?[0];
         Ok(self
             .tracer
             .traced(slot)
@@ -155,7 +155,7 @@ impl Driver for Controlled {
     }
 
     fn verify(&mut self, spawn: &Spawn<'_>, op: Op) -> Result<Exchange, ActorError> {
-        let slot = self.verifier_slot(|label| spawn.spec(label))?;
+        let slot = self.verifier_slot(spawn)?;
         self.call(slot, op)
     }
 }

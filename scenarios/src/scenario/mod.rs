@@ -176,27 +176,23 @@ pub struct Controlled {
 }
 
 impl Controlled {
-    /// The first `want` racers' slots, each started on first use.
-    fn racer_slots(
-        &mut self,
-        want: usize,
-        spec: impl Fn(&str) -> ActorSpec,
-    ) -> Result<Vec<usize>, ActorError> {
-        while self.racers.len() < want {
+    /// The run's racers' slots, each started on first use.
+    fn racer_slots(&mut self, spawn: &Spawn<'_>) -> Result<Vec<usize>, ActorError> {
+        while self.racers.len() < spawn.racers {
             let slot = self
                 .tracer
-                .spawn(&spec(&format!("actor {}", self.racers.len())))?;
+                .spawn(&spawn.spec(&format!("actor {}", self.racers.len())))?;
             self.racers.push(slot);
         }
         Ok(self.racers.clone())
     }
 
     /// The verifier's slot, started on first use.
-    fn verifier_slot(&mut self, spec: impl Fn(&str) -> ActorSpec) -> Result<usize, ActorError> {
+    fn verifier_slot(&mut self, spawn: &Spawn<'_>) -> Result<usize, ActorError> {
         if let Some(slot) = self.verifier {
             return Ok(slot);
         }
-        let slot = self.tracer.spawn(&spec("verifier"))?;
+        let slot = self.tracer.spawn(&spawn.spec("verifier"))?;
         self.verifier = Some(slot);
         Ok(slot)
     }
@@ -365,7 +361,7 @@ impl<'a> Env<'a> {
         let Some((controlled, spawn)) = self.traced() else {
             return Ok(Vec::new());
         };
-        controlled.racer_slots(spawn.racers, |label| spawn.spec(label))
+        controlled.racer_slots(&spawn)
     }
 
     /// The verifier's slot in the tracer, started on first use (`None` outside the full mode).
@@ -373,9 +369,7 @@ impl<'a> Env<'a> {
         let Some((controlled, spawn)) = self.traced() else {
             return Ok(None);
         };
-        controlled
-            .verifier_slot(|label| spawn.spec(label))
-            .map(Some)
+        controlled.verifier_slot(&spawn).map(Some)
     }
 
     /// Kill the traced verifier; the next [`Env::verifier_slot`] starts a new one.

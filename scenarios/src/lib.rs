@@ -21,6 +21,7 @@
 //! reference adapter and the witness server. A store's `cargo test` depends on this crate.
 
 mod builder;
+mod crash;
 pub mod config;
 pub mod coverage;
 mod progress;
@@ -48,7 +49,7 @@ pub mod catalogue {
 pub use keyrace_process::protocol;
 use keyrace_process::{actor, procfs, reaper, scratch};
 pub use keyrace_systematic::explore;
-use keyrace_systematic::{crash, trace};
+use keyrace_systematic::trace;
 
 pub use builder::Check;
 pub use config::{Budget, Config, RunMode};

@@ -6,8 +6,8 @@
 //! state is written to a directory of its own, where the verifier consumes the token again.
 //! Runs only under `--explore`.
 
-use super::support::crash_judge::{judge_consumed, judge_states};
-use super::support::crash_record::record;
+use crate::crash::judge::{judge_consumed, judge_states};
+use crate::crash::recording::record;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

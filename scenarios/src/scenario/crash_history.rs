@@ -19,8 +19,8 @@ use rand::Rng;
 use keyrace_history::{History, Outcome};
 
 use super::history::{explain, operation, verify_into, Explained, Mix};
-use super::support::crash_judge::{judge_states, Broken};
-use super::support::crash_record::record_all;
+use crate::crash::judge::{judge_states, Broken};
+use crate::crash::recording::record_all;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{ActorError, Finding};
 use crate::protocol::{Op, OpName};

@@ -16,8 +16,8 @@ use keyrace_history::history::Partition;
 use keyrace_history::{History, Outcome};
 
 use super::history::{explain, operation, verify_into, Explained};
-use super::support::crash_judge::{judge_states, Broken};
-use super::support::crash_record::{record_races, Recorded};
+use crate::crash::judge::{judge_states, Broken};
+use crate::crash::recording::{record_races, Recorded};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{ActorError, Finding};
 use crate::crash::states::CrashState;

@@ -7,8 +7,8 @@
 //! every crash state of that recording is written to a directory of its own and read by the
 //! verifier. Runs only under `--explore`.
 
-use super::support::crash_judge::{judge_secrets, judge_states, Expectation};
-use super::support::crash_record::record;
+use crate::crash::judge::{judge_secrets, judge_states, Expectation};
+use crate::crash::recording::record;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
-use super::support::crash_judge::which_value;
+use crate::crash::judge::which_value;
 use super::{call, Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{Actor, ActorError};
 use crate::procfs;

@@ -13,8 +13,8 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::support::crash_judge::{judge_secrets, judge_states, Expectation};
-use super::support::crash_record::record;
+use crate::crash::judge::{judge_secrets, judge_states, Expectation};
+use crate::crash::recording::record;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::protocol::{Op, OpName};

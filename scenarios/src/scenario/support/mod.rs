@@ -1,6 +1,4 @@
-//! What scenarios share and are not scenarios themselves: recording operations and judging
-//! their power-loss states, and the client scenarios' round against a scripted server.
+//! What scenarios share and are not scenarios themselves: the client scenarios' round against
+//! a scripted server. (Recording and judging crash states is [`crate::crash`]'s.)
 
-pub mod crash_judge;
-pub mod crash_record;
 pub mod witness_call;

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use super::crash_record::Recorded;
+use super::recording::Recorded;
 use crate::actor::{ActorError, Finding};
 use crate::crash::fix::fixes;
 use crate::crash::materialize::materialize;

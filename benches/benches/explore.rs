@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use keyrace_process::actor::{Actor, ActorSpec, Findings};
+use keyrace_process::actor::{Actor, ActorSpec};
+use keyrace_process::finding::Findings;
 use keyrace_runner::explore::Strategy;
 use keyrace_runner::protocol::Op;
 use keyrace_runner::report::Status;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use keyrace_protocol::{ErrorCode, MASTER_KEY_ENV};
 
+use crate::finding::{Findings, CODED_ERRORS};
 use crate::protocol::{Code, Hello, Op, OpName, Reply, Request, Summary};
 use crate::reaper;
 
@@ -37,44 +38,6 @@ const STDERR_TAIL_BYTES: usize = 8 * 1024;
 /// How often a wait for a reply also checks whether the adapter has exited (its stdout may
 /// stay open in a helper that inherited it).
 const EXIT_POLL: Duration = Duration::from_millis(50);
-
-/// A broken invariant in one round: its sentence, and the evidence that shows it, one line
-/// each (replies, file states, the schedule).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub invariant: String,
-    pub evidence: Vec<String>,
-}
-
-impl Finding {
-    pub fn new(invariant: impl Into<String>, evidence: Vec<String>) -> Finding {
-        Finding {
-            invariant: invariant.into(),
-            evidence,
-        }
-    }
-}
-
-/// Broken invariants noticed while talking to adapters (a reply with a code outside the
-/// taxonomy), shared by the actors of a scenario and collected into each round.
-#[derive(Debug, Clone, Default)]
-pub struct Findings(Arc<Mutex<Vec<Finding>>>);
-
-/// The invariant an error reply with an unknown code breaks.
-pub const CODED_ERRORS: &str =
-    "every error reply carries a stable code from the taxonomy (docs/protocol.md)";
-
-impl Findings {
-    fn push(&self, invariant: &str, trace: String) {
-        let mut findings = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        findings.push(Finding::new(invariant, vec![trace]));
-    }
-
-    /// Everything noticed since the last call.
-    pub fn take(&self) -> Vec<Finding> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
 
 /// `now + d`, or a far deadline where that overflows.
 pub fn deadline_after(d: Duration) -> Instant {

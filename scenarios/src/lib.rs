@@ -21,9 +21,9 @@
 //! reference adapter and the witness server. A store's `cargo test` depends on this crate.
 
 mod builder;
-mod crash;
 pub mod config;
 pub mod coverage;
+mod crash;
 mod progress;
 pub mod report;
 mod runner;
@@ -47,7 +47,7 @@ pub mod catalogue {
 // The layers below: the wire types and the exploration strategies are part of this crate's
 // API (reports and `Config` name them); the rest is used here, not re-exported.
 pub use keyrace_process::protocol;
-use keyrace_process::{actor, procfs, reaper, scratch};
+use keyrace_process::{actor, finding, procfs, reaper, scratch};
 pub use keyrace_systematic::explore;
 use keyrace_systematic::trace;
 

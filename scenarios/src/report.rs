@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::actor::{FaultKind, Finding};
+use crate::actor::FaultKind;
 use crate::config::{RunMode, Shard};
 use crate::coverage::{Coverage, Form};
+use crate::finding::{Finding, Invariant};
 
 /// Exit codes of `keyrace check` (documented in `docs/protocol.md` and `--help`).
 pub const EXIT_PASS: i32 = 0;
@@ -50,7 +51,7 @@ pub struct Violation {
 /// One invariant a scenario broke: in how many rounds, and the first traces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BrokenInvariant {
-    pub invariant: String,
+    pub invariant: Invariant,
     /// Rounds that broke it.
     pub rounds: u32,
     /// The first [`TRACES_KEPT`] of them in full.
@@ -157,7 +158,7 @@ impl ScenarioReport {
                 self.id,
                 broken.rounds,
                 self.rounds,
-                printable(&broken.invariant)
+                printable(broken.invariant.as_str())
             );
             for v in broken.traces.iter().take(TRACES_PRINTED) {
                 let _ = writeln!(out, "  {} round {}:", self.id, v.round);
@@ -243,7 +244,7 @@ impl ScenarioReport {
             return;
         }
         self.violating_rounds += 1;
-        let mut seen_this_round: Vec<String> = Vec::new();
+        let mut seen_this_round: Vec<Invariant> = Vec::new();
         for Finding {
             invariant,
             evidence: replies,

@@ -13,10 +13,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::recording::Recorded;
-use crate::actor::{ActorError, Finding};
+use crate::actor::ActorError;
 use crate::crash::fix::fixes;
 use crate::crash::materialize::materialize;
 use crate::crash::states::{enumerate, CrashState, Limits, Profile};
+use crate::finding::Finding;
 use crate::protocol::{Code, Op};
 use crate::scenario::{Env, Exchange, Round};
 

@@ -34,7 +34,7 @@ impl Recorded {
 
     /// Whether every recorded operation succeeded; otherwise the first failure breaks
     /// `invariant` in `round`.
-    pub fn succeeded(&self, round: &mut Round, invariant: &str) -> bool {
+    pub fn succeeded(&self, round: &mut Round, invariant: &'static str) -> bool {
         match self.replies.iter().find(|r| !r.ok()) {
             Some(failed) => {
                 round.violation(invariant, vec![failed.describe()]);

@@ -6,10 +6,10 @@
 //! state is written to a directory of its own, where the verifier consumes the token again.
 //! Runs only under `--explore`.
 
-use crate::crash::judge::{judge_consumed, judge_states};
-use crate::crash::recording::record;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::crash::judge::{judge_consumed, judge_states};
+use crate::crash::recording::record;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {

@@ -19,10 +19,11 @@ use rand::Rng;
 use keyrace_history::{History, Outcome};
 
 use super::history::{explain, operation, verify_into, Explained, Mix};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
+use crate::actor::ActorError;
 use crate::crash::judge::{judge_states, Broken};
 use crate::crash::recording::record_all;
-use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
-use crate::actor::{ActorError, Finding};
+use crate::finding::Finding;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {

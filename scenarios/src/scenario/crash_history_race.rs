@@ -16,11 +16,12 @@ use keyrace_history::history::Partition;
 use keyrace_history::{History, Outcome};
 
 use super::history::{explain, operation, verify_into, Explained};
+use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
+use crate::actor::ActorError;
 use crate::crash::judge::{judge_states, Broken};
 use crate::crash::recording::{record_races, Recorded};
-use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
-use crate::actor::{ActorError, Finding};
 use crate::crash::states::CrashState;
+use crate::finding::Finding;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {

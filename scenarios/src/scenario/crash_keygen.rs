@@ -7,10 +7,10 @@
 //! every crash state of that recording is written to a directory of its own and read by the
 //! verifier. Runs only under `--explore`.
 
-use crate::crash::judge::{judge_secrets, judge_states, Expectation};
-use crate::crash::recording::record;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::crash::judge::{judge_secrets, judge_states, Expectation};
+use crate::crash::recording::record;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
-use crate::crash::judge::which_value;
 use super::{call, Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{Actor, ActorError};
+use crate::crash::judge::which_value;
 use crate::procfs;
 use crate::protocol::{Op, OpName, Summary};
 

@@ -13,10 +13,10 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use crate::crash::judge::{judge_secrets, judge_states, Expectation};
-use crate::crash::recording::record;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::crash::judge::{judge_secrets, judge_states, Expectation};
+use crate::crash::recording::record;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {

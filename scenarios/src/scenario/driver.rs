@@ -5,8 +5,9 @@
 use rand::rngs::StdRng;
 
 use super::{call, race, Controlled, Exchange};
-use crate::actor::{Actor, ActorError, ActorSpec, Findings};
+use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::config::Config;
+use crate::finding::Findings;
 use crate::protocol::{Op, OpName};
 
 /// What starting an actor takes: the adapter command, the run's `HOME`, where its uncoded

@@ -43,9 +43,10 @@ use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::actor::{Actor, ActorError, ActorSpec, Finding, Findings};
+use crate::actor::{Actor, ActorError, ActorSpec};
 use crate::config::Config;
 use crate::explore::Explorer;
+use crate::finding::{Finding, Findings, Invariant};
 use crate::progress::Ticker;
 pub use crate::protocol::ScenarioId;
 use crate::protocol::{Op, OpName, Reply, Summary};
@@ -429,7 +430,7 @@ pub struct Round {
 }
 
 impl Round {
-    pub fn violation(&mut self, invariant: impl Into<String>, replies: Vec<String>) {
+    pub fn violation(&mut self, invariant: impl Into<Invariant>, replies: Vec<String>) {
         self.violations.push(Finding::new(invariant, replies));
     }
 

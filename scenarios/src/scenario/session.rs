@@ -3,9 +3,9 @@
 //! the rounds covered.
 
 use super::Controlled;
-use crate::actor::Finding;
 use crate::coverage::Coverage;
 use crate::explore::{word_text, Strategy};
+use crate::finding::Finding;
 use crate::trace::RetryLoop;
 
 /// Released calls shown with a violation's schedule.

@@ -249,7 +249,7 @@ fn a_crash_workload_finds_a_resurrected_delete_on_its_own_names() {
     let report = text(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
     use keyrace_runner::catalogue::CRASH_HISTORY_INVARIANT as INVARIANT;
-    assert!(report.contains(INVARIANT), "{report}");
+    assert!(report.contains(INVARIANT.as_str()), "{report}");
     assert!(
         report.contains("delete \"api-token\" → ok") && report.contains("get \"api-token\" → \"h-"),
         "{report}"
@@ -370,8 +370,8 @@ fn a_reader_trusting_a_racers_unsynced_metadata_is_caught_by_the_racing_crash_fo
     use keyrace_runner::catalogue::{
         CRASH_HISTORY_RACE_INVARIANT as INVARIANT, CRASH_HISTORY_RACE_READS as READS,
     };
-    let lost = (report.contains(INVARIANT) && report.contains("name \"h"))
-        || (report.contains(READS) && report.contains("METADATA_MISSING"));
+    let lost = (report.contains(INVARIANT.as_str()) && report.contains("name \"h"))
+        || (report.contains(READS.as_str()) && report.contains("METADATA_MISSING"));
     assert!(lost, "{report}");
     assert!(!report.contains("token \"grace\""), "{report}");
     // The answer that rested on the racer's file is named.

@@ -17,20 +17,24 @@ use crate::actor::ActorError;
 use crate::crash::fix::fixes;
 use crate::crash::materialize::materialize;
 use crate::crash::states::{enumerate, CrashState, Limits, Profile};
-use crate::finding::Finding;
+use crate::finding::{Finding, Invariant};
 use crate::protocol::{Code, Op};
 use crate::scenario::{Env, Exchange, Round};
 
 /// Violating states reported per round: the rest are counted.
 const STATES_REPORTED: usize = 3;
-pub const ACKED: &str =
-    "after a power loss, every secret acknowledged before it reads back exactly";
-pub const IN_FLIGHT: &str = "after a power loss, the secret being written holds its old value \
-    or its new value (its new value once the operation was acknowledged), never anything else";
-pub const OPENS: &str =
-    "after a power loss, the store opens or refuses with a coded error, never an uncoded one";
-pub const CONSUMED: &str =
-    "after a power loss, an acknowledged consume stays consumed (the grace is never granted twice)";
+pub const ACKED: Invariant =
+    Invariant::new("after a power loss, every secret acknowledged before it reads back exactly");
+pub const IN_FLIGHT: Invariant = Invariant::new(
+    "after a power loss, the secret being written holds its old value \
+    or its new value (its new value once the operation was acknowledged), never anything else",
+);
+pub const OPENS: Invariant = Invariant::new(
+    "after a power loss, the store opens or refuses with a coded error, never an uncoded one",
+);
+pub const CONSUMED: Invariant = Invariant::new(
+    "after a power loss, an acknowledged consume stays consumed (the grace is never granted twice)",
+);
 
 /// What a put or delete must leave.
 pub struct Expectation {
@@ -319,8 +323,8 @@ done"#
         judge(&mut env, Path::new("/state/store"), &state(acked)).unwrap()
     }
 
-    fn invariants(broken: &Broken) -> Vec<&str> {
-        broken.iter().map(|f| f.invariant.as_str()).collect()
+    fn invariants(broken: &Broken) -> Vec<Invariant> {
+        broken.iter().map(|f| f.invariant.clone()).collect()
     }
 
     const OK: &str = r#""ok":true"#;
@@ -349,7 +353,7 @@ done"#
         let expect = expectation(&[("a", "1")], Some("v1"), Some("v2"));
         let (one, v1, v2) = (value("1"), value("v1"), value("v2"));
         // (open, get "a", get "k", state acknowledged, broken invariants)
-        let cases: [(&str, &str, &str, bool, &[&str]); 10] = [
+        let cases: [(&str, &str, &str, bool, &[Invariant]); 10] = [
             (OK, &one, &v2, true, &[]),
             (OK, &one, &v2, false, &[]),
             (OK, &one, &v1, false, &[]),
@@ -394,7 +398,7 @@ done"#
     fn a_first_put_may_leave_nothing_or_a_coded_refusal_until_acknowledged() {
         let expect = expectation(&[], None, Some("v"));
         let (v, empty) = (value("v"), value(""));
-        let cases: [(&str, bool, &[&str]); 7] = [
+        let cases: [(&str, bool, &[Invariant]); 7] = [
             (&v, true, &[]),
             (NULL, false, &[]),
             (NULL, true, &[IN_FLIGHT]),
@@ -414,7 +418,7 @@ done"#
     fn a_delete_leaves_null_once_acknowledged() {
         let expect = expectation(&[], Some("v"), None);
         let v = value("v");
-        let cases: [(&str, bool, &[&str]); 5] = [
+        let cases: [(&str, bool, &[Invariant]); 5] = [
             (NULL, true, &[]),
             (NULL, false, &[]),
             (&v, false, &[]),
@@ -432,7 +436,7 @@ done"#
     fn an_acknowledged_consume_stays_consumed() {
         let won = r#""ok":true,"won":true"#;
         let lost = r#""ok":true,"won":false"#;
-        let cases: [(&str, bool, &[&str]); 6] = [
+        let cases: [(&str, bool, &[Invariant]); 6] = [
             (lost, true, &[]),
             (won, false, &[]),
             (won, true, &[CONSUMED]),

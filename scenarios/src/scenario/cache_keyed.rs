@@ -8,6 +8,7 @@
 use super::support::witness_call::{api_key, cache_dir, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Script, ScriptedServer};
 
@@ -21,7 +22,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str = "a client sends only the head its own server handed out for its own key";
+const INVARIANT: Invariant =
+    Invariant::new("a client sends only the head its own server handed out for its own key");
 
 /// A server that hands out `base + (1 or 2 by key)` and passes everything.
 fn keyed(base: u64, key_one: String) -> Script {

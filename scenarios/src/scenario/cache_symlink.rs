@@ -11,6 +11,7 @@ use std::path::Path;
 use super::support::witness_call::{code, ClientRound};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
@@ -24,8 +25,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
-    "a symlink at the head cache's path is never written through, and the call succeeds or fails with a code";
+const INVARIANT: Invariant =
+    Invariant::new("a symlink at the head cache's path is never written through, and the call succeeds or fails with a code");
 
 const VICTIM: &[u8] = b"ssh-ed25519 AAAA victim@host\n";
 

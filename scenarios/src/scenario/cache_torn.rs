@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::support::witness_call::ClientRound;
 use super::{describe_all, Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
@@ -25,8 +26,9 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
-    "once a head is cached, every request carries a complete head the server handed out";
+const INVARIANT: Invariant = Invariant::new(
+    "once a head is cached, every request carries a complete head the server handed out",
+);
 
 /// Races per round.
 const RACES: usize = 3;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
@@ -29,8 +30,9 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub(crate) const INVARIANT: &str =
-    "concurrent first calls of one client send exactly one request without a head, and all succeed";
+pub(crate) const INVARIANT: Invariant = Invariant::new(
+    "concurrent first calls of one client send exactly one request without a head, and all succeed",
+);
 
 /// Concurrent calls per round.
 pub const CONCURRENCY: u32 = 8;

@@ -23,7 +23,7 @@ use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
 use crate::crash::judge::{judge_states, Broken};
 use crate::crash::recording::record_all;
-use crate::finding::Finding;
+use crate::finding::{Finding, Invariant};
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
@@ -37,9 +37,11 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub const INVARIANT: &str = "after a power loss, the store holds the state of one order of the \
+pub const INVARIANT: Invariant = Invariant::new(
+    "after a power loss, the store holds the state of one order of the \
      operations that contains every acknowledged one (durable linearizability): no acknowledged \
-     write lost, no deleted secret back";
+     write lost, no deleted secret back",
+);
 
 const NAMES: [&str; 2] = ["h0", "h1"];
 

@@ -21,7 +21,7 @@ use crate::actor::ActorError;
 use crate::crash::judge::{judge_states, Broken};
 use crate::crash::recording::{record_races, Recorded};
 use crate::crash::states::CrashState;
-use crate::finding::Finding;
+use crate::finding::{Finding, Invariant};
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
@@ -35,13 +35,17 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub const INVARIANT: &str = "after a power loss during a race, the store holds the state of one \
+pub const INVARIANT: Invariant = Invariant::new(
+    "after a power loss during a race, the store holds the state of one \
      order of the operations that contains every acknowledged one: no actor answers from a \
-     racer's file that the power loss can take back";
+     racer's file that the power loss can take back",
+);
 
 /// After a power loss, a name with an acknowledged write reads back (a refusal hides it).
-pub const READS: &str = "after a power loss during a race, the store answers a read of every \
-     name it acknowledged a write to";
+pub const READS: Invariant = Invariant::new(
+    "after a power loss during a race, the store answers a read of every \
+     name it acknowledged a write to",
+);
 
 const NAMES: [&str; 2] = ["h0", "h1"];
 const TOKEN: &str = "grace";

@@ -8,6 +8,7 @@
 use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer, Seen};
 
@@ -21,10 +22,10 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str = "a fresh process's first request carries the head the last process learned (no second bootstrap)";
+const INVARIANT: Invariant = Invariant::new("a fresh process's first request carries the head the last process learned (no second bootstrap)");
 
-const REPORT: &str =
-    "the head an adapter reports its call sent, and whether it came from the cache, are what the server saw";
+const REPORT: Invariant =
+    Invariant::new("the head an adapter reports its call sent, and whether it came from the cache, are what the server saw");
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(31);

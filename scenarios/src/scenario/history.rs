@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::{Op, OpName};
 
 pub const DEF: ScenarioDef = ScenarioDef {
@@ -30,8 +31,10 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub const INVARIANT: &str = "every answer fits one order of the operations (linearizability): no \
-     stale read after an acknowledged put, no lost or resurrected write, no grace granted twice";
+pub const INVARIANT: Invariant = Invariant::new(
+    "every answer fits one order of the operations (linearizability): no \
+     stale read after an acknowledged put, no lost or resurrected write, no grace granted twice",
+);
 
 /// Names the actors collide on, and the token they consume, unless a workload names others.
 const NAMES: [&str; 2] = ["h0", "h1"];

@@ -8,6 +8,7 @@
 use super::support::witness_call::{code, ClientRound};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::{ErrorCode, OpName};
 use crate::scripted_witness::{head, Answer};
 
@@ -21,7 +22,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub(crate) const INVARIANT: &str = "a 409 is surfaced as DIVERGENCE after exactly one request";
+pub(crate) const INVARIANT: Invariant =
+    Invariant::new("a 409 is surfaced as DIVERGENCE after exactly one request");
 
 /// Requests a call may send when its first is answered 409.
 pub const REQUESTS: usize = 1;

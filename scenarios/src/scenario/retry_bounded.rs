@@ -7,6 +7,7 @@
 use super::support::witness_call::{code, ClientRound};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::{ErrorCode, OpName};
 use crate::scripted_witness::{head, Answer};
 
@@ -21,8 +22,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub(crate) const INVARIANT: &str =
-    "against endless 412s a call sends exactly two requests and fails with BOOTSTRAP_ALREADY_CONSUMED";
+pub(crate) const INVARIANT: Invariant =
+    Invariant::new("against endless 412s a call sends exactly two requests and fails with BOOTSTRAP_ALREADY_CONSUMED");
 
 /// Requests a call may send against endless 412s: the bootstrap and its one retry.
 pub const REQUESTS: usize = 2;

@@ -8,6 +8,7 @@
 use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{head, Answer};
 
@@ -21,8 +22,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
-    "a 412 BOOTSTRAP_ALREADY_CONSUMED with a head is retried exactly once, with that head, and the call succeeds";
+const INVARIANT: Invariant =
+    Invariant::new("a 412 BOOTSTRAP_ALREADY_CONSUMED with a head is retried exactly once, with that head, and the call succeeds");
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let current = head(7);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::support::witness_call::{api_key, code, evidence, op, server};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{Answer, Seen};
 
@@ -26,8 +27,9 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-pub(crate) const INVARIANT: &str =
-    "a server failure is answered after at most four requests with a keyrace error code";
+pub(crate) const INVARIANT: Invariant = Invariant::new(
+    "a server failure is answered after at most four requests with a keyrace error code",
+);
 
 /// Requests one call may send to a failing server: the first and up to three retries.
 pub const MAX_REQUESTS: usize = 4;

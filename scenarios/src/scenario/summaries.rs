@@ -27,18 +27,18 @@ fn says(text: &str, claim: &str) {
 fn request_bounds_in_summaries_and_invariants_are_the_checked_ones() {
     let at_most = format!("at most {} requests", word(server_faults::MAX_REQUESTS));
     says(server_faults::DEF.summary, &at_most);
-    says(server_faults::INVARIANT, &at_most);
+    says(server_faults::INVARIANT.as_str(), &at_most);
 
     let exactly = format!("exactly {} requests", word(retry_bounded::REQUESTS));
     says(retry_bounded::DEF.summary, &exactly);
-    says(retry_bounded::INVARIANT, &exactly);
+    says(retry_bounded::INVARIANT.as_str(), &exactly);
 
     let once = format!(
         "after exactly {} request",
         word(no_retry_on_divergence::REQUESTS)
     );
     says(no_retry_on_divergence::DEF.summary, &once);
-    says(no_retry_on_divergence::INVARIANT, &once);
+    says(no_retry_on_divergence::INVARIANT.as_str(), &once);
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn cold_start_states_its_concurrency_and_that_every_call_succeeds() {
     );
     says(cold_start::DEF.summary, "exactly one bootstrap");
     says(cold_start::DEF.summary, "all succeed");
-    says(cold_start::INVARIANT, "all succeed");
+    says(cold_start::INVARIANT.as_str(), "all succeed");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use keyrace_protocol::head::SignedTreeHead;
 use super::support::witness_call::ClientRound;
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
+use crate::finding::Invariant;
 use crate::protocol::OpName;
 use crate::scripted_witness::{Answer, Seen};
 
@@ -23,8 +24,8 @@ pub const DEF: ScenarioDef = ScenarioDef {
     run_round,
 };
 
-const INVARIANT: &str =
-    "the zero placeholder a server handed out is sent back by the next process, and its call passes";
+const INVARIANT: Invariant =
+    Invariant::new("the zero placeholder a server handed out is sent back by the next process, and its call passes");
 
 fn run_round(env: &mut Env<'_>, round: &mut Round) -> Result<(), ActorError> {
     let zero = SignedTreeHead::ZERO;

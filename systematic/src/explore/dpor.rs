@@ -13,15 +13,22 @@
 //!   stays within it. The bound makes commuting calls dependent (only the cheaper order may
 //!   be within it), so, as BPOR does (Coons, Musuvathi and McKinley, OOPSLA'13), each race
 //!   also tries its later actor at the start of the earlier call's run of one actor and of
-//!   the run before, where switching costs no preemption more than the schedule did; and
-//!   every starting actor within the bound is tried, not one, since which of them reaches the
+//!   the run before, where switching costs no preemption more than the schedule did (where
+//!   that actor sleeps, the actors that can start the reversed order from there); and every
+//!   starting actor within the bound is tried, not one, since which of them reaches the
 //!   reversed order within the bound depends on what follows.
-//! - **Sleep sets**, only without a bound (`--preemptions unbounded`): an actor explored at
-//!   a point sleeps in the later branches until a call dependent on its next call runs. Under
-//!   a bound they lose schedules: the equivalent a sleep set relies on may lie beyond the
-//!   bound (the property tests below found such programs, even with sleep restricted to
-//!   actors the schedule had preempted). A round whose every runnable actor sleeps is run to
-//!   its end (its actors cannot be stopped midway) but adds nothing to explore.
+//! - **Sleep sets**: an actor explored at a point sleeps in the later branches until a call
+//!   dependent on its next call runs. Under a bound, only the actor that ran last before the
+//!   point falls asleep there, and only in a branch that preempts it. A schedule the sleep
+//!   set skips, `q u p v` (`p`'s call commuting with every call of `q u`), has the equivalent
+//!   `p q u v` in `p`'s branch, and that one costs no preemption more: it saves `q`'s
+//!   preemption of `p` (one) and pays at most the switch from `p` to `q` (one) and, at the
+//!   junction of `u` and `v`, at most what `q u p v` pays for leaving `u`'s last actor
+//!   (commuting calls neither block nor release an actor, so each switch meets the same
+//!   runnable actors in both). Any other actor could lose schedules whose only equivalent
+//!   lies beyond the bound (the property tests below found such programs). A round whose
+//!   every runnable actor sleeps is run to its end (its actors cannot be stopped midway) but
+//!   adds nothing to explore.
 //! - **Steps.** The runner waits for every reply of a race before the next one, so calls of
 //!   different races are ordered: races are looked for within a race step only
 //!   ([`Scheduler::barrier`]).
@@ -146,8 +153,7 @@ impl Dpor {
     /// The sleep set at point `i`, from the point before it: actors asleep there or explored
     /// there before, whose next call commutes with the call that ran.
     fn sleep_at(&self, i: usize, enabled: &[usize]) -> Vec<usize> {
-        // Under a bound, sleep sets lose schedules (see the module's doc).
-        if i == 0 || i <= self.round.step_start || self.preemptions != UNBOUNDED {
+        if i == 0 || i <= self.round.step_start {
             return Vec::new();
         }
         let Some(before) = self.path.get(i - 1) else {
@@ -156,11 +162,16 @@ impl Dpor {
         let Some(ran) = before.next_of(before.chosen) else {
             return Vec::new();
         };
+        let bounded = self.preemptions != UNBOUNDED;
+        // Under a bound, only the actor the chosen one preempted falls asleep: moving its call
+        // back to that point never costs a preemption more (see the module's doc).
+        let falls_asleep =
+            |q: usize| !bounded || (before.last == Some(q) && before.is_preemption(before.chosen));
         before
             .sleep
             .iter()
-            .chain(&before.done)
             .copied()
+            .chain(before.done.iter().copied().filter(|&q| falls_asleep(q)))
             .filter(|&q| q != before.chosen && enabled.contains(&q))
             .filter(|&q| before.next_of(q).is_some_and(|next| !next.dependent(ran)))
             .fold(Vec::new(), |mut set, q| {
@@ -233,32 +244,44 @@ impl Dpor {
             let (b, e) = (&events[before], &events[k]);
             e.clock.get(b.actor).copied().unwrap_or(0) >= b.position
         };
-        let reversed: Vec<usize> = (at + 1..later)
-            .filter(|&k| !ordered_after(k, at))
-            .chain([later])
-            .collect();
-        let mut initials = Vec::new();
-        for (n, &k) in reversed.iter().enumerate() {
-            let first = !reversed[..n].iter().any(|&m| ordered_after(k, m));
-            if first && !initials.contains(&events[k].actor) {
-                initials.push(events[k].actor);
+        // The actors that can start, at point `from`, an order of the calls from there on
+        // that runs `later` before `at`.
+        let initials_from = |from: usize| {
+            let reversed: Vec<usize> = (from..later)
+                .filter(|&k| k != at && !ordered_after(k, at))
+                .chain([later])
+                .collect();
+            let mut initials = Vec::new();
+            for (n, &k) in reversed.iter().enumerate() {
+                let first = !reversed[..n].iter().any(|&m| ordered_after(k, m));
+                if first && !initials.contains(&events[k].actor) {
+                    initials.push(events[k].actor);
+                }
+            }
+            initials
+        };
+        let mut tries = vec![(at, initials_from(at + 1))];
+        if self.preemptions != UNBOUNDED {
+            // The start of `at`'s run of one actor, and of the run before: switching to
+            // `later`'s actor there costs no more preemptions than the switch the schedule
+            // made there. Where that actor sleeps, its order is another branch's: any actor
+            // that can start the reversed order from there stands in for it.
+            let actor = events[later].actor;
+            let start = self.round.step_start;
+            let switches = (start..=at)
+                .rev()
+                .filter(|&k| k == start || self.path[k].chosen != self.path[k - 1].chosen)
+                .take(2);
+            for switch in switches {
+                if self.path[switch].sleep.contains(&actor) {
+                    tries.push((switch, initials_from(switch)));
+                } else {
+                    tries.push((switch, vec![actor]));
+                }
             }
         }
-        let actor = events[later].actor;
-        self.try_one_of(at, &initials);
-        if self.preemptions == UNBOUNDED {
-            return;
-        }
-        // The start of `at`'s run of one actor, and of the run before: switching to `actor`
-        // there costs no more preemptions than the switch the schedule made there.
-        let start = self.round.step_start;
-        let switches = (start..=at)
-            .rev()
-            .filter(|&k| k == start || self.path[k].chosen != self.path[k - 1].chosen)
-            .take(2)
-            .collect::<Vec<_>>();
-        for switch in switches {
-            self.try_one_of(switch, &[actor]);
+        for (point, actors) in tries {
+            self.try_one_of(point, &actors);
         }
     }
 
@@ -696,5 +719,22 @@ mod tests {
         assert_eq!(rounds, 3);
         let finals: BTreeSet<u32> = outcomes.iter().map(|(vars, _)| vars[0]).collect();
         assert_eq!(finals, BTreeSet::from([2, 102]));
+    }
+
+    /// Found by the property test when sleep sets were first used under a bound: the race of
+    /// A's second read with D's last write is reversed at the start of A's run, where D
+    /// sleeps (C preempted it there); B, which can start the reversed order, stands in for D.
+    #[test]
+    fn a_sleeping_actor_s_race_is_reversed_by_one_that_can_start_it() {
+        use Step::{Read, Write};
+        let program = vec![
+            vec![Read(1), Read(2)],
+            vec![Write(0)],
+            vec![Read(0)],
+            vec![Write(0), Read(0), Write(2)],
+        ];
+        let (full, _) = explore(&program, dfs(1, false));
+        let (reduced, _) = explore(&program, dfs(1, true));
+        assert_eq!(reduced, full);
     }
 }

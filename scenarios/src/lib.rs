@@ -23,7 +23,6 @@
 mod builder;
 pub mod config;
 pub mod coverage;
-mod crash;
 mod progress;
 pub mod report;
 mod runner;
@@ -49,7 +48,7 @@ pub mod catalogue {
 pub use keyrace_process::protocol;
 use keyrace_process::{actor, finding, procfs, reaper, scratch};
 pub use keyrace_systematic::explore;
-use keyrace_systematic::trace;
+use keyrace_systematic::{crash, trace};
 
 pub use builder::Check;
 pub use config::{Budget, Config, RunMode};

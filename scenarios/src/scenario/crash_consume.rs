@@ -8,9 +8,9 @@
 
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
-use crate::crash::judge::{judge_consumed, judge_states};
-use crate::crash::recording::record;
 use crate::protocol::{Op, OpName};
+use crate::scenario::crash::judge::{judge_consumed, judge_states};
+use crate::scenario::crash::recording::record;
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: ScenarioId::CrashConsume,

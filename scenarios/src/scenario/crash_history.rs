@@ -21,10 +21,10 @@ use keyrace_history::{History, Outcome};
 use super::history::{explain, operation, verify_into, Explained, Mix};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
-use crate::crash::judge::{judge_states, Broken};
-use crate::crash::recording::record_all;
 use crate::finding::{Finding, Invariant};
 use crate::protocol::{Op, OpName};
+use crate::scenario::crash::judge::{judge_states, Broken};
+use crate::scenario::crash::recording::record_all;
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: ScenarioId::CrashHistory,

@@ -18,11 +18,11 @@ use keyrace_history::{History, Outcome};
 use super::history::{explain, operation, verify_into, Explained};
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
-use crate::crash::judge::{judge_states, Broken};
-use crate::crash::recording::{record_races, Recorded};
 use crate::crash::states::CrashState;
 use crate::finding::{Finding, Invariant};
 use crate::protocol::{Op, OpName};
+use crate::scenario::crash::judge::{judge_states, Broken};
+use crate::scenario::crash::recording::{record_races, Recorded};
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: ScenarioId::CrashHistoryRace,

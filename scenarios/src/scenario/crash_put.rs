@@ -15,9 +15,9 @@ use rand::Rng;
 
 use super::{call, Env, Exchange, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::{Actor, ActorError};
-use crate::crash::judge::which_value;
 use crate::procfs;
 use crate::protocol::{Op, OpName, Summary};
+use crate::scenario::crash::judge::which_value;
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: ScenarioId::CrashPut,

@@ -15,9 +15,9 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use super::{Env, Mode, Round, ScenarioDef, ScenarioId};
 use crate::actor::ActorError;
-use crate::crash::judge::{judge_secrets, judge_states, Expectation};
-use crate::crash::recording::record;
 use crate::protocol::{Op, OpName};
+use crate::scenario::crash::judge::{judge_secrets, judge_states, Expectation};
+use crate::scenario::crash::recording::record;
 
 pub const DEF: ScenarioDef = ScenarioDef {
     id: ScenarioId::CrashStates,

@@ -9,6 +9,7 @@ pub mod cache_keyed;
 pub mod cache_symlink;
 pub mod cache_torn;
 pub mod cold_start;
+pub mod crash;
 pub mod crash_consume;
 pub mod crash_history;
 pub mod crash_history_race;

@@ -1,4 +1,4 @@
 //! What scenarios share and are not scenarios themselves: the client scenarios' round against
-//! a scripted server. (Recording and judging crash states is [`crate::crash`]'s.)
+//! a scripted server. (Recording and judging crash states is [`super::crash`]'s.)
 
 pub mod witness_call;

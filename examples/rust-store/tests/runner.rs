@@ -67,7 +67,10 @@ fn the_racing_crash_form_catches_a_reader_of_a_racers_unsynced_key_file() {
         .any(|s| s.id == "crash-history-race" && s.status == Status::Failed);
     assert!(failed, "{text}");
     // A secret is lost (its read refused or answered with nothing) ...
-    assert!(text.contains(READS) || text.contains(INVARIANT), "{text}");
+    assert!(
+        text.contains(READS.as_str()) || text.contains(INVARIANT.as_str()),
+        "{text}"
+    );
     // ... because its put was answered under the racer's key file, whose name the power loss
     // took back.
     assert!(

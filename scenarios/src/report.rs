@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::actor::FaultKind;
 use crate::config::{RunMode, Shard};
 use crate::coverage::{Coverage, Form};
-use crate::finding::{Finding, Invariant};
+use crate::finding::Finding;
+/// The invariant a broken-invariant entry names: its sentence, compared with `==` to a `&str`.
+pub use crate::finding::Invariant;
 
 /// Exit codes of `keyrace check` (documented in `docs/protocol.md` and `--help`).
 pub const EXIT_PASS: i32 = 0;

@@ -79,7 +79,7 @@ pub enum Mode {
     /// Untraced in every mode (its faults are signals and damage, not interleavings).
     Stochastic,
     /// In the full mode where tracing works, one store call at a time in explored orders (at
-    /// most [`EXPLORE_ROUNDS`] schedules by default); otherwise every actor at once.
+    /// most `EXPLORE_ROUNDS` schedules by default); otherwise every actor at once.
     Race,
     /// Needs the tracer (crash states): runs in the full mode where tracing works.
     Traced,

@@ -405,7 +405,7 @@ fn violations(parts: &[&Value]) -> Value {
     Value::Array(joined)
 }
 
-/// The parts' DFS coverage joined: schedules add up; exhausted and exact when every part is
+/// The parts' DFS coverage joined: schedules (and those recalled) add up; exhausted and exact when every part is
 /// (a part that covered nothing, because it did not run, leaves the bound not exhausted).
 fn coverage(parts: &[&Value]) -> Value {
     let all: Vec<&Value> = parts.iter().map(|p| &p["coverage"]).collect();
@@ -414,8 +414,12 @@ fn coverage(parts: &[&Value]) -> Value {
     };
     let every = |field: &str| all.iter().all(|c| c[field] == true);
     let schedules: u64 = all.iter().filter_map(|c| c["schedules"].as_u64()).sum();
+    let recalled: u64 = all.iter().filter_map(|c| c["recalled"].as_u64()).sum();
     let longest = all.iter().filter_map(|c| c["longest"].as_u64()).max();
     joined.insert("schedules".to_owned(), json!(schedules));
+    if joined.contains_key("recalled") {
+        joined.insert("recalled".to_owned(), json!(recalled));
+    }
     joined.insert(
         "bound_exhausted".to_owned(),
         json!(every("bound_exhausted")),

@@ -26,8 +26,8 @@ fn run(extra: &[&str], adapter_args: &[&str]) -> (Option<i32>, String, serde_jso
     check_json(&args)
 }
 
-/// (status, schedules or crash states) per scenario.
-fn verdicts(report: &serde_json::Value) -> Vec<(String, String, u64)> {
+/// (status, schedules or crash states, schedules recalled) per scenario.
+fn verdicts(report: &serde_json::Value) -> Vec<(String, String, u64, u64)> {
     [
         "keygen-race",
         "put-race",
@@ -46,6 +46,7 @@ fn verdicts(report: &serde_json::Value) -> Vec<(String, String, u64)> {
             id.to_string(),
             row["status"].as_str().unwrap_or("").to_owned(),
             count,
+            coverage["recalled"].as_u64().unwrap_or(0),
         )
     })
     .collect()
@@ -81,6 +82,10 @@ fn shards_merged_give_the_schedules_and_verdicts_of_one_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     for adapter_args in [&[][..], &["--mutant", "grace-check-then-set"][..]] {
         let (code, report, whole) = run(&[], adapter_args);
+        assert!(
+            verdicts(&whole).iter().any(|v| v.3 > 0),
+            "no schedule of a smaller bound recalled:\n{report}"
+        );
         for n in [2, 3] {
             let paths = shards(n, adapter_args, dir.path());
             let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();

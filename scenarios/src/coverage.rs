@@ -54,6 +54,9 @@ pub enum Coverage {
         /// The largest bound whose every schedule ran (the search deepens its bound from 0:
         /// when the whole bound was not exhausted, a smaller one may have been).
         exhausted_within: Option<u32>,
+        /// Schedules a deeper bound's search planned again and recalled from the smaller
+        /// bound's record instead of running them again (not among `schedules`).
+        recalled: u32,
     },
     /// Randomized schedules with a stated per-round bound.
     Pct {
@@ -128,6 +131,7 @@ impl fmt::Display for Coverage {
                 bound_exhausted: true,
                 longest,
                 reduction,
+                recalled,
                 ..
             } => write!(
                 f,
@@ -135,9 +139,12 @@ impl fmt::Display for Coverage {
                  bound{}; longest {longest} decisions)",
                 commuting(*reduction),
                 if *preemptions == crate::explore::UNBOUNDED {
-                    ""
+                    String::new()
                 } else {
-                    ", deepened from 0 preemptions: the smaller bounds' schedules ran again"
+                    format!(
+                        ", deepened from 0 preemptions: the {recalled} schedules the smaller \
+                         bounds ran were recalled, not run again"
+                    )
                 },
                 bound = within(*preemptions)
             ),
@@ -265,6 +272,7 @@ mod tests {
             exact: true,
             longest: 31,
             exhausted_within: Some(2),
+            recalled: 20,
         };
         let json = serde_json::to_value(&dfs).expect("plain data");
         assert_eq!(json["strategy"], "dfs");

@@ -81,6 +81,7 @@ impl Controlled {
                 exact: !explorer.inexact(),
                 longest: explorer.longest(),
                 exhausted_within: explorer.exhausted_within(),
+                recalled: explorer.recalled(),
             },
             Strategy::Pct { depth } => {
                 let bound = explorer.pct_bound();

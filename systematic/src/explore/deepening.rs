@@ -5,14 +5,16 @@
 //! preemption before an early one. In a round of hundreds of decisions (a SQLite store opening
 //! a fresh database) the budget runs out long before it reaches a race that needs an early
 //! preemption. Each smaller bound is exhausted in few schedules (with one preemption, about as
-//! many as the round has contested decisions) and reaches that race there. What it costs: the
-//! search within the next bound runs the smaller bound's schedules again.
+//! many as the round has contested decisions) and reaches that race there. What it would cost:
+//! the search within the next bound plans the smaller bound's schedules again. Those are
+//! recalled from a record of the rounds run ([`super::recall`]), not run again.
 //!
 //! A part of a sharded run (`--shard`) deepens its bound as the whole run does. Where a smaller
 //! bound holds none of its schedules (its actor cannot run at the split without a
 //! preemption), that search's one round is another part's and goes uncounted, and the next
 //! bound's search follows.
 
+use super::recall::Record;
 use super::walk::Walk;
 use super::{Point, RoundEnd, Scheduler};
 
@@ -33,6 +35,12 @@ pub(super) struct Deepening {
     /// The search of the current bound ended: the next round begins the next bound's (not
     /// before, so that what is asked of the round that just ended is answered for it).
     deepen: bool,
+    /// The rounds of the smaller bounds' searches.
+    record: Record,
+    /// Whether the round being run is recorded (a search before the last one).
+    recording: bool,
+    /// Rounds recalled instead of run.
+    recalled: u32,
 }
 
 impl Deepening {
@@ -48,32 +56,43 @@ impl Deepening {
             part: None,
             rounds: 0,
             deepen: false,
+            record: Record::default(),
+            recording: false,
+            recalled: 0,
         }
     }
-}
 
-impl Scheduler for Deepening {
-    fn begin_round(&mut self) {
+    /// The search that plans the next round, and its bound: a new one when the current
+    /// one ended.
+    fn next_search(&self) -> Option<(u32, Box<dyn Scheduler>)> {
+        if !self.deepen {
+            return Some((self.current, self.search.duplicate()?));
+        }
+        let mut search = (self.new_search)(self.current + 1);
+        if let Some(actor) = self.part {
+            search.set_part(actor);
+        }
+        Some((self.current + 1, search))
+    }
+
+    /// Recall the next round from the record, on a copy of the search: when the record holds
+    /// it whole, the copy becomes the search and the round's end is returned.
+    fn recall(&mut self) -> Option<RoundEnd> {
+        let (bound, mut search) = self.next_search()?;
+        search.begin_round();
+        let end = self.record.recall(search.as_mut())?;
         if std::mem::take(&mut self.deepen) {
-            self.current += 1;
+            self.current = bound;
             self.rounds = 0;
-            self.search = (self.new_search)(self.current);
-            if let Some(actor) = self.part {
-                self.search.set_part(actor);
-            }
         }
-        self.search.begin_round();
+        self.search = search;
+        self.recalled += 1;
+        Some(end)
     }
 
-    fn barrier(&mut self, index: usize) {
-        self.search.barrier(index);
-    }
-
-    fn choose(&mut self, point: &Point<'_>) -> usize {
-        self.search.choose(point)
-    }
-
-    fn end_round(&mut self, round: &RoundEnd) -> bool {
+    /// The round just ended (run or recalled): plan the next, deepening the bound when the
+    /// current search ended.
+    fn plan(&mut self, round: &RoundEnd) -> bool {
         self.rounds += 1;
         if self.search.end_round(round) {
             return true;
@@ -91,6 +110,58 @@ impl Scheduler for Deepening {
         }
         self.deepen = true;
         true
+    }
+}
+
+impl Scheduler for Deepening {
+    fn begin_round(&mut self) {
+        if std::mem::take(&mut self.deepen) {
+            self.current += 1;
+            self.rounds = 0;
+            self.search = (self.new_search)(self.current);
+            if let Some(actor) = self.part {
+                self.search.set_part(actor);
+            }
+        }
+        // The last search's rounds are never planned again.
+        self.recording = self.current < self.bound;
+        if self.recording {
+            self.record.begin_round();
+        }
+        self.search.begin_round();
+    }
+
+    fn barrier(&mut self, index: usize) {
+        if self.recording {
+            self.record.barrier(index);
+        }
+        self.search.barrier(index);
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> usize {
+        let chosen = self.search.choose(point);
+        if self.recording {
+            self.record.chose(point, chosen);
+        }
+        chosen
+    }
+
+    fn end_round(&mut self, round: &RoundEnd) -> bool {
+        if self.recording {
+            self.record.end_round(round);
+        }
+        let mut more = self.plan(round);
+        while more {
+            match self.recall() {
+                Some(end) => more = self.plan(&end),
+                None => break,
+            }
+        }
+        more
+    }
+
+    fn recalled(&self) -> u32 {
+        self.recalled
     }
 
     fn uses_footprints(&self) -> bool {

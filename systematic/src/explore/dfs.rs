@@ -24,6 +24,7 @@ impl Node {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct Dfs {
     preemptions: u32,
     /// The path of the last round; the next round follows `path[..walk.prefix]`.
@@ -52,6 +53,10 @@ impl Scheduler for Dfs {
 
     fn walk(&self) -> Option<&Walk> {
         Some(&self.walk)
+    }
+
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 
     fn choose(&mut self, point: &Point<'_>) -> usize {

@@ -15,6 +15,7 @@ mod deepening;
 mod dfs;
 mod dpor;
 mod pct;
+mod recall;
 mod replay;
 mod walk;
 
@@ -219,6 +220,14 @@ pub(crate) trait Scheduler: Send {
     }
     /// Explore only the schedules that run `actor` at the split ([`Point::is_split`]).
     fn set_part(&mut self, _actor: usize) {}
+    /// A copy, as it stands (a search whose rounds can be recalled: [`recall`]).
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        None
+    }
+    /// Rounds recalled from a record instead of run again.
+    fn recalled(&self) -> u32 {
+        0
+    }
     /// The round just ended belongs to another part (its split ran another actor, or it had
     /// no split and this part is not the first).
     fn foreign(&self) -> bool {
@@ -333,6 +342,12 @@ impl Explorer {
         self.scheduler.exhausted_within()
     }
 
+    /// Schedules a deepening search planned again and recalled from what it recorded when
+    /// they first ran, instead of running them again.
+    pub fn recalled(&self) -> u32 {
+        self.scheduler.recalled()
+    }
+
     /// Decisions in the longest round so far.
     pub fn longest(&self) -> usize {
         self.longest
@@ -423,6 +438,11 @@ mod tests {
 
     /// Two actors of `a` and `b` steps each; every schedule DFS runs, as words.
     fn explore(a: usize, b: usize, preemptions: u32) -> Vec<Vec<usize>> {
+        explore_recalling(a, b, preemptions).0
+    }
+
+    /// The same, and the schedules the search recalled instead of running.
+    fn explore_recalling(a: usize, b: usize, preemptions: u32) -> (Vec<Vec<usize>>, u32) {
         let strategy = Strategy::Dfs {
             preemptions,
             reduction: false,
@@ -439,7 +459,7 @@ mod tests {
             }
             words.push(explorer.word().to_vec());
             if !explorer.end_round() {
-                return words;
+                return (words, explorer.recalled());
             }
         }
         panic!("DFS did not end");
@@ -450,26 +470,21 @@ mod tests {
         assert_eq!(explore(2, 2, 0), vec![vec![0, 0, 1, 1], vec![1, 1, 0, 0]]);
     }
 
-    /// The bound deepens: every schedule without preemption, then every one with at most 1
-    /// (which runs those two again), each once within its bound's search.
+    /// The bound deepens: every schedule without preemption, then every one with at most 1,
+    /// those two recalled from the first search's record rather than run again.
     #[test]
     fn dfs_runs_every_schedule_within_each_bound_once() {
-        let words = explore(3, 3, 1);
+        let (words, recalled) = explore_recalling(3, 3, 1);
         let (first, second) = words.split_at(2);
         assert_eq!(first, [vec![0, 0, 0, 1, 1, 1], vec![1, 1, 1, 0, 0, 0]]);
-        let mut unique = second.to_vec();
+        let mut unique = words.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(
-            unique.len(),
-            second.len(),
-            "no schedule twice within a bound"
-        );
+        assert_eq!(unique.len(), words.len(), "no schedule twice: {words:?}");
         // With one preemption: the first actor runs 1..=3 steps, the other all of its
         // steps, then the rest: for each first actor, the switch point 1, 2 or 3 (3 is no
-        // preemption): 2 × 3 = 6 schedules.
-        assert_eq!(second.len(), 6, "{words:?}");
-        assert!(first.iter().all(|w| second.contains(w)), "{words:?}");
+        // preemption): 2 × 3 = 6 schedules, of which the 2 without preemption are recalled.
+        assert_eq!((second.len(), recalled), (4, 2), "{words:?}");
         // Unbounded (no deepening), every interleaving of 3+3 steps: C(6,3) = 20.
         assert_eq!(explore(3, 3, UNBOUNDED).len(), 20);
     }

@@ -3,7 +3,7 @@
 
 use super::Point;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Walk {
     /// The next round follows the last round's path up to here.
     pub prefix: usize,

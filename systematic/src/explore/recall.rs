@@ -78,6 +78,7 @@ impl Names {
         let n = *self.0.entry(object.clone()).or_insert(fresh);
         match object {
             Object::Name(_) => Object::Name(PathBuf::from(n.to_string())),
+            Object::Directory(_) => Object::Directory(PathBuf::from(n.to_string())),
             Object::Listing(_) => Object::Listing(PathBuf::from(n.to_string())),
             Object::Content(_) => Object::Content((0, n)),
             Object::Lock(_) => Object::Lock((0, n)),

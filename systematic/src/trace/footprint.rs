@@ -5,6 +5,11 @@
 //! The objects are those a store's correctness hangs on:
 //! - a directory entry ([`Object::Name`]): created, removed or renamed by one call, looked up
 //!   by another (every path lookup reads the entry of each directory on the way, too);
+//! - a directory's existence ([`Object::Directory`]): made by `mkdir`, removed by `rmdir`,
+//!   read by a lookup of the directory itself and by a creation of an entry in it. `mkdir`
+//!   and `rmdir` leave the entry itself unwritten: a lookup beneath the directory fails
+//!   alike before and after either (the directory is missing, or empty), so it commutes
+//!   with them (a store's `mkdir -p` of its directory races no `stat` of its key file);
 //! - a directory's listing ([`Object::Listing`]): read by `getdents`, written by any change
 //!   to one of its entries (two such changes commute: they change different entries, or
 //!   the entry itself orders them);
@@ -30,6 +35,7 @@ pub type Inode = (u64, u64);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Object {
     Name(PathBuf),
+    Directory(PathBuf),
     Listing(PathBuf),
     Content(Inode),
     Lock(Inode),
@@ -96,16 +102,35 @@ impl Footprint {
     }
 
     /// A lookup of `path`: the entries of the directories on the way (under `scope`) and of
-    /// `path` itself.
+    /// `path` itself, and whether `path` is a directory.
     fn look_up(&mut self, path: &Path, scope: &Path) {
         for ancestor in path.ancestors().filter(|a| a.starts_with(scope)) {
             self.read(Object::Name(ancestor.to_owned()));
         }
+        self.read(Object::Directory(path.to_owned()));
     }
 
-    /// `path` is created, removed or renamed: its entry and its directory's listing change.
+    /// `path` is removed or renamed away: its entry and its directory's listing change.
     fn change_entry(&mut self, path: &Path) {
         self.write(Object::Name(path.to_owned()));
+        if let Some(parent) = path.parent() {
+            self.write(Object::Listing(parent.to_owned()));
+        }
+    }
+
+    /// `path` is created (or replaced): as a change of the entry, which also needs its
+    /// directory to exist.
+    fn create_entry(&mut self, path: &Path) {
+        self.change_entry(path);
+        if let Some(parent) = path.parent() {
+            self.read(Object::Directory(parent.to_owned()));
+        }
+    }
+
+    /// A directory is made or removed at `path`: only a lookup of `path` itself or a creation
+    /// in it can tell (see the module's doc), and the listing it is in changes.
+    fn make_or_remove_directory(&mut self, path: &Path) {
+        self.write(Object::Directory(path.to_owned()));
         if let Some(parent) = path.parent() {
             self.write(Object::Listing(parent.to_owned()));
         }
@@ -148,7 +173,7 @@ impl Footprint {
                 };
                 footprint.look_up(path, scope);
                 if call.open_flags & libc::O_CREAT as u64 != 0 {
-                    footprint.change_entry(path);
+                    footprint.create_entry(path);
                 }
                 if let Some(inode) = path_inode(path) {
                     footprint.read(Object::Content(inode));
@@ -182,18 +207,31 @@ impl Footprint {
                 for path in &call.paths {
                     footprint.look_up(path, scope);
                 }
-                // The target of a link or symlink changes; a rename changes both ends.
-                let changed: &[PathBuf] = match call.kind {
-                    Kind::Link if call.paths.len() == 2 => &call.paths[1..],
-                    _ => &call.paths,
-                };
-                for path in changed {
-                    footprint.change_entry(path);
-                }
-                if call.kind == Kind::Rmdir {
-                    // Removing a directory fails while it has entries.
-                    if let Some(path) = first {
+                match (call.kind, call.paths.as_slice()) {
+                    // The target of a link is created; a rename removes its source and
+                    // creates (or replaces) its target.
+                    (Kind::Link | Kind::Rename, [from, to]) => {
+                        if call.kind == Kind::Rename {
+                            footprint.change_entry(from);
+                        }
+                        footprint.create_entry(to);
+                    }
+                    (Kind::Symlink, [.., to]) => footprint.create_entry(to),
+                    (Kind::Mkdir, [path, ..]) => {
+                        footprint.make_or_remove_directory(path);
+                        if let Some(parent) = path.parent() {
+                            footprint.read(Object::Directory(parent.to_owned()));
+                        }
+                    }
+                    (Kind::Rmdir, [path, ..]) => {
+                        footprint.make_or_remove_directory(path);
+                        // Removing a directory fails while it has entries.
                         footprint.read(Object::Listing(path.clone()));
+                    }
+                    (_, paths) => {
+                        for path in paths {
+                            footprint.change_entry(path);
+                        }
                     }
                 }
             }
@@ -306,6 +344,36 @@ mod tests {
         let move_dir = Footprint::of(&call(Kind::Rename, &["/s/d", "/s/e"], 0), scope);
         assert!(move_dir.dependent(&open("/s/d/key")));
         assert!(!move_dir.dependent(&open("/s/f/key")));
+    }
+
+    /// A lookup beneath a directory fails alike before and after `mkdir` or `rmdir` (the
+    /// directory is missing, or empty): it commutes with them. A check of the directory, a
+    /// creation in it, another `mkdir` of it and a rename of it do not.
+    #[test]
+    fn making_a_directory_commutes_with_a_lookup_beneath_it_only() {
+        let scope = Path::new("/s");
+        let of = |kind, paths: &[&str], flags| Footprint::of(&call(kind, paths, flags), scope);
+        let creat = libc::O_CREAT as u64;
+        for made in [of(Kind::Mkdir, &["/s/d"], 0), of(Kind::Rmdir, &["/s/d"], 0)] {
+            assert!(!made.dependent(&of(Kind::Stat, &["/s/d/key"], 0)));
+            assert!(!made.dependent(&of(Kind::Open, &["/s/d/e/key"], creat)));
+            assert!(made.dependent(&of(Kind::Stat, &["/s/d"], 0)));
+            assert!(made.dependent(&of(Kind::Open, &["/s/d/key"], creat)));
+            assert!(made.dependent(&of(Kind::Mkdir, &["/s/d"], 0)));
+            assert!(made.dependent(&of(Kind::Mkdir, &["/s/d/e"], 0)));
+            assert!(made.dependent(&of(Kind::Rename, &["/s/d/.t", "/s/d/key"], 0)));
+            assert!(made.dependent(&of(Kind::Rename, &["/s/e", "/s/d"], 0)));
+            assert!(made.dependent(&of(Kind::Unlink, &["/s/d"], 0)));
+        }
+        // Making a directory needs its parent; removing one beneath a missing parent fails
+        // as it does beneath a fresh one.
+        assert!(of(Kind::Mkdir, &["/s/d"], 0).dependent(&of(Kind::Mkdir, &["/s"], 0)));
+        assert!(!of(Kind::Rmdir, &["/s/d"], 0).dependent(&of(Kind::Mkdir, &["/s"], 0)));
+        // Renaming a directory moves what is beneath it; removing one waits for its entries.
+        let moved = of(Kind::Rename, &["/s/e", "/s/d"], 0);
+        assert!(moved.dependent(&of(Kind::Stat, &["/s/d/key"], 0)));
+        let removed = of(Kind::Rmdir, &["/s/d"], 0);
+        assert!(removed.dependent(&of(Kind::Unlink, &["/s/d/key"], 0)));
     }
 
     #[test]

@@ -91,7 +91,14 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
     }
     // Poll rather than block, so that a signal to this process stops the workers too.
     let mut statuses = vec![None; workers.len()];
+    let mut relays: Vec<Relay> = workers
+        .iter()
+        .map(|(index, _, log, _)| Relay::new(*index, jobs, log.clone()))
+        .collect();
     while statuses.iter().any(Option::is_none) {
+        for relay in &mut relays {
+            relay.forward(false);
+        }
         if let Some(signal) = reaper::interrupted() {
             stop(&mut workers);
             return Err(JobsError::Interrupted {
@@ -105,6 +112,9 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
             }
         }
         std::thread::sleep(POLL);
+    }
+    for relay in &mut relays {
+        relay.forward(true);
     }
     let mut reports: Vec<PathBuf> = Vec::new();
     let mut failed = None;
@@ -130,6 +140,59 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
 }
 
 const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A worker's standard error, as it grows, line by line to this process's, each line naming
+/// its worker: its progress and its scenarios' verdicts as they come.
+struct Relay {
+    prefix: String,
+    log: PathBuf,
+    /// Bytes of the log already read.
+    read: u64,
+    /// The last line, while it is not complete.
+    partial: Vec<u8>,
+}
+
+impl Relay {
+    fn new(index: u32, count: u32, log: PathBuf) -> Relay {
+        Relay {
+            prefix: format!("keyrace [worker {index}/{count}]: "),
+            log,
+            read: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Print the lines written since the last call; `end`: the worker has exited, so print
+    /// an incomplete last line too.
+    fn forward(&mut self, end: bool) {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut fresh = Vec::new();
+        let read = std::fs::File::open(&self.log).and_then(|mut file| {
+            file.seek(SeekFrom::Start(self.read))?;
+            file.read_to_end(&mut fresh)
+        });
+        // A log that cannot be read shows nothing here; a failed worker's is read again for
+        // its error.
+        if let Ok(n) = read {
+            self.read += n as u64;
+            self.partial.extend_from_slice(&fresh);
+        }
+        while let Some(at) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=at).collect();
+            self.print(&line[..at]);
+        }
+        if end && !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.print(&line);
+        }
+    }
+
+    fn print(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.strip_prefix("keyrace: ").unwrap_or(&line);
+        eprintln!("{}{line}", self.prefix);
+    }
+}
 
 type Worker = (u32, PathBuf, PathBuf, std::process::Child);
 

@@ -156,6 +156,16 @@ fn two_jobs_give_the_schedules_and_verdicts_of_one() {
         jobs_report.contains("keyrace merge: 2 shards"),
         "{jobs_report}"
     );
+    // Each worker's progress and verdicts, as they come, named by worker.
+    for worker in ["1/2", "2/2"] {
+        let said = format!("keyrace [worker {worker}]: ");
+        assert!(
+            jobs_report
+                .lines()
+                .any(|l| l.starts_with(&said) && l.contains(" rounds")),
+            "nothing relayed from worker {worker}:\n{jobs_report}"
+        );
+    }
 }
 
 #[test]

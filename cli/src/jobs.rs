@@ -16,7 +16,7 @@ use keyrace_process::reaper;
 use keyrace_runner::config::Config;
 
 /// Options the workers get from the parent instead of the user (with their values).
-const REPLACED: [&str; 5] = ["--jobs", "--json", "--junit", "--seed", "--shard"];
+const REPLACED: [&str; 6] = ["--jobs", "--json", "--junit", "--html", "--seed", "--shard"];
 
 /// Why the workers' run failed (usage-level: exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +50,18 @@ impl JobsError {
     }
 }
 
+/// What the workers wrote besides their JSON reports: their JUnit files and history pages,
+/// in worker order (those a worker did not write are missing).
+pub struct Written {
+    pub junit: Vec<PathBuf>,
+    pub html: Vec<PathBuf>,
+    /// Holds them until they are read.
+    _dir: tempfile::TempDir,
+}
+
 /// `own`: the command line before `--adapter` (without the program name). Returns the merged
-/// report.
-pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, JobsError> {
+/// report, and what else the workers wrote.
+pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Written), JobsError> {
     let exe = std::env::current_exe().map_err(JobsError::Start)?;
     let dir = tempfile::Builder::new()
         .prefix("keyrace-jobs-")
@@ -60,6 +69,8 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
         .map_err(JobsError::Scratch)?;
     let kept = without_replaced(own);
     let mut workers: Vec<Worker> = Vec::new();
+    let mut junit = Vec::new();
+    let mut html = Vec::new();
     for index in 1..=jobs {
         let json = dir.path().join(format!("shard-{index}.json"));
         let log = dir.path().join(format!("shard-{index}.err"));
@@ -73,6 +84,16 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
             .arg(format!("{index}/{jobs}"))
             .arg("--json")
             .arg(&json);
+        if cfg.junit().is_some() {
+            let path = dir.path().join(format!("shard-{index}.xml"));
+            command.arg("--junit").arg(&path);
+            junit.push(path);
+        }
+        if cfg.html().is_some() {
+            let path = dir.path().join(format!("shard-{index}.html"));
+            command.arg("--html").arg(&path);
+            html.push(path);
+        }
         if !cfg.adapter_is_builtin() {
             command.arg("--adapter").args(cfg.adapter());
         }
@@ -136,7 +157,55 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<Merged, Job
     if let Some(error) = failed {
         return Err(error);
     }
-    Ok(merge(&reports)?)
+    let written = Written {
+        junit: junit.into_iter().filter(|p| p.exists()).collect(),
+        html: html.into_iter().filter(|p| p.exists()).collect(),
+        _dir: dir,
+    };
+    Ok((merge(&reports)?, written))
+}
+
+/// The workers' JUnit files as one: each worker's suite (named by its shard) under one
+/// `<testsuites>` whose counts add up theirs, and whose time is the longest worker's.
+pub fn join_junit(files: &[PathBuf]) -> std::io::Result<String> {
+    let mut suites = String::new();
+    let mut totals = [0u64; 4];
+    let mut seconds = 0f64;
+    for file in files {
+        let text = std::fs::read_to_string(file)?;
+        let mut inside = false;
+        for line in text.lines() {
+            if let Some(head) = line.strip_prefix("<testsuites ") {
+                for (total, name) in totals
+                    .iter_mut()
+                    .zip(["tests", "failures", "errors", "skipped"])
+                {
+                    *total += attribute(head, name)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+                let time = attribute(head, "time").and_then(|v| v.parse::<f64>().ok());
+                seconds = seconds.max(time.unwrap_or(0.0));
+                inside = true;
+            } else if line.starts_with("</testsuites>") {
+                inside = false;
+            } else if inside {
+                suites.push_str(line);
+                suites.push('\n');
+            }
+        }
+    }
+    let [tests, failures, errors, skipped] = totals;
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"keyrace\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{seconds:.3}\">\n{suites}</testsuites>\n"
+    ))
+}
+
+/// The value of `name="…"` among an element's attributes (as the report writes them).
+fn attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
+    let start = attributes.find(&format!(" {name}=\""))? + name.len() + 3;
+    let rest = &attributes[start..];
+    rest.find('"').map(|end| &rest[..end])
 }
 
 const POLL: std::time::Duration = std::time::Duration::from_millis(50);

@@ -197,7 +197,7 @@ struct CheckArgs {
     /// Run the parts of the run in N worker processes at once (each its own tracer, actors
     /// and scratch directory), then merge them: the same schedules and verdicts as one job
     /// where every part's budget lasts (a budget applies per part).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "junit", "html", "schedule"])]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "schedule"])]
     jobs: u32,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
     /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
@@ -428,20 +428,41 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         "keyrace: running {jobs} workers (shards 1/{jobs} to {jobs}/{jobs}), seed {}",
         cfg.seed()
     );
-    let merged = match jobs::run_jobs(cfg, jobs, own) {
-        Ok(merged) => merged,
+    let (merged, written) = match jobs::run_jobs(cfg, jobs, own) {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("keyrace: {e}");
             return e.exit_code();
         }
     };
     print!("{}", merged.text);
-    if let Some(path) = cfg.json() {
-        let text = serde_json::to_string_pretty(&merged.report).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text) {
+    let json = cfg.json().map(|path| {
+        (
+            path,
+            Ok(serde_json::to_string_pretty(&merged.report).unwrap_or_default()),
+        )
+    });
+    let junit = cfg
+        .junit()
+        .map(|path| (path, jobs::join_junit(&written.junit)));
+    // The first page in worker order: the one a single run would have written first (its
+    // search runs the first part's schedules first).
+    let html = cfg
+        .html()
+        .zip(written.html.first())
+        .map(|(path, page)| (path, std::fs::read_to_string(page)));
+    let page = html.as_ref().map(|(path, _)| path.to_path_buf());
+    for (path, text) in [json, junit, html].into_iter().flatten() {
+        if let Err(e) = text.and_then(|text| std::fs::write(path, text)) {
             eprintln!("keyrace: cannot write {}: {e}", path.display());
             return 2;
         }
+    }
+    if let Some(path) = page {
+        println!(
+            "the first history that did not linearize: its timeline was written to {}",
+            path.display()
+        );
     }
     merged.exit_code
 }

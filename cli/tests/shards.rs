@@ -268,3 +268,54 @@ fn bad_shards_and_jobs_are_usage_errors() {
         assert!(text(&output).contains(says), "{args:?}: {}", text(&output));
     }
 }
+
+/// `--jobs` with `--junit` and `--html`: one JUnit file holding each worker's suite, counts
+/// added up, and the first timeline page of a history that does not linearize.
+#[test]
+fn two_jobs_write_one_junit_file_and_the_first_timeline_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junit = dir.path().join("report.xml");
+    let page = dir.path().join("timeline.html");
+    let output = keyrace(&[
+        "check",
+        "--scenario",
+        "history",
+        "--scenario",
+        "put-race",
+        "--seed",
+        "1",
+        "--jobs",
+        "2",
+        "--junit",
+        junit.to_str().expect("utf-8"),
+        "--html",
+        page.to_str().expect("utf-8"),
+        "--adapter",
+        ADAPTER,
+        "--mutant",
+        "get-from-process-memory",
+    ]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file was written");
+    let suites: Vec<&str> = xml
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<testsuite "))
+        .collect();
+    assert_eq!(suites.len(), 2, "{xml}");
+    assert!(suites[0].contains("--shard 1/2") && suites[1].contains("--shard 2/2"));
+    let cases = xml.matches("<testcase ").count();
+    assert!(
+        xml.contains(&format!(
+            "<testsuites name=\"keyrace\" tests=\"{cases}\" failures=\""
+        )),
+        "{xml}"
+    );
+    assert!(xml.contains("type=\"violation\""), "{xml}");
+    assert_eq!(xml.matches("</testsuites>").count(), 1, "{xml}");
+    let html = std::fs::read_to_string(&page).expect("the timeline page was written");
+    assert!(
+        html.contains("<svg") && html.contains("cannot be placed"),
+        "{html}"
+    );
+}

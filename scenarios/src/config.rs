@@ -225,6 +225,16 @@ impl Config {
         self.json.as_deref()
     }
 
+    /// Where the report's JUnit XML goes, if anywhere.
+    pub fn junit(&self) -> Option<&std::path::Path> {
+        self.junit.as_deref()
+    }
+
+    /// Where the first history that did not linearize goes as a page, if anywhere.
+    pub fn html(&self) -> Option<&std::path::Path> {
+        self.html.as_deref()
+    }
+
     /// Whether the adapter is the built-in reference adapter (`keyrace adapter`).
     pub fn adapter_is_builtin(&self) -> bool {
         self.adapter_is_builtin

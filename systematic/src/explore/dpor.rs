@@ -417,24 +417,12 @@ impl Scheduler for Dpor {
             split: point.is_split(),
         };
         if let Some(old) = self.path.get(i) {
-            node.done = old
-                .done
-                .iter()
-                .copied()
-                .filter(|s| point.enabled.contains(s))
-                .collect();
-            node.ended = old
-                .ended
-                .iter()
-                .copied()
-                .filter(|s| node.done.contains(s))
-                .collect();
-            node.backtrack = old
-                .backtrack
-                .iter()
-                .copied()
-                .filter(|s| point.enabled.contains(s))
-                .collect();
+            let among = |set: &[usize], of: &[usize]| -> Vec<usize> {
+                set.iter().copied().filter(|s| of.contains(s)).collect()
+            };
+            node.done = among(&old.done, point.enabled);
+            node.ended = among(&old.ended, &node.done);
+            node.backtrack = among(&old.backtrack, point.enabled);
         }
         let awake: Vec<usize> = point
             .enabled

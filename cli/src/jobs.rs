@@ -165,47 +165,13 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
     Ok((merge(&reports)?, written))
 }
 
-/// The workers' JUnit files as one: each worker's suite (named by its shard) under one
-/// `<testsuites>` whose counts add up theirs, and whose time is the longest worker's.
+/// The workers' JUnit files as one ([`keyrace_runner::report::join_junit`]).
 pub fn join_junit(files: &[PathBuf]) -> std::io::Result<String> {
-    let mut suites = String::new();
-    let mut totals = [0u64; 4];
-    let mut seconds = 0f64;
-    for file in files {
-        let text = std::fs::read_to_string(file)?;
-        let mut inside = false;
-        for line in text.lines() {
-            if let Some(head) = line.strip_prefix("<testsuites ") {
-                for (total, name) in totals
-                    .iter_mut()
-                    .zip(["tests", "failures", "errors", "skipped"])
-                {
-                    *total += attribute(head, name)
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(0);
-                }
-                let time = attribute(head, "time").and_then(|v| v.parse::<f64>().ok());
-                seconds = seconds.max(time.unwrap_or(0.0));
-                inside = true;
-            } else if line.starts_with("</testsuites>") {
-                inside = false;
-            } else if inside {
-                suites.push_str(line);
-                suites.push('\n');
-            }
-        }
-    }
-    let [tests, failures, errors, skipped] = totals;
-    Ok(format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"keyrace\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{seconds:.3}\">\n{suites}</testsuites>\n"
-    ))
-}
-
-/// The value of `name="…"` among an element's attributes (as the report writes them).
-fn attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
-    let start = attributes.find(&format!(" {name}=\""))? + name.len() + 3;
-    let rest = &attributes[start..];
-    rest.find('"').map(|end| &rest[..end])
+    let documents = files
+        .iter()
+        .map(std::fs::read_to_string)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(keyrace_runner::report::join_junit(&documents))
 }
 
 const POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -215,8 +181,8 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(50);
 struct Relay {
     prefix: String,
     log: PathBuf,
-    /// Bytes of the log already read.
-    read: u64,
+    /// The log, open once it could be: its offset is where the next read starts.
+    file: Option<std::fs::File>,
     /// The last line, while it is not complete.
     partial: Vec<u8>,
 }
@@ -226,7 +192,7 @@ impl Relay {
         Relay {
             prefix: format!("keyrace [worker {index}/{count}]: "),
             log,
-            read: 0,
+            file: None,
             partial: Vec::new(),
         }
     }
@@ -234,17 +200,17 @@ impl Relay {
     /// Print the lines written since the last call; `end`: the worker has exited, so print
     /// an incomplete last line too.
     fn forward(&mut self, end: bool) {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut fresh = Vec::new();
-        let read = std::fs::File::open(&self.log).and_then(|mut file| {
-            file.seek(SeekFrom::Start(self.read))?;
-            file.read_to_end(&mut fresh)
-        });
+        use std::io::Read;
+        if self.file.is_none() {
+            self.file = std::fs::File::open(&self.log).ok();
+        }
         // A log that cannot be read shows nothing here; a failed worker's is read again for
         // its error.
-        if let Ok(n) = read {
-            self.read += n as u64;
-            self.partial.extend_from_slice(&fresh);
+        if let Some(file) = self.file.as_mut() {
+            let mut fresh = Vec::new();
+            if file.read_to_end(&mut fresh).is_ok() {
+                self.partial.extend_from_slice(&fresh);
+            }
         }
         while let Some(at) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=at).collect();

@@ -516,15 +516,14 @@ impl Report {
     /// JUnit XML: one test case per scenario; violations are failures, adapter faults errors.
     pub fn to_junit(&self) -> String {
         let count = |status| self.scenarios.iter().filter(|s| s.status == status).count();
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            out,
-            "<testsuites name=\"keyrace\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-            self.scenarios.len(),
-            count(Status::Failed),
-            count(Status::Fault),
-            count(Status::Skipped),
-            self.seconds
+        let mut out = junit_head(
+            [
+                self.scenarios.len(),
+                count(Status::Failed),
+                count(Status::Fault),
+                count(Status::Skipped),
+            ],
+            self.seconds,
         );
         let adapter = xml_escape(self.adapter_name.as_deref().unwrap_or("adapter"));
         let mode = self.mode.as_str();
@@ -714,6 +713,58 @@ pub fn printable(text: &str) -> String {
 /// timeline's HTML: characters XML 1.0 cannot carry become U+FFFD.
 pub use keyrace_history::timeline::escape as xml_escape;
 
+/// The XML declaration and `<testsuites>` opening of a JUnit document: `counts` are tests,
+/// failures, errors and skipped.
+fn junit_head(counts: [usize; 4], seconds: f64) -> String {
+    let [tests, failures, errors, skipped] = counts;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"keyrace\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{seconds:.3}\">\n"
+    )
+}
+
+/// JUnit documents written by [`Report::to_junit`] (one per worker of a run) as one: their
+/// suites under one `<testsuites>` whose counts add up theirs, and whose time is the longest
+/// one's (the workers ran at once).
+pub fn join_junit<S: AsRef<str>>(documents: &[S]) -> String {
+    let mut suites = String::new();
+    let mut counts = [0usize; 4];
+    let mut seconds = 0f64;
+    for document in documents {
+        let mut inside = false;
+        for line in document.as_ref().lines() {
+            if let Some(head) = line.strip_prefix("<testsuites ") {
+                for (count, name) in counts
+                    .iter_mut()
+                    .zip(["tests", "failures", "errors", "skipped"])
+                {
+                    *count += attribute(head, name)
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                }
+                let time = attribute(head, "time").and_then(|v| v.parse::<f64>().ok());
+                seconds = seconds.max(time.unwrap_or(0.0));
+                inside = true;
+            } else if line.starts_with("</testsuites>") {
+                inside = false;
+            } else if inside {
+                suites.push_str(line);
+                suites.push('\n');
+            }
+        }
+    }
+    let mut out = junit_head(counts, seconds);
+    out.push_str(&suites);
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// The value of `name="…"` among an element's attributes, as [`junit_head`] writes them.
+fn attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
+    let start = attributes.find(&format!(" {name}=\""))? + name.len() + 3;
+    let rest = &attributes[start..];
+    rest.find('"').map(|end| &rest[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -866,6 +917,25 @@ mod tests {
         assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""));
         assert!(xml.contains("exactly one &lt;winner&gt; &amp; &quot;more&quot;"));
         assert!(!xml.contains('\u{1}'));
+    }
+
+    #[test]
+    fn joined_junit_adds_up_the_documents_and_keeps_every_suite() {
+        let mut first = of(&[Status::Passed, Status::Failed]);
+        first.seconds = 2.5;
+        let mut second = of(&[Status::Skipped, Status::Fault, Status::Passed]);
+        second.seconds = 4.0;
+        let joined = join_junit(&[first.to_junit(), second.to_junit()]);
+        assert!(
+            joined.contains(
+                "<testsuites name=\"keyrace\" tests=\"5\" failures=\"1\" errors=\"1\" skipped=\"1\" time=\"4.000\">"
+            ),
+            "{joined}"
+        );
+        assert_eq!(joined.matches("<testsuite ").count(), 2, "{joined}");
+        assert_eq!(joined.matches("<testcase ").count(), 5, "{joined}");
+        assert_eq!(joined.matches("<?xml").count(), 1, "{joined}");
+        assert!(joined.trim_end().ends_with("</testsuites>"), "{joined}");
     }
 
     #[test]

@@ -68,11 +68,16 @@ impl Deepening {
         if !self.deepen {
             return Some((self.current, self.search.duplicate()?));
         }
-        let mut search = (self.new_search)(self.current + 1);
+        Some((self.current + 1, self.fresh_search(self.current + 1)))
+    }
+
+    /// A new search within `bound`, of this part when the run is sharded.
+    fn fresh_search(&self, bound: u32) -> Box<dyn Scheduler> {
+        let mut search = (self.new_search)(bound);
         if let Some(actor) = self.part {
             search.set_part(actor);
         }
-        Some((self.current + 1, search))
+        search
     }
 
     /// Recall the next round from the record, on a copy of the search: when the record holds
@@ -86,7 +91,10 @@ impl Deepening {
             self.rounds = 0;
         }
         self.search = search;
-        self.recalled += 1;
+        // Another part's round is not this part's, recalled or run (as the runner counts).
+        if !self.search.foreign() {
+            self.recalled += 1;
+        }
         Some(end)
     }
 
@@ -118,10 +126,7 @@ impl Scheduler for Deepening {
         if std::mem::take(&mut self.deepen) {
             self.current += 1;
             self.rounds = 0;
-            self.search = (self.new_search)(self.current);
-            if let Some(actor) = self.part {
-                self.search.set_part(actor);
-            }
+            self.search = self.fresh_search(self.current);
         }
         // The last search's rounds are never planned again.
         self.recording = self.current < self.bound;

@@ -1,5 +1,5 @@
 //! The rounds a deepening search ran, by schedule, so that the search of the next bound
-//! recalls a round it plans again instead of running it: the search of bound `k` runs every
+//! recalls a round it plans again instead of running it: the search of bound `k` plans every
 //! schedule of bound `k − 1` again (see [`super::deepening`]), and running one costs the
 //! adapter's processes, where recalling it costs the scheduler's bookkeeping.
 //!

@@ -35,8 +35,9 @@
 //!   run the actors before its own. A round whose every runnable actor sleeps is run to its
 //!   end (its actors cannot be stopped midway) but adds nothing to explore.
 //! - **Deferred actors**: an actor explored before the branch's where running it costs no
-//!   more (`c(p) ≤ c(q)`), but awake, may make the rest of a branch redundant once it has run
-//!   a block of calls that commute with the branch's ([`Deferred`]).
+//!   more (`c(p) ≤ c(q)`) may make the rest of a branch redundant once it has run a block of
+//!   calls that commute with the branch's ([`Deferred`]); this matters where the sleep rule
+//!   keeps it awake.
 //! - **Steps.** The runner waits for every reply of a race before the next one, so calls of
 //!   different races are ordered: races are looked for within a race step only
 //!   ([`Scheduler::barrier`]).
@@ -119,13 +120,13 @@ impl Node {
 }
 
 /// An actor `p` explored at point `from` before the actor `q` of this branch, where running
-/// `p` there cost no more (`c(p) ≤ c(q)`), though the sleep rule keeps it awake (its call may
-/// not end its run). While its next call commutes with every call since `from`, it waits;
+/// `p` there cost no more (`c(p) ≤ c(q)`): where the sleep rule keeps it awake (its call may
+/// not end its run), this still prunes. While its next call commutes with every call since `from`, it waits;
 /// once the branch preempts another actor to run it, its calls since are its block, while
 /// they commute with every other actor's call since `from`. A branch `q u p…p x` whose block
 /// is such stands for `p…p q u x`, in `p`'s branch, which costs no preemption more: at `from`
-/// it pays `c(p)` for `c(q)`; the switch from `u`'s last actor to `x` costs at most the
-/// preemption the switch to `p` cost; and where `p` can run on after its block, leaving it
+/// it pays `c(p)` for `c(q)`; the switches within `q u` are the same; the switch from `u`'s
+/// last actor to `x` costs at most the preemption the switch to `p` cost; and where `p` can run on after its block, leaving it
 /// costs a preemption in both orders. So where the block ran and `p` can run on, no other
 /// actor need run. Where `p` cannot, nothing is concluded: `u` may be what stops it (a lock it
 /// took), and `p…p q u` would then pay for leaving `p`. As for the sleep rule, commuting calls
@@ -768,6 +769,23 @@ mod tests {
         fn bounded_reduction_reaches_every_outcome_within_the_bound(
             program in program(5, 6),
             bound in 0..3u32,
+        ) {
+            let (full, _) = explore(&program, dfs(bound, false));
+            let (reduced, _) = explore(&program, dfs(bound, true));
+            let missed: Vec<_> = full.difference(&reduced).collect();
+            prop_assert!(missed.is_empty(), "missed {:?}", missed);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// The deferred actors prune only where a block and the switch out of it fit in the
+        /// bound, from 2 preemptions up: there, with more actors and steps than above.
+        #[test]
+        fn bounded_reduction_reaches_every_outcome_within_a_larger_bound(
+            program in program(4, 7),
+            bound in 2..4u32,
         ) {
             let (full, _) = explore(&program, dfs(bound, false));
             let (reduced, _) = explore(&program, dfs(bound, true));

@@ -80,6 +80,17 @@ impl Footprint {
             })
     }
 
+    /// Whether it may change an entry, a directory or a listing: what names resolve to.
+    pub fn changes_names(&self) -> bool {
+        self.global
+            || self.writes.iter().any(|o| {
+                matches!(
+                    o,
+                    Object::Name(_) | Object::Directory(_) | Object::Listing(_)
+                )
+            })
+    }
+
     /// Every object it touches, and whether it writes it.
     pub fn objects(&self) -> impl Iterator<Item = (&Object, bool)> {
         self.writes
@@ -399,6 +410,22 @@ mod tests {
         assert!(create
             .writes
             .contains(&Object::Listing(PathBuf::from("/s"))));
+    }
+
+    /// What may alter another held call's footprint: a change of an entry, a directory or a
+    /// listing, or anything unknown; a write of content or a lock does not.
+    #[test]
+    fn only_a_change_of_names_alters_what_names_resolve_to() {
+        let creates = Footprint::of(
+            &call(Kind::Open, &["/s/k"], libc::O_CREAT as u64),
+            Path::new("/s"),
+        );
+        let makes = Footprint::of(&call(Kind::Mkdir, &["/s/d"], 0), Path::new("/s"));
+        let reads = Footprint::of(&call(Kind::Stat, &["/s/k"], 0), Path::new("/s"));
+        let writes = footprint(&[], &[Object::Content((1, 2)), Object::Lock((1, 2))]);
+        assert!(creates.changes_names() && makes.changes_names());
+        assert!(Footprint::global().changes_names());
+        assert!(!reads.changes_names() && !writes.changes_names());
     }
 
     #[test]

@@ -107,6 +107,20 @@ struct Held {
     /// A blocking lock made non-blocking failed and was rewound to run again: the actor
     /// waits for another to move (until one does).
     rewound: bool,
+    /// Its footprint (without what its actor holds), as the namespace stood at the change
+    /// counted first (see [`Tracer::namespace`]).
+    footprint: Option<(u64, Footprint)>,
+}
+
+impl Held {
+    fn new(tid: Pid, call: Call, rewound: bool) -> Held {
+        Held {
+            tid,
+            call,
+            rewound,
+            footprint: None,
+        }
+    }
 }
 
 /// An actor and what the tracer knows about it.
@@ -163,6 +177,10 @@ pub struct Tracer {
     /// Whether choices carry the footprints of their calls (a reducing explorer's need):
     /// otherwise every choice is dependent on all, and nothing is resolved to compute it.
     footprints: bool,
+    /// Changes of the store's entries let run so far. A held call's footprint is what the
+    /// names on its way resolve to (a symlink check of each, a `stat`), which only such a
+    /// change can alter: it is computed once per change, not at every decision.
+    namespace: u64,
     /// Whether an fsync is a decision too (a racing crash form's need: when one actor's
     /// fsync runs, relative to another's reply, decides what a power loss keeps).
     order_syncs: bool,
@@ -201,6 +219,7 @@ impl Tracer {
             stops: 0,
             retry_loops: Vec::new(),
             footprints: false,
+            namespace: 0,
             order_syncs: false,
         })
     }
@@ -417,6 +436,8 @@ impl Tracer {
         mut choose: Option<&mut Chooser<'_>>,
     ) -> Result<Vec<Decision>, StepError> {
         let controlled = choose.is_some();
+        // Between steps the store is the runner's and the uncontrolled actors' to change.
+        self.namespace += 1;
         let mut deadline_for = Duration::ZERO;
         for &slot in slots {
             if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
@@ -631,22 +652,21 @@ impl Tracer {
     /// Each actor's next held call, as a choice with its index among the actor's held
     /// threads: those that can run now, those waiting for a lock (or polling), and whether a
     /// waiting one spins (its calls succeed, so it can run on alone).
-    fn held_choices(&self, slots: &[usize]) -> (HeldChoices, HeldChoices, bool) {
+    fn held_choices(&mut self, slots: &[usize]) -> (HeldChoices, HeldChoices, bool) {
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
         let mut spinning = false;
         for &slot in slots {
-            let Some(traced) = self.traced(slot) else {
+            let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
             // An actor's threads: a call not waiting for a lock goes first, so a thread
             // whose lock waits on a held sibling never hides that sibling's next call.
-            let Some((at, first)) = traced
+            let Some(at) = traced
                 .held
                 .iter()
-                .enumerate()
-                .find(|(_, h)| !h.rewound)
-                .or_else(|| traced.held.front().map(|h| (0, h)))
+                .position(|h| !h.rewound)
+                .or((!traced.held.is_empty()).then_some(0))
             else {
                 continue;
             };
@@ -654,8 +674,20 @@ impl Tracer {
                 // Its writes through the shared WAL index are invisible.
                 Footprint::global()
             } else {
-                Footprint::of(&first.call, &self.scope).holding(&traced.open_files, &traced.locked)
+                let held = &mut traced.held[at];
+                let of = match &held.footprint {
+                    Some((namespace, footprint)) if *namespace == self.namespace => {
+                        footprint.clone()
+                    }
+                    _ => {
+                        let footprint = Footprint::of(&held.call, &self.scope);
+                        held.footprint = Some((self.namespace, footprint.clone()));
+                        footprint
+                    }
+                };
+                of.holding(&traced.open_files, &traced.locked)
             };
+            let first = &traced.held[at];
             let choice = (
                 Choice {
                     slot,
@@ -686,6 +718,14 @@ impl Tracer {
         let Some(held) = traced.held.remove(at) else {
             return;
         };
+        // A call that changes no entry leaves every held call's footprint as it was.
+        let keeps_names = held
+            .footprint
+            .as_ref()
+            .is_some_and(|(namespace, f)| *namespace == self.namespace && !f.changes_names());
+        if !keeps_names {
+            self.namespace += 1;
+        }
         // This thread runs until it stops again (or parks): the next choice waits for it.
         traced.released = (!traced.held.is_empty()).then_some(held.tid);
         if self.footprints && matches!(held.call.kind, Kind::Flock | Kind::FcntlLock) {
@@ -939,12 +979,12 @@ impl Tracer {
             traced.released = None;
         }
         if traced.controlled && ordered {
-            traced.held.push_back(Held {
-                tid,
-                call,
-                rewound: false,
-            });
+            traced.held.push_back(Held::new(tid, call, false));
             return;
+        }
+        if ordered {
+            // An actor not controlled: what it changes is not known in advance.
+            self.namespace += 1;
         }
         self.resume(tid, call, slot);
     }
@@ -996,11 +1036,7 @@ impl Tracer {
                 regs.rax = regs.orig_rax;
                 let _ = ptrace::setregs(tid, regs);
                 if let Some(traced) = self.slots.get_mut(pending.slot).and_then(Option::as_mut) {
-                    traced.held.push_back(Held {
-                        tid,
-                        call: pending.call,
-                        rewound: true,
-                    });
+                    traced.held.push_back(Held::new(tid, pending.call, true));
                     return;
                 }
             }

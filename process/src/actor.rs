@@ -358,15 +358,33 @@ impl Actor {
 
     /// The hello line if it has arrived (for a caller that must not block).
     pub fn try_hello(&mut self) -> Option<Result<(), ActorError>> {
-        let event = match self.lines.try_recv() {
-            Ok(event) => event,
-            Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => Line::Eof,
-        };
+        self.hello_within(Duration::ZERO)
+    }
+
+    /// The hello line if it arrives within `wait` (see [`Actor::recv_within`]).
+    pub fn hello_within(&mut self, wait: Duration) -> Option<Result<(), ActorError>> {
+        let event = self.line_within(wait)?;
         Some(
             self.take_line(event, "before its hello line")
                 .and_then(|line| self.take_hello(&line)),
         )
+    }
+
+    /// What the stdout reader delivers within `wait` (none waited for at zero).
+    fn line_within(&mut self, wait: Duration) -> Option<Line> {
+        let received = if wait.is_zero() {
+            self.lines.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            self.lines.recv_timeout(wait)
+        };
+        match received {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Line::Eof),
+        }
     }
 
     /// The adapter was reaped by its tracer, which saw how it ended: its pid is no longer
@@ -479,12 +497,19 @@ impl Actor {
 
     /// A reply line if one is already waiting (for fault injection that must not block).
     pub fn try_recv(&mut self, id: u64, op: OpName) -> Option<Result<Reply, ActorError>> {
+        self.recv_within(id, op, Duration::ZERO)
+    }
+
+    /// A reply line if one arrives within `wait`: a caller that must also do other work
+    /// (serve the tracer's stops) waits a slice at a time, and wakes as soon as it comes.
+    pub fn recv_within(
+        &mut self,
+        id: u64,
+        op: OpName,
+        wait: Duration,
+    ) -> Option<Result<Reply, ActorError>> {
+        let event = self.line_within(wait)?;
         let when = format!("in reply to request {id} ({op})");
-        let event = match self.lines.try_recv() {
-            Ok(event) => event,
-            Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => Line::Eof,
-        };
         Some(
             self.take_line(event, &when)
                 .and_then(|line| self.parse_reply(&line, id, op, &when)),

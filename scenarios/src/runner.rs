@@ -685,6 +685,7 @@ impl Scenario<'_> {
                     controlled
                         .tracer
                         .order_syncs(self.def.mode == Mode::TracedRace);
+                    controlled.verifier_with_racers = self.def.mode == Mode::Race;
                 }
                 Ok(env)
             }

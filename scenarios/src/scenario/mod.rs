@@ -169,6 +169,8 @@ pub struct Controlled {
     pub explorer: Explorer,
     racers: Vec<usize>,
     verifier: Option<usize>,
+    /// Start the verifier with the racers (every racing scenario verifies what they did).
+    pub verifier_with_racers: bool,
     /// The released calls of this round's races: `actor 0: openat store/key O_CREAT`.
     pub log: Vec<String>,
     /// This round's retry loops: an actor repeated a failing call while others were held.
@@ -178,14 +180,24 @@ pub struct Controlled {
 }
 
 impl Controlled {
-    /// The run's racers' slots, each started on first use.
+    /// The run's racers' slots, started together on first use (with the verifier, where
+    /// the scenario races: an interpreter's start-up is paid once, side by side).
     fn racer_slots(&mut self, spawn: &Spawn<'_>) -> Result<Vec<usize>, ActorError> {
-        while self.racers.len() < spawn.racers {
-            let slot = self
-                .tracer
-                .spawn(&spawn.spec(&format!("actor {}", self.racers.len())))?;
-            self.racers.push(slot);
+        let mut missing: Vec<_> = (self.racers.len()..spawn.racers)
+            .map(|n| spawn.spec(&format!("actor {n}")))
+            .collect();
+        if missing.is_empty() {
+            return Ok(self.racers.clone());
         }
+        let with_verifier = self.verifier_with_racers && self.verifier.is_none();
+        if with_verifier {
+            missing.push(spawn.spec("verifier"));
+        }
+        let mut slots = self.tracer.spawn_all(&missing)?;
+        if with_verifier {
+            self.verifier = slots.pop();
+        }
+        self.racers.extend(slots);
         Ok(self.racers.clone())
     }
 
@@ -288,6 +300,7 @@ impl<'a> Env<'a> {
             explorer,
             racers: Vec::new(),
             verifier: None,
+            verifier_with_racers: false,
             log: Vec::new(),
             retry_loops: Vec::new(),
             crash: CrashTally::default(),

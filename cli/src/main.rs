@@ -196,9 +196,10 @@ struct CheckArgs {
     shard: Option<Shard>,
     /// Run the parts of the run in N worker processes at once (each its own tracer, actors
     /// and scratch directory), then merge them: the same schedules and verdicts as one job
-    /// where every part's budget lasts (a budget applies per part).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with_all = ["shard", "schedule"])]
-    jobs: u32,
+    /// where every part's budget lasts (a budget applies per part). Default: $KEYRACE_JOBS,
+    /// else half the available cores (a worker keeps about one busy), at most 8.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_JOBS)), conflicts_with_all = ["shard", "schedule"])]
+    jobs: Option<u32>,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
     /// loopctl (seed 002's header names, refusal bodies and bootstrap marker), so that a client
     /// written for loopctl is checked unchanged.
@@ -220,6 +221,33 @@ fn seconds(value: f64, what: &str, max: Duration) -> Duration {
                 max.as_secs()
             ))
         })
+}
+
+/// The most workers `--jobs` (or `KEYRACE_JOBS`) may ask for.
+const MAX_JOBS: u8 = 64;
+
+/// The most workers the default starts.
+const MAX_DEFAULT_JOBS: u32 = 8;
+
+/// `--jobs`' default: `KEYRACE_JOBS` if set, else half the available cores, at most
+/// [`MAX_DEFAULT_JOBS`]. A worker keeps about one core busy (its tracer serves every stop
+/// while one of its actors runs): one job of the default check used 0.9 of this 2-core
+/// machine, and two workers here were no faster (docs/performance.md).
+fn default_jobs() -> u32 {
+    if let Some(value) = std::env::var_os("KEYRACE_JOBS") {
+        return value
+            .to_str()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| (1..=u32::from(MAX_JOBS)).contains(n))
+            .unwrap_or_else(|| {
+                usage(&format!(
+                    "KEYRACE_JOBS must be a number of workers from 1 to {MAX_JOBS}, not {:?}",
+                    value
+                ))
+            });
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(cores / 2).map_or(MAX_DEFAULT_JOBS, |half| half.clamp(1, MAX_DEFAULT_JOBS))
 }
 
 fn usage(message: &str) -> ! {
@@ -257,7 +285,12 @@ fn main() {
             }
         }
         Command::Check(args) => {
-            let jobs_wanted = args.jobs;
+            let jobs_wanted = match args.jobs {
+                Some(n) => n,
+                // A shard or a replay is one worker's part already.
+                None if args.shard.is_some() || args.schedule.is_some() => 1,
+                None => default_jobs(),
+            };
             let cfg = check_of(args, adapter_argv).config();
             reaper::own_every_child();
             reaper::install_signal_handlers();

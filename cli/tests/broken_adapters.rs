@@ -137,7 +137,7 @@ fn ctrl_c_kills_and_reaps_every_adapter() {
         "sleep 300 & echo $! >> {}; echo '{HELLO}'; wait",
         pid_file.display()
     );
-    let mut child = std::process::Command::new(common::keyrace_bin())
+    let mut child = common::keyrace_command()
         .args([
             "check",
             "--scenario",

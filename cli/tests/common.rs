@@ -14,12 +14,17 @@ pub fn keyrace_bin() -> String {
 }
 pub const ADAPTER: &str = env!("CARGO_BIN_EXE_keyrace-reference-adapter");
 
+/// The keyrace command, one worker unless a test asks for more: a test compares one run's
+/// output whatever the cores of the machine it runs on (`--jobs` has tests of its own).
+pub fn keyrace_command() -> Command {
+    let mut command = Command::new(keyrace_bin());
+    command.env("KEYRACE_JOBS", "1");
+    command
+}
+
 /// `keyrace ARGS...`, waited for; stdout and stderr captured.
 pub fn keyrace(args: &[&str]) -> Output {
-    Command::new(keyrace_bin())
-        .args(args)
-        .output()
-        .expect("run keyrace")
+    keyrace_command().args(args).output().expect("run keyrace")
 }
 
 pub fn text(output: &Output) -> String {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{keyrace, python3, repo_root, text, ADAPTER};
 
 fn traced(mode: &str, args: &[&str]) -> (Option<i32>, String) {
@@ -196,7 +194,7 @@ fn a_crash_state_violation_names_its_state_and_reruns() {
         .lines()
         .find_map(|l| l.trim().strip_prefix("re-run: keyrace "))
         .expect("a re-run command");
-    let again = Command::new(common::keyrace_bin())
+    let again = common::keyrace_command()
         .args(rerun.split_whitespace())
         .output()
         .expect("re-run");
@@ -220,7 +218,7 @@ fn keyrace_where_ptrace_is_refused(args: &[&str]) -> std::process::Output {
     )
     .and_then(TryInto::try_into)
     .expect("filter");
-    let mut command = Command::new(common::keyrace_bin());
+    let mut command = common::keyrace_command();
     command.args(args);
     #[allow(unsafe_code)]
     // SAFETY: the closure only installs a prebuilt filter (prctl and seccomp calls).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{keyrace_bin, python3, repo_root};
+use common::{keyrace_command, python3, repo_root};
 
 /// A peak resident set the runner must stay under, whatever the adapter prints.
 const RSS_LIMIT_KB: u64 = 100 * 1024;
@@ -55,7 +55,7 @@ impl World {
 
     fn command(&self, mode: &str, args: &[&str]) -> Command {
         let script = repo_root().join("cli/tests/adapters/hostile.py");
-        let mut command = Command::new(keyrace_bin());
+        let mut command = keyrace_command();
         command
             .args(args)
             .arg("--adapter")

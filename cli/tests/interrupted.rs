@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::ADAPTER;
 use nix::sys::signal::{kill, Signal};
@@ -30,7 +30,7 @@ fn interrupt_when(
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("r.json");
     let junit = dir.path().join("r.xml");
-    let mut command = Command::new(common::keyrace_bin());
+    let mut command = common::keyrace_command();
     command
         .args(["check", "--mode", "chance", "--scenario", "no-stable-key"])
         // Never reached: listed as not run.

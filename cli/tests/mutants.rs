@@ -102,7 +102,7 @@ fn every_runner_mutant_is_caught_by_its_check_in_the_default_mode_with_a_rerun_c
             .map(|&(mutant, scenario, check)| {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let json = dir.path().join("report.json");
-                let child = std::process::Command::new(common::keyrace_bin())
+                let child = common::keyrace_command()
                     .args(["check", "--scenario", scenario, "--seed", "1"])
                     .args(["--fail-fast", "--require-systematic", "--json"])
                     .arg(&json)
@@ -182,7 +182,7 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
             .expect("a re-run command");
         assert!(rerun.contains("--schedule "), "{rerun}");
         for _ in 0..3 {
-            let replay = std::process::Command::new(common::keyrace_bin())
+            let replay = common::keyrace_command()
                 .args(rerun.split_whitespace())
                 .output()
                 .expect("replay");
@@ -197,7 +197,7 @@ fn racing_mutants_are_caught_under_explore_and_their_schedule_replays() {
 /// `keyrace check --scenario SCENARIO --seed 1 --require-systematic EXTRA...` of the reference
 /// adapter with `mutant`: its exit code and report.
 fn check_mutant(scenario: &str, mutant: Mutant, extra: &[&str]) -> (Option<i32>, String) {
-    let output = std::process::Command::new(common::keyrace_bin())
+    let output = common::keyrace_command()
         .args(["check", "--scenario", scenario, "--require-systematic"])
         .args(["--seed", "1"])
         .args(extra)
@@ -253,7 +253,7 @@ fn client_mutants_are_caught_in_20_of_20_single_round_runs() {
     for (mutant, scenario) in client {
         let caught = (1..=20)
             .filter(|seed| {
-                let output = std::process::Command::new(common::keyrace_bin())
+                let output = common::keyrace_command()
                     .args(["check", "--scenario", scenario, "--rounds", "1"])
                     .args(["--seed", &seed.to_string()])
                     .args(["--adapter", ADAPTER, "--mutant", mutant.name()])
@@ -328,7 +328,7 @@ fn crash_state_findings_name_their_fix() {
         let scenario = caught_by(mutant)
             .expect("a crash-state mutant has its scenario")
             .as_str();
-        let output = std::process::Command::new(common::keyrace_bin())
+        let output = common::keyrace_command()
             .args(["check", "--scenario", scenario, "--seed", "1"])
             .args(["--require-systematic"])
             .args(["--adapter", ADAPTER, "--mutant", mutant.name()])

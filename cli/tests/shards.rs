@@ -269,6 +269,55 @@ fn bad_shards_and_jobs_are_usage_errors() {
     }
 }
 
+/// `keyrace check --scenario put-race --seed 5 EXTRA --adapter ADAPTER` with `KEYRACE_JOBS`
+/// set to `jobs` (removed at `None`).
+fn put_race_with(jobs: Option<&str>, extra: &[&str]) -> std::process::Output {
+    let mut command = common::keyrace_command();
+    match jobs {
+        Some(value) => command.env("KEYRACE_JOBS", value),
+        None => command.env_remove("KEYRACE_JOBS"),
+    };
+    command
+        .args(["check", "--scenario", "put-race", "--seed", "5"])
+        .args(extra)
+        .args(["--adapter", ADAPTER])
+        .output()
+        .expect("run keyrace")
+}
+
+/// Without `--jobs`, the workers are `KEYRACE_JOBS`, else half the cores (at most 8); a shard
+/// or a replay is one worker whatever `KEYRACE_JOBS` says; a bad `KEYRACE_JOBS` is a usage
+/// error naming what it may be.
+#[test]
+fn the_default_workers_are_keyrace_jobs_or_half_the_cores() {
+    let workers = |output: &std::process::Output| {
+        let said = text(output);
+        assert_eq!(output.status.code(), Some(0), "{said}");
+        said.lines()
+            .find_map(|l| l.strip_prefix("keyrace: running "))
+            .and_then(|rest| rest.split(' ').next())
+            .map_or(1, |n| n.parse::<usize>().expect("a number of workers"))
+    };
+    assert_eq!(workers(&put_race_with(Some("2"), &[])), 2);
+    assert_eq!(workers(&put_race_with(Some("1"), &[])), 1);
+    assert_eq!(workers(&put_race_with(Some("2"), &["--shard", "1/2"])), 1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        workers(&put_race_with(None, &[])),
+        (cores / 2).clamp(1, 8),
+        "{cores} cores"
+    );
+    for bad in ["0", "two", "65", ""] {
+        let output = put_race_with(Some(bad), &[]);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {}", text(&output));
+        assert!(
+            text(&output).contains("KEYRACE_JOBS must be a number of workers from 1 to 64"),
+            "{bad:?}: {}",
+            text(&output)
+        );
+    }
+}
+
 /// `--jobs` with `--junit` and `--html`: one JUnit file holding each worker's suite, counts
 /// added up, and the first timeline page of a history that does not linearize.
 #[test]

@@ -685,7 +685,8 @@ impl Scenario<'_> {
                     controlled
                         .tracer
                         .order_syncs(self.def.mode == Mode::TracedRace);
-                    controlled.verifier_with_racers = self.def.mode == Mode::Race;
+                    controlled.verifier_with_racers =
+                        matches!(self.def.mode, Mode::Race | Mode::TracedRace);
                 }
                 Ok(env)
             }

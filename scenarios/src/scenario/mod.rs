@@ -169,7 +169,8 @@ pub struct Controlled {
     pub explorer: Explorer,
     racers: Vec<usize>,
     verifier: Option<usize>,
-    /// Start the verifier with the racers (every racing scenario verifies what they did).
+    /// Start the verifier with the racers (every racing scenario verifies what they did; one
+    /// that verifies before its first race starts it alone, as before).
     pub verifier_with_racers: bool,
     /// The released calls of this round's races: `actor 0: openat store/key O_CREAT`.
     pub log: Vec<String>,

@@ -2,7 +2,8 @@
 //! thread serving every stop. A file-system call under the scope directory is a *store call*:
 //! it is shown to an [`Observer`] (the crash recorder) and, in a controlled step, held until
 //! the scheduler releases it, so between two store calls one actor runs alone. Every other
-//! stop continues at once. An actor's write to its own stdout pipe marks its reply.
+//! stop continues at once. An actor's write to its own stdout pipe marks its reply. A store
+//! file's `fsync` returns success without reaching the disk (see `flushes_a_store_file`).
 //!
 //! The `Tracer` lives on the thread that made it: ptrace requests are only valid from the
 //! thread that traces, and that thread is the one that forked the actors.
@@ -107,8 +108,8 @@ struct Held {
     /// A blocking lock made non-blocking failed and was rewound to run again: the actor
     /// waits for another to move (until one does).
     rewound: bool,
-    /// Its footprint (without what its actor holds), as the namespace stood at the change
-    /// counted first (see [`Tracer::namespace`]).
+    /// Its footprint (without what its actor holds), with the [`Tracer::namespace`] count it
+    /// was computed at: kept while the count is unchanged.
     footprint: Option<(u64, Footprint)>,
 }
 
@@ -156,6 +157,9 @@ struct Pending {
     watch: bool,
     /// A blocking lock turned non-blocking: the argument register and its first value.
     lock: Option<u64>,
+    /// A call of an actor outside the running controlled step, which may change names: the
+    /// footprints kept from before its exit are stale after it.
+    unseen_change: bool,
 }
 
 pub struct Tracer {
@@ -781,7 +785,7 @@ impl Tracer {
         // Something moved: a lock it held may be free now, a polled file may exist.
         for (other, t) in self.slots.iter_mut().enumerate() {
             let Some(t) = t.as_mut() else {
-                return;
+                continue;
             };
             for h in &mut t.held {
                 h.rewound = false;
@@ -1046,7 +1050,8 @@ impl Tracer {
             return;
         }
         if ordered {
-            // An actor not controlled: what it changes is not known in advance.
+            // An actor not controlled: what it changes is not known in advance (nor when it
+            // has changed it: again at its exit, where a controlled step runs beside it).
             self.namespace += 1;
         }
         self.resume(tid, call, slot);
@@ -1068,7 +1073,11 @@ impl Tracer {
             None
         };
         let watch = controlled && (call.is_visible() || self.ordered_sync(&call));
-        if observe || lock.is_some() || watch {
+        let unseen_change = !controlled
+            && self.footprints
+            && self.ordered(&call)
+            && self.slots.iter().flatten().any(|t| t.controlled);
+        if observe || lock.is_some() || watch || unseen_change {
             self.pending.insert(
                 tid,
                 Pending {
@@ -1077,6 +1086,7 @@ impl Tracer {
                     observe,
                     watch,
                     lock,
+                    unseen_change,
                 },
             );
             let _ = ptrace::syscall(tid, None);
@@ -1094,6 +1104,9 @@ impl Tracer {
             return;
         };
         let ret = regs.rax as i64;
+        if pending.unseen_change {
+            self.namespace += 1;
+        }
         if let Some(original) = pending.lock {
             regs.rsi = original;
             if ret == -(libc::EWOULDBLOCK as i64) || ret == -(libc::EACCES as i64) {
@@ -1305,14 +1318,16 @@ fn wait_next() -> nix::Result<WaitStatus> {
 /// An `fsync` or `fdatasync` of a store file or directory: the crash states are computed
 /// from the calls recorded, never read back from the disk, so the flush itself buys nothing
 /// and costs a disk round trip (about 0.1 ms here, a third of a reference round's time).
-/// Anything else (a FIFO, an `O_PATH` descriptor, a name gone since the open) runs for real,
-/// with its own result.
+/// What the descriptor refers to is looked up now, at the release, not by the name seen at
+/// the stop (renamed over since, or the number reused). Anything else (a FIFO, a socket, an
+/// `O_PATH` descriptor) runs for real, with its own result.
 fn flushes_a_store_file(call: &Call) -> bool {
-    let Some((fd, FdTarget::Path(path))) = &call.fd else {
+    let Some((fd, FdTarget::Path(_))) = &call.fd else {
         return false;
     };
+    let open_file = format!("/proc/{}/fd/{fd}", call.tid);
     matches!(call.nr, libc::SYS_fsync | libc::SYS_fdatasync)
-        && std::fs::metadata(path).is_ok_and(|m| m.is_file() || m.is_dir())
+        && std::fs::metadata(open_file).is_ok_and(|m| m.is_file() || m.is_dir())
         && open_flags(call.tid, *fd).is_some_and(|flags| flags & libc::O_PATH == 0)
 }
 

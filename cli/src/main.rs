@@ -197,7 +197,7 @@ struct CheckArgs {
     /// Run the parts of the run in N worker processes at once (each its own tracer, actors
     /// and scratch directory), then merge them: the same schedules and verdicts as one job
     /// where every part's budget lasts (a budget applies per part). Default: $KEYRACE_JOBS,
-    /// else half the available cores (a worker keeps about one busy), at most 8.
+    /// else 1 (the merged report is shorter than one run's).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_JOBS)), conflicts_with_all = ["shard", "schedule"])]
     jobs: Option<u32>,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
@@ -226,28 +226,24 @@ fn seconds(value: f64, what: &str, max: Duration) -> Duration {
 /// The most workers `--jobs` (or `KEYRACE_JOBS`) may ask for.
 const MAX_JOBS: u8 = 64;
 
-/// The most workers the default starts.
-const MAX_DEFAULT_JOBS: u32 = 8;
-
-/// `--jobs`' default: `KEYRACE_JOBS` if set, else half the available cores, at most
-/// [`MAX_DEFAULT_JOBS`]. A worker keeps about one core busy (its tracer serves every stop
-/// while one of its actors runs): one job of the default check used 0.9 of this 2-core
-/// machine, and two workers here were no faster (docs/performance.md).
+/// `--jobs`' default: `KEYRACE_JOBS` if set (and not empty), else 1. Not the cores: the
+/// workers' merged report lacks what one run prints beside its table (the notice of a run
+/// weaker than full, warnings, each failure's schedule and replies, the report of an
+/// interrupted run), and two workers on a 2-core machine were no faster
+/// (docs/performance.md).
 fn default_jobs() -> u32 {
-    if let Some(value) = std::env::var_os("KEYRACE_JOBS") {
-        return value
-            .to_str()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|n| (1..=u32::from(MAX_JOBS)).contains(n))
-            .unwrap_or_else(|| {
-                usage(&format!(
-                    "KEYRACE_JOBS must be a number of workers from 1 to {MAX_JOBS}, not {:?}",
-                    value
-                ))
-            });
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    u32::try_from(cores / 2).map_or(MAX_DEFAULT_JOBS, |half| half.clamp(1, MAX_DEFAULT_JOBS))
+    let Some(value) = std::env::var_os("KEYRACE_JOBS").filter(|v| !v.is_empty()) else {
+        return 1;
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=u32::from(MAX_JOBS)).contains(n))
+        .unwrap_or_else(|| {
+            usage(&format!(
+                "KEYRACE_JOBS must be a number of workers from 1 to {MAX_JOBS}, not {value:?}"
+            ))
+        })
 }
 
 fn usage(message: &str) -> ! {

@@ -285,11 +285,11 @@ fn put_race_with(jobs: Option<&str>, extra: &[&str]) -> std::process::Output {
         .expect("run keyrace")
 }
 
-/// Without `--jobs`, the workers are `KEYRACE_JOBS`, else half the cores (at most 8); a shard
-/// or a replay is one worker whatever `KEYRACE_JOBS` says; a bad `KEYRACE_JOBS` is a usage
-/// error naming what it may be.
+/// Without `--jobs`, the workers are `KEYRACE_JOBS` (empty: unset), else 1; a shard or a
+/// replay is one worker whatever `KEYRACE_JOBS` says; a bad `KEYRACE_JOBS` is a usage error
+/// naming what it may be.
 #[test]
-fn the_default_workers_are_keyrace_jobs_or_half_the_cores() {
+fn the_default_workers_are_keyrace_jobs_or_one() {
     let workers = |output: &std::process::Output| {
         let said = text(output);
         assert_eq!(output.status.code(), Some(0), "{said}");
@@ -301,13 +301,9 @@ fn the_default_workers_are_keyrace_jobs_or_half_the_cores() {
     assert_eq!(workers(&put_race_with(Some("2"), &[])), 2);
     assert_eq!(workers(&put_race_with(Some("1"), &[])), 1);
     assert_eq!(workers(&put_race_with(Some("2"), &["--shard", "1/2"])), 1);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(
-        workers(&put_race_with(None, &[])),
-        (cores / 2).clamp(1, 8),
-        "{cores} cores"
-    );
-    for bad in ["0", "two", "65", ""] {
+    assert_eq!(workers(&put_race_with(None, &[])), 1);
+    assert_eq!(workers(&put_race_with(Some(""), &[])), 1);
+    for bad in ["0", "two", "65"] {
         let output = put_race_with(Some(bad), &[]);
         assert_eq!(output.status.code(), Some(2), "{bad:?}: {}", text(&output));
         assert!(

@@ -10,8 +10,9 @@ use keyrace_process::finding::Findings;
 use keyrace_protocol::Op;
 use keyrace_systematic::trace::Tracer;
 
-/// A keyless adapter whose `open` syncs a key file, its directory, an `O_PATH` descriptor of
-/// the file and a FIFO, and replies `ok` only if each sync answered as the kernel would.
+/// A keyless adapter whose `open` syncs a key file, an unlinked file, their directory, an
+/// `O_PATH` descriptor of the key file and a FIFO, and replies `ok` only if each sync answered
+/// as the kernel would.
 const PROBE: &str = r#"
 import errno, json, os, sys
 
@@ -34,6 +35,8 @@ for line in sys.stdin:
         os.mkfifo(fifo)
     data = os.open(key, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     os.write(data, b"k")
+    gone = os.open(os.path.join(store, "gone"), os.O_CREAT | os.O_WRONLY, 0o600)
+    os.unlink(os.path.join(store, "gone"))
     directory = os.open(store, os.O_RDONLY | os.O_DIRECTORY)
     path_only = os.open(key, os.O_PATH)
     pipe = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
@@ -41,12 +44,13 @@ for line in sys.stdin:
         "fsync key": sync(os.fsync, data),
         "fdatasync key": sync(os.fdatasync, data),
         "fsync directory": sync(os.fsync, directory),
+        "fsync unlinked": sync(os.fsync, gone),
         "fsync O_PATH": sync(os.fsync, path_only),
         "fsync FIFO": sync(os.fsync, pipe),
     }
-    for fd in (data, directory, path_only, pipe):
+    for fd in (data, gone, directory, path_only, pipe):
         os.close(fd)
-    wanted = {"fsync key": 0, "fdatasync key": 0, "fsync directory": 0,
+    wanted = {"fsync key": 0, "fdatasync key": 0, "fsync directory": 0, "fsync unlinked": 0,
               "fsync O_PATH": errno.EBADF, "fsync FIFO": errno.EINVAL}
     if got == wanted:
         reply = {"id": request["id"], "ok": True}
@@ -91,8 +95,9 @@ fn store_flushes_succeed_unflushed_and_other_syncs_keep_their_errors() {
             )
             .expect("a reply");
         assert!(reply.outcome.is_ok(), "round {round}: {:?}", reply.outcome);
-        // The key file's, its data's and the directory's; not the O_PATH one nor the FIFO's.
-        assert_eq!(tracer.flushes_skipped, 3 * round);
+        // The key file's, its data's, the directory's and the unlinked file's (what the
+        // descriptor refers to is still a file); not the O_PATH one nor the FIFO's.
+        assert_eq!(tracer.flushes_skipped, 4 * round);
     }
     assert_eq!(
         std::fs::read(store.join("key")).expect("the key file"),

@@ -499,13 +499,24 @@ impl Tracer {
             }
         }
         let result = self.run_step(slots, &mut choose, deadline_for);
+        // The step is over for every actor before any held call runs on, so that none of
+        // them is taken for a call beside a controlled step.
         for &slot in slots {
             if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 traced.controlled = false;
+            }
+        }
+        for &slot in slots {
+            if let Some(traced) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 // Whatever is still held runs freely now.
                 let held: Vec<Held> = traced.held.drain(..).collect();
                 for h in held {
-                    self.resume(h.tid, h.call, slot);
+                    if h.rewound {
+                        // At its syscall instruction again: it stops at seccomp anew.
+                        let _ = ptrace::cont(h.tid, None);
+                    } else {
+                        self.resume(h.tid, h.call, slot);
+                    }
                 }
             }
         }

@@ -227,10 +227,9 @@ fn seconds(value: f64, what: &str, max: Duration) -> Duration {
 const MAX_JOBS: u8 = 64;
 
 /// `--jobs`' default: `KEYRACE_JOBS` if set (and not empty), else 1. Not the cores: the
-/// workers' merged report lacks what one run prints beside its table (the notice of a run
-/// weaker than full, warnings, each failure's schedule and replies, the report of an
-/// interrupted run), and two workers on a 2-core machine were no faster
-/// (docs/performance.md).
+/// workers' merged report lacks some of what one run prints (each failure's schedule and
+/// replies, the report of an interrupted run), and two workers on a 2-core machine were no
+/// faster (docs/performance.md).
 fn default_jobs() -> u32 {
     let Some(value) = std::env::var_os("KEYRACE_JOBS").filter(|v| !v.is_empty()) else {
         return 1;

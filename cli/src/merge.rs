@@ -12,7 +12,9 @@ use serde_json::{json, Map, Value};
 
 use keyrace_runner::catalogue::CATALOGUE;
 use keyrace_runner::protocol::PROTOCOL;
-use keyrace_runner::report::{printable, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION};
+use keyrace_runner::report::{
+    printable, weaker_text, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION,
+};
 
 /// Traces kept per broken invariant, as a single run keeps them.
 const TRACES_KEPT: usize = 10;
@@ -161,14 +163,15 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
         })
         .collect();
     let exit_code = exit_code(&reports, &scenarios);
-    for field in ["interrupted", "weaker"] {
-        if let Some(found) = reports
-            .iter()
-            .map(|(_, r)| &r[field])
-            .find(|v| !v.is_null())
-        {
-            object.insert(field.to_owned(), found.clone());
-        }
+    if let Some(found) = reports
+        .iter()
+        .map(|(_, r)| &r["interrupted"])
+        .find(|v| !v.is_null())
+    {
+        object.insert("interrupted".to_owned(), found.clone());
+    }
+    if let Some(weaker) = weaker(&reports) {
+        object.insert("weaker".to_owned(), weaker);
     }
     object.insert("scenarios".to_owned(), Value::Array(scenarios));
     object.insert("seconds".to_owned(), json!(seconds));
@@ -462,8 +465,31 @@ fn exit_code(reports: &[(PathBuf, Value)], scenarios: &[Value]) -> i32 {
     }
 }
 
+/// The shards' notices of a run weaker than full as one: the first's cause and fix, every
+/// shard's scenarios run by chance or not run (each shard names only its own parts').
+fn weaker(reports: &[(PathBuf, Value)]) -> Option<Value> {
+    let mut notices = reports
+        .iter()
+        .filter_map(|(_, r)| serde_json::from_value::<Weaker>(r["weaker"].clone()).ok());
+    let mut joined = notices.next()?;
+    for notice in notices {
+        for (all, more) in [
+            (&mut joined.by_chance, notice.by_chance),
+            (&mut joined.not_run, notice.not_run),
+        ] {
+            for id in more {
+                if !all.contains(&id) {
+                    all.push(id);
+                }
+            }
+        }
+    }
+    serde_json::to_value(joined).ok()
+}
+
 /// The merged report in text: a table, then each broken invariant with its first re-run
-/// command.
+/// command, the shards' warnings, the verdict and, last, a weaker run's notice, as one run
+/// prints them.
 fn text(report: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -534,11 +560,21 @@ fn text(report: &Value) -> String {
             );
         }
     }
+    for warning in report["warnings"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "\nwarning: {}",
+            printable(warning.as_str().unwrap_or_default())
+        );
+    }
     let verdict = match report["exit_code"].as_i64() {
         Some(0) => "every scenario passed",
         Some(1) => "invariants were violated",
         _ => "something could not be judged (see above and each shard's report)",
     };
     let _ = writeln!(out, "\n{verdict} (exit {})", report["exit_code"]);
+    if let Ok(weaker) = serde_json::from_value::<Weaker>(report["weaker"].clone()) {
+        out.push_str(&weaker_text(&weaker, report["require_systematic"] == true));
+    }
     out
 }

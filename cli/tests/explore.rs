@@ -281,6 +281,25 @@ fn where_ptrace_is_refused_the_full_mode_falls_back_loudly() {
     assert_eq!(parsed["weaker"]["not_run"][0], "crash-keygen", "{parsed}");
     assert_eq!(parsed["weaker"]["by_chance"][0], "keygen-race", "{parsed}");
 
+    // Two workers' merged report closes with the same notice, its lists joined from both
+    // shards (keygen-race and crash-keygen fall in different ones).
+    let mut jobs = args.clone();
+    jobs.extend_from_slice(&["--jobs", "2"]);
+    let output = keyrace_where_ptrace_is_refused(&jobs);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let tail: Vec<&str> = stdout.lines().rev().take(6).collect();
+    let tail = tail.join("\n");
+    assert!(tail.contains("!! WEAKER THAN FULL"), "{stdout}");
+    assert!(
+        tail.contains("crash-state scenarios NOT RUN: crash-keygen"),
+        "{stdout}"
+    );
+    assert!(
+        tail.contains("ran by chance instead of as controlled interleavings: keygen-race"),
+        "{stdout}"
+    );
+
     args.push("--require-systematic");
     let output = keyrace_where_ptrace_is_refused(&args);
     let report = text(&output);

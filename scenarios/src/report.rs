@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::actor::FaultKind;
 use crate::config::{RunMode, Shard};
@@ -309,8 +309,8 @@ pub struct Interrupted {
     pub cleanup: String,
 }
 
-/// A full-mode run that could not trace: what it did instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A full-mode run that could not trace: what it did instead (read back by `keyrace merge`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Weaker {
     /// Why tracing is unavailable.
     pub cause: String,
@@ -645,7 +645,7 @@ fn is_grouped_skip(reason: &str) -> bool {
 }
 
 /// The closing lines of a full-mode run that could not trace: impossible to miss.
-fn weaker_text(weaker: &Weaker, required: bool) -> String {
+pub fn weaker_text(weaker: &Weaker, required: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -204,6 +204,16 @@ fn a_crash_state_violation_names_its_state_and_reruns() {
 
 /// `keyrace ARGS` under a seccomp policy that refuses ptrace to the runner, as a container
 /// runtime's default profile does.
+/// The last lines of a run's stdout, which must be the notice of a run weaker than full.
+fn weaker_notice(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut tail: Vec<&str> = stdout.lines().rev().take(6).collect();
+    tail.reverse();
+    let tail = tail.join("\n");
+    assert!(tail.contains("!! WEAKER THAN FULL"), "{stdout}");
+    tail
+}
+
 fn keyrace_where_ptrace_is_refused(args: &[&str]) -> std::process::Output {
     use std::collections::BTreeMap;
     use std::os::unix::process::CommandExt;
@@ -262,20 +272,14 @@ fn where_ptrace_is_refused_the_full_mode_falls_back_loudly() {
         report.contains("crash-keygen skipped: NOT RUN: crash states need the tracer"),
         "{report}"
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let tail: Vec<&str> = stdout.lines().rev().take(6).collect();
-    let tail = tail.join("\n");
-    assert!(tail.contains("!! WEAKER THAN FULL"), "{stdout}");
-    assert!(
-        tail.contains("seccomp policy that denies ptrace"),
-        "{stdout}"
-    );
-    assert!(tail.contains("--cap-add SYS_PTRACE"), "{stdout}");
+    let tail = weaker_notice(&output);
+    assert!(tail.contains("seccomp policy that denies ptrace"), "{tail}");
+    assert!(tail.contains("--cap-add SYS_PTRACE"), "{tail}");
     assert!(
         tail.contains("crash-state scenarios NOT RUN: crash-keygen"),
-        "{stdout}"
+        "{tail}"
     );
-    assert!(tail.contains("ran by chance instead"), "{stdout}");
+    assert!(tail.contains("ran by chance instead"), "{tail}");
     let parsed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
     assert_eq!(parsed["weaker"]["not_run"][0], "crash-keygen", "{parsed}");
@@ -287,17 +291,14 @@ fn where_ptrace_is_refused_the_full_mode_falls_back_loudly() {
     jobs.extend_from_slice(&["--jobs", "2"]);
     let output = keyrace_where_ptrace_is_refused(&jobs);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let tail: Vec<&str> = stdout.lines().rev().take(6).collect();
-    let tail = tail.join("\n");
-    assert!(tail.contains("!! WEAKER THAN FULL"), "{stdout}");
+    let tail = weaker_notice(&output);
     assert!(
         tail.contains("crash-state scenarios NOT RUN: crash-keygen"),
-        "{stdout}"
+        "{tail}"
     );
     assert!(
         tail.contains("ran by chance instead of as controlled interleavings: keygen-race"),
-        "{stdout}"
+        "{tail}"
     );
 
     args.push("--require-systematic");

@@ -511,12 +511,7 @@ impl Tracer {
                 // Whatever is still held runs freely now.
                 let held: Vec<Held> = traced.held.drain(..).collect();
                 for h in held {
-                    if h.rewound {
-                        // At its syscall instruction again: it stops at seccomp anew.
-                        let _ = ptrace::cont(h.tid, None);
-                    } else {
-                        self.resume(h.tid, h.call, slot);
-                    }
+                    self.run_on(h, slot);
                 }
             }
         }
@@ -805,6 +800,11 @@ impl Tracer {
                 t.patience.other_moved();
             }
         }
+        self.run_on(held, slot);
+    }
+
+    /// Let a held call of the actor in `slot` run.
+    fn run_on(&mut self, held: Held, slot: usize) {
         if held.rewound {
             // At its syscall instruction again: it stops at seccomp like a new call.
             let _ = ptrace::cont(held.tid, None);

@@ -80,8 +80,8 @@ impl Names {
             Object::Name(_) => Object::Name(PathBuf::from(n.to_string())),
             Object::Directory(_) => Object::Directory(PathBuf::from(n.to_string())),
             Object::Listing(_) => Object::Listing(PathBuf::from(n.to_string())),
-            Object::Content(_) => Object::Content((0, n)),
-            Object::Lock(_) => Object::Lock((0, n)),
+            Object::Content(_) => Object::Content((0, n, None)),
+            Object::Lock(_) => Object::Lock((0, n, None)),
         }
     }
 }

@@ -29,8 +29,11 @@ use nix::libc;
 
 use super::call::{Call, FdTarget, Kind};
 
-/// A file by device and inode: its identity whatever names it has.
-pub type Inode = (u64, u64);
+/// A file by device, inode number and birth time: its identity whatever names it has. The
+/// birth time tells a file from a later one given the number it freed (ext4 reuses them
+/// within a round, or not, as other processes on the filesystem take them): by number alone
+/// the two would be one object, and the calls on them dependent by chance.
+pub type Inode = (u64, u64, Option<std::time::SystemTime>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Object {
@@ -288,7 +291,9 @@ fn through_symlink(path: &Path, scope: &Path) -> bool {
 
 /// The file `path` names now (following symlinks, as open and stat do), if any.
 pub(crate) fn path_inode(path: &Path) -> Option<Inode> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
 }
 
 /// The file descriptor `fd` of thread `tid` refers to.
@@ -422,7 +427,10 @@ mod tests {
         );
         let makes = Footprint::of(&call(Kind::Mkdir, &["/s/d"], 0), Path::new("/s"));
         let reads = Footprint::of(&call(Kind::Stat, &["/s/k"], 0), Path::new("/s"));
-        let writes = footprint(&[], &[Object::Content((1, 2)), Object::Lock((1, 2))]);
+        let writes = footprint(
+            &[],
+            &[Object::Content((1, 2, None)), Object::Lock((1, 2, None))],
+        );
         assert!(creates.changes_names() && makes.changes_names());
         assert!(Footprint::global().changes_names());
         assert!(!reads.changes_names() && !writes.changes_names());
@@ -449,6 +457,27 @@ mod tests {
         let owner = Footprint::default().holding(&[], &[inode]);
         let taker = footprint(&[], &[Object::Lock(inode)]);
         assert!(owner.dependent(&taker));
+    }
+
+    /// ext4 gives a new file the number a removed one freed, at once: the two are different
+    /// objects all the same (where numbers are not reused, they differ anyway).
+    #[test]
+    fn a_file_given_a_freed_inode_number_is_another_object() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+        for _ in 0..100 {
+            std::fs::write(&first, b"a").expect("write");
+            let removed = path_inode(&first).expect("inode");
+            std::fs::remove_file(&first).expect("remove");
+            std::fs::write(&second, b"b").expect("write");
+            let created = path_inode(&second).expect("inode");
+            std::fs::remove_file(&second).expect("remove");
+            assert_ne!(
+                Object::Content(removed),
+                Object::Content(created),
+                "one object"
+            );
+        }
     }
 
     #[test]

@@ -5,18 +5,27 @@
 //! one job.
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::merge::{merge, Merged};
+use crate::merge::{merge, merge_stopped, Merged};
 use keyrace_process::reaper;
 use keyrace_runner::config::Config;
 
 /// Options the workers get from the parent instead of the user (with their values).
-const REPLACED: [&str; 6] = ["--jobs", "--json", "--junit", "--html", "--seed", "--shard"];
+const REPLACED: [&str; 7] = [
+    "--jobs",
+    "--json",
+    "--junit",
+    "--html",
+    "--seed",
+    "--shard",
+    "--worker-of",
+];
 
 /// Why the workers' run failed (usage-level: exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +41,15 @@ pub enum JobsError {
         code: Option<i32>,
         stderr: String,
     },
-    #[error("interrupted by {signal}: the workers were stopped; nothing was merged")]
+    #[error(
+        "interrupted by {signal}: the workers were stopped, and worker {index} of {count} \
+         wrote no report, so nothing was merged (each finished worker's report is lost too)"
+    )]
     Interrupted {
         signal: &'static str,
         exit_code: i32,
+        index: u32,
+        count: u32,
     },
     #[error(transparent)]
     Merge(#[from] crate::merge::MergeError),
@@ -56,17 +70,36 @@ pub struct Written {
     pub junit: Vec<PathBuf>,
     pub html: Vec<PathBuf>,
     /// Holds them until they are read.
-    _dir: tempfile::TempDir,
+    _dir: JobsDir,
+}
+
+/// The directory of the workers' reports and logs: removed when dropped, or by a second
+/// signal to the run (an exit at once, the workers killed).
+struct JobsDir(tempfile::TempDir);
+
+impl JobsDir {
+    fn new() -> std::io::Result<JobsDir> {
+        let dir = tempfile::Builder::new().prefix("keyrace-jobs-").tempdir()?;
+        reaper::register_dir(dir.path().to_owned());
+        Ok(JobsDir(dir))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for JobsDir {
+    fn drop(&mut self) {
+        reaper::unregister_dir(self.0.path());
+    }
 }
 
 /// `own`: the command line before `--adapter` (without the program name). Returns the merged
 /// report, and what else the workers wrote.
 pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Written), JobsError> {
     let exe = std::env::current_exe().map_err(JobsError::Start)?;
-    let dir = tempfile::Builder::new()
-        .prefix("keyrace-jobs-")
-        .tempdir()
-        .map_err(JobsError::Scratch)?;
+    let dir = JobsDir::new().map_err(JobsError::Scratch)?;
     let kept = without_replaced(own);
     let mut workers: Vec<Worker> = Vec::new();
     let mut junit = Vec::new();
@@ -83,7 +116,9 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
             .arg("--shard")
             .arg(format!("{index}/{jobs}"))
             .arg("--json")
-            .arg(&json);
+            .arg(&json)
+            .arg("--worker-of")
+            .arg(std::process::id().to_string());
         if cfg.junit().is_some() {
             let path = dir.path().join(format!("shard-{index}.xml"));
             command.arg("--junit").arg(&path);
@@ -97,7 +132,9 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
         if !cfg.adapter_is_builtin() {
             command.arg("--adapter").args(cfg.adapter());
         }
+        // Its own process group: see `follow_parent` in main.rs.
         let child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -110,33 +147,7 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
             }
         }
     }
-    // Poll rather than block, so that a signal to this process stops the workers too.
-    let mut statuses = vec![None; workers.len()];
-    let mut relays: Vec<Relay> = workers
-        .iter()
-        .map(|(index, _, log, _)| Relay::new(*index, jobs, log.clone()))
-        .collect();
-    while statuses.iter().any(Option::is_none) {
-        for relay in &mut relays {
-            relay.forward(false);
-        }
-        if let Some(signal) = reaper::interrupted() {
-            stop(&mut workers);
-            return Err(JobsError::Interrupted {
-                signal: reaper::signal_name(signal),
-                exit_code: reaper::exit_code(signal),
-            });
-        }
-        for (status, (_, _, _, child)) in statuses.iter_mut().zip(workers.iter_mut()) {
-            if status.is_none() {
-                *status = child.try_wait().map_err(JobsError::Start)?;
-            }
-        }
-        std::thread::sleep(POLL);
-    }
-    for relay in &mut relays {
-        relay.forward(true);
-    }
+    let (statuses, stopped) = wait(&mut workers, jobs)?;
     let mut reports: Vec<PathBuf> = Vec::new();
     let mut failed = None;
     for ((index, json, log, _), status) in workers.into_iter().zip(statuses) {
@@ -144,13 +155,23 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
         if json.exists() {
             reports.push(json);
         } else if failed.is_none() {
-            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-            failed = Some(JobsError::Worker {
-                index,
-                count: jobs,
-                code: status.code(),
-                stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+            failed = Some(match stopped {
+                Some((signal, exit_code)) => JobsError::Interrupted {
+                    signal,
+                    exit_code,
+                    index,
+                    count: jobs,
+                },
+                None => {
+                    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                    JobsError::Worker {
+                        index,
+                        count: jobs,
+                        code: status.code(),
+                        stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+                    }
+                }
             });
         }
     }
@@ -162,7 +183,67 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
         html: html.into_iter().filter(|p| p.exists()).collect(),
         _dir: dir,
     };
-    Ok((merge(&reports)?, written))
+    let merged = match stopped {
+        // Each stopped worker reports what it ran until then, as one run does.
+        Some((signal, exit_code)) => merge_stopped(&reports, signal, exit_code)?,
+        None => merge(&reports)?,
+    };
+    Ok((merged, written))
+}
+
+/// How long a worker has to report and exit after the SIGTERM that stops it, before SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Wait for the workers, relaying their standard error. A signal to this process stops them
+/// (SIGTERM: each reports what it ran); returns their exit statuses, and that signal's name
+/// and exit code.
+fn wait(workers: &mut [Worker], jobs: u32) -> Result<(Vec<Status>, Option<StoppedBy>), JobsError> {
+    // Poll rather than block, so that a signal to this process stops the workers too.
+    let mut statuses = vec![None; workers.len()];
+    let mut relays: Vec<Relay> = workers
+        .iter()
+        .map(|(index, _, log, _)| Relay::new(*index, jobs, log.clone()))
+        .collect();
+    let mut stopped: Option<(StoppedBy, std::time::Instant)> = None;
+    while statuses.iter().any(Option::is_none) {
+        for relay in &mut relays {
+            relay.forward(false);
+        }
+        match (stopped, reaper::interrupted()) {
+            (None, Some(signal)) => {
+                signal_all(unreaped(workers, &statuses), Signal::SIGTERM);
+                let by = (reaper::signal_name(signal), reaper::exit_code(signal));
+                stopped = Some((by, std::time::Instant::now()));
+            }
+            (Some((_, since)), _) if since.elapsed() > STOP_GRACE => {
+                signal_all(unreaped(workers, &statuses), Signal::SIGKILL);
+            }
+            _ => {}
+        }
+        let mut failed = None;
+        for (status, (_, _, _, child)) in statuses.iter_mut().zip(workers.iter_mut()) {
+            if status.is_none() {
+                match child.try_wait() {
+                    Ok(now) => *status = now,
+                    Err(e) => failed = Some(e),
+                }
+            }
+        }
+        if let Some(e) = failed {
+            signal_all(unreaped(workers, &statuses), Signal::SIGTERM);
+            for (status, (_, _, _, child)) in statuses.iter().zip(workers.iter_mut()) {
+                if status.is_none() {
+                    let _ = child.wait();
+                }
+            }
+            return Err(JobsError::Start(e));
+        }
+        std::thread::sleep(POLL);
+    }
+    for relay in &mut relays {
+        relay.forward(true);
+    }
+    Ok((statuses, stopped.map(|(by, _)| by)))
 }
 
 /// The workers' JUnit files as one ([`keyrace_runner::report::join_junit`]).
@@ -222,24 +303,53 @@ impl Relay {
         }
     }
 
+    /// Standard error may be gone (a CI log collector that timed out): the run goes on.
     fn print(&self, line: &[u8]) {
+        use std::io::Write;
         let line = String::from_utf8_lossy(line);
         let line = line.strip_prefix("keyrace: ").unwrap_or(&line);
-        eprintln!("{}{line}", self.prefix);
+        let _ = writeln!(std::io::stderr(), "{}{line}", self.prefix);
     }
 }
 
 type Worker = (u32, PathBuf, PathBuf, std::process::Child);
 
+/// A worker's exit, once seen.
+type Status = Option<std::process::ExitStatus>;
+
+/// The signal that stopped the workers: its name and the run's exit code for it.
+type StoppedBy = (&'static str, i32);
+
 /// Stop the workers (each stops its own actors on SIGTERM) and wait for them.
 fn stop(workers: &mut [Worker]) {
-    for (_, _, _, child) in workers.iter_mut() {
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        }
-    }
+    signal_all(
+        workers.iter().map(|(_, _, _, child)| child),
+        Signal::SIGTERM,
+    );
     for (_, _, _, child) in workers.iter_mut() {
         let _ = child.wait();
+    }
+}
+
+/// The workers whose exit has not been seen (so not reaped).
+fn unreaped<'a>(
+    workers: &'a [Worker],
+    statuses: &'a [Status],
+) -> impl Iterator<Item = &'a std::process::Child> {
+    workers
+        .iter()
+        .zip(statuses)
+        .filter(|(_, status)| status.is_none())
+        .map(|((_, _, _, child), _)| child)
+}
+
+/// Send `signal` to `workers`: the caller passes only those not yet reaped (a reaped one's pid
+/// may be another process's).
+fn signal_all<'a>(workers: impl IntoIterator<Item = &'a std::process::Child>, signal: Signal) {
+    for child in workers {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use keyrace_runner::config::{
 use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
+use keyrace_runner::report::{write_whole, EXIT_FAULT, EXIT_VIOLATION};
 use keyrace_runner::Check;
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
@@ -189,6 +190,9 @@ struct CheckArgs {
     /// Stop each scenario at its first violating round.
     #[arg(long)]
     fail_fast: bool,
+    /// Set by `--jobs` on its workers: the parent's pid, so that a worker ends with it.
+    #[arg(long, value_name = "PID", hide = true, requires = "shard")]
+    worker_of: Option<u32>,
     /// Run only the K-th of N parts of the run (scenarios, and a controlled race's schedules
     /// by the actor run at its first choice), for N CI jobs; join their --json reports with
     /// keyrace merge.
@@ -197,7 +201,7 @@ struct CheckArgs {
     /// Run the parts of the run in N worker processes at once (each its own tracer, actors
     /// and scratch directory), then merge them: the same schedules and verdicts as one job
     /// where every part's budget lasts (a budget applies per part). Default: $KEYRACE_JOBS,
-    /// else 1 (the merged report is shorter than one run's).
+    /// else the cores, at most 8.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_JOBS)), conflicts_with_all = ["shard", "schedule"])]
     jobs: Option<u32>,
     /// How the client scenarios' scripted server spells the witness protocol: keyrace, or
@@ -226,13 +230,17 @@ fn seconds(value: f64, what: &str, max: Duration) -> Duration {
 /// The most workers `--jobs` (or `KEYRACE_JOBS`) may ask for.
 const MAX_JOBS: u8 = 64;
 
-/// `--jobs`' default: `KEYRACE_JOBS` if set (and not empty), else 1. Not the cores: the
-/// workers' merged report lacks some of what one run prints (each failure's schedule and
-/// replies, the report of an interrupted run), and two workers on a 2-core machine were no
-/// faster (docs/performance.md).
+/// The most workers `--jobs` defaults to: each worker's tracer thread and actors want a core
+/// of their own, and past a few workers the run's parts (an actor's share of each race) run out.
+const DEFAULT_MAX_JOBS: u32 = 8;
+
+/// `--jobs`' default: `KEYRACE_JOBS` if set (and not empty), else the cores this process may
+/// use, at most [`DEFAULT_MAX_JOBS`]. The workers' merged report is one run's report.
 fn default_jobs() -> u32 {
     let Some(value) = std::env::var_os("KEYRACE_JOBS").filter(|v| !v.is_empty()) else {
-        return 1;
+        return std::thread::available_parallelism()
+            .map_or(1, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX))
+            .min(DEFAULT_MAX_JOBS);
     };
     value
         .to_str()
@@ -280,6 +288,9 @@ fn main() {
             }
         }
         Command::Check(args) => {
+            if let Some(parent) = args.worker_of {
+                follow_parent(parent);
+            }
             let jobs_wanted = match args.jobs {
                 Some(n) => n,
                 // A shard or a replay is one worker's part already.
@@ -450,20 +461,46 @@ fn witness_server(args: WitnessServerArgs) {
     }
 }
 
-/// `check --jobs N`: the run's shards in N workers, merged.
+/// A `--jobs` worker runs in a process group of its own, so that a terminal's Ctrl-C or a CI
+/// timeout's signal to the group reaches only the parent, which stops the workers once (a
+/// worker signalled twice would exit at once, without its report); it must still end with its
+/// parent: SIGTERM when the parent dies.
+fn follow_parent(parent: u32) {
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        say(&format!(
+            "a worker cannot follow its parent ({e}): if the parent is killed, stop it by hand"
+        ));
+    }
+    // The parent died before the prctl: nobody would merge this worker's report.
+    if u32::try_from(nix::unistd::getppid().as_raw()).ok() != Some(parent) {
+        std::process::exit(EXIT_FAULT);
+    }
+}
+
+/// A line on standard error that may be gone (a CI log collector that timed out): the report
+/// on standard output and the files must not depend on it.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "keyrace: {line}");
+}
+
+/// `check --jobs N`: the run's shards in N workers, merged; returns the exit code as one run's.
 fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
-    eprintln!(
-        "keyrace: running {jobs} workers (shards 1/{jobs} to {jobs}/{jobs}), seed {}",
+    say(&format!(
+        "running {jobs} workers (shards 1/{jobs} to {jobs}/{jobs}), seed {}",
         cfg.seed()
-    );
+    ));
     let (merged, written) = match jobs::run_jobs(cfg, jobs, own) {
         Ok(done) => done,
         Err(e) => {
-            eprintln!("keyrace: {e}");
+            say(&e.to_string());
             return e.exit_code();
         }
     };
-    print!("{}", merged.text);
+    {
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), "{}", merged.text);
+    }
     let json = cfg.json().map(|path| {
         (
             path,
@@ -480,19 +517,34 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         .zip(written.html.first())
         .map(|(path, page)| (path, std::fs::read_to_string(page)));
     let page = html.as_ref().map(|(path, _)| path.to_path_buf());
+    let mut exit_code = merged.exit_code;
     for (path, text) in [json, junit, html].into_iter().flatten() {
-        if let Err(e) = text.and_then(|text| std::fs::write(path, text)) {
-            eprintln!("keyrace: cannot write {}: {e}", path.display());
-            return 2;
+        if let Err(e) = text.and_then(|text| write_whole(path, &text)) {
+            say(&format!("cannot write {}: {e}", path.display()));
+            // A violation stays the headline; otherwise the run is not fully reported.
+            if exit_code != EXIT_VIOLATION {
+                exit_code = EXIT_FAULT;
+            }
         }
     }
     if let Some(path) = page {
-        println!(
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
             "the first history that did not linearize: its timeline was written to {}",
             path.display()
         );
     }
-    merged.exit_code
+    // A signal after the workers had ended (while the report was written): as one run.
+    if merged.report["interrupted"].is_null() {
+        if let Some(signal) = reaper::interrupted() {
+            say(&format!("interrupted by {}", reaper::signal_name(signal)));
+            if exit_code != EXIT_VIOLATION {
+                return reaper::exit_code(signal);
+            }
+        }
+    }
+    exit_code
 }
 
 fn merge(args: MergeArgs) {
@@ -506,9 +558,12 @@ fn merge(args: MergeArgs) {
     print!("{}", merged.text);
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&merged.report).unwrap_or_default();
-        if let Err(e) = std::fs::write(&path, text) {
+        if let Err(e) = write_whole(&path, &text) {
             eprintln!("keyrace: cannot write {}: {e}", path.display());
-            std::process::exit(2);
+            // A violation stays the headline; otherwise the merge is not fully reported.
+            if merged.exit_code != EXIT_VIOLATION {
+                std::process::exit(EXIT_FAULT);
+            }
         }
     }
     std::process::exit(merged.exit_code);

@@ -5,16 +5,12 @@
 //! into one row: rounds and schedules add up, the bound is exhausted when every part's is.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use keyrace_runner::catalogue::CATALOGUE;
 use keyrace_runner::protocol::PROTOCOL;
-use keyrace_runner::report::{
-    printable, weaker_text, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION,
-};
+use keyrace_runner::report::{Report, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION};
 
 /// Traces kept per broken invariant, as a single run keeps them.
 const TRACES_KEPT: usize = 10;
@@ -58,6 +54,10 @@ pub enum MergeError {
     },
     #[error("the shards do not make up the run: {0}")]
     Incomplete(String),
+    /// Each shard reads as a report, but not what they add up to (a count past its type's
+    /// range): a limit of keyrace's, not the shards' fault.
+    #[error("the shards' reports read, but their sum does not make a report ({0}); report this to keyrace's authors, and read the shards' reports one by one meanwhile")]
+    Unjoinable(String),
 }
 
 impl MergeError {
@@ -92,6 +92,21 @@ pub struct Merged {
 
 /// Merge the shard reports at `paths`.
 pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
+    merge_as(paths, None)
+}
+
+/// Merge the reports of a `--jobs` run's workers, stopped when a signal reached the run: the
+/// whole run is reported as interrupted by that signal (`signal`, its `exit_code`), whatever
+/// the workers were stopped with.
+pub fn merge_stopped(
+    paths: &[PathBuf],
+    signal: &str,
+    exit_code: i32,
+) -> Result<Merged, MergeError> {
+    merge_as(paths, Some((signal, exit_code)))
+}
+
+fn merge_as(paths: &[PathBuf], stopped: Option<(&str, i32)>) -> Result<Merged, MergeError> {
     let mut reports = Vec::new();
     for path in paths {
         reports.push((path.clone(), read(path)?));
@@ -113,19 +128,16 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
         }
     }
     check_shards(&reports)?;
-    let mut by_id: BTreeMap<(usize, String), Vec<&Value>> = BTreeMap::new();
-    for (_, report) in &reports {
-        for scenario in report["scenarios"].as_array().into_iter().flatten() {
-            let id = scenario["id"].as_str().unwrap_or_default().to_owned();
-            let order = CATALOGUE
-                .iter()
-                .position(|def| def.id.as_str() == id)
-                .unwrap_or(usize::MAX);
-            by_id.entry((order, id)).or_default().push(scenario);
+    let mut by_id: Vec<(String, Vec<&Value>)> = Vec::new();
+    for scenario in in_run_order(&reports) {
+        let id = scenario["id"].as_str().unwrap_or_default().to_owned();
+        match by_id.iter_mut().find(|(seen, _)| *seen == id) {
+            Some((_, parts)) => parts.push(scenario),
+            None => by_id.push((id, vec![scenario])),
         }
     }
     let mut scenarios = Vec::new();
-    for ((_, id), parts) in by_id {
+    for (id, parts) in by_id {
         scenarios.push(join(&id, &parts)?);
     }
     let held: u64 = scenarios
@@ -135,8 +147,8 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
     let whole = first["parts"].as_u64().unwrap_or(0);
     if held != whole {
         return Err(MergeError::Incomplete(format!(
-            "they hold {held} of the run's {whole} parts: a shard was interrupted, or did not \
-             finish; re-run it"
+            "they hold {held} of the run's {whole} parts: a shard's report was edited, or its run \
+             was killed before it wrote all of it; re-run that shard"
         )));
     }
     let mut report = first.clone();
@@ -162,13 +174,10 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
                 .map(move |w| json!(format!("shard {shard}: {}", w.as_str().unwrap_or(""))))
         })
         .collect();
-    let exit_code = exit_code(&reports, &scenarios);
-    if let Some(found) = reports
-        .iter()
-        .map(|(_, r)| &r["interrupted"])
-        .find(|v| !v.is_null())
-    {
-        object.insert("interrupted".to_owned(), found.clone());
+    let interrupted = interrupted(&reports, stopped);
+    let exit_code = exit_code(&reports, &scenarios, interrupted.as_ref());
+    if let Some(found) = interrupted {
+        object.insert("interrupted".to_owned(), found);
     }
     if let Some(weaker) = weaker(&reports) {
         object.insert("weaker".to_owned(), weaker);
@@ -178,7 +187,10 @@ pub fn merge(paths: &[PathBuf]) -> Result<Merged, MergeError> {
     object.insert("shards".to_owned(), json!(reports.len()));
     object.insert("warnings".to_owned(), Value::Array(warnings));
     object.insert("exit_code".to_owned(), json!(exit_code));
-    let text = text(&report);
+    // Shown as one run's report is: each failure's replies and re-run, a fault's stderr tail.
+    let text = serde_json::from_value::<Report>(report.clone())
+        .map_err(|e| MergeError::Unjoinable(e.to_string()))?
+        .to_text();
     Ok(Merged {
         report,
         text,
@@ -218,10 +230,14 @@ fn read(path: &Path) -> Result<Value, MergeError> {
             ours,
         });
     }
-    if !value["scenarios"].is_array() {
+    // Every field as the runner writes it: the merged report is rendered from these types.
+    // Read from the bytes, so that the error names the field (`scenarios[0].rounds`) and
+    // where it is.
+    let mut fields = serde_json::Deserializer::from_slice(&bytes);
+    if let Err(e) = serde_path_to_error::deserialize::<_, Report>(&mut fields) {
         return Err(MergeError::NotAReport {
             path: path.to_owned(),
-            why: "its \"scenarios\" is not a list".to_owned(),
+            why: format!("at {}: {}", e.path(), e.inner()),
         });
     }
     if value["shard"]["count"].as_u64().is_none()
@@ -233,6 +249,21 @@ fn read(path: &Path) -> Result<Value, MergeError> {
         });
     }
     Ok(value)
+}
+
+/// The shards' rows in the order of the run's parts, as one run lists them: part `u` is shard
+/// `u mod N + 1`'s, and each shard lists its parts in order (every part it owns, run or not),
+/// so the rows are dealt back out shard by shard.
+fn in_run_order(reports: &[(PathBuf, Value)]) -> Vec<&Value> {
+    let mut shards: Vec<(u64, &Vec<Value>)> = reports
+        .iter()
+        .filter_map(|(_, r)| Some((r["shard"]["index"].as_u64()?, r["scenarios"].as_array()?)))
+        .collect();
+    shards.sort_by_key(|(index, _)| *index);
+    let longest = shards.iter().map(|(_, rows)| rows.len()).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|k| shards.iter().filter_map(move |(_, rows)| rows.get(k)))
+        .collect()
 }
 
 /// Every shard of one count, each once.
@@ -358,20 +389,92 @@ fn join(id: &str, rows: &[&Value]) -> Result<Value, MergeError> {
     row.insert("form".to_owned(), parts[0]["form"].clone());
     row.insert("actors".to_owned(), parts[0]["actors"].clone());
     row.insert("coverage".to_owned(), coverage(&ran));
-    let notes: Vec<Value> = ran
-        .iter()
-        .flat_map(|p| p["notes"].as_array().cloned().unwrap_or_default())
-        .fold(Vec::new(), |mut all, note| {
-            if !all.contains(&note) {
-                all.push(note);
-            }
-            all
-        });
+    let notes = notes(&ran);
     if !notes.is_empty() {
         row.insert("notes".to_owned(), Value::Array(notes));
     }
     row.insert("parts".to_owned(), json!(of));
     Ok(Value::Object(row))
+}
+
+/// The run's interruption: the first shard's signal, or the one that stopped the workers
+/// (`stopped`: name and exit code), and how every interrupted shard cleaned up (each its own
+/// actors and scratch directory), said once if all alike.
+fn interrupted(reports: &[(PathBuf, Value)], stopped: Option<(&str, i32)>) -> Option<Value> {
+    let cut: Vec<&(PathBuf, Value)> = reports
+        .iter()
+        .filter(|(_, r)| !r["interrupted"].is_null())
+        .collect();
+    let cleanups: Vec<(String, &str)> = cut
+        .iter()
+        .map(|(_, r)| {
+            (
+                format!("shard {}", r["shard"]["index"]),
+                r["interrupted"]["cleanup"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    let cleanup = match cleanups.as_slice() {
+        [] => "the workers were stopped".to_owned(),
+        [(_, first), rest @ ..] if rest.iter().all(|(_, c)| c == first) => (*first).to_owned(),
+        all => all
+            .iter()
+            .map(|(shard, cleanup)| format!("{shard}: {cleanup}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let (signal, exit_code) = match stopped {
+        Some((signal, code)) => (json!(signal), json!(code)),
+        None => {
+            let (_, first) = cut.first()?;
+            (
+                first["interrupted"]["signal"].clone(),
+                first["interrupted"]["exit_code"].clone(),
+            )
+        }
+    };
+    Some(json!({"signal": signal, "exit_code": exit_code, "cleanup": cleanup}))
+}
+
+/// The notes of the parts that ran, each said of the parts it is true of: a note every part
+/// made alike once (`each of its 2 parts: …`: a count in it is a part's), any other with its
+/// part's label.
+fn notes(parts: &[&Value]) -> Vec<Value> {
+    let of = |part: &Value| -> Vec<Value> { part["notes"].as_array().cloned().unwrap_or_default() };
+    let Some(first) = parts.first() else {
+        return Vec::new();
+    };
+    let common: Vec<Value> = of(first)
+        .into_iter()
+        .filter(|note| parts.iter().all(|p| of(p).contains(note)))
+        .collect();
+    // An empty part (no schedule starts with its actor) did not run, and made no notes.
+    let whole = first["part"]["of"].as_u64() == Some(parts.len() as u64);
+    let mut notes: Vec<Value> = common
+        .iter()
+        .map(|note| {
+            let note = note.as_str().unwrap_or_default();
+            json!(match parts.len() {
+                1 => note.to_owned(),
+                n if whole => format!("each of its {n} parts: {note}"),
+                n => format!("each of the {n} parts that ran: {note}"),
+            })
+        })
+        .collect();
+    for part in parts {
+        let label = format!(
+            "part {} of {}",
+            part["part"]["index"].as_u64().map_or(0, |i| i + 1),
+            part["part"]["of"]
+        );
+        for note in of(part).into_iter().filter(|n| !common.contains(n)) {
+            notes.push(json!(format!(
+                "{label}: {}",
+                note.as_str().unwrap_or_default()
+            )));
+        }
+    }
+    notes
 }
 
 /// The parts' broken invariants, each once: rounds added, traces up to the usual number.
@@ -439,13 +542,15 @@ fn coverage(parts: &[&Value]) -> Value {
     Value::Object(joined)
 }
 
-/// As one run's: 1 if any invariant broke; else the first interruption's code; else 2 if a
+/// As one run's: 1 if any invariant broke; else the interruption's code; else 2 if a
 /// scenario faulted, every scenario was skipped, or a run required to be systematic was
 /// weaker; else 0.
-fn exit_code(reports: &[(PathBuf, Value)], scenarios: &[Value]) -> i32 {
-    let interrupted = reports
-        .iter()
-        .find_map(|(_, r)| r["interrupted"]["exit_code"].as_i64());
+fn exit_code(
+    reports: &[(PathBuf, Value)],
+    scenarios: &[Value],
+    interrupted: Option<&Value>,
+) -> i32 {
+    let interrupted = interrupted.and_then(|i| i["exit_code"].as_i64());
     let weaker = reports
         .iter()
         .any(|(_, r)| r["require_systematic"] == true && !r["weaker"].is_null());
@@ -487,94 +592,49 @@ fn weaker(reports: &[(PathBuf, Value)]) -> Option<Value> {
     serde_json::to_value(joined).ok()
 }
 
-/// The merged report in text: a table, then each broken invariant with its first re-run
-/// command, the shards' warnings, the verdict and, last, a weaker run's notice, as one run
-/// prints them.
-fn text(report: &Value) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "keyrace merge: {} shards of one {} run, seed {}, adapter {}",
-        report["shards"],
-        report["mode"].as_str().unwrap_or("?"),
-        report["seed"],
-        printable(report["adapter_name"].as_str().unwrap_or("(no hello)"))
-    );
-    let _ = writeln!(
-        out,
-        "{:<30} {:<10} {:>7} {:>10}  coverage",
-        "scenario", "result", "rounds", "violations"
-    );
-    let scenarios = report["scenarios"].as_array().cloned().unwrap_or_default();
-    for s in &scenarios {
-        let c = &s["coverage"];
-        let covered = match c["strategy"].as_str() {
-            Some("dfs") => format!(
-                "{} schedules, bound {}",
-                c["schedules"],
-                if c["bound_exhausted"] == true {
-                    "exhausted"
-                } else {
-                    "NOT exhausted"
-                }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_is_said_of_the_parts_it_is_true_of() {
+        let part =
+            |index: u64, notes: &[&str]| json!({"part": {"index": index, "of": 2}, "notes": notes});
+        let (a, b) = (
+            part(0, &["shared memory", "3 states of 80 recordings"]),
+            part(
+                1,
+                &[
+                    "shared memory",
+                    "3 states of 80 recordings",
+                    "stopped after 5 rounds",
+                ],
             ),
-            Some(other) => other.to_owned(),
-            None => "-".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<30} {:<10} {:>7} {:>10}  {covered}",
-            s["id"].as_str().unwrap_or("?"),
-            s["status"].as_str().unwrap_or("?"),
-            s["rounds"].to_string(),
-            s["violating_rounds"].to_string(),
+        );
+        assert_eq!(
+            notes(&[&a, &b]),
+            [
+                "each of its 2 parts: shared memory",
+                "each of its 2 parts: 3 states of 80 recordings",
+                "part 2 of 2: stopped after 5 rounds",
+            ]
+        );
+        assert_eq!(
+            notes(&[&b]),
+            [
+                "shared memory",
+                "3 states of 80 recordings",
+                "stopped after 5 rounds"
+            ]
+        );
+        // Of three parts, the second empty.
+        let (a, c) = (
+            json!({"part": {"index": 0, "of": 3}, "notes": ["shared memory"]}),
+            json!({"part": {"index": 2, "of": 3}, "notes": ["shared memory"]}),
+        );
+        assert_eq!(
+            notes(&[&a, &c]),
+            ["each of the 2 parts that ran: shared memory"]
         );
     }
-    for s in &scenarios {
-        for v in s["violations"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                out,
-                "\n{}: VIOLATION in {} rounds: {}",
-                s["id"].as_str().unwrap_or("?"),
-                v["rounds"],
-                v["invariant"].as_str().unwrap_or("?")
-            );
-            if let Some(repro) = v["traces"][0]["repro"].as_str() {
-                let _ = writeln!(out, "  re-run: {}", printable(repro));
-            }
-        }
-        if let Some(reason) = s["skipped_reason"].as_str() {
-            let _ = writeln!(
-                out,
-                "\n{} skipped: {}",
-                s["id"].as_str().unwrap_or("?"),
-                printable(reason)
-            );
-        }
-        if let Some(fault) = s["fault"]["message"].as_str() {
-            let _ = writeln!(
-                out,
-                "\n{} FAULT: {}",
-                s["id"].as_str().unwrap_or("?"),
-                printable(fault)
-            );
-        }
-    }
-    for warning in report["warnings"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "\nwarning: {}",
-            printable(warning.as_str().unwrap_or_default())
-        );
-    }
-    let verdict = match report["exit_code"].as_i64() {
-        Some(0) => "every scenario passed",
-        Some(1) => "invariants were violated",
-        _ => "something could not be judged (see above and each shard's report)",
-    };
-    let _ = writeln!(out, "\n{verdict} (exit {})", report["exit_code"]);
-    if let Ok(weaker) = serde_json::from_value::<Weaker>(report["weaker"].clone()) {
-        out.push_str(&weaker_text(&weaker, report["require_systematic"] == true));
-    }
-    out
 }

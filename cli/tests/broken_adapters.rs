@@ -13,8 +13,17 @@ const HELLO: &str =
 
 /// `keyrace check` of a shell-script adapter, with a short reply deadline.
 fn check_script(script: &str, scenario: &str) -> (Option<i32>, String, Duration) {
+    check_script_with(&[], script, scenario)
+}
+
+/// [`check_script`] with `extra` arguments before `--adapter`.
+fn check_script_with(
+    extra: &[&str],
+    script: &str,
+    scenario: &str,
+) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
-    let output = keyrace(&[
+    let mut args = vec![
         "check",
         "--scenario",
         scenario,
@@ -22,11 +31,10 @@ fn check_script(script: &str, scenario: &str) -> (Option<i32>, String, Duration)
         "1",
         "--timeout",
         "1",
-        "--adapter",
-        "sh",
-        "-c",
-        script,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--adapter", "sh", "-c", script]);
+    let output = keyrace(&args);
     (output.status.code(), text(&output), started.elapsed())
 }
 
@@ -53,21 +61,28 @@ fn assert_gone(pid_file: &Path) {
     }
 }
 
+/// In one run and in the merged report of two workers alike.
 #[test]
 fn adapter_that_exits_at_once_is_a_fault_with_its_stderr() {
-    let (code, report, _) = check_script(
-        "echo 'cannot find my store library' >&2; exit 3",
-        "put-race",
-    );
-    assert_eq!(code, Some(2), "{report}");
-    assert!(report.contains("ADAPTER FAULT"), "{report}");
-    // It failed at its start, not in a round.
-    assert!(
-        report.contains("put-race before its first round: ADAPTER FAULT"),
-        "{report}"
-    );
-    assert!(report.contains("exit code 3"), "{report}");
-    assert!(report.contains("cannot find my store library"), "{report}");
+    for extra in [&[][..], &["--jobs", "2"]] {
+        let (code, report, _) = check_script_with(
+            extra,
+            "echo 'cannot find my store library' >&2; exit 3",
+            "put-race",
+        );
+        assert_eq!(code, Some(2), "{extra:?}: {report}");
+        // It failed at its start, not in a round.
+        assert!(
+            report.contains("put-race before its first round: ADAPTER FAULT"),
+            "{extra:?}: {report}"
+        );
+        assert!(report.contains("exit code 3"), "{extra:?}: {report}");
+        // The report's own lines (stdout), not a worker's relayed stderr.
+        assert!(
+            report.contains("\n    | cannot find my store library"),
+            "{extra:?}: {report}"
+        );
+    }
 }
 
 #[test]

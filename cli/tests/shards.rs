@@ -152,8 +152,42 @@ fn two_jobs_give_the_schedules_and_verdicts_of_one() {
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(jobs_code, code, "{jobs_report}");
     assert_eq!(verdicts(&jobs), verdicts(&whole), "{jobs_report}");
+    assert!(jobs_report.contains(", 2 shards merged"), "{jobs_report}");
+    // The first failure, shown as one run shows it (its part runs first in both): the
+    // round's replies and calls, its schedule, its re-run line.
+    let first_failure = |report: &str| -> Vec<String> {
+        let mut trace = Vec::new();
+        let lines = report
+            .lines()
+            .skip_while(|l| !l.starts_with("keygen-race: VIOLATION in "))
+            .skip(1);
+        for line in lines {
+            trace.push(line.to_owned());
+            if line.starts_with("  re-run: ") {
+                break;
+            }
+        }
+        trace
+    };
+    let shown = first_failure(&jobs_report);
     assert!(
-        jobs_report.contains("keyrace merge: 2 shards"),
+        shown.iter().any(|l| l.starts_with("    schedule "))
+            && shown.iter().any(|l| l.starts_with("    actor "))
+            && shown.iter().any(|l| {
+                l.starts_with("  re-run: keyrace check --scenario keygen-race --seed 5 --schedule ")
+            }),
+        "{jobs_report}"
+    );
+    // Its round's number, values and paths may differ; its schedule and re-run may not.
+    let identity = |trace: Vec<String>| -> Vec<String> {
+        trace
+            .into_iter()
+            .filter(|l| l.starts_with("    schedule ") || l.starts_with("  re-run: "))
+            .collect()
+    };
+    assert_eq!(
+        identity(shown),
+        identity(first_failure(&report)),
         "{jobs_report}"
     );
     // Each worker's progress and verdicts, as they come, named by worker.
@@ -241,6 +275,19 @@ fn merge_refuses_what_is_not_the_shards_of_one_run() {
         said.contains("is not a keyrace check --json report"),
         "{said}"
     );
+    // A report edited by hand: a field that is not what the runner writes, named.
+    let mut edited: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    edited["scenarios"][0]["rounds"] = serde_json::json!("many");
+    let edited_path = dir.path().join("edited.json");
+    std::fs::write(&edited_path, edited.to_string()).expect("write");
+    let (code, said, _) = merge(&[&paths[0], &edited_path]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains(
+            "is not a keyrace check --json report (at scenarios[0].rounds: invalid type: string \"many\""
+        ),
+        "{said}"
+    );
     // An unsharded report.
     let (_, _, whole) = run(&[], &[]);
     let unsharded = dir.path().join("whole.json");
@@ -285,11 +332,11 @@ fn put_race_with(jobs: Option<&str>, extra: &[&str]) -> std::process::Output {
         .expect("run keyrace")
 }
 
-/// Without `--jobs`, the workers are `KEYRACE_JOBS` (empty: unset), else 1; a shard or a
-/// replay is one worker whatever `KEYRACE_JOBS` says; a bad `KEYRACE_JOBS` is a usage error
-/// naming what it may be.
+/// Without `--jobs`, the workers are `KEYRACE_JOBS` (empty: unset), else the cores up to 8;
+/// a shard or a replay is one worker whatever `KEYRACE_JOBS` says; a bad `KEYRACE_JOBS` is a
+/// usage error naming what it may be.
 #[test]
-fn the_default_workers_are_keyrace_jobs_or_one() {
+fn the_default_workers_are_keyrace_jobs_or_the_cores() {
     let workers = |output: &std::process::Output| {
         let said = text(output);
         assert_eq!(output.status.code(), Some(0), "{said}");
@@ -301,8 +348,10 @@ fn the_default_workers_are_keyrace_jobs_or_one() {
     assert_eq!(workers(&put_race_with(Some("2"), &[])), 2);
     assert_eq!(workers(&put_race_with(Some("1"), &[])), 1);
     assert_eq!(workers(&put_race_with(Some("2"), &["--shard", "1/2"])), 1);
-    assert_eq!(workers(&put_race_with(None, &[])), 1);
-    assert_eq!(workers(&put_race_with(Some(""), &[])), 1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    assert_eq!(workers(&put_race_with(None, &[])), cores);
+    assert_eq!(workers(&put_race_with(Some(""), &[])), cores);
+    assert_eq!(workers(&put_race_with(None, &["--schedule", "0"])), 1);
     for bad in ["0", "two", "65"] {
         let output = put_race_with(Some(bad), &[]);
         assert_eq!(output.status.code(), Some(2), "{bad:?}: {}", text(&output));

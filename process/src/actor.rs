@@ -101,7 +101,7 @@ pub enum ActorError {
 }
 
 /// What kind of adapter failure a fault was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FaultKind {
     Spawn,

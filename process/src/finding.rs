@@ -5,12 +5,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An invariant a round can break, by its sentence: reports group findings by it and print it
 /// as the heading of their traces. Most are constants; a few name the case they were checked
 /// in ("a secret survives a restart (after a put)").
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Invariant(Cow<'static, str>);
 

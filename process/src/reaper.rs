@@ -122,11 +122,13 @@ pub(crate) fn unregister_pid(pid: u32) {
     }
 }
 
-pub(crate) fn register_dir(dir: PathBuf) {
+/// A directory of the run's own that a second signal (an exit at once) removes.
+pub fn register_dir(dir: PathBuf) {
     registry().dirs.push(dir);
 }
 
-pub(crate) fn unregister_dir(dir: &std::path::Path) {
+/// The directory is removed, or kept on purpose.
+pub fn unregister_dir(dir: &std::path::Path) {
     registry().dirs.retain(|d| d != dir);
 }
 

@@ -33,7 +33,7 @@ impl Budget {
 }
 
 /// `--shard K/N`: this run does the K-th of N parts of the whole run (K from 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     pub index: u32,
     pub count: u32,
@@ -55,8 +55,8 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    /// Whether the `unit`-th part of the run (numbered from 0, in catalogue order) is this
-    /// shard's.
+    /// Whether the `unit`-th part of the run (numbered from 0, in the run's order of
+    /// scenarios) is this shard's.
     pub fn owns(&self, unit: usize) -> bool {
         unit % self.count as usize == (self.index - 1) as usize
     }
@@ -68,7 +68,17 @@ impl std::fmt::Display for Shard {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunMode {
     /// Every scenario in its strongest form: racing scenarios as controlled interleavings and

@@ -4,10 +4,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a scenario ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Form {
     /// A race, one store call at a time, in the orders the explorer chose.
@@ -32,7 +32,7 @@ impl Form {
 }
 
 /// What one scenario covered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "kebab-case")]
 pub enum Coverage {
     /// Rounds of actors racing at once.
@@ -78,7 +78,7 @@ pub enum Coverage {
         /// Distinct states judged.
         states: u64,
         states_violating: u64,
-        profiles: Vec<&'static str>,
+        profiles: Vec<String>,
         /// Every state of every recording was enumerated.
         enumeration_exhaustive: bool,
         /// Why not, per cut-short enumeration (distinct reasons).
@@ -283,7 +283,7 @@ mod tests {
             recordings: 3,
             states: 40,
             states_violating: 0,
-            profiles: vec!["portable", "ext4-ordered"],
+            profiles: vec!["portable".to_owned(), "ext4-ordered".to_owned()],
             enumeration_exhaustive: false,
             cut_short: vec!["14 free operations".to_owned()],
         };
@@ -302,7 +302,7 @@ mod tests {
             recordings: 0,
             states: 0,
             states_violating: 0,
-            profiles: vec!["portable"],
+            profiles: vec!["portable".to_owned()],
             enumeration_exhaustive: true,
             cut_short: Vec::new(),
         };

@@ -17,7 +17,7 @@ pub const EXIT_PASS: i32 = 0;
 pub const EXIT_VIOLATION: i32 = 1;
 pub const EXIT_FAULT: i32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Passed,
@@ -39,7 +39,7 @@ impl Status {
 }
 
 /// One round that broke an invariant: what happened, in order, and how to replay it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub round: u32,
     /// The requests, replies and runner actions involved, one line each, in the order they
@@ -51,7 +51,7 @@ pub struct Violation {
 }
 
 /// One invariant a scenario broke: in how many rounds, and the first traces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokenInvariant {
     pub invariant: Invariant,
     /// Rounds that broke it.
@@ -67,7 +67,7 @@ pub const TRACES_KEPT: usize = 10;
 const TRACES_PRINTED: usize = 2;
 
 /// The adapter failed (exited, garbage, wrong id, no answer) during a scenario.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// The round it happened in; `None` when the adapter failed before any round (its start).
     pub round: Option<u32>,
@@ -77,7 +77,7 @@ pub struct Fault {
     pub repro: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioReport {
     pub id: String,
     pub status: Status,
@@ -98,7 +98,7 @@ pub struct ScenarioReport {
     /// enumeration was exhaustive, or the odds of missing a race by chance.
     pub coverage: Option<Coverage>,
     /// What the run allowed that a reader should know (a WAL index's shared memory).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The part of the scenario's schedules it ran, in a sharded run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,7 +107,7 @@ pub struct ScenarioReport {
 
 /// A part of a controlled scenario's schedules: those that run the `index`-th (from 0) of
 /// the `of` racing actors able to run at the first decision where more than one can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     pub index: usize,
     pub of: usize,
@@ -298,7 +298,7 @@ impl ScenarioReport {
 }
 
 /// A signal that cut a run short.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interrupted {
     /// `SIGTERM`
     pub signal: String,
@@ -322,11 +322,11 @@ pub struct Weaker {
     pub not_run: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The runner's version.
-    pub version: &'static str,
-    pub protocol: &'static str,
+    pub version: String,
+    pub protocol: String,
     pub adapter: Vec<String>,
     pub adapter_name: Option<String>,
     pub seed: u64,
@@ -341,6 +341,9 @@ pub struct Report {
     /// In a sharded run, the parts of the whole run (every shard's report says the same).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts: Option<usize>,
+    /// The shards `keyrace merge` joined into this report (`None`: one run's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
     /// Set when a full-mode run could not trace: it was weaker than full.
     pub weaker: Option<Weaker>,
     /// `--require-systematic`: a weaker run is not a pass.
@@ -414,9 +417,13 @@ impl Report {
             "keyrace check ({} mode): seed {}, adapter {name}{}",
             self.mode.as_str(),
             self.seed,
-            self.shard
-                .map(|shard| format!(", shard {shard} (join the shards' JSON with keyrace merge)"))
-                .unwrap_or_default()
+            match (self.shard, self.shards) {
+                (Some(shard), _) => {
+                    format!(", shard {shard} (join the shards' JSON with keyrace merge)")
+                }
+                (None, Some(shards)) => format!(", {shards} shards merged"),
+                (None, None) => String::new(),
+            }
         );
         let _ = writeln!(
             out,
@@ -622,6 +629,18 @@ impl Report {
     }
 }
 
+/// Write a report file whole or not at all (a partial file beside it, renamed over it): a
+/// reader never sees half of one, as `keyrace merge` would of a worker killed while writing.
+pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
+}
+
 /// A JUnit class name part for the adapter: letters, digits and dashes.
 fn junit_class(name: Option<&str>) -> String {
     name.unwrap_or("adapter")
@@ -804,8 +823,8 @@ mod tests {
 
     fn report(scenarios: Vec<ScenarioReport>) -> Report {
         let mut report = Report {
-            version: "0",
-            protocol: crate::protocol::PROTOCOL,
+            version: "0".to_owned(),
+            protocol: crate::protocol::PROTOCOL.to_owned(),
             adapter: vec!["a".into()],
             adapter_name: Some("x".into()),
             seed: 1,
@@ -814,6 +833,7 @@ mod tests {
             strategy: "dfs".into(),
             shard: None,
             parts: None,
+            shards: None,
             weaker: None,
             require_systematic: false,
             exit_code: 0,
@@ -895,6 +915,79 @@ mod tests {
         );
         assert!(text.contains("not checked: later check"), "{text}");
         assert!(text.contains("29 more rounds broke it"), "{text}");
+    }
+
+    /// `keyrace merge` reads shards' JSON back into reports and renders them with `to_text`.
+    #[test]
+    fn the_json_report_reads_back_as_the_same_report() {
+        let mut r = of(&[
+            Status::Passed,
+            Status::Failed,
+            Status::Skipped,
+            Status::Fault,
+        ]);
+        r.scenarios[0].form = Some(Form::Controlled);
+        r.scenarios[0].coverage = Some(Coverage::Dfs {
+            schedules: 80,
+            preemptions: 2,
+            reduction: true,
+            bound_exhausted: true,
+            exact: true,
+            longest: 37,
+            exhausted_within: Some(2),
+            recalled: 20,
+        });
+        r.scenarios[0].notes = vec!["a note".to_owned()];
+        r.scenarios[0].part = Some(Part {
+            index: 1,
+            of: 2,
+            empty: false,
+        });
+        r.scenarios[1].form = Some(Form::CrashStates);
+        r.scenarios[1].coverage = Some(Coverage::CrashStates {
+            recordings: 2,
+            states: 8,
+            states_violating: 1,
+            profiles: vec!["portable".to_owned()],
+            enumeration_exhaustive: false,
+            cut_short: vec!["budget".to_owned()],
+        });
+        r.scenarios[2].coverage = Some(Coverage::Chance {
+            rounds: 3,
+            actors: 4,
+        });
+        r.scenarios[3].coverage = Some(Coverage::Pct {
+            schedules: 3,
+            depth: 2,
+            actors: 2,
+            longest: 40,
+            bound: 1.0 / 80.0,
+        });
+        if let Some(fault) = r.scenarios[3].fault.as_mut() {
+            fault.round = None;
+        }
+        let mut replayed = scenario("replayed", Status::Passed);
+        replayed.coverage = Some(Coverage::Replay {
+            schedule: "0.1.1".to_owned(),
+        });
+        r.scenarios.push(replayed);
+        r.shard = Some(Shard { index: 2, count: 3 });
+        r.parts = Some(7);
+        r.shards = Some(3);
+        r.weaker = Some(Weaker {
+            cause: "ptrace refused".to_owned(),
+            fix: "allow ptrace".to_owned(),
+            by_chance: vec!["keygen-race".to_owned()],
+            not_run: vec!["crash-consume".to_owned()],
+        });
+        r.interrupted = Some(Interrupted {
+            signal: "SIGTERM".to_owned(),
+            exit_code: 143,
+            cleanup: "done".to_owned(),
+        });
+        r.warnings = vec!["a warning".to_owned()];
+        let back: Report = serde_json::from_str(&r.to_json()).expect("reads back");
+        assert_eq!(back, r);
     }
 
     #[test]

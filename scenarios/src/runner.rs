@@ -1,7 +1,6 @@
 //! `keyrace check`: run the selected scenarios round by round within the budget, collect one
 //! [`Report`], print it and write the machine forms.
 
-use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -74,7 +73,7 @@ pub fn run(cfg: &Config) -> i32 {
     let mut exit_code = report.exit_code;
     for (path, text) in outputs {
         if let Some(path) = path {
-            if let Err(source) = fs::write(path, text) {
+            if let Err(source) = crate::report::write_whole(path, &text) {
                 eprintln!(
                     "keyrace: {}",
                     RunError::Output {
@@ -147,8 +146,8 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
     let ran = result?;
     let (scenarios, adapter_name) = (ran.reports, ran.adapter_name);
     let mut report = Report {
-        version: env!("CARGO_PKG_VERSION"),
-        protocol: PROTOCOL,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        protocol: PROTOCOL.to_owned(),
         adapter: cfg
             .adapter
             .iter()
@@ -161,6 +160,7 @@ pub fn check(cfg: &Config) -> Result<Report, RunError> {
         strategy: cfg.strategy.describe(),
         shard: cfg.shard,
         parts: cfg.shard.map(|_| ran.parts),
+        shards: None,
         weaker: tracing.weaker(&scenarios, &defs),
         require_systematic: cfg.require_systematic,
         exit_code: EXIT_PASS,
@@ -291,37 +291,32 @@ fn check_in(
     let mut reports = Vec::new();
     // After an adapter stops answering, every later scenario would wait out the same deadline.
     let mut hung_in: Option<&str> = None;
-    // The run's parts, numbered in catalogue order: a shard runs those it owns.
+    // The run's parts, numbered in the run's order of scenarios: a shard runs those it owns.
     let mut unit = 0;
     let plan: Vec<_> = defs
         .iter()
         .map(|&def| (def, parts(cfg, def, tracing)))
         .collect();
     for &(def, ref def_parts) in &plan {
-        // This shard reached one of the scenario's parts it owns.
-        let mut reached = false;
         for &part in def_parts {
             unit += 1;
             if cfg.shard.is_some_and(|shard| !shard.owns(unit - 1)) {
                 continue;
             }
             if let Some(signal) = reaper::interrupted() {
-                if !reached {
-                    // Listed, so that the report shows what the run left out.
-                    let mut report = not_run(
-                        def,
-                        format!(
-                            "{NOT_RUN}the run was interrupted ({}) before it started",
-                            reaper::signal_name(signal)
-                        ),
-                    );
-                    report.part = part;
-                    reports.push(report);
-                }
-                reached = true;
+                // Listed, so that the report shows what the run left out (and a shard's report
+                // holds every part it owns, as `keyrace merge` needs).
+                let mut report = not_run(
+                    def,
+                    format!(
+                        "{NOT_RUN}the run was interrupted ({}) before it started",
+                        reaper::signal_name(signal)
+                    ),
+                );
+                report.part = part;
+                reports.push(report);
                 continue;
             }
-            reached = true;
             progress.scenario(def.id.as_str());
             let mut report = match (&hello, hung_in) {
                 (Err(e), _) => fault_report(cfg, def, e),
@@ -864,7 +859,7 @@ impl Scenario<'_> {
             recordings: crash.recordings,
             states: crash.states_judged,
             states_violating: crash.states_violating,
-            profiles: Profile::ALL.map(Profile::name).to_vec(),
+            profiles: Profile::ALL.map(|p| p.name().to_owned()).to_vec(),
             enumeration_exhaustive: crash.cut_short.is_empty(),
             cut_short: crash.cut_short.clone(),
         })
@@ -885,7 +880,7 @@ impl Scenario<'_> {
                 recordings: controlled.crash.recordings,
                 states: controlled.crash.states_judged,
                 states_violating: controlled.crash.states_violating,
-                profiles: Profile::ALL.map(Profile::name).to_vec(),
+                profiles: Profile::ALL.map(|p| p.name().to_owned()).to_vec(),
                 enumeration_exhaustive: controlled.crash.cut_short.is_empty(),
                 cut_short: controlled.crash.cut_short.clone(),
             }),

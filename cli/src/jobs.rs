@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::{kill, Signal};
@@ -191,8 +191,26 @@ pub fn run_jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> Result<(Merged, Wr
     Ok((merged, written))
 }
 
-/// How long a worker has to report and exit after the SIGTERM that stops it, before SIGKILL.
+/// How long a worker has to report and exit after the SIGTERM that stops it, before a second
+/// SIGTERM (it then exits at once, killing its actors and removing its scratch directory),
+/// and as long again before SIGKILL.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Said by a worker once its signal handlers are installed: a SIGTERM before then would kill
+/// it without a report (the default action), so the parent holds the stop until it is there.
+fn ready_marker(json: &Path) -> PathBuf {
+    let mut marker = json.as_os_str().to_owned();
+    marker.push(".ready");
+    PathBuf::from(marker)
+}
+
+/// A worker's side of [`ready_marker`]: called once its signal handlers are installed.
+pub fn ready(cfg: &Config) {
+    if let Some(json) = cfg.json() {
+        // Without it, the parent stops this worker at the end of its grace instead.
+        let _ = std::fs::write(ready_marker(json), b"");
+    }
+}
 
 /// Wait for the workers, relaying their standard error. A signal to this process stops them
 /// (SIGTERM: each reports what it ran); returns their exit statuses, and that signal's name
@@ -205,20 +223,50 @@ fn wait(workers: &mut [Worker], jobs: u32) -> Result<(Vec<Status>, Option<Stoppe
         .map(|(index, _, log, _)| Relay::new(*index, jobs, log.clone()))
         .collect();
     let mut stopped: Option<(StoppedBy, std::time::Instant)> = None;
+    // Workers to be sent the stop once they are ready for it.
+    let mut to_stop = vec![false; workers.len()];
+    let mut escalated = 0;
     while statuses.iter().any(Option::is_none) {
         for relay in &mut relays {
             relay.forward(false);
         }
-        match (stopped, reaper::interrupted()) {
-            (None, Some(signal)) => {
-                signal_all(unreaped(workers, &statuses), Signal::SIGTERM);
+        if stopped.is_none() {
+            if let Some(signal) = reaper::interrupted() {
                 let by = (reaper::signal_name(signal), reaper::exit_code(signal));
                 stopped = Some((by, std::time::Instant::now()));
+                to_stop.fill(true);
             }
-            (Some((_, since)), _) if since.elapsed() > STOP_GRACE => {
-                signal_all(unreaped(workers, &statuses), Signal::SIGKILL);
+        }
+        if let Some((_, since)) = stopped {
+            let waited = since.elapsed();
+            for (i, (_, json, _, child)) in workers.iter().enumerate() {
+                if statuses[i].is_none()
+                    && to_stop[i]
+                    && (waited > STOP_GRACE || ready_marker(json).exists())
+                {
+                    signal(child, Signal::SIGTERM);
+                    to_stop[i] = false;
+                }
             }
-            _ => {}
+            // A worker still there after its stop: once more (it exits at once, cleaning
+            // up), then SIGKILL.
+            let due = [STOP_GRACE, STOP_GRACE * 2]
+                .iter()
+                .filter(|&&grace| waited > grace)
+                .count();
+            while escalated < due {
+                escalated += 1;
+                let again = if escalated == 1 {
+                    Signal::SIGTERM
+                } else {
+                    Signal::SIGKILL
+                };
+                for (status, (_, _, _, child)) in statuses.iter().zip(workers.iter()) {
+                    if status.is_none() {
+                        signal(child, again);
+                    }
+                }
+            }
         }
         let mut failed = None;
         for (status, (_, _, _, child)) in statuses.iter_mut().zip(workers.iter_mut()) {
@@ -230,9 +278,9 @@ fn wait(workers: &mut [Worker], jobs: u32) -> Result<(Vec<Status>, Option<Stoppe
             }
         }
         if let Some(e) = failed {
-            signal_all(unreaped(workers, &statuses), Signal::SIGTERM);
             for (status, (_, _, _, child)) in statuses.iter().zip(workers.iter_mut()) {
                 if status.is_none() {
+                    signal(child, Signal::SIGTERM);
                     let _ = child.wait();
                 }
             }
@@ -320,36 +368,22 @@ type Status = Option<std::process::ExitStatus>;
 /// The signal that stopped the workers: its name and the run's exit code for it.
 type StoppedBy = (&'static str, i32);
 
-/// Stop the workers (each stops its own actors on SIGTERM) and wait for them.
+/// Stop the workers started so far, none of them waited for yet (each stops its own actors
+/// on SIGTERM), and wait for them.
 fn stop(workers: &mut [Worker]) {
-    signal_all(
-        workers.iter().map(|(_, _, _, child)| child),
-        Signal::SIGTERM,
-    );
+    for (_, _, _, child) in workers.iter() {
+        signal(child, Signal::SIGTERM);
+    }
     for (_, _, _, child) in workers.iter_mut() {
         let _ = child.wait();
     }
 }
 
-/// The workers whose exit has not been seen (so not reaped).
-fn unreaped<'a>(
-    workers: &'a [Worker],
-    statuses: &'a [Status],
-) -> impl Iterator<Item = &'a std::process::Child> {
-    workers
-        .iter()
-        .zip(statuses)
-        .filter(|(_, status)| status.is_none())
-        .map(|((_, _, _, child), _)| child)
-}
-
-/// Send `signal` to `workers`: the caller passes only those not yet reaped (a reaped one's pid
-/// may be another process's).
-fn signal_all<'a>(workers: impl IntoIterator<Item = &'a std::process::Child>, signal: Signal) {
-    for child in workers {
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = kill(Pid::from_raw(pid), signal);
-        }
+/// Send `signal` to a worker whose exit has not been seen (a reaped one's pid may be another
+/// process's: the callers check).
+fn signal(child: &std::process::Child, signal: Signal) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), signal);
     }
 }
 

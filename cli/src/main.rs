@@ -288,7 +288,8 @@ fn main() {
             }
         }
         Command::Check(args) => {
-            if let Some(parent) = args.worker_of {
+            let worker_of = args.worker_of;
+            if let Some(parent) = worker_of {
                 follow_parent(parent);
             }
             let jobs_wanted = match args.jobs {
@@ -298,10 +299,16 @@ fn main() {
                 None => default_jobs(),
             };
             let cfg = check_of(args, adapter_argv).config();
-            reaper::own_every_child();
             reaper::install_signal_handlers();
             if jobs_wanted > 1 {
+                // Not `own_every_child`: a second signal must not sweep the workers away
+                // (SIGKILL, their scratch directories left), but reach them (their parent's
+                // death signal), so that each cleans up as one run does.
                 std::process::exit(jobs(&cfg, jobs_wanted, &own_args));
+            }
+            reaper::own_every_child();
+            if worker_of.is_some() {
+                jobs::ready(&cfg);
             }
             std::process::exit(keyrace_runner::run(&cfg));
         }

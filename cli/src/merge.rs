@@ -397,14 +397,16 @@ fn join(id: &str, rows: &[&Value]) -> Result<Value, MergeError> {
     Ok(Value::Object(row))
 }
 
-/// The run's interruption: the first shard's signal, or the one that stopped the workers
-/// (`stopped`: name and exit code), and how every interrupted shard cleaned up (each its own
-/// actors and scratch directory), said once if all alike.
+/// The run's interruption: the signal of the first shard (by index) cut short, or the one
+/// that stopped the workers (`stopped`: name and exit code), and how each shard cut short
+/// cleaned up (its own actors and scratch directory): said once when every shard was cut and
+/// all alike, else shard by shard.
 fn interrupted(reports: &[(PathBuf, Value)], stopped: Option<(&str, i32)>) -> Option<Value> {
-    let cut: Vec<&(PathBuf, Value)> = reports
+    let mut cut: Vec<&(PathBuf, Value)> = reports
         .iter()
         .filter(|(_, r)| !r["interrupted"].is_null())
         .collect();
+    cut.sort_by_key(|(_, r)| r["shard"]["index"].as_u64());
     let cleanups: Vec<(String, &str)> = cut
         .iter()
         .map(|(_, r)| {
@@ -415,8 +417,12 @@ fn interrupted(reports: &[(PathBuf, Value)], stopped: Option<(&str, i32)>) -> Op
         })
         .collect();
     let cleanup = match cleanups.as_slice() {
-        [] => "the workers were stopped".to_owned(),
-        [(_, first), rest @ ..] if rest.iter().all(|(_, c)| c == first) => (*first).to_owned(),
+        [] => "every worker had finished".to_owned(),
+        [(_, first), rest @ ..]
+            if cut.len() == reports.len() && rest.iter().all(|(_, c)| c == first) =>
+        {
+            (*first).to_owned()
+        }
         all => all
             .iter()
             .map(|(shard, cleanup)| format!("{shard}: {cleanup}"))
@@ -636,5 +642,48 @@ mod tests {
             notes(&[&a, &c]),
             ["each of the 2 parts that ran: shared memory"]
         );
+    }
+
+    #[test]
+    fn an_interruption_names_each_shard_cut_short_by_index() {
+        let shard = |index: u64, cut: Option<(&str, &str)>| {
+            let interrupted = cut.map_or(
+                Value::Null,
+                |(signal, cleanup)| json!({"signal": signal, "exit_code": 143, "cleanup": cleanup}),
+            );
+            (
+                PathBuf::from(format!("shard-{index}.json")),
+                json!({"shard": {"index": index, "count": 2}, "interrupted": interrupted}),
+            )
+        };
+        let both = [
+            shard(2, Some(("SIGTERM", "left /tmp/x"))),
+            shard(1, Some(("SIGINT", "all clean"))),
+        ];
+        let joined = interrupted(&both, None).expect("interrupted");
+        assert_eq!(joined["signal"], "SIGINT");
+        assert_eq!(
+            joined["cleanup"],
+            "shard 1: all clean; shard 2: left /tmp/x"
+        );
+        let one = [shard(1, None), shard(2, Some(("SIGTERM", "all clean")))];
+        assert_eq!(
+            interrupted(&one, None).expect("interrupted")["cleanup"],
+            "shard 2: all clean"
+        );
+        let alike = [
+            shard(1, Some(("SIGTERM", "all clean"))),
+            shard(2, Some(("SIGTERM", "all clean"))),
+        ];
+        let stopped = interrupted(&alike, Some(("SIGHUP", 129))).expect("interrupted");
+        assert_eq!(
+            (
+                &stopped["signal"],
+                &stopped["exit_code"],
+                &stopped["cleanup"]
+            ),
+            (&json!("SIGHUP"), &json!(129), &json!("all clean"))
+        );
+        assert!(interrupted(&[shard(1, None), shard(2, None)], None).is_none());
     }
 }

@@ -56,7 +56,7 @@ fn interrupt_in(
     let mut command = common::keyrace_command();
     command
         .args(["check", "--mode", "chance", "--scenario", "no-stable-key"])
-        // Never reached: listed as not run.
+        // One run never reaches it (listed as not run); the second of two workers runs it.
         .args(["--scenario", "put-race"])
         .args(["--rounds", "1000000", "--seed", "4"])
         .args(extra)
@@ -74,6 +74,7 @@ fn interrupt_in(
         .stderr(Stdio::piped())
         .spawn()
         .expect("start keyrace");
+    let watchdog = Watchdog::new(child.id());
     let mut stdout = child.stdout.take().expect("stdout");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -111,6 +112,7 @@ fn interrupt_in(
         seen.extend(stderr.map_while(Result::ok));
     }
     let status = child.wait().expect("keyrace ended");
+    watchdog.disarm();
     let stdout = reader.join().expect("stdout reader");
     assert!(
         status.code().is_some(),
@@ -251,7 +253,7 @@ fn two_workers_stopped_by_a_signal_report_what_they_ran() {
 
 /// A `--jobs` run's workers are each the leader of a process group of their own (so that a
 /// signal to keyrace's group reaches only keyrace, which stops each worker once), and end
-/// with keyrace even when it is killed outright.
+/// with keyrace, their actors with them, even when it is killed outright.
 #[test]
 fn workers_run_in_groups_of_their_own_and_end_with_their_parent() {
     let mut child = common::keyrace_command()
@@ -271,7 +273,8 @@ fn workers_run_in_groups_of_their_own_and_end_with_their_parent() {
         .spawn()
         .expect("start keyrace");
     let pid = child.id();
-    let mut groups = KillOnDrop(vec![pid as i32]);
+    let watchdog = Watchdog::new(pid);
+    let mut groups = KillOnDrop(Vec::new());
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
     // Both workers have started once each has said something.
     let mut heard = std::collections::BTreeSet::new();
@@ -301,23 +304,78 @@ fn workers_run_in_groups_of_their_own_and_end_with_their_parent() {
             "worker {worker} leads no group of its own"
         );
     }
+    // Their actors: they end with their worker.
+    let actors: Vec<i32> = workers
+        .iter()
+        .flat_map(|w| {
+            std::fs::read_to_string(format!("/proc/{w}/task/{w}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill keyrace");
     child.wait().expect("keyrace reaped");
     // Its pid is free now, for any process to take.
-    groups.0.retain(|&group| group != pid as i32);
+    watchdog.disarm();
     // The workers are SIGTERMed by the kernel when their parent dies; each stops its actors.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    for worker in workers {
-        while running(worker) {
+    for process in workers.iter().chain(&actors) {
+        while running(*process) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "worker {worker} outlived its parent"
+                "{process} (of workers {workers:?}, actors {actors:?}) outlived keyrace"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
     // Gone: their pids are free too.
     groups.0.clear();
+}
+
+/// keyrace's process group, killed when the test has waited `LIMIT` for it (a line it waits
+/// for never came) or ends without disarming it (it failed): a failure neither hangs nor
+/// leaves a run behind.
+struct Watchdog {
+    group: i32,
+    disarm: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    fn new(group: u32) -> Watchdog {
+        let group = group as i32;
+        let (disarm, disarmed) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if disarmed.recv_timeout(Watchdog::LIMIT)
+                == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            {
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            }
+        });
+        Watchdog {
+            group,
+            disarm: Some(disarm),
+        }
+    }
+
+    /// keyrace has been reaped: its group's id is free, for any process to take.
+    fn disarm(mut self) {
+        if let Some(disarm) = self.disarm.take() {
+            let _ = disarm.send(());
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(disarm) = self.disarm.take() {
+            let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
+            let _ = disarm.send(());
+        }
+    }
 }
 
 /// Process groups killed when a test ends, failed or not, so that a failure leaves no run behind.

@@ -363,6 +363,36 @@ fn the_default_workers_are_keyrace_jobs_or_the_cores() {
     }
 }
 
+/// A scenario named twice runs once, where first named, with one worker or two alike (the
+/// shards of a run number its parts once).
+#[test]
+fn a_scenario_named_twice_runs_once() {
+    for jobs in ["1", "2"] {
+        let (code, report, json) = check_json(&[
+            "--scenario",
+            "put-race",
+            "--scenario",
+            "delete-reset",
+            "--scenario",
+            "put-race",
+            "--seed",
+            "5",
+            "--jobs",
+            jobs,
+            "--adapter",
+            ADAPTER,
+        ]);
+        assert_eq!(code, Some(0), "--jobs {jobs}: {report}");
+        let ids: Vec<&str> = json["scenarios"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        assert_eq!(ids, ["put-race", "delete-reset"], "--jobs {jobs}: {report}");
+    }
+}
+
 /// `--jobs` with `--junit` and `--html`: one JUnit file holding each worker's suite, counts
 /// added up, and the first timeline page of a history that does not linearize.
 #[test]

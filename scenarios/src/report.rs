@@ -476,9 +476,13 @@ impl Report {
         if let Some(interrupted) = &self.interrupted {
             let _ = writeln!(
                 out,
-                "\nINTERRUPTED by {}: the report shows what ran until then (the last scenario \
-                 only in part); {}",
+                "\nINTERRUPTED by {}: the report shows what ran until then ({} only in \
+                 part); {}",
                 interrupted.signal,
+                match self.shards {
+                    Some(_) => "each shard's last scenario",
+                    None => "the last scenario",
+                },
                 printable(&interrupted.cleanup)
             );
         }
@@ -631,14 +635,24 @@ impl Report {
 
 /// Write a report file whole or not at all (a partial file beside it, renamed over it): a
 /// reader never sees half of one, as `keyrace merge` would of a worker killed while writing.
+/// A name that is not a regular file (`/dev/stdout`, a FIFO, a symlink the user points
+/// somewhere) is written through, as it is.
 pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let regular_or_new = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type().is_file(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if !regular_or_new {
+        return std::fs::write(path, text);
+    }
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, text)?;
-    std::fs::rename(&partial, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&partial);
-    })
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
 }
 
 /// A JUnit class name part for the adapter: letters, digits and dashes.
@@ -1010,6 +1024,34 @@ mod tests {
         assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""));
         assert!(xml.contains("exactly one &lt;winner&gt; &amp; &quot;more&quot;"));
         assert!(!xml.contains('\u{1}'));
+    }
+
+    #[test]
+    fn a_report_file_is_written_whole_and_a_link_is_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (file, target, link) = (
+            dir.path().join("r.json"),
+            dir.path().join("target.json"),
+            dir.path().join("link.json"),
+        );
+        write_whole(&file, "one").expect("new");
+        write_whole(&file, "two").expect("over");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "two");
+        std::fs::write(&target, "old").expect("write");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        write_whole(&link, "three").expect("through the link");
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "three");
+        // Nothing partial left; a directory it cannot write into leaves nothing either.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".partial")), "{names:?}");
+        assert!(write_whole(&dir.path().join("missing/r.json"), "x").is_err());
     }
 
     #[test]

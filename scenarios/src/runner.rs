@@ -251,13 +251,16 @@ fn select(cfg: &Config) -> Result<Vec<&'static ScenarioDef>, RunError> {
     if cfg.scenarios.is_empty() {
         return Ok(scenario::CATALOGUE.to_vec());
     }
-    cfg.scenarios
-        .iter()
-        .map(|id| {
-            let id = id.parse().map_err(RunError::UnknownScenario)?;
-            Ok(scenario::def(id))
-        })
-        .collect()
+    // A scenario named twice runs once, where it was first named: its parts must be
+    // numbered once for the shards of a run to join.
+    let mut defs: Vec<&'static ScenarioDef> = Vec::new();
+    for id in &cfg.scenarios {
+        let def = scenario::def(id.parse().map_err(RunError::UnknownScenario)?);
+        if !defs.iter().any(|d| d.id == def.id) {
+            defs.push(def);
+        }
+    }
+    Ok(defs)
 }
 
 /// What [`check_in`] ran.

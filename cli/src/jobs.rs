@@ -250,17 +250,13 @@ fn wait(workers: &mut [Worker], jobs: u32) -> Result<(Vec<Status>, Option<Stoppe
             }
             // A worker still there after its stop: once more (it exits at once, cleaning
             // up), then SIGKILL.
-            let due = [STOP_GRACE, STOP_GRACE * 2]
-                .iter()
-                .filter(|&&grace| waited > grace)
-                .count();
-            while escalated < due {
+            let again = match escalated {
+                0 if waited > STOP_GRACE => Some(Signal::SIGTERM),
+                1 if waited > STOP_GRACE * 2 => Some(Signal::SIGKILL),
+                _ => None,
+            };
+            if let Some(again) = again {
                 escalated += 1;
-                let again = if escalated == 1 {
-                    Signal::SIGTERM
-                } else {
-                    Signal::SIGKILL
-                };
                 for (status, (_, _, _, child)) in statuses.iter().zip(workers.iter()) {
                     if status.is_none() {
                         signal(child, again);

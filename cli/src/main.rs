@@ -20,7 +20,7 @@ use keyrace_runner::config::{
 use keyrace_runner::explore::{
     parse_preemptions, parse_word, Strategy, DEFAULT_DEPTH, DEFAULT_PREEMPTIONS,
 };
-use keyrace_runner::report::{write_whole, EXIT_FAULT, EXIT_VIOLATION};
+use keyrace_runner::report::EXIT_FAULT;
 use keyrace_runner::Check;
 use keyrace_witness::ledger::LedgerSpec;
 use keyrace_witness::mutants::ServerMutant;
@@ -508,12 +508,7 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         use std::io::Write;
         let _ = write!(std::io::stdout(), "{}", merged.text);
     }
-    let json = cfg.json().map(|path| {
-        (
-            path,
-            Ok(serde_json::to_string_pretty(&merged.report).unwrap_or_default()),
-        )
-    });
+    let json = cfg.json().map(|path| (path, Ok(merged.json())));
     let junit = cfg
         .junit()
         .map(|path| (path, jobs::join_junit(&written.junit)));
@@ -524,16 +519,11 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
         .zip(written.html.first())
         .map(|(path, page)| (path, std::fs::read_to_string(page)));
     let page = html.as_ref().map(|(path, _)| path.to_path_buf());
-    let mut exit_code = merged.exit_code;
-    for (path, text) in [json, junit, html].into_iter().flatten() {
-        if let Err(e) = text.and_then(|text| write_whole(path, &text)) {
-            say(&format!("cannot write {}: {e}", path.display()));
-            // A violation stays the headline; otherwise the run is not fully reported.
-            if exit_code != EXIT_VIOLATION {
-                exit_code = EXIT_FAULT;
-            }
-        }
-    }
+    let exit_code = keyrace_runner::write_files(
+        [json, junit, html].into_iter().flatten(),
+        merged.exit_code,
+        !merged.report["interrupted"].is_null(),
+    );
     if let Some(path) = page {
         use std::io::Write;
         let _ = writeln!(
@@ -541,15 +531,6 @@ fn jobs(cfg: &Config, jobs: u32, own: &[OsString]) -> i32 {
             "the first history that did not linearize: its timeline was written to {}",
             path.display()
         );
-    }
-    // A signal after the workers had ended (while the report was written): as one run.
-    if merged.report["interrupted"].is_null() {
-        if let Some(signal) = reaper::interrupted() {
-            say(&format!("interrupted by {}", reaper::signal_name(signal)));
-            if exit_code != EXIT_VIOLATION {
-                return reaper::exit_code(signal);
-            }
-        }
     }
     exit_code
 }
@@ -563,17 +544,13 @@ fn merge(args: MergeArgs) {
         }
     };
     print!("{}", merged.text);
-    if let Some(path) = args.json {
-        let text = serde_json::to_string_pretty(&merged.report).unwrap_or_default();
-        if let Err(e) = write_whole(&path, &text) {
-            eprintln!("keyrace: cannot write {}: {e}", path.display());
-            // A violation stays the headline; otherwise the merge is not fully reported.
-            if merged.exit_code != EXIT_VIOLATION {
-                std::process::exit(EXIT_FAULT);
-            }
-        }
-    }
-    std::process::exit(merged.exit_code);
+    let json = args.json.as_deref().map(|path| (path, Ok(merged.json())));
+    let interrupted = !merged.report["interrupted"].is_null();
+    std::process::exit(keyrace_runner::write_files(
+        json,
+        merged.exit_code,
+        interrupted,
+    ));
 }
 
 fn check_server(args: CheckServerArgs) {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use keyrace_runner::protocol::PROTOCOL;
-use keyrace_runner::report::{Report, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION};
+use keyrace_runner::report::{Part, Report, Weaker, EXIT_FAULT, EXIT_PASS, EXIT_VIOLATION};
 
 /// Traces kept per broken invariant, as a single run keeps them.
 const TRACES_KEPT: usize = 10;
@@ -88,6 +88,13 @@ pub struct Merged {
     pub report: Value,
     pub text: String,
     pub exit_code: i32,
+}
+
+impl Merged {
+    /// The report as `--json` writes it.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(&self.report).unwrap_or_default()
+    }
 }
 
 /// Merge the shard reports at `paths`.
@@ -468,11 +475,9 @@ fn notes(parts: &[&Value]) -> Vec<Value> {
         })
         .collect();
     for part in parts {
-        let label = format!(
-            "part {} of {}",
-            part["part"]["index"].as_u64().map_or(0, |i| i + 1),
-            part["part"]["of"]
-        );
+        // Every part's row has read as a report's (`read`), `part` included.
+        let label = serde_json::from_value::<Part>(part["part"].clone())
+            .map_or_else(|_| "a part".to_owned(), |p| p.label());
         for note in of(part).into_iter().filter(|n| !common.contains(n)) {
             notes.push(json!(format!(
                 "{label}: {}",
@@ -604,8 +609,7 @@ mod tests {
 
     #[test]
     fn a_note_is_said_of_the_parts_it_is_true_of() {
-        let part =
-            |index: u64, notes: &[&str]| json!({"part": {"index": index, "of": 2}, "notes": notes});
+        let part = |index: u64, notes: &[&str]| json!({"part": {"index": index, "of": 2, "empty": false}, "notes": notes});
         let (a, b) = (
             part(0, &["shared memory", "3 states of 80 recordings"]),
             part(
@@ -635,8 +639,8 @@ mod tests {
         );
         // Of three parts, the second empty.
         let (a, c) = (
-            json!({"part": {"index": 0, "of": 3}, "notes": ["shared memory"]}),
-            json!({"part": {"index": 2, "of": 3}, "notes": ["shared memory"]}),
+            json!({"part": {"index": 0, "of": 3, "empty": false}, "notes": ["shared memory"]}),
+            json!({"part": {"index": 2, "of": 3, "empty": false}, "notes": ["shared memory"]}),
         );
         assert_eq!(
             notes(&[&a, &c]),

@@ -53,4 +53,4 @@ use keyrace_systematic::{crash, trace};
 pub use builder::Check;
 pub use config::{Budget, Config, RunMode};
 pub use report::Report;
-pub use runner::{check, run, RunError};
+pub use runner::{check, run, write_files, RunError};

@@ -637,7 +637,7 @@ impl Report {
 /// reader never sees half of one, as `keyrace merge` would of a worker killed while writing.
 /// A name that is not a regular file (`/dev/stdout`, a FIFO, a symlink the user points
 /// somewhere) is written through, as it is.
-pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let regular_or_new = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta.file_type().is_file(),
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,

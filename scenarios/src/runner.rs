@@ -1,7 +1,7 @@
 //! `keyrace check`: run the selected scenarios round by round within the budget, collect one
 //! [`Report`], print it and write the machine forms.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use keyrace_protocol::ErrorCode;
@@ -66,32 +66,48 @@ pub fn run(cfg: &Config) -> i32 {
         }
     };
     print!("{}", report.to_text());
-    let outputs = [
-        (cfg.json.as_ref(), report.to_json()),
-        (cfg.junit.as_ref(), report.to_junit()),
+    let files = [
+        cfg.json.as_deref().map(|path| (path, Ok(report.to_json()))),
+        cfg.junit
+            .as_deref()
+            .map(|path| (path, Ok(report.to_junit()))),
     ];
-    let mut exit_code = report.exit_code;
-    for (path, text) in outputs {
-        if let Some(path) = path {
-            if let Err(source) = crate::report::write_whole(path, &text) {
-                eprintln!(
-                    "keyrace: {}",
-                    RunError::Output {
-                        path: path.clone(),
-                        source
-                    }
-                );
-                // A violation stays the headline; otherwise the run is not fully reported.
-                if exit_code != EXIT_VIOLATION {
-                    exit_code = EXIT_FAULT;
-                }
+    write_files(
+        files.into_iter().flatten(),
+        report.exit_code,
+        report.interrupted.is_some(),
+    )
+}
+
+/// Write a run's report files and settle its exit code as one run does (`keyrace check`, its
+/// `--jobs` workers merged, `keyrace merge`): a file that cannot be written (or whose text
+/// could not be made) makes a run that broke nothing exit 2; a signal that came after the
+/// report was made, while its files were written, makes it exit 128 + n. `interrupted`: the
+/// report already says a signal cut the run short. Standard error may be gone (a CI log
+/// collector that timed out): what is said there is best effort.
+pub fn write_files<'a>(
+    files: impl IntoIterator<Item = (&'a Path, std::io::Result<String>)>,
+    mut exit_code: i32,
+    interrupted: bool,
+) -> i32 {
+    use std::io::Write;
+    for (path, text) in files {
+        if let Err(source) = text.and_then(|text| crate::report::write_whole(path, &text)) {
+            let error = RunError::Output {
+                path: path.to_owned(),
+                source,
+            };
+            let _ = writeln!(std::io::stderr(), "keyrace: {error}");
+            // A violation stays the headline; otherwise the run is not fully reported.
+            if exit_code != EXIT_VIOLATION {
+                exit_code = EXIT_FAULT;
             }
         }
     }
-    if report.interrupted.is_none() {
+    if !interrupted {
         if let Some(signal) = reaper::interrupted() {
-            // Interrupted after the scenarios ended (while the report was written).
-            eprintln!("keyrace: interrupted by {}", reaper::signal_name(signal));
+            let name = reaper::signal_name(signal);
+            let _ = writeln!(std::io::stderr(), "keyrace: interrupted by {name}");
             if exit_code != EXIT_VIOLATION {
                 return reaper::exit_code(signal);
             }
